@@ -1,0 +1,307 @@
+#include "socks5/client.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "socks5/error.hpp"
+
+namespace socks5 {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Proxies seen stalling on a pipelined handshake (they read one message per recv() and drop the
+// rest, as microsocks does). Process-wide, small, fixed: no allocation, trivially initialised.
+struct PipelineMemory {
+  std::mutex mu;
+  std::array<sockaddr_storage, 16> bad{};
+  std::size_t count = 0;
+};
+PipelineMemory g_memory;
+
+bool same_endpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family != b.ss_family) return false;
+  const std::size_t n = a.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  return std::memcmp(&a, &b, n) == 0;
+}
+
+bool remembered_bad(const Address& proxy) {
+  sockaddr_storage ss{};
+  if (proxy.to_sockaddr(ss) == 0) return false;
+  std::lock_guard lock(g_memory.mu);
+  for (std::size_t i = 0; i < g_memory.count; ++i) {
+    if (same_endpoint(g_memory.bad[i], ss)) return true;
+  }
+  return false;
+}
+
+void remember_bad(const Address& proxy) {
+  sockaddr_storage ss{};
+  if (proxy.to_sockaddr(ss) == 0) return;
+  std::lock_guard lock(g_memory.mu);
+  for (std::size_t i = 0; i < g_memory.count; ++i) {
+    if (same_endpoint(g_memory.bad[i], ss)) return;
+  }
+  g_memory.bad[g_memory.count % g_memory.bad.size()] = ss;
+  if (g_memory.count < g_memory.bad.size()) ++g_memory.count;
+}
+
+// A non-blocking connect bounded by the deadline; the socket is left in blocking mode.
+Result<int> connect_endpoint(const sockaddr* sa, socklen_t len, Deadline deadline,
+                             const Syscalls& sys) {
+  const int fd = sys.socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno(errno);
+  int rc = sys.connect(fd, sa, len);
+  if (rc != 0 && errno == EINPROGRESS) {
+    Stream s(fd, sys);
+    auto w = s.wait(POLLOUT, deadline);
+    if (!w) {
+      sys.close(fd);
+      return fail(w.error());
+    }
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (sys.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+    if (err != 0) {
+      sys.close(fd);
+      return fail_errno(err);
+    }
+    rc = 0;
+  }
+  if (rc != 0) {
+    const int err = errno;
+    sys.close(fd);
+    return fail_errno(err);
+  }
+  const int flags = sys.fcntl(fd, F_GETFL);
+  if (flags >= 0) sys.fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
+
+Address peer_of(int fd, const Syscalls& sys) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (sys.getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  auto a = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  return a ? *a : Address{};
+}
+
+// Reads one more reply (BIND's second) through the negotiated protection layer.
+class ReplyMachine final : public Machine {
+ public:
+  ReplyMachine(ReplyReader& reader, Protection* protection)
+      : reader_(reader), protection_(protection) {}
+  const Bytes& output() const noexcept override { return empty_; }
+  void clear_output() noexcept override {}
+  Result<std::size_t> receive(ByteView in) override { return reader_.receive(in, protection_); }
+  bool done() const noexcept override { return reader_.reply().has_value(); }
+
+ private:
+  ReplyReader& reader_;
+  Protection* protection_;
+  Bytes empty_;
+};
+
+}  // namespace
+
+void reset_pipelining_memory() noexcept {
+  std::lock_guard lock(g_memory.mu);
+  g_memory.count = 0;
+}
+
+Client::Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable)
+    : fd_(fd), proxy_(std::move(proxy)), options_(options), reopenable_(reopenable) {
+  proxy_addr_ = peer_of(fd_, sys());
+}
+
+Client::Client(Client&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      proxy_(std::move(other.proxy_)),
+      options_(other.options_),
+      reopenable_(other.reopenable_),
+      proxy_addr_(std::move(other.proxy_addr_)),
+      stats_(other.stats_),
+      protection_(std::move(other.protection_)),
+      reader_(std::move(other.reader_)) {}
+
+Client& Client::operator=(Client&& other) noexcept {
+  if (this != &other) {
+    close_fd();
+    fd_ = std::exchange(other.fd_, -1);
+    proxy_ = std::move(other.proxy_);
+    options_ = other.options_;
+    reopenable_ = other.reopenable_;
+    proxy_addr_ = std::move(other.proxy_addr_);
+    stats_ = other.stats_;
+    protection_ = std::move(other.protection_);
+    reader_ = std::move(other.reader_);
+  }
+  return *this;
+}
+
+Client::~Client() { close_fd(); }
+
+void Client::close_fd() noexcept {
+  if (fd_ >= 0) sys().close(fd_);
+  fd_ = -1;
+}
+
+int Client::release() noexcept { return std::exchange(fd_, -1); }
+
+const Syscalls& Client::sys() const noexcept {
+  return options_.syscalls != nullptr ? *options_.syscalls : Syscalls::libc();
+}
+
+Result<Client> Client::open(const ProxyUri& proxy, const ClientOptions& options) {
+  const Syscalls& sys = options.syscalls != nullptr ? *options.syscalls : Syscalls::libc();
+  const auto deadline = Deadline::after(options.timeout);
+  const auto t0 = Clock::now();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+  addrinfo* list = nullptr;
+  const std::string port = std::to_string(proxy.port);
+  const int gai = sys.getaddrinfo(proxy.host.c_str(), port.c_str(), &hints, &list);
+  if (gai != 0 || list == nullptr) {
+    // AI_ADDRCONFIG hides ::1 on hosts without a global IPv6 address; retry without it.
+    hints.ai_flags = AI_NUMERICSERV;
+    if (sys.getaddrinfo(proxy.host.c_str(), port.c_str(), &hints, &list) != 0 || !list) {
+      return fail(Errc::name_resolution_failed);
+    }
+  }
+  std::error_code last = Errc::name_resolution_failed;
+  int fd = -1;
+  for (addrinfo* ai = list; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    auto r = connect_endpoint(ai->ai_addr, ai->ai_addrlen, deadline, sys);
+    if (r) {
+      fd = *r;
+    } else {
+      last = r.error();
+      if (deadline.expired()) break;
+    }
+  }
+  sys.freeaddrinfo(list);
+  if (fd < 0) return fail(last);
+  Client c(fd, proxy, options, true);
+  c.stats_.connect_time = Clock::now() - t0;
+  return c;
+}
+
+Client Client::adopt(int fd, const ProxyUri& proxy, const ClientOptions& options) {
+  return Client(fd, proxy, options, false);
+}
+
+std::vector<std::unique_ptr<AuthMethod>> Client::methods() const {
+  std::vector<std::unique_ptr<AuthMethod>> m;
+  // With credentials, offer only RFC 1929: a single method is what makes pipelining possible,
+  // and a user who gave credentials wants them used.
+  if (proxy_.user) {
+    m.push_back(std::make_unique<UserPassAuth>(*proxy_.user, proxy_.password.value_or("")));
+  } else {
+    m.push_back(std::make_unique<NoAuth>());
+  }
+  return m;
+}
+
+Result<void> Client::negotiate(std::optional<wire::Command> command,
+                               const Address& destination, bool pipelining) {
+  const auto deadline = Deadline::after(options_.timeout);
+  const auto t0 = Clock::now();
+  Negotiation n(methods(), command, destination, pipelining);
+  auto s = n.start();
+  if (!s) return s;
+  stats_.pipelined = n.pipelined();
+  DriveStats ds;
+  DriveOptions opts;
+  if (options_.pipelining == Pipelining::automatic && n.pipelined()) {
+    opts.stall = options_.stall_timeout;
+    opts.stall_armed = [&n] { return n.method_selected() && !n.done(); };
+  }
+  Stream stream(fd_, sys());
+  auto r = drive(stream, n, deadline, &ds, opts);
+  stats_.waits = ds.waits;
+  stats_.method = n.method();
+  stats_.handshake_time = Clock::now() - t0;
+  if (!r) return r;
+  protection_ = n.take_protection();
+  reader_ = std::move(n.reader());
+  return {};
+}
+
+Result<Address> Client::request(std::optional<wire::Command> command,
+                                const Address& destination) {
+  if (fd_ < 0) return fail_errno(EBADF);
+  const bool automatic = options_.pipelining == Pipelining::automatic;
+  const bool pipelining =
+      options_.pipelining == Pipelining::on || (automatic && !remembered_bad(proxy_addr_));
+  stats_.fell_back = false;
+  auto r = negotiate(command, destination, pipelining);
+  if (!r && r.error() == Errc::pipelining_stalled) {
+    remember_bad(proxy_addr_);
+    if (!reopenable_) return fail(r.error());
+    // The server dropped our pipelined octets: reconnect and do it one message at a time.
+    sockaddr_storage ss{};
+    const socklen_t len = proxy_addr_.to_sockaddr(ss);
+    close_fd();
+    auto fd = connect_endpoint(reinterpret_cast<sockaddr*>(&ss), len,
+                               Deadline::after(options_.timeout), sys());
+    if (!fd) return fail(fd.error());
+    fd_ = *fd;
+    const int first_waits = stats_.waits;
+    const auto first_time = stats_.handshake_time;
+    r = negotiate(command, destination, false);
+    stats_.waits += first_waits;
+    stats_.handshake_time += first_time;
+    stats_.fell_back = true;
+  }
+  if (!r) return fail(r.error());
+  if (!command) return Address{};
+  return reader_.reply()->bound;
+}
+
+Result<void> Client::authenticate() {
+  auto r = request(std::nullopt, Address{});
+  if (!r) return fail(r.error());
+  return {};
+}
+
+Result<Address> Client::connect(const Address& destination) {
+  return request(wire::Command::connect, destination);
+}
+
+Result<Address> Client::bind(const Address& destination) {
+  return request(wire::Command::bind, destination);
+}
+
+Result<Address> Client::accept_bind(std::optional<std::chrono::milliseconds> timeout) {
+  if (fd_ < 0) return fail_errno(EBADF);
+  reader_.reset();
+  ReplyMachine m(reader_, protection_.get());
+  Stream stream(fd_, sys());
+  auto r = drive(stream, m, Deadline::after(timeout.value_or(options_.timeout)));
+  if (!r) return fail(r.error());
+  if (auto ec = reply_error(reader_.reply()->rep)) return fail(ec);
+  return reader_.reply()->bound;
+}
+
+Result<Address> Client::udp_associate(const Address& client_endpoint) {
+  auto r = request(wire::Command::udp_associate, client_endpoint);
+  if (!r) return r;
+  Address relay = *r;
+  // RFC 1928 leaves "0.0.0.0" undefined; servers use it to mean "the address you reached me
+  // at", which is what every client (and the RFC's intent) uses.
+  if (relay.is_unspecified() && proxy_addr_.is_ip()) {
+    Address fixed = proxy_addr_;
+    fixed.set_port(relay.port());
+    relay = fixed;
+  }
+  return relay;
+}
+
+}  // namespace socks5

@@ -1,0 +1,101 @@
+#include "socks5/error.hpp"
+
+#include <cerrno>
+
+namespace socks5 {
+namespace {
+
+struct Entry {
+  Errc code;
+  int err;
+  const char* text;
+};
+
+// THE table: every Errc, its errno at a C boundary and its message. Tested row by row in
+// tests/unit/error_test.cpp. "general failure" (and unassigned REP codes) become ECONNREFUSED:
+// the attempt failed at the far end for a reason the server did not say, and programs handle
+// ECONNREFUSED by trying the next address, which is the useful reaction.
+constexpr Entry kTable[] = {
+    {Errc::general_failure, ECONNREFUSED, "general SOCKS server failure"},
+    {Errc::not_allowed, EACCES, "connection not allowed by ruleset"},
+    {Errc::network_unreachable, ENETUNREACH, "network unreachable"},
+    {Errc::host_unreachable, EHOSTUNREACH, "host unreachable"},
+    {Errc::connection_refused, ECONNREFUSED, "connection refused"},
+    {Errc::ttl_expired, ETIMEDOUT, "TTL expired"},
+    {Errc::command_not_supported, EOPNOTSUPP, "command not supported"},
+    {Errc::address_type_not_supported, EAFNOSUPPORT, "address type not supported"},
+    {Errc::unassigned_reply, ECONNREFUSED, "unassigned SOCKS reply code"},
+    {Errc::no_acceptable_method, EACCES, "proxy accepts none of the offered methods"},
+    {Errc::auth_rejected, EACCES, "authentication rejected by the proxy"},
+    {Errc::bad_version, EPROTO, "protocol violation: wrong version"},
+    {Errc::unexpected_method, EPROTO, "protocol violation: method not offered"},
+    {Errc::bad_reserved, EPROTO, "protocol violation: reserved field not zero"},
+    {Errc::bad_address_type, EPROTO, "protocol violation: unknown address type"},
+    {Errc::bad_domain_length, EPROTO, "protocol violation: empty domain name"},
+    {Errc::bad_message_type, EPROTO, "protocol violation: unexpected message type"},
+    {Errc::pipelining_stalled, ETIMEDOUT, "proxy stalled on pipelined handshake"},
+    {Errc::connection_closed, ECONNRESET, "proxy closed the connection mid-message"},
+    {Errc::timed_out, ETIMEDOUT, "timed out"},
+    {Errc::invalid_argument, EINVAL, "invalid argument"},
+    {Errc::message_too_long, EMSGSIZE, "field too long for the protocol"},
+    {Errc::name_resolution_failed, EHOSTUNREACH, "proxy host name did not resolve"},
+    {Errc::invalid_uri, EINVAL, "invalid proxy URI"},
+};
+
+const Entry* find(int value) noexcept {
+  for (const auto& e : kTable) {
+    if (static_cast<int>(e.code) == value) return &e;
+  }
+  return nullptr;
+}
+
+class Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "socks5"; }
+  std::string message(int value) const override {
+    const Entry* e = find(value);
+    return e ? e->text : "unknown socks5 error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& socks5_category() noexcept {
+  static const Category category;
+  return category;
+}
+
+std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), socks5_category()};
+}
+
+int to_errno(const std::error_code& ec) noexcept {
+  if (!ec) return 0;
+  if (ec.category() == socks5_category()) {
+    const Entry* e = find(ec.value());
+    return e ? e->err : EIO;
+  }
+  if (ec.category() == std::generic_category() || ec.category() == std::system_category()) {
+    return ec.value();
+  }
+  return EIO;
+}
+
+std::error_code reply_error(std::uint8_t rep) noexcept {
+  switch (rep) {
+    case 0x00: return {};
+    case 0x01: return Errc::general_failure;
+    case 0x02: return Errc::not_allowed;
+    case 0x03: return Errc::network_unreachable;
+    case 0x04: return Errc::host_unreachable;
+    case 0x05: return Errc::connection_refused;
+    case 0x06: return Errc::ttl_expired;
+    case 0x07: return Errc::command_not_supported;
+    case 0x08: return Errc::address_type_not_supported;
+    default: return Errc::unassigned_reply;
+  }
+}
+
+std::string describe(const std::error_code& ec) { return ec.message(); }
+
+}  // namespace socks5

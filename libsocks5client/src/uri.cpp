@@ -1,0 +1,183 @@
+#include "socks5/uri.hpp"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <cctype>
+
+namespace socks5 {
+namespace {
+
+Unexpected<UriError> bad(std::size_t pos, std::string msg) { return {UriError{pos, std::move(msg)}}; }
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes `s` (which starts at `base` in the whole URI, for error positions).
+Result<std::string, UriError> decode(std::string_view s, std::size_t base, const char* what) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) {
+      return bad(base + i, std::string("truncated percent-encoding in ") + what);
+    }
+    const int hi = hex(s[i + 1]);
+    const int lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return bad(base + i, std::string("invalid percent-encoding in ") + what +
+                               " (expected %XX with two hex digits)");
+    }
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+bool host_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string encode(std::string_view s) {
+  static const char* digits = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(digits[u >> 4]);
+      out.push_back(digits[u & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ProxyUri, UriError> parse_proxy_uri(std::string_view text) {
+  ProxyUri uri;
+  if (text.empty()) return bad(0, "empty proxy URI");
+  const auto sep = text.find("://");
+  if (sep == std::string_view::npos) {
+    return bad(0, "missing scheme: write socks5://HOST[:PORT] or socks5h://HOST[:PORT]");
+  }
+  const std::string scheme = lower(text.substr(0, sep));
+  if (scheme == "socks5") {
+    uri.remote_dns = false;
+  } else if (scheme == "socks5h") {
+    uri.remote_dns = true;
+  } else {
+    return bad(0, "unsupported scheme '" + std::string(text.substr(0, sep)) +
+                      "' (expected socks5 or socks5h)");
+  }
+  std::size_t pos = sep + 3;
+  std::string_view rest = text.substr(pos);
+  // The authority ends at a path, query or fragment; only an empty path "/" is allowed.
+  const auto end = rest.find_first_of("/?#");
+  if (end != std::string_view::npos) {
+    if (rest.substr(end) != "/") {
+      return bad(pos + end, "unexpected path, query or fragment after the host");
+    }
+    rest = rest.substr(0, end);
+  }
+  const auto at = rest.rfind('@');
+  if (at != std::string_view::npos) {
+    const std::string_view info = rest.substr(0, at);
+    const auto colon = info.find(':');
+    const std::string_view user = info.substr(0, colon);
+    if (user.empty()) return bad(pos, "empty user name before '@'");
+    auto u = decode(user, pos, "user name");
+    if (!u) return unexpected(u.error());
+    if (u->size() > 255) return bad(pos, "user name longer than 255 octets (RFC 1929)");
+    uri.user = std::move(*u);
+    if (colon != std::string_view::npos) {
+      auto p = decode(info.substr(colon + 1), pos + colon + 1, "password");
+      if (!p) return unexpected(p.error());
+      if (p->size() > 255) return bad(pos + colon + 1, "password longer than 255 octets (RFC 1929)");
+      uri.password = std::move(*p);
+    }
+    pos += at + 1;
+    rest = rest.substr(at + 1);
+  }
+  if (rest.empty()) return bad(pos, "missing host");
+  std::string_view port_text;
+  bool has_port = false;
+  if (rest.front() == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) return bad(pos, "unterminated '[' in IPv6 literal");
+    const std::string v6(rest.substr(1, close - 1));
+    std::array<unsigned char, 16> buf{};
+    if (v6.empty() || inet_pton(AF_INET6, v6.c_str(), buf.data()) != 1) {
+      return bad(pos + 1, "invalid IPv6 address '" + v6 + "' in brackets");
+    }
+    uri.host = v6;
+    const std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return bad(pos + close + 1, "expected ':' or end after ']'");
+      has_port = true;
+      port_text = after.substr(1);
+      pos += close + 2;
+    }
+  } else {
+    const auto colon = rest.find(':');
+    std::string_view host = rest.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      if (rest.find(':', colon + 1) != std::string_view::npos) {
+        return bad(pos, "IPv6 literal must be in brackets, e.g. socks5://[::1]:1080");
+      }
+      has_port = true;
+      port_text = rest.substr(colon + 1);
+    }
+    if (host.empty()) return bad(pos, "missing host");
+    for (std::size_t i = 0; i < host.size(); ++i) {
+      if (!host_char(host[i])) {
+        return bad(pos + i, std::string("invalid character '") + host[i] + "' in host");
+      }
+    }
+    if (host.size() > 255) return bad(pos, "host name longer than 255 octets");
+    uri.host = std::string(host);
+    if (has_port) pos += colon + 1;
+  }
+  if (has_port) {
+    if (port_text.empty()) return bad(pos, "empty port after ':'");
+    unsigned long value = 0;
+    for (std::size_t i = 0; i < port_text.size(); ++i) {
+      const char c = port_text[i];
+      if (c < '0' || c > '9') return bad(pos + i, "port must be a decimal number");
+      value = value * 10 + static_cast<unsigned long>(c - '0');
+      if (value > 65535) return bad(pos, "port out of range (1-65535)");
+    }
+    if (value == 0) return bad(pos, "port out of range (1-65535)");
+    uri.port = static_cast<std::uint16_t>(value);
+  }
+  return uri;
+}
+
+std::string ProxyUri::to_string(bool reveal) const {
+  std::string s = remote_dns ? "socks5h://" : "socks5://";
+  if (user) {
+    s += encode(*user);
+    if (password) s += ":" + (reveal ? encode(*password) : std::string("***"));
+    s += "@";
+  }
+  s += host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  s += ":" + std::to_string(port);
+  return s;
+}
+
+}  // namespace socks5

@@ -1,0 +1,103 @@
+#include "check.hpp"
+
+#include <netdb.h>
+
+#include <cstdio>
+
+#include "socks5/error.hpp"
+
+namespace socksify::tool {
+namespace {
+
+double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+
+std::string method_label(socks5::wire::Method m) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s (0x%02x)", socks5::wire::method_name(m).c_str(),
+                static_cast<unsigned>(m));
+  return buf;
+}
+
+void report_handshake(const socks5::Client& c) {
+  const auto& s = c.stats();
+  std::printf("method:    %s\n", method_label(s.method).c_str());
+  std::printf("handshake: %.3f ms, %d wait%s for the server (%s)\n", ms(s.handshake_time),
+              s.waits, s.waits == 1 ? "" : "s",
+              s.fell_back   ? "pipelining stalled; retried one message per round trip"
+              : s.pipelined ? "pipelined"
+                            : "not pipelined");
+}
+
+// Where in the sequence a failure happened, to tell the user what to fix.
+int failure(const char* stage, const std::string& what, const std::error_code& ec) {
+  std::fprintf(stderr, "socksify: %s %s: %s\n", stage, what.c_str(), ec.message().c_str());
+  return 1;
+}
+
+// socks5:// means names are resolved here; socks5h:// sends them to the proxy.
+socks5::Result<socks5::Address> resolve_locally(const socks5::Address& a) {
+  if (a.is_ip()) return a;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(a.host().c_str(), nullptr, &hints, &list) != 0 || list == nullptr) {
+    return socks5::fail(socks5::Errc::name_resolution_failed);
+  }
+  auto r = socks5::Address::from_sockaddr(list->ai_addr, list->ai_addrlen);
+  freeaddrinfo(list);
+  if (!r) return r;
+  socks5::Address out = *r;
+  out.set_port(a.port());
+  return out;
+}
+
+}  // namespace
+
+int run_check(const CheckRequest& request) {
+  std::optional<socks5::Address> target;
+  if (request.target) {
+    target = socks5::Address::parse_host_port(*request.target);
+    if (!target) {
+      std::fprintf(stderr, "socksify: invalid target '%s' (expected HOST:PORT or [V6]:PORT)\n",
+                   request.target->c_str());
+      return 2;
+    }
+  }
+  std::printf("proxy:     %s\n", request.proxy.to_string().c_str());
+  auto client = socks5::Client::open(request.proxy, request.options);
+  if (!client) return failure("proxy", request.proxy.host + ":" + std::to_string(request.proxy.port) + " unreachable", client.error());
+  std::printf("tcp:       connected to %s in %.3f ms\n",
+              client->proxy_address().to_string().c_str(), ms(client->stats().connect_time));
+  if (!target) {
+    auto a = client->authenticate();
+    if (!a) {
+      report_handshake(*client);
+      return failure("proxy", "handshake", a.error());
+    }
+    report_handshake(*client);
+    std::printf("result:    proxy OK\n");
+    return 0;
+  }
+  socks5::Address dst = *target;
+  if (!request.proxy.remote_dns) {
+    auto resolved = resolve_locally(dst);
+    if (!resolved) return failure("target", dst.to_string() + " (resolved locally, socks5://)", resolved.error());
+    dst = *resolved;
+  }
+  auto bound = client->connect(dst);
+  if (!bound) {
+    if (client->stats().method != socks5::wire::Method::no_acceptable) report_handshake(*client);
+    const auto& ec = bound.error();
+    const bool refused_by_proxy = ec == socks5::Errc::no_acceptable_method ||
+                                  ec == socks5::Errc::auth_rejected;
+    return failure(refused_by_proxy ? "proxy" : "target",
+                   refused_by_proxy ? std::string("authentication") : dst.to_string(), ec);
+  }
+  report_handshake(*client);
+  std::printf("target:    %s connected through the proxy (proxy side %s)\n",
+              dst.to_string().c_str(), bound->to_string().c_str());
+  std::printf("result:    OK\n");
+  return 0;
+}
+
+}  // namespace socksify::tool
