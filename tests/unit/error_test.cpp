@@ -1,0 +1,66 @@
+// The one table from SOCKS replies and protocol failures to errno.
+#include <catch2/catch.hpp>
+#include <cerrno>
+
+#include "socks5/error.hpp"
+
+using socks5::Errc;
+
+TEST_CASE("errno table", "[error]") {
+  struct Row {
+    Errc code;
+    int err;
+  };
+  const Row rows[] = {
+      {Errc::general_failure, ECONNREFUSED},  // documented choice, see error.cpp
+      {Errc::not_allowed, EACCES},
+      {Errc::network_unreachable, ENETUNREACH},
+      {Errc::host_unreachable, EHOSTUNREACH},
+      {Errc::connection_refused, ECONNREFUSED},
+      {Errc::ttl_expired, ETIMEDOUT},
+      {Errc::command_not_supported, EOPNOTSUPP},
+      {Errc::address_type_not_supported, EAFNOSUPPORT},
+      {Errc::unassigned_reply, ECONNREFUSED},
+      {Errc::no_acceptable_method, EACCES},
+      {Errc::auth_rejected, EACCES},
+      {Errc::bad_version, EPROTO},
+      {Errc::unexpected_method, EPROTO},
+      {Errc::bad_reserved, EPROTO},
+      {Errc::bad_address_type, EPROTO},
+      {Errc::bad_domain_length, EPROTO},
+      {Errc::bad_message_type, EPROTO},
+      {Errc::pipelining_stalled, ETIMEDOUT},
+      {Errc::connection_closed, ECONNRESET},
+      {Errc::timed_out, ETIMEDOUT},
+      {Errc::invalid_argument, EINVAL},
+      {Errc::message_too_long, EMSGSIZE},
+      {Errc::name_resolution_failed, EHOSTUNREACH},
+      {Errc::invalid_uri, EINVAL},
+  };
+  for (const auto& row : rows) {
+    std::error_code ec = row.code;
+    INFO(ec.message());
+    CHECK(socks5::to_errno(ec) == row.err);
+    CHECK(ec.message() != "unknown socks5 error");
+    CHECK(std::string(ec.category().name()) == "socks5");
+  }
+  // OS errors pass through unchanged; success is 0.
+  CHECK(socks5::to_errno(std::error_code(ECONNREFUSED, std::generic_category())) ==
+        ECONNREFUSED);
+  CHECK(socks5::to_errno(std::error_code(ENETUNREACH, std::system_category())) == ENETUNREACH);
+  CHECK(socks5::to_errno({}) == 0);
+}
+
+TEST_CASE("REP codes map through reply_error to errno", "[error]") {
+  CHECK(socks5::to_errno(socks5::reply_error(0x01)) == ECONNREFUSED);
+  CHECK(socks5::to_errno(socks5::reply_error(0x02)) == EACCES);
+  CHECK(socks5::to_errno(socks5::reply_error(0x03)) == ENETUNREACH);
+  CHECK(socks5::to_errno(socks5::reply_error(0x04)) == EHOSTUNREACH);
+  CHECK(socks5::to_errno(socks5::reply_error(0x05)) == ECONNREFUSED);
+  CHECK(socks5::to_errno(socks5::reply_error(0x06)) == ETIMEDOUT);
+  CHECK(socks5::to_errno(socks5::reply_error(0x07)) == EOPNOTSUPP);
+  CHECK(socks5::to_errno(socks5::reply_error(0x08)) == EAFNOSUPPORT);
+  CHECK(socks5::to_errno(socks5::reply_error(0x09)) == ECONNREFUSED);
+  CHECK(socks5::to_errno(socks5::reply_error(0xFF)) == ECONNREFUSED);
+  CHECK_FALSE(socks5::reply_error(0x00));
+}
