@@ -153,7 +153,7 @@ bool wait_for_port(const std::string& host, std::uint16_t port,
 namespace {
 
 int listen_on(const std::string& host, int type, std::uint16_t& port) {
-  auto a = socks5::Address::from_host(host, 0);
+  auto a = socks5::Address::from_host(host, port);
   sockaddr_storage ss{};
   const socklen_t len = a.to_sockaddr(ss);
   const int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
@@ -172,7 +172,7 @@ int listen_on(const std::string& host, int type, std::uint16_t& port) {
 
 std::string host_of(const socks5::Address& a) { return a.host_string(); }
 
-TcpEcho::TcpEcho(const std::string& host) {
+TcpEcho::TcpEcho(const std::string& host, std::uint16_t port) : port_(port) {
   fd_ = listen_on(host, SOCK_STREAM, port_);
   thread_ = std::thread([this] { run(); });
 }

@@ -61,7 +61,8 @@ bool wait_for_port(const std::string& host, std::uint16_t port,
 /// A TCP echo server on an exact loopback address that records each client's address.
 class TcpEcho {
  public:
-  explicit TcpEcho(const std::string& host);
+  /// Listens on host:port (port 0 = any free port).
+  explicit TcpEcho(const std::string& host, std::uint16_t port = 0);
   ~TcpEcho();
   TcpEcho(const TcpEcho&) = delete;
   TcpEcho& operator=(const TcpEcho&) = delete;

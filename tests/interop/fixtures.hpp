@@ -1,0 +1,62 @@
+#pragma once
+// Real SOCKS5 servers started on loopback ports with generated configs, stopped on destruction.
+#include <memory>
+#include <string>
+
+#include "socks5/client.hpp"
+#include "support/peers.hpp"
+
+namespace testing {
+
+/// Throwaway system account for RFC 1929 against danted (which checks passwd/shadow).
+inline constexpr const char* kTestUser = "socksify-test";
+inline constexpr const char* kTestPassword = "s0cks-pw";
+
+/// Dante's danted; egress (external) address 127.0.0.2 for IPv4 and ::1 for IPv6.
+class Danted {
+ public:
+  explicit Danted(bool username_method);
+  std::uint16_t port() const { return port_; }
+  std::string log() const { return read_file(dir_.file("danted.log")); }
+  socks5::ProxyUri uri(bool with_user = false) const;
+
+ private:
+  TempDir dir_;
+  std::uint16_t port_;
+  std::unique_ptr<Process> proc_;
+};
+
+/// microsocks on 127.0.0.1; IPv4 egress from 127.0.0.3 unless `ipv6_egress`.
+class Microsocks {
+ public:
+  explicit Microsocks(bool with_auth);
+  std::uint16_t port() const { return port_; }
+  socks5::ProxyUri uri() const;
+
+ private:
+  TempDir dir_;
+  bool auth_;
+  std::uint16_t port_;
+  std::unique_ptr<Process> proc_;
+};
+
+/// OpenSSH: sshd on a loopback port with throwaway keys, and `ssh -N -D` in front of it.
+class SshDynamic {
+ public:
+  SshDynamic();
+  std::uint16_t port() const { return socks_port_; }
+  std::string sshd_log() const { return read_file(dir_.file("sshd.log")); }
+  socks5::ProxyUri uri() const;
+
+ private:
+  TempDir dir_;
+  std::uint16_t sshd_port_;
+  std::uint16_t socks_port_;
+  std::unique_ptr<Process> sshd_;
+  std::unique_ptr<Process> ssh_;
+};
+
+/// Runs a command through /bin/sh, returning its exit status; output goes to `out`.
+int run_command(const std::string& command, std::string* out = nullptr);
+
+}  // namespace testing
