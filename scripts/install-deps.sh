@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs every Debian 12 package the build, the tests and the demo need. Idempotent and
+# non-interactive; does nothing when everything is already there.
+set -eu
+packages="g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev catch2 libcli11-dev
+  dante-server microsocks openssh-server openssh-client curl python3 iproute2 passwd procps"
+missing=""
+for p in $packages; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing (run as root)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
+fi

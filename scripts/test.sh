@@ -1,0 +1,14 @@
+#!/bin/sh
+# Runs ALL the tests: the README's second command and what .ci/run calls.
+#  - g++ 12, warnings as errors: unit, fault, interop (danted, microsocks, ssh -D), fuzz-corpus
+#    replay, package tests
+#  - clang 14, warnings as errors: the same suite
+#  - AddressSanitizer + UBSan build: the same suite
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export CI="${CI:-false}"
+for preset in ci clang asan; do
+  echo "=== workflow preset: $preset ==="
+  cmake --workflow --preset "$preset"
+done
