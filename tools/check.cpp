@@ -9,7 +9,9 @@
 namespace socksify::tool {
 namespace {
 
-double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+double ms(std::chrono::nanoseconds d) {
+  return static_cast<double>(d.count()) / 1e6;
+}
 
 std::string method_label(socks5::wire::Method m) {
   char buf[64];
@@ -21,8 +23,8 @@ std::string method_label(socks5::wire::Method m) {
 void report_handshake(const socks5::Client& c) {
   const auto& s = c.stats();
   std::printf("method:    %s\n", method_label(s.method).c_str());
-  std::printf("handshake: %.3f ms, %d wait%s for the server (%s)\n", ms(s.handshake_time),
-              s.waits, s.waits == 1 ? "" : "s",
+  std::printf("handshake: %.3f ms, %d wait%s for the server (%s)\n", ms(s.handshake_time), s.waits,
+              s.waits == 1 ? "" : "s",
               s.fell_back   ? "pipelining stalled; retried one message per round trip"
               : s.pipelined ? "pipelined"
                             : "not pipelined");
@@ -65,7 +67,10 @@ int run_check(const CheckRequest& request) {
   }
   std::printf("proxy:     %s\n", request.proxy.to_string().c_str());
   auto client = socks5::Client::open(request.proxy, request.options);
-  if (!client) return failure("proxy", request.proxy.host + ":" + std::to_string(request.proxy.port) + " unreachable", client.error());
+  if (!client)
+    return failure("proxy",
+                   request.proxy.host + ":" + std::to_string(request.proxy.port) + " unreachable",
+                   client.error());
   std::printf("tcp:       connected to %s in %.3f ms\n",
               client->proxy_address().to_string().c_str(), ms(client->stats().connect_time));
   if (!target) {
@@ -81,15 +86,17 @@ int run_check(const CheckRequest& request) {
   socks5::Address dst = *target;
   if (!request.proxy.remote_dns) {
     auto resolved = resolve_locally(dst);
-    if (!resolved) return failure("target", dst.to_string() + " (resolved locally, socks5://)", resolved.error());
+    if (!resolved)
+      return failure("target", dst.to_string() + " (resolved locally, socks5://)",
+                     resolved.error());
     dst = *resolved;
   }
   auto bound = client->connect(dst);
   if (!bound) {
     if (client->stats().method != socks5::wire::Method::no_acceptable) report_handshake(*client);
     const auto& ec = bound.error();
-    const bool refused_by_proxy = ec == socks5::Errc::no_acceptable_method ||
-                                  ec == socks5::Errc::auth_rejected;
+    const bool refused_by_proxy =
+        ec == socks5::Errc::no_acceptable_method || ec == socks5::Errc::auth_rejected;
     return failure(refused_by_proxy ? "proxy" : "target",
                    refused_by_proxy ? std::string("authentication") : dst.to_string(), ec);
   }

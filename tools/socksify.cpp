@@ -41,13 +41,15 @@ int main(int argc, char** argv) {
   int timeout_ms = 10000;
   std::string target;
   auto* check = app.add_subcommand(
-      "check", "Connect to the proxy, show the method, handshake time and waits for the server; "
-               "with HOST:PORT, CONNECT through it and report the result.");
+      "check",
+      "Connect to the proxy, show the method, handshake time and waits for the server; "
+      "with HOST:PORT, CONNECT through it and report the result.");
   check->add_option("-x,--proxy", proxy_text, "proxy URI (default: $SOCKSIFY_PROXY)");
   check->add_option("--password-file", password_file,
                     "read the password for the URI's user from the first line of FILE");
-  check->add_option("--pipelining", pipelining,
-                    "send greeting, credentials and request in one write: auto, on, off")
+  check
+      ->add_option("--pipelining", pipelining,
+                   "send greeting, credentials and request in one write: auto, on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   check->add_option("--timeout", timeout_ms, "deadline of each step in milliseconds")
       ->check(CLI::Range(1, 3600000));
@@ -66,8 +68,8 @@ int main(int argc, char** argv) {
   }
   auto uri = socks5::parse_proxy_uri(proxy_text);
   if (!uri) {
-    std::fprintf(stderr, "socksify: invalid proxy URI (at offset %zu): %s\n",
-                 uri.error().position, uri.error().message.c_str());
+    std::fprintf(stderr, "socksify: invalid proxy URI (at offset %zu): %s\n", uri.error().position,
+                 uri.error().message.c_str());
     return 2;
   }
   if (from_argv && uri->password) {

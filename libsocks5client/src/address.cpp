@@ -49,8 +49,7 @@ Result<Address> Address::from_sockaddr(const sockaddr* sa, socklen_t len) {
     std::memcpy(o.data(), &in6.sin6_addr, 16);
     return ipv6(o, ntohs(in6.sin6_port));
   }
-  return fail_errno(sa->sa_family == AF_INET || sa->sa_family == AF_INET6 ? EINVAL
-                                                                           : EAFNOSUPPORT);
+  return fail_errno(sa->sa_family == AF_INET || sa->sa_family == AF_INET6 ? EINVAL : EAFNOSUPPORT);
 }
 
 Address Address::from_host(std::string_view host, std::uint16_t port) {

@@ -144,14 +144,18 @@ Client& Client::operator=(Client&& other) noexcept {
   return *this;
 }
 
-Client::~Client() { close_fd(); }
+Client::~Client() {
+  close_fd();
+}
 
 void Client::close_fd() noexcept {
   if (fd_ >= 0) sys().close(fd_);
   fd_ = -1;
 }
 
-int Client::release() noexcept { return std::exchange(fd_, -1); }
+int Client::release() noexcept {
+  return std::exchange(fd_, -1);
+}
 
 const Syscalls& Client::sys() const noexcept {
   return options_.syscalls != nullptr ? *options_.syscalls : Syscalls::libc();
@@ -209,8 +213,8 @@ std::vector<std::unique_ptr<AuthMethod>> Client::methods() const {
   return m;
 }
 
-Result<void> Client::negotiate(std::optional<wire::Command> command,
-                               const Address& destination, bool pipelining) {
+Result<void> Client::negotiate(std::optional<wire::Command> command, const Address& destination,
+                               bool pipelining) {
   const auto deadline = Deadline::after(options_.timeout);
   const auto t0 = Clock::now();
   Negotiation n(methods(), command, destination, pipelining);
@@ -234,8 +238,7 @@ Result<void> Client::negotiate(std::optional<wire::Command> command,
   return {};
 }
 
-Result<Address> Client::request(std::optional<wire::Command> command,
-                                const Address& destination) {
+Result<Address> Client::request(std::optional<wire::Command> command, const Address& destination) {
   if (fd_ < 0) return fail_errno(EBADF);
   const bool automatic = options_.pipelining == Pipelining::automatic;
   const bool pipelining =

@@ -96,6 +96,8 @@ std::error_code reply_error(std::uint8_t rep) noexcept {
   }
 }
 
-std::string describe(const std::error_code& ec) { return ec.message(); }
+std::string describe(const std::error_code& ec) {
+  return ec.message();
+}
 
 }  // namespace socks5

@@ -31,8 +31,7 @@ Result<std::size_t> ReplyReader::receive(ByteView in, Protection* protection) {
 }
 
 Negotiation::Negotiation(std::vector<std::unique_ptr<AuthMethod>> methods,
-                         std::optional<wire::Command> command, Address destination,
-                         bool pipelining)
+                         std::optional<wire::Command> command, Address destination, bool pipelining)
     : methods_(std::move(methods)),
       command_(command),
       destination_(std::move(destination)),

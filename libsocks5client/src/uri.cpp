@@ -8,7 +8,9 @@
 namespace socks5 {
 namespace {
 
-Unexpected<UriError> bad(std::size_t pos, std::string msg) { return {UriError{pos, std::move(msg)}}; }
+Unexpected<UriError> bad(std::size_t pos, std::string msg) {
+  return {UriError{pos, std::move(msg)}};
+}
 
 int hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -108,7 +110,8 @@ Result<ProxyUri, UriError> parse_proxy_uri(std::string_view text) {
     if (colon != std::string_view::npos) {
       auto p = decode(info.substr(colon + 1), pos + colon + 1, "password");
       if (!p) return unexpected(p.error());
-      if (p->size() > 255) return bad(pos + colon + 1, "password longer than 255 octets (RFC 1929)");
+      if (p->size() > 255)
+        return bad(pos + colon + 1, "password longer than 255 octets (RFC 1929)");
       uri.password = std::move(*p);
     }
     pos += at + 1;

@@ -193,8 +193,7 @@ Result<Decoded<UdpHeader>> decode_udp_header(ByteView datagram) {
   auto addr = decode_address(datagram.subspan(3));
   if (!addr) return fail(addr.error());
   if (!*addr) return fail(Errc::connection_closed);  // truncated datagram
-  return Decoded<UdpHeader>{UdpHeader{datagram[2], std::move((*addr)->value)},
-                            3 + (*addr)->size};
+  return Decoded<UdpHeader>{UdpHeader{datagram[2], std::move((*addr)->value)}, 3 + (*addr)->size};
 }
 
 // RFC 1929 §2, request:

@@ -28,6 +28,15 @@ TEST_CASE("danted, method none: CONNECT to IPv4, IPv6 and domain targets", "[dan
     auto sd = connect_and_echo(proxy.uri(), t.domain_addr(), p);
     CHECK(sd.waits == expect_waits);
   }
+  // The proxy itself reached over IPv6 and by host name.
+  auto over_v6 = proxy.uri();
+  over_v6.host = "::1";
+  CHECK(connect_and_echo(over_v6, t.v4_addr(), Pipelining::on).waits == 1);
+  auto by_name = proxy.uri();
+  by_name.host = "localhost";
+  CHECK(connect_and_echo(by_name, t.v4_addr(), Pipelining::on).waits == 1);
+  CHECK_THAT(proxy.log(), Catch::Contains(": ::1."));  // a session whose client is ::1
+
   CHECK(saw(t.v4, "127.0.0.2"));  // the proxy's egress address, never the client's
   CHECK_FALSE(saw(t.v4, "127.0.0.1"));
   CHECK(saw(t.v6, "::1"));  // our socket to the proxy is IPv4: only the proxy speaks IPv6 here
@@ -67,8 +76,7 @@ TEST_CASE("danted, username/password: CONNECT and rejection", "[danted]") {
   CHECK(r2.error() == socks5::Errc::no_acceptable_method);
 }
 
-TEST_CASE("danted: BIND, a peer connects to the announced address, data both ways",
-          "[danted]") {
+TEST_CASE("danted: BIND, a peer connects to the announced address, data both ways", "[danted]") {
   Danted proxy(false);
   auto c = socks5::Client::open(proxy.uri());
   REQUIRE(c);
@@ -104,8 +112,7 @@ TEST_CASE("danted: BIND, a peer connects to the announced address, data both way
   pollfd q{c->fd(), POLLIN, 0};
   REQUIRE(poll(&q, 1, 5000) == 1);
   char buf2[64] = {};
-  CHECK(std::string(buf2, static_cast<std::size_t>(recv(c->fd(), buf2, sizeof buf2, 0))) ==
-        down);
+  CHECK(std::string(buf2, static_cast<std::size_t>(recv(c->fd(), buf2, sizeof buf2, 0))) == down);
   close(peer);
 }
 

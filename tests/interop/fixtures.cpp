@@ -47,21 +47,28 @@ Danted::Danted(bool username_method) : port_(free_port()) {
   if (username_method) ensure_test_user();
   const std::string p = std::to_string(port_);
   write_file(dir_.file("danted.conf"),
-             "logoutput: " + dir_.file("danted.log") + "\n"
-             "internal: 127.0.0.1 port = " + p + "\n"
-             "internal: ::1 port = " + p + "\n"
-             "external: 127.0.0.2\n"
-             "external: ::1\n"
-             "clientmethod: none\n"
-             "socksmethod: " + (username_method ? "username" : "none") + "\n"
-             "user.privileged: root\n"
-             "user.unprivileged: nobody\n"
-             "timeout.negotiate: 10\n"
-             "client pass {\n  from: 0/0 to: 0/0\n  log: error\n}\n"
-             "socks pass {\n  from: 0/0 to: 0/0\n  command: bind connect udpassociate\n"
-             "  log: error connect\n}\n"
-             "socks pass {\n  from: 0/0 to: 0/0\n  command: bindreply udpreply\n"
-             "  log: error connect\n}\n");
+             "logoutput: " + dir_.file("danted.log") +
+                 "\n"
+                 "internal: 127.0.0.1 port = " +
+                 p +
+                 "\n"
+                 "internal: ::1 port = " +
+                 p +
+                 "\n"
+                 "external: 127.0.0.2\n"
+                 "external: ::1\n"
+                 "clientmethod: none\n"
+                 "socksmethod: " +
+                 (username_method ? "username" : "none") +
+                 "\n"
+                 "user.privileged: root\n"
+                 "user.unprivileged: nobody\n"
+                 "timeout.negotiate: 10\n"
+                 "client pass {\n  from: 0/0 to: 0/0\n  log: error\n}\n"
+                 "socks pass {\n  from: 0/0 to: 0/0\n  command: bind connect udpassociate\n"
+                 "  log: error connect\n}\n"
+                 "socks pass {\n  from: 0/0 to: 0/0\n  command: bindreply udpreply\n"
+                 "  log: error connect\n}\n");
   proc_ = std::make_unique<Process>(
       std::vector<std::string>{danted, "-f", dir_.file("danted.conf")}, dir_.file("stderr.log"));
   if (!wait_for_port("127.0.0.1", port_)) {
@@ -114,26 +121,32 @@ SshDynamic::SshDynamic() : sshd_port_(free_port()), socks_port_(free_port()) {
   write_file(dir_.file("authorized_keys"), read_file(dir_.file("id.pub")));
   const passwd* pw = getpwuid(geteuid());
   REQUIRE(pw != nullptr);
-  write_file(dir_.file("sshd_config"),
-             "Port " + std::to_string(sshd_port_) + "\n"
-             "ListenAddress 127.0.0.1\n"
-             "HostKey " + dir_.file("host_key") + "\n"
-             "PidFile " + dir_.file("sshd.pid") + "\n"
-             "UsePAM no\n"
-             "StrictModes no\n"
-             "AuthorizedKeysFile " + dir_.file("authorized_keys") + "\n"
-             "PasswordAuthentication no\n"
-             "KbdInteractiveAuthentication no\n"
-             "PubkeyAuthentication yes\n"
-             "PermitRootLogin prohibit-password\n"
-             "AllowTcpForwarding yes\n"
-             "UseDNS no\n"
-             "MaxStartups 100\n"
-             "LogLevel DEBUG1\n");
-  sshd_ = std::make_unique<Process>(
-      std::vector<std::string>{sshd, "-D", "-f", dir_.file("sshd_config"), "-E",
-                               dir_.file("sshd.log")},
-      dir_.file("sshd.out"));
+  write_file(dir_.file("sshd_config"), "Port " + std::to_string(sshd_port_) +
+                                           "\n"
+                                           "ListenAddress 127.0.0.1\n"
+                                           "HostKey " +
+                                           dir_.file("host_key") +
+                                           "\n"
+                                           "PidFile " +
+                                           dir_.file("sshd.pid") +
+                                           "\n"
+                                           "UsePAM no\n"
+                                           "StrictModes no\n"
+                                           "AuthorizedKeysFile " +
+                                           dir_.file("authorized_keys") +
+                                           "\n"
+                                           "PasswordAuthentication no\n"
+                                           "KbdInteractiveAuthentication no\n"
+                                           "PubkeyAuthentication yes\n"
+                                           "PermitRootLogin prohibit-password\n"
+                                           "AllowTcpForwarding yes\n"
+                                           "UseDNS no\n"
+                                           "MaxStartups 100\n"
+                                           "LogLevel DEBUG1\n");
+  sshd_ =
+      std::make_unique<Process>(std::vector<std::string>{sshd, "-D", "-f", dir_.file("sshd_config"),
+                                                         "-E", dir_.file("sshd.log")},
+                                dir_.file("sshd.out"));
   if (!wait_for_port("127.0.0.1", sshd_port_)) {
     FAIL("sshd did not start: " << read_file(dir_.file("sshd.out")) << sshd_log());
   }
@@ -142,8 +155,7 @@ SshDynamic::SshDynamic() : sshd_port_(free_port()), socks_port_(free_port()) {
                                dir_.file("id"), "-o", "StrictHostKeyChecking=no", "-o",
                                "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o",
                                "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR", "-p",
-                               std::to_string(sshd_port_),
-                               std::string(pw->pw_name) + "@127.0.0.1"},
+                               std::to_string(sshd_port_), std::string(pw->pw_name) + "@127.0.0.1"},
       dir_.file("ssh.log"));
   if (!wait_for_port("127.0.0.1", socks_port_)) {
     FAIL("ssh -D did not start: " << read_file(dir_.file("ssh.log")) << sshd_log());

@@ -17,8 +17,8 @@ void check_microsocks(bool with_auth) {
   for (const auto& dst : {t.v4_addr(), t.v6_addr(), t.domain_addr()}) {
     auto s = connect_and_echo(proxy.uri(), dst, Pipelining::off);
     CHECK(s.waits == per_round);
-    CHECK(s.method == (with_auth ? socks5::wire::Method::username_password
-                                 : socks5::wire::Method::none));
+    CHECK(s.method ==
+          (with_auth ? socks5::wire::Method::username_password : socks5::wire::Method::none));
   }
   // Automatic mode: the first CONNECT stalls and falls back; later ones go straight to the
   // one-message-per-round-trip handshake.

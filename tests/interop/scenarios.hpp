@@ -1,8 +1,8 @@
 #pragma once
 // Shared interop scenarios: CONNECT to IPv4, IPv6 and domain targets, with proof that the
 // connection was made by the proxy and not by the client.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 

@@ -9,25 +9,24 @@ TEST_CASE("socksify check through danted", "[tool][danted]") {
   Targets t;
   const std::string tool = SOCKSIFY_TOOL;
   const std::string env = std::string("SOCKSIFY_PASSWORD=") + kTestPassword + " ";
-  const std::string uri = std::string("socks5://") + kTestUser + "@127.0.0.1:" +
-                          std::to_string(proxy.port());
+  const std::string uri =
+      std::string("socks5://") + kTestUser + "@127.0.0.1:" + std::to_string(proxy.port());
   std::string out;
-  CHECK(run_command(env + tool + " check -x " + uri + " 127.0.0.1:" +
-                        std::to_string(t.v4.port()),
+  CHECK(run_command(env + tool + " check -x " + uri + " 127.0.0.1:" + std::to_string(t.v4.port()),
                     &out) == 0);
   INFO(out);
   CHECK_THAT(out, Catch::Contains("method:    username/password (0x02)"));
   CHECK_THAT(out, Catch::Contains("1 wait for the server (pipelined)"));
   CHECK_THAT(out, Catch::Contains("result:    OK"));
-  CHECK_THAT(out, Catch::Contains("127.0.0.2"));  // danted's egress address
+  CHECK_THAT(out, Catch::Contains("127.0.0.2"));              // danted's egress address
   CHECK_FALSE(out.find(kTestPassword) != std::string::npos);  // never printed
 
   // Probe only, proxy from the environment, password from a file.
   TempDir dir;
   write_file(dir.file("pw"), std::string(kTestPassword) + "\n");
-  CHECK(run_command("SOCKSIFY_PROXY=" + uri + " " + tool + " check --password-file " +
-                        dir.file("pw"),
-                    &out) == 0);
+  CHECK(
+      run_command("SOCKSIFY_PROXY=" + uri + " " + tool + " check --password-file " + dir.file("pw"),
+                  &out) == 0);
   CHECK_THAT(out, Catch::Contains("result:    proxy OK"));
 
   CHECK(run_command(tool + " check -x " + uri + ":nope 127.0.0.1:1", &out) != 0);

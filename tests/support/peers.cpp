@@ -131,8 +131,7 @@ Process::~Process() {
   waitpid(pid_, nullptr, 0);
 }
 
-bool wait_for_port(const std::string& host, std::uint16_t port,
-                   std::chrono::milliseconds timeout) {
+bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
   const auto end = std::chrono::steady_clock::now() + timeout;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -170,7 +169,9 @@ int listen_on(const std::string& host, int type, std::uint16_t& port) {
 
 }  // namespace
 
-std::string host_of(const socks5::Address& a) { return a.host_string(); }
+std::string host_of(const socks5::Address& a) {
+  return a.host_string();
+}
 
 TcpEcho::TcpEcho(const std::string& host, std::uint16_t port) : port_(port) {
   fd_ = listen_on(host, SOCK_STREAM, port_);

@@ -56,9 +56,7 @@ ScriptServer::ScriptServer(std::vector<Step> script) {
           }
           break;
         }
-        case Step::Kind::send:
-          (void)send(c, s.data.data(), s.data.size(), MSG_NOSIGNAL);
-          break;
+        case Step::Kind::send: (void)send(c, s.data.data(), s.data.size(), MSG_NOSIGNAL); break;
         case Step::Kind::drip:
           for (auto b : s.data) {
             if (stop_) break;

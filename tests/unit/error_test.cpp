@@ -45,8 +45,7 @@ TEST_CASE("errno table", "[error]") {
     CHECK(std::string(ec.category().name()) == "socks5");
   }
   // OS errors pass through unchanged; success is 0.
-  CHECK(socks5::to_errno(std::error_code(ECONNREFUSED, std::generic_category())) ==
-        ECONNREFUSED);
+  CHECK(socks5::to_errno(std::error_code(ECONNREFUSED, std::generic_category())) == ECONNREFUSED);
   CHECK(socks5::to_errno(std::error_code(ENETUNREACH, std::system_category())) == ENETUNREACH);
   CHECK(socks5::to_errno({}) == 0);
 }

@@ -1,8 +1,8 @@
 // Hostile and broken servers, over real loopback sockets, through the public Client API.
 // Each case must end in a precise error: no crash, no hang, no read past a buffer.
-#include <catch2/catch.hpp>
 #include <poll.h>
 #include <sys/socket.h>
+#include <catch2/catch.hpp>
 
 #include <cerrno>
 
@@ -106,9 +106,9 @@ TEST_CASE("truncation at every octet, then close", "[fault]") {
 }
 
 TEST_CASE("a reset in the middle of the reply", "[fault]") {
-  const auto ec = connect_error({Step::expect(kGreet), Step::send(kSel), Step::expect(kReq),
-                                 Step::send(octets({0x05, 0x00, 0x00})), Step::sleep(20ms),
-                                 Step::reset()});
+  const auto ec =
+      connect_error({Step::expect(kGreet), Step::send(kSel), Step::expect(kReq),
+                     Step::send(octets({0x05, 0x00, 0x00})), Step::sleep(20ms), Step::reset()});
   CHECK((ec == std::errc::connection_reset || ec == Errc::connection_closed));
   CHECK(to_errno(ec) == ECONNRESET);
 }
@@ -125,8 +125,8 @@ TEST_CASE("a server that drips one octet per second past the deadline", "[fault]
 }
 
 TEST_CASE("a server that never answers", "[fault]") {
-  CHECK(connect_error({Step::expect(kGreet), Step::sleep(3000ms)},
-                      quick(Pipelining::off, 300ms)) == Errc::timed_out);
+  CHECK(connect_error({Step::expect(kGreet), Step::sleep(3000ms)}, quick(Pipelining::off, 300ms)) ==
+        Errc::timed_out);
 }
 
 TEST_CASE("garbage instead of a handshake", "[fault]") {
@@ -197,7 +197,8 @@ TEST_CASE("username/password rejected, and a wrong RFC 1929 version", "[fault]")
   u.user = "alice";
   u.password = "secret";
   {
-    ScriptServer s({Step::expect(kGreet + 14 + kReq), Step::send(octets({0x05, 0x02, 0x01, 0x01}))});
+    ScriptServer s(
+        {Step::expect(kGreet + 14 + kReq), Step::send(octets({0x05, 0x02, 0x01, 0x01}))});
     u.port = s.port();
     auto c = Client::open(u, quick(Pipelining::on));
     REQUIRE(c);

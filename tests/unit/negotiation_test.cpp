@@ -45,7 +45,7 @@ Negotiation make(std::vector<std::unique_ptr<AuthMethod>> m, bool pipelining) {
 }
 
 struct Outcome {
-  Bytes written;        // everything the client wrote
+  Bytes written;  // everything the client wrote
   std::error_code error;
   bool done = false;
   std::size_t unread = 0;  // server octets the machine did not take
@@ -120,8 +120,7 @@ TEST_CASE("method none, pipelined: greeting and request in the first write", "[n
 }
 
 TEST_CASE("username/password, one message per round trip", "[negotiation]") {
-  every_split(false, true, cat({kSelUser, kStatusOk, kReply}),
-              cat({kGreetUser, kAuth, kRequest}));
+  every_split(false, true, cat({kSelUser, kStatusOk, kReply}), cat({kGreetUser, kAuth, kRequest}));
 }
 
 TEST_CASE("username/password, pipelined: one write", "[negotiation]") {
@@ -168,8 +167,7 @@ TEST_CASE("server refusals and violations", "[negotiation][fault]") {
     CHECK(ec == reply_error(static_cast<std::uint8_t>(rep)));
   }
   CHECK(fails(false, cat({kSelNone, bytes({0x05, 0x00, 0x01, 0x01})})) == Errc::bad_reserved);
-  CHECK(fails(false, cat({kSelNone, bytes({0x05, 0x00, 0x00, 0x05})})) ==
-        Errc::bad_address_type);
+  CHECK(fails(false, cat({kSelNone, bytes({0x05, 0x00, 0x00, 0x05})})) == Errc::bad_address_type);
   CHECK(fails(false, cat({kSelNone, bytes({0x05, 0x00, 0x00, 0x03, 0x00})})) ==
         Errc::bad_domain_length);
 }
@@ -177,9 +175,8 @@ TEST_CASE("server refusals and violations", "[negotiation][fault]") {
 TEST_CASE("truncation at every octet: never done, never an error", "[negotiation][fault]") {
   const Bytes server = cat({kSelUser, kStatusOk, kReply});
   for (std::size_t n = 0; n < server.size(); ++n) {
-    auto o = run(make(userpass(), true), Bytes(server.begin(), server.begin() +
-                                                                   static_cast<std::ptrdiff_t>(n)),
-                 {});
+    auto o = run(make(userpass(), true),
+                 Bytes(server.begin(), server.begin() + static_cast<std::ptrdiff_t>(n)), {});
     CHECK_FALSE(o.error);
     CHECK_FALSE(o.done);
   }
@@ -280,5 +277,5 @@ TEST_CASE("a multi-round method with a protection layer fits the interface", "[n
   Bytes wrapped_request;
   REQUIRE(p.wrap(kRequest, wrapped_request));
   CHECK(written == cat({bytes({0x01, 0x01, 0x00, 0x02, 'T', '1'}),
-                       bytes({0x01, 0x01, 0x00, 0x02, 'T', '2'}), wrapped_request}));
+                        bytes({0x01, 0x01, 0x00, 0x02, 'T', '2'}), wrapped_request}));
 }

@@ -79,8 +79,8 @@ TEST_CASE("drive survives EINTR, EAGAIN and one-octet transfers", "[stream]") {
   int sv[2];
   REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   // The whole server side is queued up front, with application data after the reply.
-  const Bytes server = bytes({0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0x00, 0x01, 1, 2, 3, 4, 0, 5,
-                              'd', 'a', 't', 'a'});
+  const Bytes server =
+      bytes({0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0x00, 0x01, 1, 2, 3, 4, 0, 5, 'd', 'a', 't', 'a'});
   REQUIRE(::write(sv[1], server.data(), server.size()) == static_cast<ssize_t>(server.size()));
   const Syscalls table = fake_table();
   g_eintr = g_eagain = g_send_calls = g_recv_calls = g_poll_calls = 0;
@@ -99,8 +99,8 @@ TEST_CASE("drive survives EINTR, EAGAIN and one-octet transfers", "[stream]") {
   Bytes got(64);
   const ssize_t k = ::read(sv[1], got.data(), got.size());
   got.resize(static_cast<std::size_t>(k));
-  CHECK(got == bytes({0x05, 0x01, 0x02, 0x01, 0x01, 'u', 0x02, 'p', 'w', 0x05, 0x01, 0x00, 0x03,
-                      11, 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'o', 'r', 'g', 0x01, 0xBB}));
+  CHECK(got == bytes({0x05, 0x01, 0x02, 0x01, 0x01, 'u', 0x02, 'p', 'w', 0x05, 0x01, 0x00, 0x03, 11,
+                      'e',  'x',  'a',  'm',  'p',  'l', 'e',  '.', 'o', 'r',  'g',  0x01, 0xBB}));
   // Application data is still in the socket.
   char app[8] = {};
   CHECK(::read(sv[0], app, sizeof app) == 4);

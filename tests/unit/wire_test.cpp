@@ -87,8 +87,8 @@ TEST_CASE("request: RFC 1928 section 4, every address type", "[wire]") {
     v6[15] = 1;
     Bytes out;
     REQUIRE(encode_request(Command::bind, Address::ipv6(v6, 8080), out));
-    CHECK(out == bytes({0x05, 0x02, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-                        0x1F, 0x90}));
+    CHECK(out == bytes({0x05, 0x02, 0x00, 0x04, 0, 0, 0, 0, 0, 0,    0,
+                        0,    0,    0,    0,    0, 0, 0, 0, 1, 0x1F, 0x90}));
     check_prefixes_need_more(out, decode_request);
   }
   SECTION("UDP ASSOCIATE example.org:53 (domain)") {
@@ -111,8 +111,9 @@ TEST_CASE("request: RFC 1928 section 4, every address type", "[wire]") {
     CHECK(encode_request(Command::connect, Address::domain("", 1), out).error() ==
           Errc::bad_domain_length);
     CHECK(out.empty());
-    CHECK(encode_request(Command::connect, Address::domain(std::string(256, 'a'), 1), out)
-              .error() == Errc::message_too_long);
+    CHECK(
+        encode_request(Command::connect, Address::domain(std::string(256, 'a'), 1), out).error() ==
+        Errc::message_too_long);
     CHECK(out.empty());
   }
 }
@@ -122,8 +123,8 @@ TEST_CASE("reply: RFC 1928 section 6, sized from its own ATYP", "[wire]") {
   // |VER | REP |  RSV  | ATYP | BND.ADDR | BND.PORT |
   // +----+-----+-------+------+----------+----------+
   const Bytes v4 = bytes({0x05, 0x00, 0x00, 0x01, 127, 0, 0, 1, 0x04, 0x38});
-  const Bytes v6 = bytes({0x05, 0x00, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,
-                          0, 0, 0, 9, 0x00, 0x16});
+  const Bytes v6 = bytes({0x05, 0x00, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8, 0, 0,    0,
+                          0,    0,    0,    0,    0,    0,    0,    0,    9, 0x00, 0x16});
   const Bytes dn = bytes({0x05, 0x00, 0x00, 0x03, 4, 'h', 'o', 's', 't', 0x01, 0xBB});
   for (const Bytes* msg : {&v4, &v6, &dn}) {
     check_prefixes_need_more(*msg, decode_reply);
@@ -236,8 +237,8 @@ TEST_CASE("GSS-API framing: RFC 1961 sections 3.4, 3.8, 4.3, 5", "[wire]") {
   // + ver  | mtyp | len  |       token           |
   // + 0x01 | 0x01 | 0x02 | up to 2^16 - 1 octets |
   const Bytes token = bytes({0xDE, 0xAD, 0xBE});
-  for (auto type : {GssMessageType::token, GssMessageType::protection,
-                    GssMessageType::encapsulated}) {
+  for (auto type :
+       {GssMessageType::token, GssMessageType::protection, GssMessageType::encapsulated}) {
     Bytes out;
     REQUIRE(encode_gss_frame(type, token, out));
     CHECK(out == bytes({0x01, static_cast<int>(type), 0x00, 0x03, 0xDE, 0xAD, 0xBE}));

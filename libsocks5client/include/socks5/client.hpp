@@ -33,9 +33,9 @@ struct ClientOptions {
 /// What the last handshake did.
 struct HandshakeStats {
   wire::Method method = wire::Method::no_acceptable;  ///< method the server chose
-  int waits = 0;               ///< times the client waited for the server (TCP connect excluded)
-  bool pipelined = false;      ///< greeting, credentials and request went in one write
-  bool fell_back = false;      ///< a stalled pipelined attempt was retried without pipelining
+  int waits = 0;           ///< times the client waited for the server (TCP connect excluded)
+  bool pipelined = false;  ///< greeting, credentials and request went in one write
+  bool fell_back = false;  ///< a stalled pipelined attempt was retried without pipelining
   std::chrono::nanoseconds connect_time{0};    ///< TCP connect to the proxy
   std::chrono::nanoseconds handshake_time{0};  ///< greeting to reply
 };

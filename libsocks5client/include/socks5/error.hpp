@@ -10,34 +10,34 @@ namespace socks5 {
 /// Every failure the core can report. OS errors travel as std::generic_category codes.
 enum class Errc : int {
   // Replies from the server (RFC 1928 §6, REP field).
-  general_failure = 1,          ///< REP 0x01
-  not_allowed,                  ///< REP 0x02 connection not allowed by ruleset
-  network_unreachable,          ///< REP 0x03
-  host_unreachable,             ///< REP 0x04
-  connection_refused,           ///< REP 0x05
-  ttl_expired,                  ///< REP 0x06
-  command_not_supported,        ///< REP 0x07
-  address_type_not_supported,   ///< REP 0x08
-  unassigned_reply,             ///< REP 0x09..0xFF
+  general_failure = 1,         ///< REP 0x01
+  not_allowed,                 ///< REP 0x02 connection not allowed by ruleset
+  network_unreachable,         ///< REP 0x03
+  host_unreachable,            ///< REP 0x04
+  connection_refused,          ///< REP 0x05
+  ttl_expired,                 ///< REP 0x06
+  command_not_supported,       ///< REP 0x07
+  address_type_not_supported,  ///< REP 0x08
+  unassigned_reply,            ///< REP 0x09..0xFF
   // Authentication.
-  no_acceptable_method,         ///< METHOD 0xFF
-  auth_rejected,                ///< RFC 1929 STATUS != 0, or a GSSAPI abort
+  no_acceptable_method,  ///< METHOD 0xFF
+  auth_rejected,         ///< RFC 1929 STATUS != 0, or a GSSAPI abort
   // Protocol violations by the server.
-  bad_version,                  ///< VER is not what the RFC requires
-  unexpected_method,            ///< server chose a method the client did not offer
-  bad_reserved,                 ///< RSV is not zero
-  bad_address_type,             ///< ATYP not 1, 3 or 4
-  bad_domain_length,            ///< domain name of length 0
-  bad_message_type,             ///< RFC 1961 MTYP not expected here
-  pipelining_stalled,           ///< server swallowed pipelined bytes (see Client)
+  bad_version,         ///< VER is not what the RFC requires
+  unexpected_method,   ///< server chose a method the client did not offer
+  bad_reserved,        ///< RSV is not zero
+  bad_address_type,    ///< ATYP not 1, 3 or 4
+  bad_domain_length,   ///< domain name of length 0
+  bad_message_type,    ///< RFC 1961 MTYP not expected here
+  pipelining_stalled,  ///< server swallowed pipelined bytes (see Client)
   // Transport.
-  connection_closed,            ///< EOF in the middle of a message
-  timed_out,                    ///< the deadline passed
+  connection_closed,  ///< EOF in the middle of a message
+  timed_out,          ///< the deadline passed
   // Local misuse.
-  invalid_argument,             ///< e.g. a domain name longer than 255 octets
-  message_too_long,             ///< a field larger than the protocol allows
-  name_resolution_failed,       ///< the proxy host name did not resolve locally
-  invalid_uri,                  ///< see UriError for the precise message
+  invalid_argument,        ///< e.g. a domain name longer than 255 octets
+  message_too_long,        ///< a field larger than the protocol allows
+  name_resolution_failed,  ///< the proxy host name did not resolve locally
+  invalid_uri,             ///< see UriError for the precise message
 };
 
 /// The category of Errc; name() is "socks5".

@@ -87,7 +87,9 @@ template <class Enum, class = std::enable_if_t<std::is_error_code_enum_v<Enum>>>
 Unexpected<std::error_code> fail(Enum e) {
   return {std::error_code(e)};
 }
-inline Unexpected<std::error_code> fail(std::error_code ec) { return {ec}; }
+inline Unexpected<std::error_code> fail(std::error_code ec) {
+  return {ec};
+}
 /// A failure carrying an errno value (generic category).
 inline Unexpected<std::error_code> fail_errno(int err) {
   return {std::error_code(err, std::generic_category())};
