@@ -76,15 +76,19 @@ Danted::Danted(bool username_method) : port_(free_port()) {
   }
 }
 
-socks5::ProxyUri Danted::uri(bool with_user) const {
+socks5::ProxyUri loopback_proxy(std::uint16_t port, bool with_user) {
   socks5::ProxyUri u;
   u.host = "127.0.0.1";
-  u.port = port_;
+  u.port = port;
   if (with_user) {
     u.user = kTestUser;
     u.password = kTestPassword;
   }
   return u;
+}
+
+socks5::ProxyUri Danted::uri(bool with_user) const {
+  return loopback_proxy(port_, with_user);
 }
 
 Microsocks::Microsocks(bool with_auth) : auth_(with_auth), port_(free_port()) {
@@ -100,14 +104,7 @@ Microsocks::Microsocks(bool with_auth) : auth_(with_auth), port_(free_port()) {
 }
 
 socks5::ProxyUri Microsocks::uri() const {
-  socks5::ProxyUri u;
-  u.host = "127.0.0.1";
-  u.port = port_;
-  if (auth_) {
-    u.user = kTestUser;
-    u.password = kTestPassword;
-  }
-  return u;
+  return loopback_proxy(port_, auth_);
 }
 
 SshDynamic::SshDynamic() : sshd_port_(free_port()), socks_port_(free_port()) {
@@ -163,10 +160,7 @@ SshDynamic::SshDynamic() : sshd_port_(free_port()), socks_port_(free_port()) {
 }
 
 socks5::ProxyUri SshDynamic::uri() const {
-  socks5::ProxyUri u;
-  u.host = "127.0.0.1";
-  u.port = socks_port_;
-  return u;
+  return loopback_proxy(socks_port_, false);
 }
 
 }  // namespace testing

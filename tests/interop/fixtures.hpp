@@ -12,6 +12,9 @@ namespace testing {
 inline constexpr const char* kTestUser = "socksify-test";
 inline constexpr const char* kTestPassword = "s0cks-pw";
 
+/// socks5://127.0.0.1:PORT, with the test account's credentials if asked.
+socks5::ProxyUri loopback_proxy(std::uint16_t port, bool with_user);
+
 /// Dante's danted; egress (external) address 127.0.0.2 for IPv4 and ::1 for IPv6.
 class Danted {
  public:
