@@ -6,7 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
+#include <atomic>
 
 #include "socks5/error.hpp"
 
@@ -16,40 +16,40 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Proxies seen stalling on a pipelined handshake (they read one message per recv() and drop the
-// rest, as microsocks does). Process-wide, small, fixed: no allocation, trivially initialised.
-struct PipelineMemory {
-  std::mutex mu;
-  std::array<sockaddr_storage, 16> bad{};
-  std::size_t count = 0;
-};
-PipelineMemory g_memory;
+// rest, as microsocks does). Process-wide, lock-free (so fork() can never inherit a held lock),
+// fixed size, trivially initialised: fingerprints of the proxy endpoints, 0 = empty.
+std::array<std::atomic<std::uint64_t>, 32> g_stalling{};
+std::atomic<std::uint32_t> g_stalling_next{0};
 
-bool same_endpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
-  if (a.ss_family != b.ss_family) return false;
-  const std::size_t n = a.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  return std::memcmp(&a, &b, n) == 0;
+std::uint64_t fingerprint(const Address& proxy) {
+  // FNV-1a over family, address and port; never 0 (0 marks an empty slot).
+  std::uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::uint8_t b) { h = (h ^ b) * 1099511628211ULL; };
+  mix(static_cast<std::uint8_t>(proxy.type()));
+  for (auto b : proxy.octets()) mix(b);
+  mix(static_cast<std::uint8_t>(proxy.port() >> 8));
+  mix(static_cast<std::uint8_t>(proxy.port() & 0xFF));
+  return h == 0 ? 1 : h;
 }
 
-bool remembered_bad(const Address& proxy) {
-  sockaddr_storage ss{};
-  if (proxy.to_sockaddr(ss) == 0) return false;
-  std::lock_guard lock(g_memory.mu);
-  for (std::size_t i = 0; i < g_memory.count; ++i) {
-    if (same_endpoint(g_memory.bad[i], ss)) return true;
+}  // namespace
+
+bool pipelining_known_bad(const Address& proxy) noexcept {
+  if (!proxy.is_ip()) return false;
+  const std::uint64_t f = fingerprint(proxy);
+  for (const auto& slot : g_stalling) {
+    if (slot.load(std::memory_order_relaxed) == f) return true;
   }
   return false;
 }
 
-void remember_bad(const Address& proxy) {
-  sockaddr_storage ss{};
-  if (proxy.to_sockaddr(ss) == 0) return;
-  std::lock_guard lock(g_memory.mu);
-  for (std::size_t i = 0; i < g_memory.count; ++i) {
-    if (same_endpoint(g_memory.bad[i], ss)) return;
-  }
-  g_memory.bad[g_memory.count % g_memory.bad.size()] = ss;
-  if (g_memory.count < g_memory.bad.size()) ++g_memory.count;
+void remember_pipelining_bad(const Address& proxy) noexcept {
+  if (!proxy.is_ip() || pipelining_known_bad(proxy)) return;
+  const std::uint32_t i = g_stalling_next.fetch_add(1, std::memory_order_relaxed);
+  g_stalling[i % g_stalling.size()].store(fingerprint(proxy), std::memory_order_relaxed);
 }
+
+namespace {
 
 // A non-blocking connect bounded by the deadline; the socket is left in blocking mode.
 Result<int> connect_endpoint(const sockaddr* sa, socklen_t len, Deadline deadline,
@@ -110,8 +110,7 @@ class ReplyMachine final : public Machine {
 }  // namespace
 
 void reset_pipelining_memory() noexcept {
-  std::lock_guard lock(g_memory.mu);
-  g_memory.count = 0;
+  for (auto& slot : g_stalling) slot.store(0, std::memory_order_relaxed);
 }
 
 Client::Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable)
@@ -242,11 +241,11 @@ Result<Address> Client::request(std::optional<wire::Command> command, const Addr
   if (fd_ < 0) return fail_errno(EBADF);
   const bool automatic = options_.pipelining == Pipelining::automatic;
   const bool pipelining =
-      options_.pipelining == Pipelining::on || (automatic && !remembered_bad(proxy_addr_));
+      options_.pipelining == Pipelining::on || (automatic && !pipelining_known_bad(proxy_addr_));
   stats_.fell_back = false;
   auto r = negotiate(command, destination, pipelining);
   if (!r && r.error() == Errc::pipelining_stalled) {
-    remember_bad(proxy_addr_);
+    remember_pipelining_bad(proxy_addr_);
     if (!reopenable_) return fail(r.error());
     // The server dropped our pipelined octets: reconnect and do it one message at a time.
     sockaddr_storage ss{};

@@ -99,6 +99,10 @@ class Client {
   ReplyReader reader_;
 };
 
+/// True if this proxy endpoint stalled on a pipelined handshake earlier in this process.
+bool pipelining_known_bad(const Address& proxy) noexcept;
+/// Records that this proxy endpoint stalls on pipelined handshakes.
+void remember_pipelining_bad(const Address& proxy) noexcept;
 /// Forgets which proxies were found to mishandle pipelining (for tests).
 void reset_pipelining_memory() noexcept;
 

@@ -1,0 +1,299 @@
+// Name resolution. In remote-DNS mode a name the policy sends through the proxy resolves to a
+// fake address from the configured ranges, and nothing asks the local resolver; connect() to
+// that address sends the NAME to the proxy. Numeric hosts, AI_NUMERICHOST, localhost and names
+// routed direct go to the real resolver, exactly as without the shim.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+
+#include "fake_dns.hpp"
+#include "guard.hpp"
+#include "log.hpp"
+#include "policy.hpp"
+#include "real_libc.hpp"
+#include "runtime.hpp"
+
+namespace socksify::shim {
+namespace {
+
+bool is_numeric(const char* node) {
+  std::uint8_t buf[16];
+  return inet_pton(AF_INET, node, buf) == 1 || inet_pton(AF_INET6, node, buf) == 1 ||
+         std::strchr(node, '%') != nullptr;  // scoped IPv6 literal
+}
+
+bool is_local_name(std::string_view n) {
+  if (!n.empty() && n.back() == '.') n.remove_suffix(1);
+  return domain_matches(n, "localhost") || n == "ip6-localhost" || n == "ip6-loopback";
+}
+
+// The FakeDns that should answer for `node`, or nullptr when the real resolver should.
+FakeDns* fake_for(const char* node) {
+  if (node == nullptr || *node == '\0') return nullptr;
+  const Runtime& rt = runtime();
+  if (!rt.config.remote_dns || rt.dns == nullptr) return nullptr;
+  if (is_numeric(node) || is_local_name(node)) return nullptr;
+  const auto by_name = classify_name(rt.config, node);
+  if (by_name && *by_name == Action::direct) return nullptr;
+  return rt.dns;
+}
+
+int service_port(const char* service, const addrinfo* hints, std::uint16_t& port) {
+  port = 0;
+  if (service == nullptr || *service == '\0') return 0;
+  unsigned long v = 0;
+  const char* end = service + std::strlen(service);
+  auto [p, ec] = std::from_chars(service, end, v);
+  if (ec == std::errc() && p == end && v <= 65535) {
+    port = static_cast<std::uint16_t>(v);
+    return 0;
+  }
+  if (hints != nullptr && (hints->ai_flags & AI_NUMERICSERV) != 0) return EAI_NONAME;
+  const char* proto = (hints != nullptr && hints->ai_socktype == SOCK_DGRAM) ? "udp" : "tcp";
+  servent se{};
+  servent* found = nullptr;
+  char buf[1024];
+  if (getservbyname_r(service, proto, &se, buf, sizeof buf, &found) != 0 || found == nullptr) {
+    return EAI_SERVICE;
+  }
+  port = ntohs(static_cast<std::uint16_t>(found->s_port));
+  return 0;
+}
+
+// One node laid out like glibc's (addrinfo and sockaddr in one malloc block, canonname
+// separately), so the real freeaddrinfo frees ours too.
+addrinfo* make_node(int family, int socktype, const FakeDns& dns, FakeName fake,
+                    std::uint16_t port) {
+  auto* ai = static_cast<addrinfo*>(std::calloc(1, sizeof(addrinfo) + sizeof(sockaddr_in6)));
+  if (ai == nullptr) return nullptr;
+  auto* sa = reinterpret_cast<sockaddr*>(ai + 1);
+  ai->ai_family = family;
+  ai->ai_socktype = socktype;
+  ai->ai_protocol = socktype == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
+  ai->ai_addr = sa;
+  if (family == AF_INET) {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
+    dns.address4(fake, reinterpret_cast<std::uint8_t*>(&in.sin_addr));
+    std::memcpy(sa, &in, sizeof in);
+    ai->ai_addrlen = sizeof in;
+  } else {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(port);
+    dns.address6(fake, in6.sin6_addr.s6_addr);
+    std::memcpy(sa, &in6, sizeof in6);
+    ai->ai_addrlen = sizeof in6;
+  }
+  return ai;
+}
+
+int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                   addrinfo** res) noexcept {
+  FakeDns* dns = fake_for(node);
+  const int flags = hints != nullptr ? hints->ai_flags : 0;
+  const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
+  if (dns == nullptr || (flags & AI_NUMERICHOST) != 0 ||
+      (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)) {
+    return real().getaddrinfo(node, service, hints, res);
+  }
+  std::uint16_t port = 0;
+  if (int e = service_port(service, hints, port); e != 0) return e;
+  const auto fake = dns->lookup_or_add(node);
+  if (!fake) return EAI_MEMORY;
+  // AF_UNSPEC gets the IPv4 fake; a caller that asks for AF_INET6 only gets an IPv6 one.
+  const int fam = family == AF_INET6 ? AF_INET6 : AF_INET;
+  const int wanted = hints != nullptr ? hints->ai_socktype : 0;
+  const int types[2] = {wanted != 0 ? wanted : SOCK_STREAM, wanted != 0 ? 0 : SOCK_DGRAM};
+  addrinfo* head = nullptr;
+  addrinfo** tail = &head;
+  for (int t : types) {
+    if (t == 0) continue;
+    addrinfo* ai = make_node(fam, t, *dns, *fake, port);
+    if (ai == nullptr) {
+      real().freeaddrinfo(head);
+      return EAI_MEMORY;
+    }
+    *tail = ai;
+    tail = &ai->ai_next;
+  }
+  if ((flags & AI_CANONNAME) != 0 && head != nullptr) head->ai_canonname = strdup(node);
+  log_line(LogLevel::debug, "resolved %s to a fake address (remote DNS)", node);
+  *res = head;
+  return 0;
+}
+
+// --- gethostbyname family ---
+
+struct HostBuffer {
+  char name[256];
+  char* aliases[1];
+  char* addrs[2];
+  alignas(8) std::uint8_t addr[16];
+};
+
+// Fills `h` with one fake address of `af` for `name`, using storage `b`.
+bool fill_hostent(const char* name, int af, hostent* h, HostBuffer* b) {
+  FakeDns* dns = fake_for(name);
+  if (dns == nullptr || (af != AF_INET && af != AF_INET6)) return false;
+  const auto fake = dns->lookup_or_add(name);
+  if (!fake) return false;
+  std::strncpy(b->name, name, sizeof b->name - 1);
+  b->name[sizeof b->name - 1] = '\0';
+  b->aliases[0] = nullptr;
+  if (af == AF_INET) {
+    dns->address4(*fake, b->addr);
+  } else {
+    dns->address6(*fake, b->addr);
+  }
+  b->addrs[0] = reinterpret_cast<char*>(b->addr);
+  b->addrs[1] = nullptr;
+  h->h_name = b->name;
+  h->h_aliases = b->aliases;
+  h->h_addrtype = af;
+  h->h_length = af == AF_INET ? 4 : 16;
+  h->h_addr_list = b->addrs;
+  return true;
+}
+
+thread_local hostent t_host __attribute__((tls_model("initial-exec")));
+thread_local HostBuffer t_host_buf __attribute__((tls_model("initial-exec")));
+
+hostent* static_hostent(const char* name, int af) {
+  if (!fill_hostent(name, af, &t_host, &t_host_buf)) return nullptr;
+  return &t_host;
+}
+
+int reentrant_hostent(const char* name, int af, hostent* ret, char* buf, size_t buflen,
+                      hostent** result, int* h_errnop, bool& handled) {
+  handled = false;
+  if (fake_for(name) == nullptr) return 0;
+  handled = true;
+  // Align the caller's buffer for our pointers.
+  const auto mis = reinterpret_cast<std::uintptr_t>(buf) % alignof(HostBuffer);
+  const std::size_t pad = mis == 0 ? 0 : alignof(HostBuffer) - mis;
+  if (buflen < pad + sizeof(HostBuffer)) {
+    *result = nullptr;
+    if (h_errnop != nullptr) *h_errnop = NETDB_INTERNAL;
+    return ERANGE;
+  }
+  auto* b = reinterpret_cast<HostBuffer*>(buf + pad);
+  if (!fill_hostent(name, af, ret, b)) {
+    *result = nullptr;
+    if (h_errnop != nullptr) *h_errnop = HOST_NOT_FOUND;
+    return ENOENT;
+  }
+  *result = ret;
+  if (h_errnop != nullptr) *h_errnop = 0;
+  return 0;
+}
+
+}  // namespace
+}  // namespace socksify::shim
+
+namespace sh = socksify::shim;
+
+extern "C" {
+
+SOCKSIFY_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                                addrinfo** res) {
+  if (sh::inside()) return sh::real().getaddrinfo(node, service, hints, res);
+  sh::Guard guard;
+  return sh::on_getaddrinfo(node, service, hints, res);
+}
+
+SOCKSIFY_EXPORT void freeaddrinfo(addrinfo* ai) {
+  sh::real().freeaddrinfo(ai);
+}
+
+SOCKSIFY_EXPORT hostent* gethostbyname(const char* name) {
+  if (!sh::inside()) {
+    sh::Guard guard;
+    if (hostent* h = sh::static_hostent(name, AF_INET)) return h;
+  }
+  return sh::real().gethostbyname(name);
+}
+
+SOCKSIFY_EXPORT hostent* gethostbyname2(const char* name, int af) {
+  if (!sh::inside()) {
+    sh::Guard guard;
+    if (hostent* h = sh::static_hostent(name, af)) return h;
+  }
+  return sh::real().gethostbyname2(name, af);
+}
+
+SOCKSIFY_EXPORT int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
+                                    hostent** result, int* h_errnop) {
+  if (!sh::inside()) {
+    sh::Guard guard;
+    bool handled = false;
+    const int r = sh::reentrant_hostent(name, AF_INET, ret, buf, buflen, result, h_errnop, handled);
+    if (handled) return r;
+  }
+  return sh::real().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+}
+
+SOCKSIFY_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf,
+                                     size_t buflen, hostent** result, int* h_errnop) {
+  if (!sh::inside()) {
+    sh::Guard guard;
+    bool handled = false;
+    const int r = sh::reentrant_hostent(name, af, ret, buf, buflen, result, h_errnop, handled);
+    if (handled) return r;
+  }
+  return sh::real().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
+}
+
+SOCKSIFY_EXPORT hostent* gethostbyaddr(const void* addr, socklen_t len, int type) {
+  if (!sh::inside() && addr != nullptr) {
+    sh::Guard guard;
+    const sh::Runtime& rt = sh::runtime();
+    char name[256];
+    if (rt.dns != nullptr && ((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)) &&
+        rt.dns->name_of(type, static_cast<const std::uint8_t*>(addr), name, sizeof name)) {
+      static thread_local hostent h __attribute__((tls_model("initial-exec")));
+      static thread_local sh::HostBuffer b __attribute__((tls_model("initial-exec")));
+      std::memcpy(b.name, name, sizeof b.name);
+      std::memcpy(b.addr, addr, static_cast<std::size_t>(len));
+      b.aliases[0] = nullptr;
+      b.addrs[0] = reinterpret_cast<char*>(b.addr);
+      b.addrs[1] = nullptr;
+      h.h_name = b.name;
+      h.h_aliases = b.aliases;
+      h.h_addrtype = type;
+      h.h_length = static_cast<int>(len);
+      h.h_addr_list = b.addrs;
+      return &h;
+    }
+  }
+  return sh::real().gethostbyaddr(addr, len, type);
+}
+
+SOCKSIFY_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
+                                char* serv, socklen_t servlen, int flags) {
+  if (!sh::inside() && host != nullptr && hostlen > 0 && (flags & NI_NUMERICHOST) == 0) {
+    sh::Guard guard;
+    const sh::Runtime& rt = sh::runtime();
+    sh::Destination d;
+    char name[256];
+    if (rt.dns != nullptr && sh::destination_from(sa, salen, d) &&
+        rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
+      const std::size_t n = std::strlen(name);
+      if (n >= hostlen) return EAI_OVERFLOW;
+      std::memcpy(host, name, n + 1);
+      if (serv != nullptr && servlen > 0) {
+        return sh::real().getnameinfo(sa, salen, nullptr, 0, serv, servlen, flags);
+      }
+      return 0;
+    }
+  }
+  return sh::real().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+}
+
+}  // extern "C"

@@ -1,0 +1,53 @@
+#pragma once
+// The real libc functions behind our hooks, found lazily with dlsym(RTLD_NEXT).
+// ONE list of hooked symbols (SOCKSIFY_HOOKED); each entry gives a pointer of the exact type.
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "socks5/syscalls.hpp"
+
+/// Marks a hook definition as exported (everything else in the shim is hidden).
+#define SOCKSIFY_EXPORT __attribute__((visibility("default")))
+
+namespace socksify::shim {
+
+// X(name): symbols we interpose. Every hook calls real().name for pass-through.
+#define SOCKSIFY_HOOKED(X) \
+  X(connect)               \
+  X(close)                 \
+  X(dup)                   \
+  X(dup2)                  \
+  X(dup3)                  \
+  X(fcntl)                 \
+  X(getpeername)           \
+  X(getsockname)           \
+  X(sendto)                \
+  X(sendmsg)               \
+  X(getaddrinfo)           \
+  X(freeaddrinfo)          \
+  X(getnameinfo)           \
+  X(gethostbyname)         \
+  X(gethostbyname2)        \
+  X(gethostbyname_r)       \
+  X(gethostbyname2_r)      \
+  X(gethostbyaddr)
+
+// Symbols we call but do not hook (so their real address is plain ::name) plus optional ones.
+struct RealLibc {
+#define SOCKSIFY_DECLARE(name) decltype(&::name) name;
+  SOCKSIFY_HOOKED(SOCKSIFY_DECLARE)
+#undef SOCKSIFY_DECLARE
+  int (*close_range)(unsigned, unsigned, int);  // glibc >= 2.34; may be missing
+};
+
+/// The real functions. Resolved on first use (thread-safe); never returns a hook of ours.
+const RealLibc& real() noexcept;
+
+/// A Syscalls table for the core, filled with the real functions.
+const socks5::Syscalls& real_syscalls() noexcept;
+
+}  // namespace socksify::shim

@@ -1,0 +1,147 @@
+#include "launch.hpp"
+
+#include <elf.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "config.hpp"
+
+namespace socksify::tool {
+namespace {
+
+std::string resolve_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string p = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= p.size()) {
+    auto end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string dir = p.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    const std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
+// An ELF executable without PT_INTERP is static: no dynamic loader, so no LD_PRELOAD.
+bool is_static_elf(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  Elf64_Ehdr eh{};
+  if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh)) return false;
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) {
+    return false;  // a script, or not ELF64: its interpreter is what runs
+  }
+  if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) return false;
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    in.seekg(static_cast<std::streamoff>(eh.e_phoff + static_cast<Elf64_Off>(i) * eh.e_phentsize));
+    if (!in.read(reinterpret_cast<char*>(&ph), sizeof ph)) return false;
+    if (ph.p_type == PT_INTERP) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string unreachable_reason(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return "";
+  if (is_static_elf(path)) {
+    return "is statically linked (Go, musl-static...): the preloaded library cannot see its "
+           "connections, which will NOT go through the proxy";
+  }
+  // The dynamic loader ignores LD_PRELOAD in secure-execution mode.
+  if ((st.st_mode & S_ISUID) != 0 && st.st_uid != getuid()) {
+    return "is setuid: the loader ignores LD_PRELOAD for it; its connections will NOT go "
+           "through the proxy";
+  }
+  if ((st.st_mode & S_ISGID) != 0 && st.st_gid != getgid()) {
+    return "is setgid: the loader ignores LD_PRELOAD for it; its connections will NOT go "
+           "through the proxy";
+  }
+  if (getxattr(path.c_str(), "security.capability", nullptr, 0) > 0) {
+    return "has file capabilities (setcap): the loader ignores LD_PRELOAD for it; its "
+           "connections will NOT go through the proxy";
+  }
+  return "";
+}
+
+std::string find_shim() {
+  if (const char* s = std::getenv("SOCKSIFY_SHIM"); s != nullptr && *s != '\0') {
+    char buf[PATH_MAX];
+    return realpath(s, buf) != nullptr ? std::string(buf) : "";
+  }
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return "";
+  exe[n] = '\0';
+  std::string dir(exe);
+  dir.resize(dir.rfind('/'));
+  for (const char* rel : {"/../lib/socksify/libsocksify.so", "/../shim/libsocksify.so",
+                          "/../lib/x86_64-linux-gnu/socksify/libsocksify.so"}) {
+    char buf[PATH_MAX];
+    const std::string candidate = dir + rel;
+    if (realpath(candidate.c_str(), buf) != nullptr) return buf;
+  }
+  return "";
+}
+
+int launch(const LaunchRequest& request) {
+  // Validate with the shim's own parser, so a bad setting fails here with one clear line.
+  auto lookup = [&request](const char* name) -> const char* {
+    auto it = request.env.find(name);
+    if (it != request.env.end()) return it->second.c_str();
+    return std::getenv(name);
+  };
+  auto parsed = shim::parse_config(lookup);
+  if (!parsed) {
+    std::fprintf(stderr, "socksify: %s\n", parsed.error().message.c_str());
+    return 2;
+  }
+  const std::string shim_path = find_shim();
+  if (shim_path.empty()) {
+    std::fprintf(stderr, "socksify: cannot find libsocksify.so (set SOCKSIFY_SHIM)\n");
+    return 2;
+  }
+  const std::string program = resolve_in_path(request.command.front());
+  if (program.empty()) {
+    std::fprintf(stderr, "socksify: %s: command not found\n", request.command.front().c_str());
+    return 127;
+  }
+  if (const std::string why = unreachable_reason(program); !why.empty()) {
+    if (request.strict) {
+      std::fprintf(stderr, "socksify: refusing to run %s: it %s (--strict)\n", program.c_str(),
+                   why.c_str());
+      return 126;
+    }
+    std::fprintf(stderr, "socksify: warning: %s %s\n", program.c_str(), why.c_str());
+  }
+  for (const auto& [k, v] : request.env) setenv(k.c_str(), v.c_str(), 1);
+  // Our absolute path first; whatever was preloaded before stays after us.
+  std::string preload = shim_path;
+  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') {
+    preload += ":";
+    preload += old;
+  }
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  std::vector<char*> argv;
+  argv.reserve(request.command.size() + 1);
+  for (const auto& a : request.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(program.c_str(), argv.data());
+  std::fprintf(stderr, "socksify: cannot run %s: %s\n", program.c_str(), std::strerror(errno));
+  return errno == ENOENT ? 127 : 126;
+}
+
+}  // namespace socksify::tool

@@ -1,0 +1,27 @@
+#pragma once
+// `socksify [options] COMMAND...`: configuration into the environment, the shim's absolute path
+// first in LD_PRELOAD, then exec.
+#include <map>
+#include <string>
+#include <vector>
+
+namespace socksify::tool {
+
+/// What the wrapper was asked to do.
+struct LaunchRequest {
+  std::vector<std::string> command;        ///< program and arguments
+  std::map<std::string, std::string> env;  ///< SOCKSIFY_* settings to export
+  bool strict = false;                     ///< refuse programs the shim cannot reach
+};
+
+/// Why the shim cannot see a program's connections, or "" if it can.
+std::string unreachable_reason(const std::string& path);
+
+/// Finds the shim next to this executable (build tree or installed layout), or
+/// $SOCKSIFY_SHIM. Returns an absolute path or "".
+std::string find_shim();
+
+/// Validates, exports and execs; returns only on failure (the exit code to use).
+int launch(const LaunchRequest& request);
+
+}  // namespace socksify::tool
