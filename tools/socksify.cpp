@@ -40,6 +40,26 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
+// Index of "--" or of the first argument that is neither an option nor an option's value
+// (argc if none). "check" there is our subcommand, not a command to run.
+int command_start(int argc, char** argv) {
+  static const char* const kWithValue[] = {
+      "-x",          "--proxy",    "--dns",     "-r",           "--rule",         "--fake-net4",
+      "--fake-net6", "--log-file", "--timeout", "--pipelining", "--password-file"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") return i;
+    if (a.empty() || a[0] != '-') return a == "check" ? argc : i;
+    for (const char* opt : kWithValue) {
+      if (a == opt) {
+        ++i;  // its value
+        break;
+      }
+    }
+  }
+  return argc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,7 +85,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"remote", "local"}));
   app.add_option("-r,--rule", rules,
                  "policy rule, first match wins: 'direct 10.0.0.0/8', 'reject port 25', "
-                 "'proxy .example.org', 'default direct'");
+                 "'proxy .example.org', 'default direct'")
+      ->expected(1)
+      ->allow_extra_args(false);
   app.add_option("--fake-net4", fake4, "IPv4 range for remote-DNS fake addresses (198.18.0.0/15)");
   app.add_option("--fake-net6", fake6, "IPv6 range for fake addresses (fd5f:636b:7366::/48)");
   app.add_flag("-v,--verbose", verbosity, "-v: one line per connection; -vv: debug");
@@ -100,9 +122,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600000));
   check->add_option("target", target, "HOST:PORT to CONNECT to through the proxy");
 
-  // Everything from the first positional on is the command and its arguments.
-  app.prefix_command();
-  CLI11_PARSE(app, argc, argv);
+  // Everything from the first positional (or after "--") on is the command and its arguments;
+  // only what comes before it is ours to parse.
+  const int split = command_start(argc, argv);
+  std::vector<std::string> command(argv + split, argv + argc);
+  if (split < argc && std::string(argv[split]) == "--") command.erase(command.begin());
+  CLI11_PARSE(app, split < argc ? split : argc, argv);
 
   if (check->parsed()) {
     const bool from_argv = !check_proxy.empty();
@@ -150,7 +175,7 @@ int main(int argc, char** argv) {
   }
 
   socksify::tool::LaunchRequest launch;
-  launch.command = app.remaining();
+  launch.command = std::move(command);
   if (launch.command.empty()) {
     std::fprintf(stderr, "socksify: no command to run (see socksify --help)\n");
     return 2;

@@ -1,0 +1,153 @@
+#include "integration/lab.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "interop/fixtures.hpp"
+
+namespace testing {
+namespace {
+
+// Removes namespaces left by test processes that no longer exist (a crashed run).
+void sweep_stale() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
+    const std::string name = e.path().filename();
+    if (name.rfind("sfyp", 0) != 0 && name.rfind("sfyc", 0) != 0) continue;
+    const int pid = std::atoi(name.c_str() + 4);
+    if (pid > 0 && kill(pid, 0) != 0) {
+      run_command("ip netns del " + name);
+      std::filesystem::remove_all("/etc/netns/" + name, ec);
+    }
+  }
+}
+
+bool wait_in(const std::string& ns, const std::string& host, int port) {
+  const std::string cmd = "ip netns exec " + ns +
+                          " python3 -c \"import socket,time\nfor i in range(200):\n try:\n  "
+                          "socket.create_connection(('" +
+                          host + "'," + std::to_string(port) +
+                          "),0.2).close(); break\n except OSError: time.sleep(0.05)\nelse: "
+                          "raise SystemExit(1)\"";
+  return run_command(cmd) == 0;
+}
+
+}  // namespace
+
+void Lab::sh(const std::string& command) const {
+  std::string out;
+  const int rc = run_command(command, &out);
+  INFO(command << "\n" << out);
+  REQUIRE(rc == 0);
+}
+
+Lab::Lab() {
+  if (geteuid() != 0) FAIL("the shim lab needs root (network namespaces)");
+  require_program("ip", "iproute2");
+  const std::string python = require_program("python3", "python3");
+  const std::string danted = require_program("danted", "dante-server");
+  const std::string ms = require_program("microsocks", "microsocks");
+  const std::string sshd = require_program("sshd", "openssh-server");
+  const std::string ssh = require_program("ssh", "openssh-client");
+  sweep_stale();
+  const std::string id = std::to_string(getpid());
+  proxy_ns_ = "sfyp" + id;
+  client_ns_ = "sfyc" + id;
+  const std::string P = "ip -n " + proxy_ns_ + " ";
+  const std::string C = "ip -n " + client_ns_ + " ";
+  // Per-namespace /etc files: `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc/*.
+  for (const auto& [ns, hosts] :
+       {std::pair{proxy_ns_, std::string("127.0.0.1 localhost\n::1 localhost\n"
+                                         "198.51.100.1 target.lab\n2001:db8::1 target6.lab\n")},
+        std::pair{client_ns_, std::string("127.0.0.1 localhost\n::1 localhost\n")}}) {
+    std::filesystem::create_directories("/etc/netns/" + ns);
+    write_file("/etc/netns/" + ns + "/hosts", hosts);
+    write_file("/etc/netns/" + ns + "/resolv.conf",
+               "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+    chmod(("/etc/netns/" + ns + "/hosts").c_str(), 0644);
+    chmod(("/etc/netns/" + ns + "/resolv.conf").c_str(), 0644);
+  }
+  sh("ip netns add " + proxy_ns_);
+  sh("ip netns add " + client_ns_);
+  sh("ip link add sfp" + id + " type veth peer name sfc" + id);
+  sh("ip link set sfp" + id + " netns " + proxy_ns_);
+  sh("ip link set sfc" + id + " netns " + client_ns_);
+  sh(P + "addr add 192.0.2.1/24 dev sfp" + id);
+  sh(C + "addr add 192.0.2.2/24 dev sfc" + id);
+  sh(P + "link set sfp" + id + " up");
+  sh(C + "link set sfc" + id + " up");
+  sh(P + "link set lo up");
+  sh(C + "link set lo up");
+  sh(P + "addr add 198.51.100.1/32 dev lo");
+  sh(P + "-6 addr add 2001:db8::1/128 dev lo nodad");
+
+  const std::string inP = "ip netns exec " + proxy_ns_;
+  std::filesystem::create_directories(dir_.file("www"));
+  write_file(dir_.file("www/index.html"), "hello from the proxy side\n");
+  chmod(dir_.file("www/index.html").c_str(), 0644);
+  auto spawn = [this](const std::string& ns, std::vector<std::string> argv,
+                      const std::string& log) {
+    std::vector<std::string> full{"/usr/bin/env", "ip", "netns", "exec", ns};
+    full.insert(full.end(), argv.begin(), argv.end());
+    procs_.push_back(std::make_unique<Process>(full, dir_.file(log)));
+  };
+  spawn(proxy_ns_,
+        {python, std::string(SOCKSIFY_SOURCE_DIR) + "/tests/integration/lab_servers.py",
+         dir_.file("servers.log"), dir_.file("www"), "198.51.100.1", "127.0.0.1", "2001:db8::1"},
+        "servers.out");
+  spawn(client_ns_,
+        {python, std::string(SOCKSIFY_SOURCE_DIR) + "/tests/integration/lab_servers.py",
+         "--dns-sink", dir_.file("dns.log")},
+        "dns.out");
+
+  // danted: method none and username (a client offering one method gets that one).
+  write_file(dir_.file("danted.conf"),
+             "logoutput: " + dir_.file("danted.log") +
+                 "\n"
+                 "internal: 192.0.2.1 port = 1080\n"
+                 "external: 198.51.100.1\n"
+                 "external: 2001:db8::1\n"
+                 "clientmethod: none\n"
+                 "socksmethod: username none\n"
+                 "user.privileged: root\n"
+                 "user.unprivileged: nobody\n"
+                 "client pass {\n  from: 0/0 to: 0/0\n}\n"
+                 "socks pass {\n  from: 0/0 to: 0/0\n  command: bind connect udpassociate\n"
+                 "  log: error connect\n}\n"
+                 "socks pass {\n  from: 0/0 to: 0/0\n  command: bindreply udpreply\n}\n");
+  spawn(proxy_ns_, {danted, "-f", dir_.file("danted.conf")}, "danted.out");
+  spawn(proxy_ns_, {ms, "-i", "192.0.2.1", "-p", "1082"}, "microsocks.out");
+  REQUIRE(wait_in(client_ns_, "192.0.2.1", 1080));
+  REQUIRE(wait_in(client_ns_, "192.0.2.1", 1082));
+  REQUIRE(wait_in(proxy_ns_, "198.51.100.1", 8080));
+  REQUIRE(wait_in(client_ns_, "127.0.0.1", 53));
+}
+
+Lab::~Lab() {
+  procs_.clear();  // kills every server
+  run_command("ip netns del " + proxy_ns_);
+  run_command("ip netns del " + client_ns_);
+  std::error_code ec;
+  std::filesystem::remove_all("/etc/netns/" + proxy_ns_, ec);
+  std::filesystem::remove_all("/etc/netns/" + client_ns_, ec);
+}
+
+int Lab::client(const std::string& command, std::string* out) const {
+  return run_command("ip netns exec " + client_ns_ + " sh -c '" + command + "'", out);
+}
+
+std::string Lab::socksify() const {
+  std::string prefix;
+#ifdef SOCKSIFY_TEST_PRELOAD_FIRST
+  // Sanitizer builds: the ASan runtime must be the first preloaded object.
+  prefix = "LD_PRELOAD=" SOCKSIFY_TEST_PRELOAD_FIRST " ASAN_OPTIONS=detect_leaks=0 ";
+#endif
+  return prefix + SOCKSIFY_TOOL;
+}
+
+}  // namespace testing

@@ -1,0 +1,42 @@
+#pragma once
+// The shim lab: two network namespaces joined by one veth pair.
+//   proxy side (192.0.2.1): danted :1080 (none and username), microsocks :1082, ssh -D :1083,
+//     sshd on target.lab:22, echo :7000 and HTTP :8080 on 198.51.100.1 (target.lab),
+//     2001:db8::1 (target6.lab) and its own 127.0.0.1. Its /etc/hosts knows target.lab.
+//   client side (192.0.2.2): only a route to 192.0.2.0/24, so a target is reachable ONLY
+//     through a proxy; /etc/hosts without the lab names; resolv.conf points at a DNS sink on
+//     its own 127.0.0.1:53 that logs every query (any query there is a leak).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/peers.hpp"
+
+namespace testing {
+
+class Lab {
+ public:
+  Lab();
+  ~Lab();
+  Lab(const Lab&) = delete;
+  Lab& operator=(const Lab&) = delete;
+
+  /// Runs `command` (a shell command line) in the client namespace. Output in `out`.
+  int client(const std::string& command, std::string* out = nullptr) const;
+  /// Log of the proxy-side servers ("echo PEER", "http PEER PATH").
+  std::string server_log() const { return read_file(dir_.file("servers.log")); }
+  /// Queries that reached the client-side DNS sink.
+  std::string dns_log() const { return read_file(dir_.file("dns.log")); }
+  std::string danted_log() const { return read_file(dir_.file("danted.log")); }
+  /// The socksify wrapper with its environment prefix for the client side.
+  std::string socksify() const;
+  const std::string& dir() const { return dir_.path(); }
+
+ private:
+  void sh(const std::string& command) const;
+  TempDir dir_;
+  std::string proxy_ns_, client_ns_;
+  std::vector<std::unique_ptr<Process>> procs_;
+};
+
+}  // namespace testing

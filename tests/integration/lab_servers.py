@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Servers for the shim lab, run INSIDE the proxy-side network namespace.
+
+lab_servers.py LOG WWWDIR ADDR...   TCP echo on port 7000 and HTTP on port 8080 of each ADDR;
+                                    every accepted connection is logged as "<kind> <peer>".
+lab_servers.py --dns-sink LOG       a DNS sink on 127.0.0.1:53 (UDP and TCP) that logs every
+                                    query ("query <name>") and answers SERVFAIL; run on the
+                                    CLIENT side, any line in its log is a leak.
+Runs until killed.
+"""
+import functools
+import http.server
+import socket
+import socketserver
+import sys
+import threading
+
+LOCK = threading.Lock()
+
+
+def log(path, line):
+    with LOCK, open(path, "a") as f:
+        f.write(line + "\n")
+
+
+def family_of(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def echo_server(logpath, addr, port):
+    s = socket.socket(family_of(addr), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(256)
+
+    def serve(c, peer):
+        log(logpath, "echo %s" % peer[0])
+        with c:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                c.sendall(data)
+
+    while True:
+        c, peer = s.accept()
+        threading.Thread(target=serve, args=(c, peer), daemon=True).start()
+
+
+def http_server(logpath, wwwdir, addr, port):
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, fmt, *args):
+            log(logpath, "http %s %s" % (self.client_address[0], self.path))
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        address_family = family_of(addr)
+
+    Server((addr, port), functools.partial(Handler, directory=wwwdir)).serve_forever()
+
+
+def qname(msg):
+    labels, i = [], 12
+    while i < len(msg) and msg[i] != 0:
+        n = msg[i]
+        labels.append(msg[i + 1:i + 1 + n].decode("ascii", "replace"))
+        i += 1 + n
+    return ".".join(labels)
+
+
+def servfail(msg):
+    return msg[:2] + bytes([0x81, 0x82]) + msg[4:6] + b"\0\0\0\0\0\0" + msg[12:]
+
+
+def dns_sink(logpath):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 53))
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind(("127.0.0.1", 53))
+    t.listen(16)
+
+    def udp():
+        while True:
+            msg, peer = u.recvfrom(4096)
+            log(logpath, "query %s" % qname(msg))
+            u.sendto(servfail(msg), peer)
+
+    def tcp():
+        while True:
+            c, _ = t.accept()
+            with c:
+                data = c.recv(4096)
+                if len(data) > 2:
+                    log(logpath, "query %s" % qname(data[2:]))
+                    reply = servfail(data[2:])
+                    c.sendall(len(reply).to_bytes(2, "big") + reply)
+
+    threading.Thread(target=udp, daemon=True).start()
+    tcp()
+
+
+def main():
+    if sys.argv[1] == "--dns-sink":
+        dns_sink(sys.argv[2])
+        return
+    logpath, wwwdir, addrs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    threads = []
+    for a in addrs:
+        threads.append(threading.Thread(target=echo_server, args=(logpath, a, 7000), daemon=True))
+        threads.append(threading.Thread(target=http_server, args=(logpath, wwwdir, a, 8080), daemon=True))
+    for t in threads:
+        t.start()
+    log(logpath, "ready")
+    for t in threads:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+// A small C-style client used by the shim integration tests. Each mode does one thing the way
+// real programs do it and prints what happened; exit 0 on success, 1 with "errno=NAME" else.
+//   probe connect HOST PORT [block|poll|select|epoll-et|epoll-before] [4|6|mapped]
+//   probe threads HOST PORT THREADS COUNT
+//   probe dup HOST PORT
+//   probe twice HOST PORT          (a second connect on a connected socket: EISCONN)
+//   probe resolve NAME             (getaddrinfo AF_UNSPEC / AF_INET6, gethostbyname*, getnameinfo)
+//   probe udp53 ADDR               (a raw DNS query over UDP: refused in remote-DNS mode)
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+const char* errno_name(int e) {
+  switch (e) {
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ENETUNREACH: return "ENETUNREACH";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EACCES: return "EACCES";
+    case EISCONN: return "EISCONN";
+    case EALREADY: return "EALREADY";
+    case EINPROGRESS: return "EINPROGRESS";
+    case ECONNRESET: return "ECONNRESET";
+    case EPROTO: return "EPROTO";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EPERM: return "EPERM";
+    default: return "other";
+  }
+}
+
+int fail(const char* what, int e) {
+  std::printf("%s: errno=%s (%s)\n", what, errno_name(e), std::strerror(e));
+  return 1;
+}
+
+// Resolves HOST:PORT for a family: 4, 6, or "mapped" (IPv6 socket, v4-mapped address).
+bool resolve(const char* host, const char* port, const std::string& fam, sockaddr_storage& ss,
+             socklen_t& len) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = fam == "6" ? AF_INET6 : AF_INET;
+  addrinfo* ai = nullptr;
+  if (getaddrinfo(host, port, &hints, &ai) != 0) return false;
+  std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+  len = ai->ai_addrlen;
+  freeaddrinfo(ai);
+  if (fam == "mapped") {
+    sockaddr_in in{};
+    std::memcpy(&in, &ss, sizeof in);
+    sockaddr_in6 m{};
+    m.sin6_family = AF_INET6;
+    m.sin6_port = in.sin_port;
+    m.sin6_addr.s6_addr[10] = 0xFF;
+    m.sin6_addr.s6_addr[11] = 0xFF;
+    std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+    std::memcpy(&ss, &m, sizeof m);
+    len = sizeof m;
+  }
+  return true;
+}
+
+std::string addr_text(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+  }
+  return std::string(host) + " " + std::to_string(port);
+}
+
+// Sends a line and expects it echoed back (the lab's echo servers).
+bool echo(int fd, const char* text) {
+  const std::size_t n = std::strlen(text);
+  if (send(fd, text, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) return false;
+  std::string got;
+  while (got.size() < n) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1) return false;
+    char buf[256];
+    const ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) return false;
+    got.append(buf, static_cast<std::size_t>(r));
+  }
+  return got == text;
+}
+
+// Waits for a non-blocking connect the way event loops do, then reads SO_ERROR.
+int wait_connect(int fd, const std::string& how) {
+  if (how == "poll") {
+    pollfd p{fd, POLLOUT, 0};
+    if (poll(&p, 1, 10000) != 1) return ETIMEDOUT;
+  } else if (how == "select") {
+    fd_set w;
+    FD_ZERO(&w);
+    FD_SET(fd, &w);
+    timeval tv{10, 0};
+    if (select(fd + 1, nullptr, &w, nullptr, &tv) != 1) return ETIMEDOUT;
+  } else if (how == "epoll-et") {
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLOUT | EPOLLET;
+    ev.data.fd = fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    epoll_event out{};
+    const int n = epoll_wait(ep, &out, 1, 10000);
+    close(ep);
+    if (n != 1) return ETIMEDOUT;
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err;
+}
+
+int do_connect(const char* host, const char* port, const std::string& how, const std::string& fam) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, fam, ss, len)) return fail("resolve", EHOSTUNREACH);
+  const bool nonblock = how != "block";
+  const int fd =
+      socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+  if (fd < 0) return fail("socket", errno);
+  int ep = -1;
+  if (how == "epoll-before") {
+    // Registered before connect, edge-triggered, as Go's runtime does.
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    if (!nonblock || errno != EINPROGRESS) return fail("connect", errno);
+    int err = 0;
+    if (ep >= 0) {
+      epoll_event out{};
+      if (epoll_wait(ep, &out, 1, 10000) != 1 || (out.events & EPOLLOUT) == 0) err = ETIMEDOUT;
+      socklen_t l = sizeof err;
+      if (err == 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    } else {
+      err = wait_connect(fd, how);
+    }
+    if (err != 0) return fail("connect (SO_ERROR)", err);
+  }
+  // The app's flags are untouched.
+  const int flags = fcntl(fd, F_GETFL);
+  if (((flags & O_NONBLOCK) != 0) != nonblock) return fail("O_NONBLOCK changed", EPERM);
+  if (ep >= 0) {
+    // After the handshake, the edge-triggered registration still delivers the echo.
+    send(fd, "edge\n", 5, MSG_NOSIGNAL);
+    bool got_in = false;
+    for (int i = 0; i < 5 && !got_in; ++i) {
+      epoll_event out{};
+      if (epoll_wait(ep, &out, 1, 2000) == 1 && (out.events & EPOLLIN) != 0) got_in = true;
+    }
+    if (!got_in) return fail("epoll EPOLLIN after connect", ETIMEDOUT);
+    char buf[16];
+    if (recv(fd, buf, sizeof buf, 0) != 5) return fail("epoll recv", errno);
+  }
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen);
+  std::printf("peer %s\n", addr_text(peer).c_str());
+  if (!echo(fd, "hello through socksify\n")) return fail("echo", errno);
+  std::printf("echo ok\n");
+  close(fd);
+  if (ep >= 0) close(ep);
+  return 0;
+}
+
+int do_threads(const char* host, const char* port, int threads, int count) {
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&] {
+      for (int i = 0; i < count; ++i) {
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        if (!resolve(host, port, "4", ss, len)) {
+          ++bad;
+          continue;
+        }
+        const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 && echo(fd, "t\n")) {
+          ++ok;
+        } else {
+          ++bad;
+        }
+        close(fd);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::printf("ok %d failed %d\n", ok.load(), bad.load());
+  return bad == 0 ? 0 : 1;
+}
+
+int do_dup(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("connect", errno);
+  const int a = dup(fd);
+  const int b = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+  const int c = dup3(fd, 200, O_CLOEXEC);
+  close(fd);
+  for (int d : {a, b, c}) {
+    sockaddr_storage peer{};
+    socklen_t plen = sizeof peer;
+    if (getpeername(d, reinterpret_cast<sockaddr*>(&peer), &plen) != 0)
+      return fail("getpeername", errno);
+    if (std::memcmp(&peer, &ss, len) != 0) return fail("getpeername after dup", EPROTO);
+  }
+  if (!echo(c, "via dup\n")) return fail("echo on dup", errno);
+  // A new socket that reuses a closed proxied fd number starts clean.
+  close(a);
+  close(b);
+  close(c);
+  const int fresh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  if (getpeername(fresh, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) {
+    return fail("fresh socket has a peer", EPROTO);
+  }
+  std::printf("dup ok\n");
+  return 0;
+}
+
+int do_twice(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("connect", errno);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return fail("second connect", 0);
+  return fail("second connect", errno);  // expected: EISCONN
+}
+
+int do_resolve(const char* name) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  for (int fam : {AF_UNSPEC, AF_INET6}) {
+    hints.ai_family = fam;
+    addrinfo* ai = nullptr;
+    const int r = getaddrinfo(name, "80", &hints, &ai);
+    if (r != 0) {
+      std::printf("getaddrinfo %s: %s\n", fam == AF_INET6 ? "AF_INET6" : "AF_UNSPEC",
+                  gai_strerror(r));
+      return 1;
+    }
+    for (addrinfo* p = ai; p != nullptr; p = p->ai_next) {
+      sockaddr_storage ss{};
+      std::memcpy(&ss, p->ai_addr, p->ai_addrlen);
+      char host[NI_MAXHOST] = "";
+      getnameinfo(p->ai_addr, p->ai_addrlen, host, sizeof host, nullptr, 0, NI_NAMEREQD);
+      std::printf("%s %s name=%s\n", fam == AF_INET6 ? "AF_INET6" : "AF_UNSPEC",
+                  addr_text(ss).c_str(), host);
+    }
+    freeaddrinfo(ai);
+  }
+  hostent* h = gethostbyname(name);
+  if (h != nullptr) {
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, h->h_addr_list[0], buf, sizeof buf);
+    std::printf("gethostbyname %s\n", buf);
+    hostent* back = gethostbyaddr(h->h_addr_list[0], 4, AF_INET);
+    std::printf("gethostbyaddr %s\n", back != nullptr ? back->h_name : "(none)");
+  }
+  hostent he{};
+  hostent* res = nullptr;
+  char buf[1024];
+  int herr = 0;
+  if (gethostbyname2_r(name, AF_INET6, &he, buf, sizeof buf, &res, &herr) == 0 && res != nullptr) {
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, res->h_addr_list[0], text, sizeof text);
+    std::printf("gethostbyname2_r %s\n", text);
+  }
+  return 0;
+}
+
+int do_udp53(const char* addr) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(53);
+  inet_pton(AF_INET, addr, &in.sin_addr);
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  // A minimal query for "leak.test" A.
+  const unsigned char q[] = {0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0, 0, 0, 0, 4, 'l',
+                             'e',  'a',  'k',  4,    't', 'e', 's', 't', 0, 0, 1, 0, 1};
+  if (sendto(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&in), sizeof in) < 0) {
+    return fail("sendto", errno);
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) return fail("connect", errno);
+  std::printf("sent\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "connect" && argc >= 4) {
+    return do_connect(argv[2], argv[3], argc > 4 ? argv[4] : "block", argc > 5 ? argv[5] : "4");
+  }
+  if (mode == "threads" && argc == 6)
+    return do_threads(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
+  if (mode == "dup" && argc == 4) return do_dup(argv[2], argv[3]);
+  if (mode == "twice" && argc == 4) return do_twice(argv[2], argv[3]);
+  if (mode == "resolve" && argc == 3) return do_resolve(argv[2]);
+  if (mode == "udp53" && argc == 3) return do_udp53(argv[2]);
+  std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
+  return 2;
+}

@@ -1,0 +1,209 @@
+// Real programs through libsocksify.so in the lab (see lab.hpp): the client namespace has no
+// route to any target, and only the proxy side can resolve the lab's names, so a success
+// proves the traffic crossed the proxy, and the client-side DNS sink proves nothing leaked.
+#include <catch2/catch.hpp>
+
+#include "integration/lab.hpp"
+#include "interop/fixtures.hpp"
+
+using namespace testing;
+
+namespace {
+
+const std::string kDanted = "socks5h://192.0.2.1:1080";
+
+std::string probe() {
+  return SOCKSIFY_PROBE;
+}
+
+// One shared lab per process (each ctest case is its own process).
+Lab& lab() {
+  static Lab instance;
+  return instance;
+}
+
+// DNS queries that reached the client-side sink since `mark` (a leak, in remote-DNS mode).
+std::string leaks_since(std::size_t mark) {
+  return lab().dns_log().substr(mark);
+}
+
+std::string run_ok(const std::string& command) {
+  std::string out;
+  const int rc = lab().client(command, &out);
+  INFO(command << "\n--- output ---\n" << out << "--- danted ---\n" << lab().danted_log());
+  REQUIRE(rc == 0);
+  return out;
+}
+
+std::string run_fail(const std::string& command) {
+  std::string out;
+  const int rc = lab().client(command, &out);
+  INFO(command << "\n" << out);
+  REQUIRE(rc != 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("lab sanity: without the shim the client reaches nothing", "[shim][lab]") {
+  auto out = run_fail("curl -sS -m 3 http://198.51.100.1:8080/");
+  CHECK_THAT(out, Catch::Contains("curl"));
+  out = run_fail("curl -sS -m 3 http://target.lab:8080/");
+  // The lookup reached the client-side DNS sink: it does record leaks.
+  CHECK_THAT(lab().dns_log(), Catch::Contains("query target.lab"));
+}
+
+TEST_CASE("curl through danted with remote DNS: no lookup leaks", "[shim][lab]") {
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " -v curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("connect target.lab:8080 via socks5h://192.0.2.1:1080"));
+  CHECK_THAT(lab().server_log(), Catch::Contains("http 198.51.100.1 /"));  // danted's egress
+  CHECK(leaks_since(mark).empty());
+}
+
+TEST_CASE("curl, IPv4 and IPv6 literal destinations", "[shim][lab]") {
+  CHECK_THAT(
+      run_ok(lab().socksify() + " -x " + kDanted + " curl -sS -m 10 http://198.51.100.1:8080/"),
+      Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(
+      run_ok(lab().socksify() + " -x " + kDanted + " curl -sS -m 10 -g http://[2001:db8::1]:8080/"),
+      Catch::Contains("hello from the proxy side"));
+}
+
+TEST_CASE("username/password from the environment, never in the log", "[shim][lab]") {
+  // ensure_test_user() runs inside Danted's fixture; the lab's danted shares the host's passwd.
+  Danted unused(true);
+  const std::string out = run_ok("SOCKSIFY_PASSWORD=" + std::string(kTestPassword) + " " +
+                                 lab().socksify() + " -x socks5h://" + kTestUser +
+                                 "@192.0.2.1:1080 -vv curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("method username/password, 1 wait"));
+  CHECK(out.find(kTestPassword) == std::string::npos);
+}
+
+TEST_CASE("microsocks: pipelining stall detected, then one message per round trip", "[shim][lab]") {
+  const std::string out = run_ok(lab().socksify() +
+                                 " -x socks5h://192.0.2.1:1082 -v curl -sS -m 20 "
+                                 "http://target.lab:8080/ http://target.lab:8080/");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+}
+
+TEST_CASE("python3: urllib and an asyncio client (non-blocking connect)", "[shim][lab]") {
+  const std::size_t mark = lab().dns_log().size();
+  CHECK_THAT(
+      run_ok(lab().socksify() + " -x " + kDanted +
+             " python3 -c \"import urllib.request as u; "
+             "print(u.urlopen(\\\"http://target.lab:8080/\\\", timeout=10).read().decode())\""),
+      Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted +
+                    " python3 -c \"import asyncio\n"
+                    "async def main():\n"
+                    "    r, w = await asyncio.open_connection(\\\"target.lab\\\", 7000)\n"
+                    "    w.write(b\\\"async ok\\\\n\\\"); await w.drain()\n"
+                    "    print((await r.readline()).decode().strip()); w.close()\n"
+                    "asyncio.run(main())\""),
+             Catch::Contains("async ok"));
+  CHECK(leaks_since(mark).empty());
+}
+
+TEST_CASE("C probes: blocking, poll, select, epoll edge-triggered before and after connect",
+          "[shim][lab]") {
+  for (const char* how : {"block", "poll", "select", "epoll-et", "epoll-before"}) {
+    const std::string out = run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
+                                   " connect target.lab 7000 " + how);
+    CHECK_THAT(out, Catch::Contains("echo ok"));
+    CHECK_THAT(out, Catch::Contains("peer 198.18."));  // getpeername: the fake address asked for
+  }
+}
+
+TEST_CASE("C probes: IPv6 and v4-mapped destinations", "[shim][lab]") {
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
+                    " connect 2001:db8::1 7000 poll 6"),
+             Catch::Contains("peer 2001:db8::1 7000"));
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
+                    " connect 198.51.100.1 7000 block mapped"),
+             Catch::Contains("peer ::ffff:198.51.100.1 7000"));
+  // A name asked for as AF_INET6 only gets an IPv6 fake address, and works.
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
+                    " connect target.lab 7000 block 6"),
+             Catch::Contains("peer fd5f:636b:7366::"));
+}
+
+TEST_CASE("C probes: 8 threads x 200 connects", "[shim][lab]") {
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
+                    " threads target.lab 7000 8 200"),
+             Catch::Contains("ok 1600 failed 0"));
+}
+
+TEST_CASE("C probes: dup, fcntl(F_DUPFD), dup3 and close keep getpeername right", "[shim][lab]") {
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " dup target.lab 7000"),
+             Catch::Contains("dup ok"));
+  CHECK_THAT(
+      run_fail(lab().socksify() + " -x " + kDanted + " " + probe() + " twice target.lab 7000"),
+      Catch::Contains("errno=EISCONN"));
+}
+
+TEST_CASE("errors: refused port, unreachable proxy, reject rule", "[shim][lab]") {
+  CHECK_THAT(
+      run_fail(lab().socksify() + " -x " + kDanted + " " + probe() + " connect target.lab 7001"),
+      Catch::Contains("errno=ECONNREFUSED"));
+  const std::string down = run_fail(lab().socksify() + " -x socks5h://192.0.2.1:1 -v " + probe() +
+                                    " connect target.lab 7000");
+  CHECK_THAT(down, Catch::Contains("errno=ECONNREFUSED"));
+  CHECK_THAT(down, Catch::Contains("proxy socks5h://192.0.2.1:1 unreachable"));
+  CHECK_THAT(run_fail(lab().socksify() + " -x " + kDanted + " -r \"reject port 7000\" " + probe() +
+                      " connect target.lab 7000"),
+             Catch::Contains("errno=EACCES"));
+  CHECK_THAT(run_fail(lab().socksify() + " -x " + kDanted + " -r \"reject .lab\" " + probe() +
+                      " connect target.lab 7000"),
+             Catch::Contains("errno=EACCES"));
+}
+
+TEST_CASE("failover: a dead proxy is skipped for the next one", "[shim][lab]") {
+  const std::string out = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1 -x " + kDanted +
+                                 " -v curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("unreachable"));
+}
+
+TEST_CASE("fork then exec: sh -c with two curls", "[shim][lab]") {
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out = run_ok(lab().socksify() + " -x " + kDanted +
+                                 " /bin/sh -c \"curl -sS -m 10 http://target.lab:8080/ && "
+                                 "curl -sS -m 10 http://target.lab:8080/index.html\"");
+  CHECK(out.find("hello from the proxy side") != out.rfind("hello from the proxy side"));
+  CHECK(leaks_since(mark).empty());
+}
+
+TEST_CASE("resolver hooks: fake addresses, reverse lookups, AF_INET6 only", "[shim][lab]") {
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " resolve target.lab");
+  CHECK_THAT(out, Catch::Contains("AF_UNSPEC 198.18."));
+  CHECK_THAT(out, Catch::Contains("name=target.lab"));
+  CHECK_THAT(out, Catch::Contains("AF_INET6 fd5f:636b:7366::"));
+  CHECK_THAT(out, Catch::Contains("gethostbyaddr target.lab"));
+  CHECK_THAT(out, Catch::Contains("gethostbyname2_r fd5f:636b:7366::"));
+  CHECK(leaks_since(mark).empty());
+}
+
+TEST_CASE("raw DNS over UDP is refused in remote-DNS mode", "[shim][lab]") {
+  const std::size_t mark = lab().dns_log().size();
+  CHECK_THAT(run_fail(lab().socksify() + " -x " + kDanted + " " + probe() + " udp53 127.0.0.1"),
+             Catch::Contains("sendto: errno=EACCES"));
+  CHECK(leaks_since(mark).empty());
+  // Local DNS mode (socks5://) leaves the resolver alone: the sink sees the lookup.
+  run_fail(lab().socksify() + " -x socks5://192.0.2.1:1080 curl -sS -m 5 http://target.lab:8080/");
+  CHECK_THAT(leaks_since(mark), Catch::Contains("query target.lab"));
+}
+
+TEST_CASE("bad configuration: one clear line, the program does not run", "[shim][lab]") {
+  std::string out;
+  CHECK(lab().client(lab().socksify() + " -x socks5h://192.0.2.1:1080 -r \"allow all\" /bin/true",
+                     &out) == 2);
+  CHECK_THAT(out, Catch::Contains("expected direct, proxy, reject or default first"));
+  CHECK(lab().client("SOCKSIFY_PROXY=nope LD_PRELOAD=" SOCKSIFY_SHIM " /bin/true", &out) == 2);
+  CHECK_THAT(out, Catch::Contains("configuration error: SOCKSIFY_PROXY"));
+}
