@@ -54,6 +54,31 @@ bool is_static_elf(const std::string& path) {
 
 }  // namespace
 
+std::string preload_list(const std::string& shim, const char* old) {
+  // Sanitizer runtimes must stay first (they refuse to load otherwise); then us; then the rest.
+  std::string front, back;
+  std::string list = old != nullptr ? old : "";
+  std::size_t start = 0;
+  while (start < list.size()) {
+    auto end = list.find_first_of(": ", start);
+    if (end == std::string::npos) end = list.size();
+    const std::string entry = list.substr(start, end - start);
+    start = end + 1;
+    if (entry.empty() || entry == shim) continue;
+    const bool sanitizer = entry.find("libasan") != std::string::npos ||
+                           entry.find("libtsan") != std::string::npos ||
+                           entry.find("clang_rt.") != std::string::npos;
+    std::string& target = sanitizer ? front : back;
+    if (!target.empty()) target += ":";
+    target += entry;
+  }
+  std::string out = front;
+  if (!out.empty()) out += ":";
+  out += shim;
+  if (!back.empty()) out += ":" + back;
+  return out;
+}
+
 std::string unreachable_reason(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return "";
@@ -128,13 +153,7 @@ int launch(const LaunchRequest& request) {
     std::fprintf(stderr, "socksify: warning: %s %s\n", program.c_str(), why.c_str());
   }
   for (const auto& [k, v] : request.env) setenv(k.c_str(), v.c_str(), 1);
-  // Our absolute path first; whatever was preloaded before stays after us.
-  std::string preload = shim_path;
-  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') {
-    preload += ":";
-    preload += old;
-  }
-  setenv("LD_PRELOAD", preload.c_str(), 1);
+  setenv("LD_PRELOAD", preload_list(shim_path, std::getenv("LD_PRELOAD")).c_str(), 1);
   std::vector<char*> argv;
   argv.reserve(request.command.size() + 1);
   for (const auto& a : request.command) argv.push_back(const_cast<char*>(a.c_str()));

@@ -21,6 +21,10 @@ std::string unreachable_reason(const std::string& path);
 /// $SOCKSIFY_SHIM. Returns an absolute path or "".
 std::string find_shim();
 
+/// The new LD_PRELOAD: sanitizer runtimes first, then `shim` (absolute), then the rest of `old`
+/// (which may be null); `shim` is never listed twice.
+std::string preload_list(const std::string& shim, const char* old);
+
 /// Validates, exports and execs; returns only on failure (the exit code to use).
 int launch(const LaunchRequest& request);
 

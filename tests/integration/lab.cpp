@@ -137,6 +137,20 @@ Lab::~Lab() {
   std::filesystem::remove_all("/etc/netns/" + client_ns_, ec);
 }
 
+void Lab::start_on_proxy_side(std::vector<std::string> argv, const std::string& log) {
+  std::vector<std::string> full{"/usr/bin/env", "ip", "netns", "exec", proxy_ns_};
+  full.insert(full.end(), argv.begin(), argv.end());
+  procs_.push_back(std::make_unique<Process>(full, dir_.file(log)));
+}
+
+void Lab::proxy_side(const std::string& command) const {
+  sh("ip netns exec " + proxy_ns_ + " sh -c '" + command + "'");
+}
+
+bool Lab::wait_on_proxy_side(const std::string& host, int port) const {
+  return wait_in(proxy_ns_, host, port);
+}
+
 int Lab::client(const std::string& command, std::string* out) const {
   return run_command("ip netns exec " + client_ns_ + " sh -c '" + command + "'", out);
 }

@@ -31,6 +31,12 @@ class Lab {
   /// The socksify wrapper with its environment prefix for the client side.
   std::string socksify() const;
   const std::string& dir() const { return dir_.path(); }
+  /// Starts a long-running process in the proxy namespace (killed with the lab).
+  void start_on_proxy_side(std::vector<std::string> argv, const std::string& log);
+  /// Runs a shell command in the proxy namespace; REQUIREs success.
+  void proxy_side(const std::string& command) const;
+  /// Waits until host:port accepts connections inside the proxy namespace.
+  bool wait_on_proxy_side(const std::string& host, int port) const;
 
  private:
   void sh(const std::string& command) const;

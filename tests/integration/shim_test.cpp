@@ -1,6 +1,8 @@
 // Real programs through libsocksify.so in the lab (see lab.hpp): the client namespace has no
 // route to any target, and only the proxy side can resolve the lab's names, so a success
 // proves the traffic crossed the proxy, and the client-side DNS sink proves nothing leaked.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include "integration/lab.hpp"
@@ -206,4 +208,52 @@ TEST_CASE("bad configuration: one clear line, the program does not run", "[shim]
   CHECK_THAT(out, Catch::Contains("expected direct, proxy, reject or default first"));
   CHECK(lab().client("SOCKSIFY_PROXY=nope LD_PRELOAD=" SOCKSIFY_SHIM " /bin/true", &out) == 2);
   CHECK_THAT(out, Catch::Contains("configuration error: SOCKSIFY_PROXY"));
+}
+
+TEST_CASE("wget and git clone over HTTP", "[shim][lab]") {
+  const std::size_t mark = lab().dns_log().size();
+  require_program("wget", "wget");
+  const std::string git = require_program("git", "git");
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " wget -q -O - http://target.lab:8080/"),
+             Catch::Contains("hello from the proxy side"));
+  // A bare repository served by the proxy side's plain HTTP server ("dumb" protocol).
+  const std::string work = lab().dir() + "/gitwork";
+  const std::string repo = lab().dir() + "/www/repo.git";
+  std::string out;
+  REQUIRE(run_command("set -e; mkdir -p " + work + " && cd " + work + " && " + git +
+                          " init -q -b main . && echo socksified > README && " + git +
+                          " add README && " + git +
+                          " -c user.name=t -c user.email=t@t commit -qm init && " + git +
+                          " clone -q --bare . " + repo + " && cd " + repo + " && " + git +
+                          " update-server-info && chmod -R a+rX " + lab().dir() + "/www",
+                      &out) == 0);
+  run_ok(lab().socksify() + " -x " + kDanted + " " + git +
+         " clone -q http://target.lab:8080/repo.git " + lab().dir() + "/clone");
+  CHECK(read_file(lab().dir() + "/clone/README") == "socksified\n");
+  CHECK(leaks_since(mark).empty());
+}
+
+TEST_CASE("the OpenSSH client to an sshd on the proxy side", "[shim][lab]") {
+  const std::string sshd = require_program("sshd", "openssh-server");
+  const std::string keygen = require_program("ssh-keygen", "openssh-client");
+  const std::string d = lab().dir();
+  std::string out;
+  mkdir("/run/sshd", 0755);
+  REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/host_key", &out) == 0);
+  REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/id", &out) == 0);
+  write_file(d + "/authorized_keys", read_file(d + "/id.pub"));
+  write_file(d + "/sshd_config", "ListenAddress 198.51.100.1:22\nHostKey " + d +
+                                     "/host_key\nUsePAM no\nStrictModes no\nAuthorizedKeysFile " +
+                                     d +
+                                     "/authorized_keys\nPasswordAuthentication no\n"
+                                     "PermitRootLogin prohibit-password\nUseDNS no\n"
+                                     "PidFile " +
+                                     d + "/sshd.pid\n");
+  lab().start_on_proxy_side({sshd, "-D", "-e", "-f", d + "/sshd_config"}, "sshd.log");
+  REQUIRE(lab().wait_on_proxy_side("198.51.100.1", 22));
+  const std::string result =
+      run_ok(lab().socksify() + " -x " + kDanted + " ssh -i " + d +
+             "/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes "
+             "-o LogLevel=ERROR root@target.lab echo ssh-through-socksify");
+  CHECK_THAT(result, Catch::Contains("ssh-through-socksify"));
 }
