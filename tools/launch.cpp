@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 
 #include "config.hpp"
 
@@ -20,14 +21,13 @@ namespace {
 std::string resolve_in_path(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
   const char* path = std::getenv("PATH");
-  std::string p = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  const std::string_view p(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
   std::size_t start = 0;
   while (start <= p.size()) {
     auto end = p.find(':', start);
     if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
+    const std::string_view dir = p.substr(start, end - start);
+    const std::string candidate = (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
     start = end + 1;
   }
