@@ -1,7 +1,7 @@
 #!/bin/sh
 # The README's first command: installs what is missing, builds, starts a local danted on
-# loopback and a local web server, then runs `socksify check` through the proxy to the server
-# and shows danted's own log line for that connection.
+# loopback and a local web server, runs curl through socksify (and socksify check) to the
+# server, and shows that the server saw the proxy's address and danted logged the session.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -52,10 +52,17 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-echo "\$ socksify check --proxy socks5://127.0.0.1:$proxy_port 127.0.0.1:$web_port"
-"$socksify" check --proxy "socks5://127.0.0.1:$proxy_port" "127.0.0.1:$web_port"
+run() { echo "\$ $*"; "$@"; }
+# Loopback is direct by default; the rule sends this one local address through the proxy.
+run "$socksify" -x "socks5h://127.0.0.1:$proxy_port" -r "proxy 127.0.0.1/32" -v \
+  curl -sS "http://127.0.0.1:$web_port/"
+echo
+run "$socksify" check --proxy "socks5://127.0.0.1:$proxy_port" "127.0.0.1:$web_port"
 sleep 0.2
 echo
-echo "danted's log (the proxy connected from its egress address 127.0.0.2 to the web server):"
+echo "The web server saw the proxy's egress address (127.0.0.2), not the client's:"
+sed 's/^/  /' "$work/web.log"
+echo "danted's log:"
 grep "tcp/connect" "$work/danted.log" | sed 's/^/  /'
+grep -q "^127.0.0.2 " "$work/web.log"
 grep -q "127.0.0.1.$web_port" "$work/danted.log"

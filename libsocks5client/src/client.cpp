@@ -4,9 +4,9 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <atomic>
 
 #include "socks5/error.hpp"
 
