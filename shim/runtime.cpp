@@ -10,6 +10,7 @@
 #include <ctime>
 #include <new>
 
+#include "config_file.hpp"
 #include "guard.hpp"
 #include "log.hpp"
 #include "real_libc.hpp"
@@ -38,7 +39,7 @@ void write_line(const char* buf, std::size_t len) {
   if (g_log_file != nullptr) real().close(fd);
 }
 
-void vlog(const char* fmt, va_list ap) {
+__attribute__((format(printf, 1, 0))) void vlog(const char* fmt, va_list ap) {
   char buf[1024];
   int n = std::snprintf(buf, sizeof buf, "socksify[%d]: ", static_cast<int>(getpid()));
   if (n < 0) return;
@@ -58,7 +59,7 @@ void create_fake_dns() {
 
 void init() {
   Guard guard;
-  auto parsed = parse_config([](const char* name) { return secure_getenv(name); });
+  auto parsed = load_config([](const char* name) { return secure_getenv(name); });
   if (!parsed) {
     log_error("configuration error: %s", parsed.error().message.c_str());
     _exit(2);  // a bad configuration never runs the program half-socksified

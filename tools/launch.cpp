@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "config.hpp"
+#include "config_file.hpp"
 
 namespace socksify::tool {
 namespace {
@@ -129,7 +130,7 @@ int launch(const LaunchRequest& request) {
     if (it != request.env.end()) return it->second.c_str();
     return std::getenv(name);
   };
-  auto parsed = shim::parse_config(lookup);
+  auto parsed = shim::load_config(lookup);
   if (!parsed) {
     std::fprintf(stderr, "socksify: %s\n", parsed.error().message.c_str());
     return 2;

@@ -1,6 +1,7 @@
 // socksify: run a program through a SOCKS5 proxy (`socksify [options] COMMAND...`), or test a
 // proxy (`socksify check`).
 #include <CLI/CLI.hpp>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -44,8 +45,9 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 // (argc if none). "check" there is our subcommand, not a command to run.
 int command_start(int argc, char** argv) {
   static const char* const kWithValue[] = {
-      "-x",          "--proxy",    "--dns",     "-r",           "--rule",         "--fake-net4",
-      "--fake-net6", "--log-file", "--timeout", "--pipelining", "--password-file"};
+      "-x",          "--proxy",    "--dns",     "-r",           "--rule",          "--fake-net4",
+      "--fake-net6", "--log-file", "--timeout", "--pipelining", "--password-file", "-c",
+      "--config"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--") return i;
@@ -75,7 +77,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> proxies;
   std::string dns;
   std::vector<std::string> rules;
-  std::string fake4, fake6, log_file, password_file, pipelining;
+  std::string fake4, fake6, log_file, password_file, pipelining, config_file;
   int timeout_ms = 0;
   int verbosity = 0;
   bool strict = false;
@@ -85,9 +87,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"remote", "local"}));
   app.add_option("-r,--rule", rules,
                  "policy rule, first match wins: 'direct 10.0.0.0/8', 'reject port 25', "
-                 "'proxy .example.org', 'default direct'")
-      ->expected(1)
-      ->allow_extra_args(false);
+                 "'proxy .example.org', 'default direct'");
   app.add_option("--fake-net4", fake4, "IPv4 range for remote-DNS fake addresses (198.18.0.0/15)");
   app.add_option("--fake-net6", fake6, "IPv6 range for fake addresses (fd5f:636b:7366::/48)");
   app.add_flag("-v,--verbose", verbosity, "-v: one line per connection; -vv: debug");
@@ -98,6 +98,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--password-file", password_file,
                  "password for the proxy URI's user, from the first line of FILE");
+  app.add_option("-c,--config", config_file,
+                 "configuration file (TOML, socksify.conf(5)); default: $SOCKSIFY_CONF, "
+                 "$XDG_CONFIG_HOME/socksify/socksify.conf, /etc/socksify.conf");
   app.add_flag("--strict", strict,
                "refuse to run programs the shim cannot reach (static, setuid, setcap)");
 
@@ -199,6 +202,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     launch.env["SOCKSIFY_PASSWORD"] = pw;
+  }
+  if (!config_file.empty()) {
+    // Absolute, so that children that change directory still find it.
+    char buf[PATH_MAX];
+    launch.env["SOCKSIFY_CONF"] = realpath(config_file.c_str(), buf) != nullptr ? buf : config_file;
   }
   if (!dns.empty()) launch.env["SOCKSIFY_DNS"] = dns;
   if (!rules.empty()) launch.env["SOCKSIFY_RULES"] = join(rules, "; ");

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "direct_names.hpp"
 #include "fd_table.hpp"
 #include "guard.hpp"
 #include "log.hpp"
@@ -82,7 +83,9 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
     errno = EISCONN;  // what the kernel says for a second connect on a connected socket
     return -1;
   }
-  const Verdict v = classify(rt.config, d);
+  const Verdict v = d.name.empty() && is_direct_by_name(d.family, d.ip.data())
+                        ? Verdict{Action::direct, "a direct domain rule"}
+                        : classify(rt.config, d);
   char why[32];
   if (v.rule > 0) {
     std::snprintf(why, sizeof why, "rule %d", v.rule);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "direct_names.hpp"
 #include "fake_dns.hpp"
 #include "guard.hpp"
 #include "log.hpp"
@@ -41,6 +42,20 @@ FakeDns* fake_for(const char* node) {
   const auto by_name = classify_name(rt.config, node);
   if (by_name && *by_name == Action::direct) return nullptr;
   return rt.dns;
+}
+
+// True when a `direct` domain rule matches `node`: its addresses are remembered so that a
+// connect to them goes direct too.
+bool direct_by_rule(const char* node) {
+  const auto a = classify_name(runtime().config, node);
+  return a && *a == Action::direct;
+}
+
+void remember_all(const addrinfo* list) {
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    Destination d;
+    if (destination_from(ai->ai_addr, ai->ai_addrlen, d)) remember_direct(d.family, d.ip.data());
+  }
 }
 
 int service_port(const char* service, const addrinfo* hints, std::uint16_t& port) {
@@ -101,7 +116,9 @@ int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
   const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
   if (dns == nullptr || (flags & AI_NUMERICHOST) != 0 ||
       (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)) {
-    return real().getaddrinfo(node, service, hints, res);
+    const int r = real().getaddrinfo(node, service, hints, res);
+    if (r == 0 && node != nullptr && direct_by_rule(node)) remember_all(*res);
+    return r;
   }
   std::uint16_t port = 0;
   if (int e = service_port(service, hints, port); e != 0) return e;

@@ -65,7 +65,8 @@ Lab::Lab() {
   for (const auto& [ns, hosts] :
        {std::pair{proxy_ns_, std::string("127.0.0.1 localhost\n::1 localhost\n"
                                          "198.51.100.1 target.lab\n2001:db8::1 target6.lab\n")},
-        std::pair{client_ns_, std::string("127.0.0.1 localhost\n::1 localhost\n")}}) {
+        std::pair{client_ns_,
+                  std::string("127.0.0.1 localhost\n::1 localhost\n192.0.2.1 direct.lab\n")}}) {
     std::filesystem::create_directories("/etc/netns/" + ns);
     write_file("/etc/netns/" + ns + "/hosts", hosts);
     write_file("/etc/netns/" + ns + "/resolv.conf",
@@ -99,7 +100,8 @@ Lab::Lab() {
   };
   spawn(proxy_ns_,
         {python, std::string(SOCKSIFY_SOURCE_DIR) + "/tests/integration/lab_servers.py",
-         dir_.file("servers.log"), dir_.file("www"), "198.51.100.1", "127.0.0.1", "2001:db8::1"},
+         dir_.file("servers.log"), dir_.file("www"), "198.51.100.1", "127.0.0.1", "2001:db8::1",
+         "192.0.2.1"},
         "servers.out");
   spawn(client_ns_,
         {python, std::string(SOCKSIFY_SOURCE_DIR) + "/tests/integration/lab_servers.py",

@@ -257,3 +257,57 @@ TEST_CASE("the OpenSSH client to an sshd on the proxy side", "[shim][lab]") {
              "-o LogLevel=ERROR root@target.lab echo ssh-through-socksify");
   CHECK_THAT(result, Catch::Contains("ssh-through-socksify"));
 }
+
+TEST_CASE("a direct domain rule resolves locally and connects direct", "[shim][lab]") {
+  // direct.lab is in the client side's /etc/hosts (192.0.2.1, reachable without the proxy).
+  const std::string out = run_ok(lab().socksify() + " -x " + kDanted +
+                                 " -r \"direct .direct.lab\" -r \"proxy *\" -vv curl -sS -m 10 "
+                                 "http://direct.lab:8080/direct-check");
+  CHECK_THAT(lab().server_log(), Catch::Contains("http 192.0.2.2 /direct-check"));
+  CHECK_THAT(out, Catch::Contains("a direct domain rule"));
+}
+
+TEST_CASE("configuration file: -c, and a bad file names its line", "[shim][lab]") {
+  const std::string conf = lab().dir() + "/lab.conf";
+  write_file(conf, "proxies = [\"socks5h://192.0.2.1:1\", \"" + kDanted +
+                       "\"]\nrules = [\"reject port 7001\"]\nlog = \"info\"\n");
+  chmod(conf.c_str(), 0644);
+  const std::string out =
+      run_ok(lab().socksify() + " -c " + conf + " curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("via socks5h://192.0.2.1:1080"));  // failover, from the file
+  CHECK_THAT(run_fail("SOCKSIFY_CONF=" + conf + " LD_PRELOAD=" SOCKSIFY_SHIM " " + probe() +
+                      " connect target.lab 7001"),
+             Catch::Contains("errno=EACCES"));
+  write_file(conf, "proxies = [\"" + kDanted + "\"]\ntimeout_ms = \"soon\"\n");
+  std::string bad;
+  CHECK(lab().client(lab().socksify() + " -c " + conf + " /bin/true", &bad) == 2);
+  CHECK_THAT(bad, Catch::Contains(conf + ":2:14: 'timeout_ms' must be an integer"));
+}
+
+TEST_CASE("the wrapper warns about programs the shim cannot reach; --strict refuses",
+          "[shim][lab]") {
+  std::string out;
+  lab().client(lab().socksify() + " -x " + kDanted + " " SOCKSIFY_STATIC_PROBE " resolve x.lab",
+               &out);
+  CHECK_THAT(out, Catch::Contains("is statically linked"));
+  CHECK(lab().client(lab().socksify() + " -x " + kDanted +
+                         " --strict " SOCKSIFY_STATIC_PROBE " resolve x.lab",
+                     &out) == 126);
+  CHECK_THAT(out, Catch::Contains("refusing to run"));
+  // A setuid program owned by someone else: the loader would ignore LD_PRELOAD.
+  const std::string suid = lab().dir() + "/suid-true";
+  REQUIRE(run_command("cp /bin/true " + suid + " && chown nobody " + suid + " && chmod 4755 " +
+                      suid) == 0);
+  CHECK(lab().client(lab().socksify() + " -x " + kDanted + " " + suid, &out) == 0);
+  CHECK_THAT(out, Catch::Contains("is setuid"));
+}
+
+TEST_CASE("-v with --log-file writes the connection lines to the file", "[shim][lab]") {
+  const std::string log = lab().dir() + "/client.log";
+  const std::string out = run_ok(lab().socksify() + " -x " + kDanted + " -v --log-file " + log +
+                                 " curl -sS -m 10 http://target.lab:8080/");
+  CHECK(out.find("socksify[") == std::string::npos);  // nothing on stderr
+  CHECK_THAT(read_file(log),
+             Catch::Contains("connect target.lab:8080 via socks5h://192.0.2.1:1080"));
+}

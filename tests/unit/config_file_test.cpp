@@ -1,0 +1,105 @@
+// The TOML configuration file: keys, types, precise file:line errors, environment precedence.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+
+#include "config_file.hpp"
+#include "support/peers.hpp"
+
+using namespace socksify::shim;
+
+namespace {
+
+socks5::Result<Config, ConfigError> load(const std::map<std::string, std::string>& env) {
+  return load_config([&env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+}  // namespace
+
+TEST_CASE("config file: every key, and the environment wins", "[shim][config]") {
+  testing::TempDir dir;
+  testing::write_file(dir.file("pw"), "from-file\n");
+  testing::write_file(
+      dir.file("socksify.conf"),
+      "# comment\n"
+      "proxies = [\"socks5h://alice@127.0.0.1:1080\", \"socks5h://[::1]:1081\"]\n"
+      "password_file = \"" +
+          dir.file("pw") +
+          "\"\n"
+          "rules = [\"direct 10.0.0.0/8\", \"reject port 25\", \"default direct\"]\n"
+          "dns = \"local\"\n"
+          "fake_net4 = \"100.64.0.0/10\"\n"
+          "fake_net6 = \"fd00:1::/48\"\n"
+          "log = \"debug\"\n"
+          "log_file = \"/tmp/x.log\"\n"
+          "timeout_ms = 1234\n"
+          "pipelining = \"off\"\n");
+  auto c = load({{"SOCKSIFY_CONF", dir.file("socksify.conf")}});
+  REQUIRE(c);
+  CHECK(c->proxies.size() == 2);
+  CHECK(*c->proxies[0].password == "from-file");
+  CHECK_FALSE(c->remote_dns);
+  CHECK(c->rules.size() == 2);
+  CHECK(c->default_action == Action::direct);
+  CHECK(c->fake4.prefix == 10);
+  CHECK(c->log_level == LogLevel::debug);
+  CHECK(c->timeout.count() == 1234);
+  CHECK(c->pipelining == socks5::Pipelining::off);
+  auto over = load({{"SOCKSIFY_CONF", dir.file("socksify.conf")},
+                    {"SOCKSIFY_PROXY", "socks5://10.1.1.1:9"},
+                    {"SOCKSIFY_DNS", "remote"}});
+  REQUIRE(over);
+  REQUIRE(over->proxies.size() == 1);
+  CHECK(over->proxies[0].host == "10.1.1.1");
+  CHECK(over->remote_dns);
+}
+
+TEST_CASE("config file: XDG location, then /etc; none is fine", "[shim][config]") {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("xdg/socksify"));
+  testing::write_file(dir.file("xdg/socksify/socksify.conf"), "proxy = \"socks5h://127.0.0.9\"\n");
+  auto c = load({{"XDG_CONFIG_HOME", dir.file("xdg")}});
+  REQUIRE(c);
+  CHECK(c->proxies[0].host == "127.0.0.9");
+  auto path = find_config_file([&](const char* n) -> const char* {
+    return std::string(n) == "HOME" ? dir.path().c_str() : nullptr;
+  });
+  CHECK((!path || *path == "/etc/socksify.conf"));
+}
+
+TEST_CASE("config file: errors name the file, the line and the problem", "[shim][config]") {
+  testing::TempDir dir;
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"proxy = \"socks5h://p\"\nbogus = 1\n", ":2:9: unknown key 'bogus'"},
+      {"proxy = \"socks5h://p\"\nrules = \"direct *\"\n",
+       ":2:9: 'rules' must be a list of strings"},
+      {"proxy = \"socks5h://p\"\nrules = [\"direct *\", 3]\n", ":2:22: 'rules' must be a list"},
+      {"proxy = \"socks5h://p\"\ntimeout_ms = \"fast\"\n",
+       ":2:14: 'timeout_ms' must be an integer"},
+      {"proxy = \"socks5h://p\"\ndns = [1\n", ":2:"},
+      {"proxy = \"socks5h://p\"\nlog = \"loud\"\n", ":2: SOCKSIFY_LOG: 'loud'"},
+      {"proxies = [\"http://p\"]\n", ":1: SOCKSIFY_PROXY: 'http://p': unsupported scheme"},
+      {"proxy = \"socks5h://p\"\npassword_file = \"/nonexistent/pw\"\n",
+       "cannot read password_file"},
+  };
+  for (const auto& c : cases) {
+    testing::write_file(dir.file("bad.conf"), c.text);
+    auto r = load({{"SOCKSIFY_CONF", dir.file("bad.conf")}});
+    INFO(c.text);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::StartsWith(dir.file("bad.conf")));
+    CHECK_THAT(r.error().message, Catch::Contains(c.message));
+  }
+  auto missing = load({{"SOCKSIFY_CONF", dir.file("nope.conf")}});
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message, Catch::Contains("cannot read the configuration file"));
+}
