@@ -3,6 +3,7 @@
 # non-interactive; does nothing when everything is already there.
 set -eu
 packages="g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev catch2 libcli11-dev
+  libtomlplusplus-dev
   clang-format dante-server microsocks openssh-server openssh-client curl wget git python3 iproute2
   passwd procps"
 missing=""
