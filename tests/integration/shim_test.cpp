@@ -233,7 +233,10 @@ TEST_CASE("wget and git clone over HTTP", "[shim][lab]") {
   CHECK(leaks_since(mark).empty());
 }
 
-TEST_CASE("the OpenSSH client to an sshd on the proxy side", "[shim][lab]") {
+namespace {
+
+// Starts sshd on the proxy side at 198.51.100.1:PORT with throwaway keys; returns the client key.
+std::string start_sshd(int port) {
   const std::string sshd = require_program("sshd", "openssh-server");
   const std::string keygen = require_program("ssh-keygen", "openssh-client");
   const std::string d = lab().dir();
@@ -242,20 +245,47 @@ TEST_CASE("the OpenSSH client to an sshd on the proxy side", "[shim][lab]") {
   REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/host_key", &out) == 0);
   REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/id", &out) == 0);
   write_file(d + "/authorized_keys", read_file(d + "/id.pub"));
-  write_file(d + "/sshd_config", "ListenAddress 198.51.100.1:22\nHostKey " + d +
-                                     "/host_key\nUsePAM no\nStrictModes no\nAuthorizedKeysFile " +
-                                     d +
-                                     "/authorized_keys\nPasswordAuthentication no\n"
-                                     "PermitRootLogin prohibit-password\nUseDNS no\n"
-                                     "PidFile " +
-                                     d + "/sshd.pid\n");
+  write_file(d + "/sshd_config",
+             "ListenAddress 198.51.100.1:" + std::to_string(port) + "\nHostKey " + d +
+                 "/host_key\nUsePAM no\nStrictModes no\nAuthorizedKeysFile " + d +
+                 "/authorized_keys\nPasswordAuthentication no\n"
+                 "PermitRootLogin prohibit-password\nUseDNS no\nAllowTcpForwarding yes\n"
+                 "PidFile " +
+                 d + "/sshd.pid\n");
   lab().start_on_proxy_side({sshd, "-D", "-e", "-f", d + "/sshd_config"}, "sshd.log");
-  REQUIRE(lab().wait_on_proxy_side("198.51.100.1", 22));
-  const std::string result =
-      run_ok(lab().socksify() + " -x " + kDanted + " ssh -i " + d +
-             "/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes "
-             "-o LogLevel=ERROR root@target.lab echo ssh-through-socksify");
+  REQUIRE(lab().wait_on_proxy_side("198.51.100.1", port));
+  return d + "/id";
+}
+
+const char* kSshOptions =
+    " -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
+    " -o LogLevel=ERROR";
+
+}  // namespace
+
+TEST_CASE("the OpenSSH client to an sshd on the proxy side", "[shim][lab]") {
+  const std::string key = start_sshd(22);
+  const std::string result = run_ok(lab().socksify() + " -x " + kDanted + " ssh -i " + key +
+                                    kSshOptions + " root@target.lab echo ssh-through-socksify");
   CHECK_THAT(result, Catch::Contains("ssh-through-socksify"));
+}
+
+TEST_CASE("ssh -D as the proxy: curl through it with remote DNS", "[shim][lab]") {
+  const std::size_t mark = lab().dns_log().size();
+  const std::string key = start_sshd(2222);
+  const std::string ssh = require_program("ssh", "openssh-client");
+  lab().start_on_proxy_side({"/bin/sh", "-c",
+                             ssh + " -N -D 192.0.2.1:1083 -i " + key + kSshOptions +
+                                 " -o ExitOnForwardFailure=yes -p 2222 root@198.51.100.1"},
+                            "ssh-D.log");
+  REQUIRE(lab().wait_on_proxy_side("192.0.2.1", 1083));
+  const std::string out = run_ok(lab().socksify() +
+                                 " -x socks5h://192.0.2.1:1083 -v curl -sS -m 10 "
+                                 "http://target.lab:8080/?via=ssh-d");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("method none, 1 wait"));
+  CHECK_THAT(lab().server_log(), Catch::Contains("/?via=ssh-d"));
+  CHECK(leaks_since(mark).empty());
 }
 
 TEST_CASE("a direct domain rule resolves locally and connects direct", "[shim][lab]") {
