@@ -5,8 +5,8 @@
 //     2001:db8::1 (target6.lab) and its own 127.0.0.1. Its /etc/hosts knows target.lab.
 //   client side (192.0.2.2): only a route to 192.0.2.0/24, so a target is reachable ONLY
 //     through a proxy (the servers also listen on 192.0.2.1, reachable directly as
-//     direct.lab: the one name the client side's /etc/hosts knows); resolv.conf points at a DNS sink on
-//     its own 127.0.0.1:53 that logs every query (any query there is a leak).
+//     direct.lab: the one name the client side's /etc/hosts knows); resolv.conf points at a DNS
+//     sink on its own 127.0.0.1:53 that logs every query (any query there is a leak).
 #include <memory>
 #include <string>
 #include <vector>

@@ -333,7 +333,8 @@ TEST_CASE("the wrapper warns about programs the shim cannot reach; --strict refu
   CHECK_THAT(out, Catch::Contains("is setuid"));
 }
 
-TEST_CASE("-v with --log-file writes the connection lines to the file", "[shim][lab]") {
+TEST_CASE("verbose logging with --log-file writes the connection lines to the file",
+          "[shim][lab]") {
   const std::string log = lab().dir() + "/client.log";
   const std::string out = run_ok(lab().socksify() + " -x " + kDanted + " -v --log-file " + log +
                                  " curl -sS -m 10 http://target.lab:8080/");

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""socksify benchmark (see bench/run.sh). Figures, then ratios against the best anchor
+(the best of the other tools for that column). Lower is better, except throughput."""
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOCKSIFY = os.path.join(ROOT, "build/release/tools/socksify")
+SHIM = os.path.join(ROOT, "build/release/shim/libsocksify.so")
+QUICK = "--quick" in sys.argv
+P, C = "sfybench-p", "sfybench-c"
+PROXY, TARGET = "192.0.2.1", "198.51.100.1"
+WORK = tempfile.mkdtemp(prefix="socksify-bench-")
+os.chmod(WORK, 0o755)
+procs = []
+
+
+def sh(cmd, check=True, capture=False, env=None):
+    r = subprocess.run(cmd, shell=True, check=check, text=True, env=env,
+                       stdout=subprocess.PIPE if capture else None,
+                       stderr=subprocess.STDOUT if capture else None)
+    return r.stdout if capture else r.returncode
+
+
+def in_ns(ns, cmd):
+    return "ip netns exec %s %s" % (ns, cmd)
+
+
+def spawn(ns, cmd, log):
+    f = open(os.path.join(WORK, log), "w")
+    p = subprocess.Popen(in_ns(ns, cmd), shell=True, stdout=f, stderr=subprocess.STDOUT,
+                         preexec_fn=os.setsid)
+    procs.append(p)
+
+
+def wait_port(ns, host, port):
+    code = ("import socket,time\nfor i in range(200):\n try:\n  socket.create_connection(('%s',%d),0.2).close(); break\n"
+            " except OSError: time.sleep(0.05)\nelse: raise SystemExit(1)" % (host, port))
+    sh(in_ns(ns, "python3 -c \"%s\"" % code))
+
+
+def cleanup():
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    sh("ip netns del %s 2>/dev/null" % P, check=False)
+    sh("ip netns del %s 2>/dev/null" % C, check=False)
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+TURNS_PY = r'''
+import select, socket, sys, threading
+listen = socket.socket(); listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listen.bind(("%s", 1081)); listen.listen(64)
+log = open(sys.argv[1], "a", buffering=1)
+def serve(c):
+    s = socket.create_connection(("%s", 1080))
+    turns, last, counting = 0, None, True
+    while True:
+        r, _, _ = select.select([c, s], [], [])
+        for x in r:
+            data = x.recv(65536)
+            if not data:
+                if counting: log.write("turns %%d\n" %% turns)
+                c.close(); s.close(); return
+            if x is c:
+                if counting and last == "s" and data[:4] in (b"GET ", b"HEAD"):
+                    log.write("turns %%d\n" %% turns); counting = False
+                last = "c"; s.sendall(data)
+            else:
+                if counting and last == "c": turns += 1
+                last = "s"; c.sendall(data)
+while True:
+    c, _ = listen.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+''' % (PROXY, PROXY)
+
+
+def setup():
+    sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null" % (P, C), check=False)
+    for cmd in ["ip netns add " + P, "ip netns add " + C,
+                "ip link add sfyb-p type veth peer name sfyb-c",
+                "ip link set sfyb-p netns " + P, "ip link set sfyb-c netns " + C,
+                "ip -n %s addr add %s/24 dev sfyb-p" % (P, PROXY),
+                "ip -n %s addr add 192.0.2.2/24 dev sfyb-c" % C,
+                "ip -n %s link set sfyb-p up" % P, "ip -n %s link set sfyb-c up" % C,
+                "ip -n %s link set lo up" % P, "ip -n %s link set lo up" % C,
+                "ip -n %s addr add %s/32 dev lo" % (P, TARGET),
+                # The direct path: the client may reach the target through the proxy host.
+                "ip -n %s route add %s/32 via %s" % (C, TARGET, PROXY)]:
+        sh(cmd)
+    www = os.path.join(WORK, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "s"), "w") as f:
+        f.write("x" * 100)
+    size = (20 if QUICK else 200) << 20
+    with open(os.path.join(www, "big"), "wb") as f:
+        f.truncate(size)
+    with open(os.path.join(WORK, "danted.conf"), "w") as f:
+        f.write("logoutput: %s/danted.log\ninternal: %s port = 1080\nexternal: %s\n"
+                "clientmethod: none\nsocksmethod: none\nuser.privileged: root\n"
+                "user.unprivileged: nobody\nclient pass {\n from: 0/0 to: 0/0\n}\n"
+                "socks pass {\n from: 0/0 to: 0/0\n command: connect\n}\n" % (WORK, PROXY, TARGET))
+    with open(os.path.join(WORK, "turns.py"), "w") as f:
+        f.write(TURNS_PY)
+    spawn(P, "danted -f %s/danted.conf" % WORK, "danted.out")
+    spawn(P, "python3 %s/turns.py %s/turns.log" % (WORK, WORK), "turns.out")
+    spawn(P, "python3 -m http.server --bind %s --directory %s 8080" % (TARGET, www), "http.out")
+    wait_port(C, PROXY, 1080)
+    wait_port(C, PROXY, 1081)
+    wait_port(C, TARGET, 8080)
+    with open(os.path.join(WORK, "proxychains-%d.conf" % 1080), "w") as f:
+        f.write("strict_chain\nproxy_dns\nquiet_mode\n[ProxyList]\nsocks5 %s 1080\n" % PROXY)
+    with open(os.path.join(WORK, "proxychains-%d.conf" % 1081), "w") as f:
+        f.write("strict_chain\nproxy_dns\nquiet_mode\n[ProxyList]\nsocks5 %s 1081\n" % PROXY)
+    for port in (1080, 1081):
+        with open(os.path.join(WORK, "torsocks-%d.conf" % port), "w") as f:
+            f.write("TorAddress %s\nTorPort %d\n" % (PROXY, port))
+        with open(os.path.join(WORK, "dante-%d.conf" % port), "w") as f:
+            f.write("route {\n from: 0.0.0.0/0 to: 0.0.0.0/0 via: %s port = %d\n"
+                    " proxyprotocol: socks_v5\n method: none\n}\n" % (PROXY, port))
+
+
+def variants(port):
+    """name -> (command prefix run in the client namespace, curl extra args, is an anchor)"""
+    return {
+        "direct (no proxy)": ("", "", True),
+        "curl --socks5-hostname": ("", "--socks5-hostname %s:%d" % (PROXY, port), True),
+        "proxychains4": ("proxychains4 -q -f %s/proxychains-%d.conf" % (WORK, port), "", True),
+        "Dante socksify": ("env SOCKS_CONF=%s/dante-%d.conf /usr/bin/socksify" % (WORK, port),
+                           "", True),
+        "torsocks": ("env TORSOCKS_CONF_FILE=%s/torsocks-%d.conf torsocks" % (WORK, port), "", True),
+        "socksify": ("%s -x socks5h://%s:%d" % (SOCKSIFY, PROXY, port), "", False),
+    }
+
+
+def curl_cmd(prefix, extra, urls, out="/dev/null"):
+    return in_ns(C, "%s curl -s %s -o %s %s" % (prefix, extra, out, " ".join(urls)))
+
+
+def instructions(prefix, extra, n):
+    urls = ["http://%s:8080/s" % TARGET] * n
+    cmd = in_ns(C, "%s valgrind --tool=callgrind --callgrind-out-file=/dev/null curl -s %s %s"
+                % (prefix, extra, " ".join("-o /dev/null " + u for u in urls)))
+    out = sh(cmd, capture=True, check=False)
+    m = re.findall(r"Collected : (\d+)", out)
+    if not m:
+        raise RuntimeError("callgrind failed:\n" + out[-2000:])
+    # Every process of the client counts (Dante's library forks a helper).
+    return sum(int(x) for x in m)
+
+
+def per_connection_instructions(prefix, extra):
+    n = 5 if QUICK else 20
+    return (instructions(prefix, extra, n + 1) - instructions(prefix, extra, 1)) / n
+
+
+def waits(prefix, extra):
+    log = os.path.join(WORK, "turns.log")
+    open(log, "w").close()
+    sh(curl_cmd(prefix, extra, ["http://%s:8080/s" % TARGET] * 3))
+    time.sleep(0.3)
+    vals = [int(x) for x in re.findall(r"turns (\d+)", open(log).read())]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def throughput(prefix, extra):
+    runs = []
+    for _ in range(1 if QUICK else 3):
+        out = sh(in_ns(C, "%s curl -s %s -o /dev/null -w '%%{speed_download}' http://%s:8080/big"
+                       % (prefix, extra, TARGET)), capture=True)
+        runs.append(float(out.strip().split()[-1]) / (1 << 20))
+    return statistics.median(runs)
+
+
+def rss(prefix, extra):
+    out = sh(in_ns(C, "/usr/bin/time -f 'RSS %%M' %s curl -s %s -o /dev/null http://%s:8080/s"
+                   % (prefix, extra, TARGET)), capture=True)
+    return int(re.findall(r"RSS (\d+)", out)[-1])
+
+
+def hyperfine(commands):
+    runs = 10 if QUICK else 40
+    export = os.path.join(WORK, "hf.json")
+    args = ["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", export]
+    for c in commands:
+        args.append(in_ns(C, c))
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    import json
+    data = json.load(open(export))
+    return [r["mean"] * 1000 for r in data["results"]]
+
+
+def via_proxy_count():
+    """Requests the target served to danted's egress address (i.e. through the proxy)."""
+    return open(os.path.join(WORK, "http.out")).read().count(TARGET + " - -")
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespaces)")
+    setup()
+    rows = {}
+    for name, (prefix, extra, anchor) in variants(1080).items():
+        print("measuring %s ..." % name, file=sys.stderr)
+        wprefix, wextra, _ = variants(1081)[name]
+        before = via_proxy_count()
+        sh(curl_cmd(prefix, extra, ["http://%s:8080/s" % TARGET]))
+        time.sleep(0.2)
+        crossed = via_proxy_count() > before
+        if name != "direct (no proxy)" and not crossed:
+            print("  %s: the request did NOT go through the proxy; row left out" % name,
+                  file=sys.stderr)
+            continue
+        rows[name] = {
+            "anchor": anchor,
+            "instr": per_connection_instructions(prefix, extra),
+            "waits": float("nan") if name == "direct (no proxy)" else waits(wprefix, wextra),
+            "mibs": throughput(prefix, extra),
+            "rss": rss(prefix, extra),
+        }
+    # Start-up: wrappers around /bin/true, and the preloaded library alone.
+    starts = hyperfine([
+        "/bin/true",
+        "env SOCKSIFY_PROXY=socks5h://%s:1080 LD_PRELOAD=%s /bin/true" % (PROXY, SHIM),
+        "env /bin/true",
+        "%s -x socks5h://%s:1080 /bin/true" % (SOCKSIFY, PROXY),
+        "proxychains4 -q -f %s/proxychains-1080.conf /bin/true" % WORK,
+        "env TORSOCKS_CONF_FILE=%s/torsocks-1080.conf torsocks /bin/true" % WORK,
+        "env SOCKS5_SERVER=%s:1080 /usr/bin/socksify /bin/true" % PROXY,
+    ])
+    bare, preload, env_true, ours, pc, ts, dante = starts
+    for name, v in (("socksify", ours), ("proxychains4", pc), ("torsocks", ts),
+                    ("Dante socksify", dante)):
+        rows[name]["start"] = v
+    for name in rows:
+        rows[name].setdefault("start", float("nan"))
+
+    anchors = {k: v for k, v in rows.items() if v["anchor"]}
+
+    def best(col, higher=False):
+        vals = [v[col] for v in anchors.values() if v[col] == v[col]]
+        if col == "waits":
+            vals = [v[col] for k, v in anchors.items() if k != "direct (no proxy)"]
+        if col == "start":
+            vals = [v[col] for v in anchors.values() if v[col] == v[col]]
+        return max(vals) if higher else min(vals)
+
+    cols = [("instr", "client instr/conn", False), ("waits", "waits/CONNECT", False),
+            ("mibs", "MiB/s", True), ("start", "wrapper `X true` ms", False),
+            ("rss", "max RSS KiB", False)]
+    print("\n| tool | " + " | ".join(c[1] for c in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for name, v in rows.items():
+        cells = []
+        for col, _, higher in cols:
+            x = v[col]
+            if x != x:
+                cells.append("-")
+                continue
+            b = best(col, higher)
+            ratio = (b / x if higher else x / b) if b else float("nan")
+            fmt = "%.0f" if col in ("instr", "rss") else ("%.0f" if col == "waits" else "%.2f")
+            if col == "mibs":
+                fmt = "%.0f"
+            cells.append((fmt % x) + " (x%.2f)" % ratio)
+        print("| %s | %s |" % (name, " | ".join(cells)))
+    print("\nratios: against the best anchor in the column (the other tools and the direct path);")
+    print("throughput ratio = best anchor / tool (so x1.00 or lower is as fast or faster).")
+    print("bare /bin/true %.2f ms; `env /bin/true` %.2f ms; preloading libsocksify.so alone: "
+          "%.2f ms (x%.2f of `env /bin/true`)." % (bare, env_true, preload, preload / env_true))
+    print("socksify wrapper: x%.2f of bare /bin/true; fastest other wrapper (proxychains4): x%.2f."
+          % (ours / bare, pc / bare))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        cleanup()

@@ -1,0 +1,18 @@
+#!/bin/sh
+# The benchmark: one command. Builds the release tree, sets up a two-namespace lab (client ->
+# danted -> target), and measures socksify against proxychains4, Dante's socksify, torsocks,
+# curl's own SOCKS client and the direct path, in ONE run. Prints a table of figures and ratios
+# against the best anchor. Traffic stays inside the namespaces it creates.
+#   bench/run.sh [--quick]
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+missing=""
+for p in proxychains4 torsocks dante-client hyperfine valgrind time; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+fi
+cmake --workflow --preset release >/dev/null
+exec python3 bench/bench.py "$@"
