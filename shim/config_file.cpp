@@ -1,21 +1,34 @@
 #include "config_file.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
-
-#include <fstream>
-#include <sstream>
+#include <unistd.h>
 
 // Header-only, without exceptions: nothing extra to load into the host process, and errors
 // come back as values.
 #define TOML_HEADER_ONLY 1
 #define TOML_EXCEPTIONS 0
 #define TOML_ENABLE_FORMATTERS 0
+#define TOML_FLOAT_CHARCONV 1
+#define TOML_INT_CHARCONV 1
 #include <toml++/toml.h>
 
 namespace socksify::shim {
 namespace {
 
 using socks5::unexpected;
+
+// Reads a whole file with plain POSIX calls: <fstream> would drag the iostream and locale
+// machinery (static constructors, relocations) into every socksified process.
+bool slurp(const std::string& path, std::string& out) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return n == 0;
+}
 
 bool exists(const std::string& p) {
   struct stat st {};
@@ -64,11 +77,11 @@ std::optional<std::string> find_config_file(const EnvLookup& env) {
 }
 
 socks5::Result<FileSettings, ConfigError> read_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return unexpected(ConfigError{path + ": cannot read the configuration file"});
-  std::stringstream text;
-  text << in.rdbuf();
-  toml::parse_result parsed = toml::parse(text.str(), path);
+  std::string text;
+  if (!slurp(path, text)) {
+    return unexpected(ConfigError{path + ": cannot read the configuration file"});
+  }
+  toml::parse_result parsed = toml::parse(text, path);
   if (!parsed) {
     const auto& e = parsed.error();
     return unexpected(at(path, e.source(), std::string(e.description())));
@@ -110,12 +123,11 @@ socks5::Result<FileSettings, ConfigError> read_config_file(const std::string& pa
       value = s->get();
     }
     if (key == "password_file") {
-      std::ifstream pw(value);
       std::string line;
-      if (!pw || !std::getline(pw, line)) {
+      if (!slurp(value, line) || line.empty()) {
         return unexpected(at(path, node.source(), "cannot read password_file '" + value + "'"));
       }
-      if (!line.empty() && line.back() == '\r') line.pop_back();
+      line = line.substr(0, line.find_first_of("\r\n"));
       out["SOCKSIFY_PASSWORD"] = line;
       continue;
     }
