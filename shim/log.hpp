@@ -5,6 +5,9 @@
 
 namespace socksify::shim {
 
+/// True if lines at `level` are written: check it before building costly arguments.
+bool log_enabled(LogLevel level) noexcept;
+
 /// printf-style line at `level`, prefixed "socksify[pid]: ".
 void log_line(LogLevel level, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
 

@@ -1,5 +1,6 @@
 #include "proxy_connect.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -22,6 +23,39 @@ using socks5::Address;
 // The proxy's address in the socket's own family (IPv4 proxies are reached from IPv6 sockets
 // through v4-mapped addresses). Host names are resolved here, locally: they name the proxy.
 bool proxy_sockaddr(const socks5::ProxyUri& p, int family, sockaddr_storage& out, socklen_t& len) {
+  // Numeric hosts (the usual case) need no resolver call on every connect.
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, p.host.c_str(), &v4) == 1) {
+    if (family == AF_INET) {
+      sockaddr_in in{};
+      in.sin_family = AF_INET;
+      in.sin_port = htons(p.port);
+      in.sin_addr = v4;
+      std::memcpy(&out, &in, sizeof in);
+      len = sizeof in;
+    } else {
+      sockaddr_in6 m{};
+      m.sin6_family = AF_INET6;
+      m.sin6_port = htons(p.port);
+      m.sin6_addr.s6_addr[10] = 0xFF;
+      m.sin6_addr.s6_addr[11] = 0xFF;
+      std::memcpy(&m.sin6_addr.s6_addr[12], &v4, 4);
+      std::memcpy(&out, &m, sizeof m);
+      len = sizeof m;
+    }
+    return true;
+  }
+  if (inet_pton(AF_INET6, p.host.c_str(), &v6) == 1) {
+    if (family != AF_INET6) return false;
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(p.port);
+    in6.sin6_addr = v6;
+    std::memcpy(&out, &in6, sizeof in6);
+    len = sizeof in6;
+    return true;
+  }
   addrinfo hints{};
   hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -118,8 +152,10 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
       socklen_t plen = 0;
       if (!proxy_sockaddr(proxy, family, psa, plen)) {
         last_err = family == AF_INET ? EAFNOSUPPORT : EHOSTUNREACH;
-        log_line(LogLevel::info, "proxy %s: no address for this socket's family",
-                 proxy.to_string().c_str());
+        if (log_enabled(LogLevel::info)) {
+          log_line(LogLevel::info, "proxy %s: no address for this socket's family",
+                   proxy.to_string().c_str());
+        }
         continue;
       }
       const auto t0 = std::chrono::steady_clock::now();
@@ -127,8 +163,10 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
       if (err != 0) {
         last_err = err;
         mutable_runtime().cooldown_until[i].store(now + cfg.cooldown.count());
-        log_line(LogLevel::info, "proxy %s unreachable: %s", proxy.to_string().c_str(),
-                 std::strerror(err));
+        if (log_enabled(LogLevel::info)) {
+          log_line(LogLevel::info, "proxy %s unreachable: %s", proxy.to_string().c_str(),
+                   std::strerror(err));
+        }
         disconnect(fd);
         continue;
       }
@@ -159,8 +197,10 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
       }
       if (!r) {
         const int e = socks5::to_errno(r.error());
-        log_line(LogLevel::info, "connect %s via %s (%s): %s", target.to_string().c_str(),
-                 proxy.to_string().c_str(), why, r.error().message().c_str());
+        if (log_enabled(LogLevel::info)) {
+          log_line(LogLevel::info, "connect %s via %s (%s): %s", target.to_string().c_str(),
+                   proxy.to_string().c_str(), why, r.error().message().c_str());
+        }
         disconnect(fd);
         if (proxy_fault(r.error())) {
           mutable_runtime().cooldown_until[i].store(now + cfg.cooldown.count());
@@ -171,12 +211,15 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
         return -1;
       }
       fd_set_proxied(fd, addr, len);
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      log_line(LogLevel::info, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
-               target.to_string().c_str(), proxy.to_string().c_str(), why,
-               socks5::wire::method_name(stats.method).c_str(), stats.waits,
-               stats.waits == 1 ? "" : "s", ms);
+      if (log_enabled(LogLevel::info)) {
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+        log_line(LogLevel::info, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
+                 target.to_string().c_str(), proxy.to_string().c_str(), why,
+                 socks5::wire::method_name(stats.method).c_str(), stats.waits,
+                 stats.waits == 1 ? "" : "s", ms);
+      }
       return 0;
     }
   }

@@ -96,6 +96,10 @@ std::int64_t now_ms() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool log_enabled(LogLevel level) noexcept {
+  return static_cast<int>(level) <= static_cast<int>(g_level);
+}
+
 void log_line(LogLevel level, const char* fmt, ...) noexcept {
   if (static_cast<int>(level) > static_cast<int>(g_level)) return;
   va_list ap;

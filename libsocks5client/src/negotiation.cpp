@@ -43,10 +43,13 @@ Negotiation::~Negotiation() = default;
 
 Result<void> Negotiation::start() {
   if (methods_.empty()) return fail(Errc::invalid_argument);
-  std::vector<wire::Method> ids;
-  ids.reserve(methods_.size());
-  for (const auto& m : methods_) ids.push_back(m->id());
-  auto g = wire::encode_greeting(ids, out_);
+  if (methods_.size() > 255) return fail(Errc::message_too_long);
+  wire::Method ids[255];
+  std::size_t n = 0;
+  for (const auto& m : methods_) ids[n++] = m->id();
+  // Greeting, credentials and request together fit in one small allocation.
+  out_.reserve(3 + n + 3 + 255 + 255 + 4 + 1 + 255 + 2);
+  auto g = wire::encode_greeting(std::span<const wire::Method>(ids, n), out_);
   if (!g) return g;
   // One write instead of one per round trip: valid only when the server has exactly one
   // choice (so the method sub-negotiation can be sent blind) and that method needs at most
