@@ -160,12 +160,7 @@ int Lab::client(const std::string& command, std::string* out) const {
 }
 
 std::string Lab::socksify() const {
-  std::string prefix;
-#ifdef SOCKSIFY_TEST_PRELOAD_FIRST
-  // Sanitizer builds: the ASan runtime must be the first preloaded object.
-  prefix = "LD_PRELOAD=" SOCKSIFY_TEST_PRELOAD_FIRST " ASAN_OPTIONS=detect_leaks=0 ";
-#endif
-  return prefix + SOCKSIFY_TOOL;
+  return SOCKSIFY_TOOL;
 }
 
 }  // namespace testing
