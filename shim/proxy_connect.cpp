@@ -1,6 +1,5 @@
 #include "proxy_connect.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,41 +19,37 @@ namespace {
 
 using socks5::Address;
 
+// Copies `sa` into `out` if it suits a socket of `family`: the same family, or an IPv4 address
+// for an IPv6 socket (as a v4-mapped address).
+bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out, socklen_t& len) {
+  if (sa->sa_family == family) {
+    len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    std::memcpy(&out, sa, len);
+    return true;
+  }
+  if (family != AF_INET6 || sa->sa_family != AF_INET) return false;
+  sockaddr_in in{};
+  std::memcpy(&in, sa, sizeof in);
+  sockaddr_in6 m{};
+  m.sin6_family = AF_INET6;
+  m.sin6_port = in.sin_port;
+  m.sin6_addr.s6_addr[10] = 0xFF;
+  m.sin6_addr.s6_addr[11] = 0xFF;
+  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+  std::memcpy(&out, &m, sizeof m);
+  len = sizeof m;
+  return true;
+}
+
 // The proxy's address in the socket's own family (IPv4 proxies are reached from IPv6 sockets
 // through v4-mapped addresses). Host names are resolved here, locally: they name the proxy.
 bool proxy_sockaddr(const socks5::ProxyUri& p, int family, sockaddr_storage& out, socklen_t& len) {
   // Numeric hosts (the usual case) need no resolver call on every connect.
-  in_addr v4{};
-  in6_addr v6{};
-  if (inet_pton(AF_INET, p.host.c_str(), &v4) == 1) {
-    if (family == AF_INET) {
-      sockaddr_in in{};
-      in.sin_family = AF_INET;
-      in.sin_port = htons(p.port);
-      in.sin_addr = v4;
-      std::memcpy(&out, &in, sizeof in);
-      len = sizeof in;
-    } else {
-      sockaddr_in6 m{};
-      m.sin6_family = AF_INET6;
-      m.sin6_port = htons(p.port);
-      m.sin6_addr.s6_addr[10] = 0xFF;
-      m.sin6_addr.s6_addr[11] = 0xFF;
-      std::memcpy(&m.sin6_addr.s6_addr[12], &v4, 4);
-      std::memcpy(&out, &m, sizeof m);
-      len = sizeof m;
-    }
-    return true;
-  }
-  if (inet_pton(AF_INET6, p.host.c_str(), &v6) == 1) {
-    if (family != AF_INET6) return false;
-    sockaddr_in6 in6{};
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(p.port);
-    in6.sin6_addr = v6;
-    std::memcpy(&out, &in6, sizeof in6);
-    len = sizeof in6;
-    return true;
+  const Address numeric = Address::from_host(p.host, p.port);
+  if (numeric.is_ip()) {
+    sockaddr_storage ss{};
+    numeric.to_sockaddr(ss);
+    return fit_family(reinterpret_cast<const sockaddr*>(&ss), family, out, len);
   }
   addrinfo hints{};
   hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC;
@@ -65,23 +60,7 @@ bool proxy_sockaddr(const socks5::ProxyUri& p, int family, sockaddr_storage& out
   if (real().getaddrinfo(p.host.c_str(), port.c_str(), &hints, &list) != 0) return false;
   bool ok = false;
   for (addrinfo* ai = list; ai != nullptr && !ok; ai = ai->ai_next) {
-    if (ai->ai_family == family) {
-      std::memcpy(&out, ai->ai_addr, ai->ai_addrlen);
-      len = ai->ai_addrlen;
-      ok = true;
-    } else if (family == AF_INET6 && ai->ai_family == AF_INET) {
-      sockaddr_in in{};
-      std::memcpy(&in, ai->ai_addr, sizeof in);
-      sockaddr_in6 m{};
-      m.sin6_family = AF_INET6;
-      m.sin6_port = in.sin_port;
-      m.sin6_addr.s6_addr[10] = 0xFF;
-      m.sin6_addr.s6_addr[11] = 0xFF;
-      std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-      std::memcpy(&out, &m, sizeof m);
-      len = sizeof m;
-      ok = true;
-    }
+    ok = fit_family(ai->ai_addr, family, out, len);
   }
   real().freeaddrinfo(list);
   return ok;
