@@ -62,9 +62,142 @@ int command_start(int argc, char** argv) {
   return argc;
 }
 
+// Settings for running a command, from the fast parser or from CLI11.
+struct RunOptions {
+  std::vector<std::string> proxies;
+  std::string dns;
+  std::vector<std::string> rules;
+  std::string fake4, fake6, log_file, password_file, pipelining, config_file;
+  int timeout_ms = 0;
+  int verbosity = 0;
+  bool strict = false;
+};
+
+int run_command(const RunOptions& o, std::vector<std::string> command) {
+  socksify::tool::LaunchRequest launch;
+  launch.command = std::move(command);
+  if (launch.command.empty()) {
+    std::fprintf(stderr, "socksify: no command to run (see socksify --help)\n");
+    return 2;
+  }
+  launch.strict = o.strict;
+  if (!o.proxies.empty()) {
+    for (const auto& p : o.proxies) {
+      if (has_password(p)) {
+        std::fprintf(stderr,
+                     "socksify: warning: a password on the command line is visible to other "
+                     "users (ps); use SOCKSIFY_PASSWORD or --password-file\n");
+        break;
+      }
+    }
+    launch.env["SOCKSIFY_PROXY"] = join(o.proxies, " ");
+  }
+  if (!o.password_file.empty()) {
+    std::string pw;
+    if (!read_password_file(o.password_file, pw)) {
+      std::fprintf(stderr, "socksify: cannot read password file %s\n", o.password_file.c_str());
+      return 2;
+    }
+    launch.env["SOCKSIFY_PASSWORD"] = pw;
+  }
+  if (!o.config_file.empty()) {
+    // Absolute, so that children that change directory still find it.
+    char buf[PATH_MAX];
+    launch.env["SOCKSIFY_CONF"] =
+        realpath(o.config_file.c_str(), buf) != nullptr ? buf : o.config_file;
+  }
+  if (!o.dns.empty()) launch.env["SOCKSIFY_DNS"] = o.dns;
+  if (!o.rules.empty()) launch.env["SOCKSIFY_RULES"] = join(o.rules, "; ");
+  if (!o.fake4.empty()) launch.env["SOCKSIFY_FAKE_NET4"] = o.fake4;
+  if (!o.fake6.empty()) launch.env["SOCKSIFY_FAKE_NET6"] = o.fake6;
+  if (o.verbosity > 0) launch.env["SOCKSIFY_LOG"] = o.verbosity >= 2 ? "debug" : "info";
+  if (!o.log_file.empty()) launch.env["SOCKSIFY_LOG_FILE"] = o.log_file;
+  if (o.timeout_ms > 0) launch.env["SOCKSIFY_TIMEOUT"] = std::to_string(o.timeout_ms);
+  if (!o.pipelining.empty()) launch.env["SOCKSIFY_PIPELINING"] = o.pipelining;
+  std::fflush(stdout);
+  return socksify::tool::launch(launch);
+}
+
+// The common case, `socksify [options] COMMAND...` with well-formed options, parsed without
+// building the CLI11 application: the wrapper runs before every socksified program, and
+// constructing the full CLI costs more than the rest of the wrapper together. Anything
+// unusual (help, version, `check`, an unknown option, a bad value) returns false, and CLI11
+// parses it and reports the error in its usual words.
+bool fast_parse(int argc, char** argv, int split, RunOptions& o) {
+  if (split >= argc) return false;
+  for (int i = 1; i < split; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (const auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a.resize(eq);
+      has_value = true;
+    }
+    auto take = [&](std::string& out) {
+      if (!has_value) {
+        if (i + 1 >= split) return false;
+        value = argv[++i];
+      }
+      out = value;
+      return true;
+    };
+    std::string v;
+    if (a == "-v" || a == "--verbose") {
+      ++o.verbosity;
+    } else if (a == "-vv") {
+      o.verbosity += 2;
+    } else if (a == "--strict") {
+      o.strict = true;
+    } else if (a == "-x" || a == "--proxy") {
+      if (!take(v)) return false;
+      o.proxies.push_back(v);
+    } else if (a == "-r" || a == "--rule") {
+      if (!take(v)) return false;
+      o.rules.push_back(v);
+    } else if (a == "--dns") {
+      if (!take(o.dns) || (o.dns != "remote" && o.dns != "local")) return false;
+    } else if (a == "--pipelining") {
+      if (!take(o.pipelining) ||
+          (o.pipelining != "auto" && o.pipelining != "on" && o.pipelining != "off")) {
+        return false;
+      }
+    } else if (a == "--timeout") {
+      if (!take(v)) return false;
+      char* end = nullptr;
+      const long t = std::strtol(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || t < 1 || t > 3600000) return false;
+      o.timeout_ms = static_cast<int>(t);
+    } else if (a == "--fake-net4") {
+      if (!take(o.fake4)) return false;
+    } else if (a == "--fake-net6") {
+      if (!take(o.fake6)) return false;
+    } else if (a == "--log-file") {
+      if (!take(o.log_file)) return false;
+    } else if (a == "--password-file") {
+      if (!take(o.password_file)) return false;
+    } else if (a == "-c" || a == "--config") {
+      if (!take(o.config_file)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything from the first positional (or after "--") on is the command and its arguments;
+  // only what comes before it is ours to parse.
+  const int split = command_start(argc, argv);
+  std::vector<std::string> command(argv + split, argv + argc);
+  if (split < argc && std::string(argv[split]) == "--") command.erase(command.begin());
+  {
+    RunOptions fast;
+    if (fast_parse(argc, argv, split, fast)) return run_command(fast, std::move(command));
+  }
+
   CLI::App app{"Run a program through a SOCKS5 proxy, or test a proxy.", "socksify"};
   app.set_version_flag("--version", std::string("socksify ") + SOCKSIFY_VERSION);
   app.footer(
@@ -74,34 +207,29 @@ int main(int argc, char** argv) {
       "(see socksify(1)).");
 
   // Options for running a command.
-  std::vector<std::string> proxies;
-  std::string dns;
-  std::vector<std::string> rules;
-  std::string fake4, fake6, log_file, password_file, pipelining, config_file;
-  int timeout_ms = 0;
-  int verbosity = 0;
-  bool strict = false;
-  app.add_option("-x,--proxy", proxies,
+  RunOptions o;
+  app.add_option("-x,--proxy", o.proxies,
                  "proxy URI; repeat for failover (default: $SOCKSIFY_PROXY)");
-  app.add_option("--dns", dns, "remote (names go to the proxy) or local")
+  app.add_option("--dns", o.dns, "remote (names go to the proxy) or local")
       ->check(CLI::IsMember({"remote", "local"}));
-  app.add_option("-r,--rule", rules,
+  app.add_option("-r,--rule", o.rules,
                  "policy rule, first match wins: 'direct 10.0.0.0/8', 'reject port 25', "
                  "'proxy .example.org', 'default direct'");
-  app.add_option("--fake-net4", fake4, "IPv4 range for remote-DNS fake addresses (198.18.0.0/15)");
-  app.add_option("--fake-net6", fake6, "IPv6 range for fake addresses (fd5f:636b:7366::/48)");
-  app.add_flag("-v,--verbose", verbosity, "-v: one line per connection; -vv: debug");
-  app.add_option("--log-file", log_file, "write log lines to FILE instead of stderr");
-  app.add_option("--timeout", timeout_ms, "deadline of each proxy step in milliseconds")
+  app.add_option("--fake-net4", o.fake4,
+                 "IPv4 range for remote-DNS fake addresses (198.18.0.0/15)");
+  app.add_option("--fake-net6", o.fake6, "IPv6 range for fake addresses (fd5f:636b:7366::/48)");
+  app.add_flag("-v,--verbose", o.verbosity, "-v: one line per connection; -vv: debug");
+  app.add_option("--log-file", o.log_file, "write log lines to FILE instead of stderr");
+  app.add_option("--timeout", o.timeout_ms, "deadline of each proxy step in milliseconds")
       ->check(CLI::Range(1, 3600000));
-  app.add_option("--pipelining", pipelining, "auto, on or off")
+  app.add_option("--pipelining", o.pipelining, "auto, on or off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
-  app.add_option("--password-file", password_file,
+  app.add_option("--password-file", o.password_file,
                  "password for the proxy URI's user, from the first line of FILE");
-  app.add_option("-c,--config", config_file,
+  app.add_option("-c,--config", o.config_file,
                  "configuration file (TOML, socksify.conf(5)); default: $SOCKSIFY_CONF, "
                  "$XDG_CONFIG_HOME/socksify/socksify.conf, /etc/socksify.conf");
-  app.add_flag("--strict", strict,
+  app.add_flag("--strict", o.strict,
                "refuse to run programs the shim cannot reach (static, setuid, setcap)");
 
   // `socksify check`
@@ -125,11 +253,6 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600000));
   check->add_option("target", target, "HOST:PORT to CONNECT to through the proxy");
 
-  // Everything from the first positional (or after "--") on is the command and its arguments;
-  // only what comes before it is ours to parse.
-  const int split = command_start(argc, argv);
-  std::vector<std::string> command(argv + split, argv + argc);
-  if (split < argc && std::string(argv[split]) == "--") command.erase(command.begin());
   CLI11_PARSE(app, split < argc ? split : argc, argv);
 
   if (check->parsed()) {
@@ -177,45 +300,5 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  socksify::tool::LaunchRequest launch;
-  launch.command = std::move(command);
-  if (launch.command.empty()) {
-    std::fprintf(stderr, "socksify: no command to run (see socksify --help)\n");
-    return 2;
-  }
-  launch.strict = strict;
-  if (!proxies.empty()) {
-    for (const auto& p : proxies) {
-      if (has_password(p)) {
-        std::fprintf(stderr,
-                     "socksify: warning: a password on the command line is visible to other "
-                     "users (ps); use SOCKSIFY_PASSWORD or --password-file\n");
-        break;
-      }
-    }
-    launch.env["SOCKSIFY_PROXY"] = join(proxies, " ");
-  }
-  if (!password_file.empty()) {
-    std::string pw;
-    if (!read_password_file(password_file, pw)) {
-      std::fprintf(stderr, "socksify: cannot read password file %s\n", password_file.c_str());
-      return 2;
-    }
-    launch.env["SOCKSIFY_PASSWORD"] = pw;
-  }
-  if (!config_file.empty()) {
-    // Absolute, so that children that change directory still find it.
-    char buf[PATH_MAX];
-    launch.env["SOCKSIFY_CONF"] = realpath(config_file.c_str(), buf) != nullptr ? buf : config_file;
-  }
-  if (!dns.empty()) launch.env["SOCKSIFY_DNS"] = dns;
-  if (!rules.empty()) launch.env["SOCKSIFY_RULES"] = join(rules, "; ");
-  if (!fake4.empty()) launch.env["SOCKSIFY_FAKE_NET4"] = fake4;
-  if (!fake6.empty()) launch.env["SOCKSIFY_FAKE_NET6"] = fake6;
-  if (verbosity > 0) launch.env["SOCKSIFY_LOG"] = verbosity >= 2 ? "debug" : "info";
-  if (!log_file.empty()) launch.env["SOCKSIFY_LOG_FILE"] = log_file;
-  if (timeout_ms > 0) launch.env["SOCKSIFY_TIMEOUT"] = std::to_string(timeout_ms);
-  if (!pipelining.empty()) launch.env["SOCKSIFY_PIPELINING"] = pipelining;
-  std::fflush(stdout);
-  return socksify::tool::launch(launch);
+  return run_command(o, std::move(command));
 }
