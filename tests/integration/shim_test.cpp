@@ -242,6 +242,7 @@ std::string start_sshd(int port) {
   const std::string d = lab().dir();
   std::string out;
   mkdir("/run/sshd", 0755);
+  run_command("rm -f " + d + "/host_key " + d + "/host_key.pub " + d + "/id " + d + "/id.pub");
   REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/host_key", &out) == 0);
   REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/id", &out) == 0);
   write_file(d + "/authorized_keys", read_file(d + "/id.pub"));
