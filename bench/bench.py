@@ -191,7 +191,7 @@ def rss(prefix, extra):
 
 
 def hyperfine(commands):
-    runs = 10 if QUICK else 40
+    runs = 20 if QUICK else 300
     export = os.path.join(WORK, "hf.json")
     args = ["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", export]
     for c in commands:
@@ -241,6 +241,16 @@ def main():
         "env SOCKS5_SERVER=%s:1080 /usr/bin/socksify /bin/true" % PROXY,
     ])
     bare, preload, env_true, ours, pc, ts, dante = starts
+
+    # The same start-up in instructions (exact, unlike the wall clock on a shared machine).
+    def true_instr(env):
+        out = sh("env %s valgrind --tool=callgrind --callgrind-out-file=/dev/null /bin/true" % env,
+                 capture=True)
+        return int(re.findall(r"Collected : (\d+)", out)[-1])
+    i_bare = true_instr("")
+    i_ours = true_instr("SOCKSIFY_PROXY=socks5h://%s:1080 LD_PRELOAD=%s" % (PROXY, SHIM))
+    i_pc = true_instr("PROXYCHAINS_CONF_FILE=%s/proxychains-1080.conf LD_PRELOAD=%s"
+                      % (WORK, "/usr/lib/x86_64-linux-gnu/libproxychains.so.4"))
     for name, v in (("socksify", ours), ("proxychains4", pc), ("torsocks", ts),
                     ("Dante socksify", dante)):
         rows[name]["start"] = v
@@ -279,6 +289,9 @@ def main():
           "%.2f ms (x%.2f of `env /bin/true`)." % (bare, env_true, preload, preload / env_true))
     print("socksify wrapper: x%.2f of bare /bin/true; fastest other wrapper (proxychains4): x%.2f."
           % (ours / bare, pc / bare))
+    print("instructions to run /bin/true: bare %d; with libsocksify.so preloaded %d (+%d);"
+          " with libproxychains.so.4 preloaded %d (+%d)."
+          % (i_bare, i_ours, i_ours - i_bare, i_pc, i_pc - i_bare))
 
 
 if __name__ == "__main__":
