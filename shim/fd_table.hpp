@@ -31,7 +31,5 @@ void fd_clear(int fd) noexcept;
 void fd_clear_range(unsigned first, unsigned last) noexcept;
 /// Copies the state of `from` to `to` (dup family); clears `to` when `from` is unknown.
 void fd_copy(int from, int to) noexcept;
-/// True if any fd is proxied (a fast check for close()).
-bool fd_any() noexcept;
 
 }  // namespace socksify::shim
