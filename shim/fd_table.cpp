@@ -93,8 +93,4 @@ void fd_copy(int from, int to) noexcept {
   fd_set_proxied(to, reinterpret_cast<const sockaddr*>(&info.peer), info.peer_len);
 }
 
-bool fd_any() noexcept {
-  return g_any.load(std::memory_order_relaxed);
-}
-
 }  // namespace socksify::shim
