@@ -14,19 +14,13 @@
 namespace socksify::shim {
 namespace {
 
-// True if a datagram to `to` (or, when null, to the socket's connected peer) must not leave.
+// True if a datagram to `to` must not leave. (A connected UDP socket to port 53 never exists:
+// connect() already refused it.)
 bool leaks_dns(int fd, const sockaddr* to, socklen_t len) noexcept {
   const Runtime& rt = runtime();
   if (!rt.config.remote_dns) return false;
   Destination d;
-  if (to != nullptr) {
-    if (!destination_from(to, len, d)) return false;
-  } else {
-    sockaddr_storage peer{};
-    socklen_t plen = sizeof peer;
-    if (real().getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) return false;
-    if (!destination_from(reinterpret_cast<sockaddr*>(&peer), plen, d)) return false;
-  }
+  if (!destination_from(to, len, d)) return false;
   if (d.port != 53) return false;
   int type = 0;
   socklen_t tl = sizeof type;
