@@ -68,14 +68,21 @@ void init() {
   g_runtime->config = std::move(*parsed);
   g_level = g_runtime->config.log_level;
   if (!g_runtime->config.log_file.empty()) g_log_file = g_runtime->config.log_file.c_str();
-  // The fake DNS table must exist before any fork so that children share it; it is only
-  // address space until names arrive.
   create_fake_dns();
 }
 
-// Eager init at load: cheap (environment parsing, one mmap in remote-DNS mode).
-__attribute__((constructor)) void on_load() {
+// Runs in the parent just before fork(): the runtime, and with it the fake DNS table, must exist
+// before a fork so that parent and child share one table. vfork/posix_spawn skip this, but their
+// child execs and starts afresh.
+void before_fork() {
   pthread_once(&g_once, init);
+}
+
+// Nothing is parsed, allocated or mapped at load: init happens on the first hook that needs the
+// configuration (connect, sendto, the resolver) or on the first fork. Loading the library into a
+// program that never uses the network costs only the loader's work.
+__attribute__((constructor)) void on_load() {
+  pthread_atfork(before_fork, nullptr, nullptr);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 //   probe twice HOST PORT          (a second connect on a connected socket: EISCONN)
 //   probe resolve NAME             (getaddrinfo AF_UNSPEC / AF_INET6, gethostbyname*, getnameinfo)
 //   probe udp53 ADDR               (a raw DNS query over UDP: refused in remote-DNS mode)
+//   probe forked HOST PORT         (fork first; the child resolves, the parent connects to the
+//                                   child's address: the fake DNS table is shared)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -14,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -319,6 +322,37 @@ int do_udp53(const char* addr) {
   return 0;
 }
 
+int do_forked(const char* host, const char* port) {
+  // Nothing network-related happens before the fork, so the library is still uninitialised.
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return fail("pipe", errno);
+  const pid_t pid = fork();
+  if (pid < 0) return fail("fork", errno);
+  if (pid == 0) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (!resolve(host, port, "4", ss, len)) _exit(1);
+    std::printf("child resolved %s\n", addr_text(ss).c_str());
+    std::fflush(stdout);
+    _exit(write(pipefd[1], &ss, sizeof ss) == static_cast<ssize_t>(sizeof ss) ? 0 : 1);
+  }
+  close(pipefd[1]);
+  sockaddr_storage ss{};
+  const ssize_t n = read(pipefd[0], &ss, sizeof ss);
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (n != static_cast<ssize_t>(sizeof ss) || status != 0) return fail("child", ECONNRESET);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), sizeof(sockaddr_in)) != 0) {
+    return fail("connect", errno);
+  }
+  if (!echo(fd, "after fork\n")) return fail("echo", errno);
+  std::printf("echo ok\n");
+  close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -332,6 +366,7 @@ int main(int argc, char** argv) {
   if (mode == "twice" && argc == 4) return do_twice(argv[2], argv[3]);
   if (mode == "resolve" && argc == 3) return do_resolve(argv[2]);
   if (mode == "udp53" && argc == 3) return do_udp53(argv[2]);
+  if (mode == "forked" && argc == 4) return do_forked(argv[2], argv[3]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;
 }

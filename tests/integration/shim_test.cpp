@@ -179,6 +179,17 @@ TEST_CASE("fork then exec: sh -c with two curls", "[shim][lab]") {
   CHECK(leaks_since(mark).empty());
 }
 
+TEST_CASE("fork before any network use: parent and child share the fake DNS table", "[shim][lab]") {
+  // The library initialises lazily; its fork handler creates the shared table in the parent
+  // first, so a name the child resolves is known to the parent too.
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " forked target.lab 7000");
+  CHECK_THAT(out, Catch::Contains("child resolved 198.18."));
+  CHECK_THAT(out, Catch::Contains("echo ok"));
+  CHECK(leaks_since(mark).empty());
+}
+
 TEST_CASE("resolver hooks: fake addresses, reverse lookups, AF_INET6 only", "[shim][lab]") {
   const std::size_t mark = lab().dns_log().size();
   const std::string out =
@@ -206,8 +217,18 @@ TEST_CASE("bad configuration: one clear line, the program does not run", "[shim]
   CHECK(lab().client(lab().socksify() + " -x socks5h://192.0.2.1:1080 -r \"allow all\" /bin/true",
                      &out) == 2);
   CHECK_THAT(out, Catch::Contains("expected direct, proxy, reject or default first"));
-  CHECK(lab().client("SOCKSIFY_PROXY=nope LD_PRELOAD=" SOCKSIFY_SHIM " /bin/true", &out) == 2);
+  // Preloaded by hand, the library reads its configuration lazily: a program that never uses
+  // the network is left alone, and one that does stops at its first network call (exit 2,
+  // one line) before any byte leaves.
+  CHECK(lab().client("SOCKSIFY_PROXY=nope LD_PRELOAD=" SOCKSIFY_SHIM " /bin/true", &out) == 0);
+  CHECK(out.empty());
+  const std::size_t mark = lab().dns_log().size();
+  CHECK(lab().client("SOCKSIFY_PROXY=nope LD_PRELOAD=" SOCKSIFY_SHIM " " + probe() +
+                         " connect target.lab 7000",
+                     &out) == 2);
   CHECK_THAT(out, Catch::Contains("configuration error: SOCKSIFY_PROXY"));
+  CHECK_THAT(out, !Catch::Contains("echo ok"));
+  CHECK(leaks_since(mark).empty());
 }
 
 TEST_CASE("wget and git clone over HTTP", "[shim][lab]") {
