@@ -43,13 +43,11 @@ bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out, socklen_t
 
 // The proxy's address in the socket's own family (IPv4 proxies are reached from IPv6 sockets
 // through v4-mapped addresses). Host names are resolved here, locally: they name the proxy.
-bool proxy_sockaddr(const socks5::ProxyUri& p, int family, sockaddr_storage& out, socklen_t& len) {
-  // Numeric hosts (the usual case) need no resolver call on every connect.
-  const Address numeric = Address::from_host(p.host, p.port);
-  if (numeric.is_ip()) {
-    sockaddr_storage ss{};
-    numeric.to_sockaddr(ss);
-    return fit_family(reinterpret_cast<const sockaddr*>(&ss), family, out, len);
+bool proxy_sockaddr(const socks5::ProxyUri& p, const sockaddr_storage& numeric, int family,
+                    sockaddr_storage& out, socklen_t& len) {
+  // Numeric hosts (the usual case) were parsed once at init: no resolver call per connect.
+  if (numeric.ss_family != AF_UNSPEC) {
+    return fit_family(reinterpret_cast<const sockaddr*>(&numeric), family, out, len);
   }
   addrinfo hints{};
   hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC;
@@ -129,7 +127,7 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
       const socks5::ProxyUri& proxy = cfg.proxies[i];
       sockaddr_storage psa{};
       socklen_t plen = 0;
-      if (!proxy_sockaddr(proxy, family, psa, plen)) {
+      if (!proxy_sockaddr(proxy, rt.proxy_numeric[i], family, psa, plen)) {
         last_err = family == AF_INET ? EAFNOSUPPORT : EHOSTUNREACH;
         if (log_enabled(LogLevel::info)) {
           log_line(LogLevel::info, "proxy %s: no address for this socket's family",
@@ -137,7 +135,8 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
         }
         continue;
       }
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto t0 = log_enabled(LogLevel::info) ? std::chrono::steady_clock::now()
+                                                  : std::chrono::steady_clock::time_point{};
       int err = connect_to_proxy(fd, psa, plen, deadline);
       if (err != 0) {
         last_err = err;
@@ -155,7 +154,8 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
       if (opts.timeout.count() <= 0) opts.timeout = std::chrono::milliseconds(1);
       opts.pipelining = cfg.pipelining;
       opts.syscalls = &real_syscalls();
-      auto client = socks5::Client::adopt(fd, proxy, opts);
+      const auto endpoint = Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&psa), plen);
+      auto client = socks5::Client::adopt(fd, proxy, opts, endpoint ? *endpoint : Address{});
       auto r = client.connect(target);
       socks5::HandshakeStats stats = client.stats();
       client.release();
@@ -166,7 +166,7 @@ int proxied_connect(const Runtime& rt, int fd, int family, const Destination& ds
         err = connect_to_proxy(fd, psa, plen, deadline);
         if (err == 0) {
           opts.pipelining = socks5::Pipelining::off;
-          auto again = socks5::Client::adopt(fd, proxy, opts);
+          auto again = socks5::Client::adopt(fd, proxy, opts, endpoint ? *endpoint : Address{});
           r = again.connect(target);
           stats = again.stats();
           again.release();

@@ -68,6 +68,11 @@ void init() {
   g_runtime->config = std::move(*parsed);
   g_level = g_runtime->config.log_level;
   if (!g_runtime->config.log_file.empty()) g_log_file = g_runtime->config.log_file.c_str();
+  for (std::size_t i = 0; i < g_runtime->config.proxies.size() && i < 16; ++i) {
+    const auto& p = g_runtime->config.proxies[i];
+    const socks5::Address a = socks5::Address::from_host(p.host, p.port);
+    if (a.is_ip()) a.to_sockaddr(g_runtime->proxy_numeric[i]);
+  }
   create_fake_dns();
 }
 

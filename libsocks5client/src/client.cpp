@@ -35,7 +35,8 @@ std::uint64_t fingerprint(const Address& proxy) {
 }  // namespace
 
 bool pipelining_known_bad(const Address& proxy) noexcept {
-  if (!proxy.is_ip()) return false;
+  // Nothing remembered (the usual case): no need to hash.
+  if (g_stalling_next.load(std::memory_order_relaxed) == 0 || !proxy.is_ip()) return false;
   const std::uint64_t f = fingerprint(proxy);
   for (const auto& slot : g_stalling) {
     if (slot.load(std::memory_order_relaxed) == f) return true;
@@ -111,12 +112,20 @@ class ReplyMachine final : public Machine {
 
 void reset_pipelining_memory() noexcept {
   for (auto& slot : g_stalling) slot.store(0, std::memory_order_relaxed);
+  g_stalling_next.store(0, std::memory_order_relaxed);
 }
 
 Client::Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable)
     : fd_(fd), proxy_(std::move(proxy)), options_(options), reopenable_(reopenable) {
   proxy_addr_ = peer_of(fd_, sys());
 }
+
+Client::Client(int fd, ProxyUri proxy, ClientOptions options, Address proxy_endpoint)
+    : fd_(fd),
+      proxy_(std::move(proxy)),
+      options_(options),
+      reopenable_(false),
+      proxy_addr_(std::move(proxy_endpoint)) {}
 
 Client::Client(Client&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
@@ -200,6 +209,11 @@ Client Client::adopt(int fd, const ProxyUri& proxy, const ClientOptions& options
   return Client(fd, proxy, options, false);
 }
 
+Client Client::adopt(int fd, const ProxyUri& proxy, const ClientOptions& options,
+                     Address proxy_endpoint) {
+  return Client(fd, proxy, options, std::move(proxy_endpoint));
+}
+
 std::vector<std::unique_ptr<AuthMethod>> Client::methods() const {
   std::vector<std::unique_ptr<AuthMethod>> m;
   // With credentials, offer only RFC 1929: a single method is what makes pipelining possible,
@@ -214,8 +228,8 @@ std::vector<std::unique_ptr<AuthMethod>> Client::methods() const {
 
 Result<void> Client::negotiate(std::optional<wire::Command> command, const Address& destination,
                                bool pipelining) {
-  const auto deadline = Deadline::after(options_.timeout);
   const auto t0 = Clock::now();
+  const Deadline deadline(t0 + options_.timeout);
   Negotiation n(methods(), command, destination, pipelining);
   auto s = n.start();
   if (!s) return s;

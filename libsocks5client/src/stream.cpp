@@ -45,26 +45,33 @@ Result<void> Stream::write_all(ByteView data, Deadline deadline) {
 
 namespace {
 
-// recv() with MSG_DONTWAIT after poll; EINTR retried, EAGAIN means "poll again".
+// recv() with MSG_DONTWAIT; EINTR retried, EAGAIN means "poll again". With `poll_first` false
+// the octets are known to be queued (they were peeked), so the poll is skipped unless the
+// kernel says otherwise.
 Result<std::size_t> recv_some(Stream& s, std::uint8_t* buf, std::size_t len, int flags,
-                              Deadline deadline, int stall_ms, bool* stalled) {
+                              Deadline deadline, int stall_ms, bool* stalled,
+                              bool poll_first = true) {
   for (;;) {
-    pollfd p{s.fd(), POLLIN, 0};
-    int timeout = deadline.poll_ms();
-    const bool use_stall = stall_ms > 0 && stall_ms < timeout;
-    if (use_stall) timeout = stall_ms;
-    const int ready = s.sys().poll(&p, 1, timeout);
-    if (ready == 0) {
-      if (use_stall) {
-        *stalled = true;
-        return fail(Errc::pipelining_stalled);
+    if (poll_first) {
+      pollfd p{s.fd(), POLLIN, 0};
+      int timeout = deadline.poll_ms();
+      if (timeout == 0) return fail(Errc::timed_out);  // also bounds a server that trickles
+      const bool use_stall = stall_ms > 0 && stall_ms < timeout;
+      if (use_stall) timeout = stall_ms;
+      const int ready = s.sys().poll(&p, 1, timeout);
+      if (ready == 0) {
+        if (use_stall) {
+          *stalled = true;
+          return fail(Errc::pipelining_stalled);
+        }
+        return fail(Errc::timed_out);
       }
-      return fail(Errc::timed_out);
+      if (ready < 0) {
+        if (errno == EINTR) continue;
+        return fail_errno(errno);
+      }
     }
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno);
-    }
+    poll_first = true;
     const ssize_t n = s.sys().recv(s.fd(), buf, len, flags | MSG_DONTWAIT);
     if (n > 0) return static_cast<std::size_t>(n);
     if (n == 0) return fail(Errc::connection_closed);
@@ -78,7 +85,8 @@ Result<void> discard(Stream& s, std::size_t len, Deadline deadline) {
   std::uint8_t sink[512];
   while (len > 0) {
     bool stalled = false;
-    auto n = recv_some(s, sink, len < sizeof sink ? len : sizeof sink, 0, deadline, 0, &stalled);
+    auto n =
+        recv_some(s, sink, len < sizeof sink ? len : sizeof sink, 0, deadline, 0, &stalled, false);
     if (!n) return fail(n.error());
     len -= *n;
   }
@@ -90,7 +98,8 @@ Result<void> discard(Stream& s, std::size_t len, Deadline deadline) {
 Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats,
                    const DriveOptions& options) {
   // Octets taken off the socket that the machine has not used yet: always a prefix of a
-  // message it still needs more of, so keeping them is safe.
+  // message it still needs more of, so keeping them is safe. Empty in the common case, where
+  // each read holds whole messages and nothing is copied.
   Bytes pending;
   std::uint8_t buf[4096];
   bool sent = false;
@@ -102,30 +111,38 @@ Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats,
       sent = true;
     }
     if (m.done()) return {};
-    if (deadline.expired()) return fail(Errc::timed_out);
     if (sent && stats != nullptr) ++stats->waits;
     sent = false;
     const bool armed = options.stall.count() > 0 && options.stall_armed && options.stall_armed();
     const int stall_ms = armed ? static_cast<int>(options.stall.count()) : 0;
     bool stalled = false;
-    // Peek, so that octets following the final reply (early application data) stay queued.
-    auto n = recv_some(s, buf, sizeof buf, MSG_PEEK, deadline, stall_ms, &stalled);
+    // A message of known size is read as it is: reading exactly its octets can never take
+    // what follows it. Otherwise peek, so that octets after the final reply (early
+    // application data) stay queued, and then take only what the machine used.
+    const std::size_t exact = pending.empty() ? m.exact_need() : 0;
+    const bool peek = exact == 0 || exact > sizeof buf;
+    auto n = recv_some(s, buf, peek ? sizeof buf : exact, peek ? MSG_PEEK : 0, deadline, stall_ms,
+                       &stalled);
     if (!n) return fail(n.error());
     const std::size_t old = pending.size();
-    pending.insert(pending.end(), buf, buf + *n);
-    auto used = m.receive(pending);
+    if (old > 0) pending.insert(pending.end(), buf, buf + *n);
+    auto used = old > 0 ? m.receive(pending) : m.receive(ByteView(buf, *n));
     if (!used) return fail(used.error());
-    if (m.done()) {
+    if (peek) {
       // Only the octets that belong to the handshake leave the socket.
-      const std::size_t take = *used > old ? *used - old : 0;
+      const std::size_t take = !m.done() ? *n : (*used > old ? *used - old : 0);
       auto d = discard(s, take, deadline);
       if (!d) return d;
+    }
+    if (m.done()) {
       if (!m.output().empty()) continue;
       return {};
     }
-    auto d = discard(s, *n, deadline);
-    if (!d) return d;
-    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(*used));
+    if (old > 0) {
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(*used));
+    } else if (*used < *n) {
+      pending.assign(buf + *used, buf + *n);
+    }
   }
 }
 

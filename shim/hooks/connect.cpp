@@ -86,11 +86,13 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
   const Verdict v = d.name.empty() && is_direct_by_name(d.family, d.ip.data())
                         ? Verdict{Action::direct, "a direct domain rule"}
                         : classify(rt.config, d);
-  char why[32];
-  if (v.rule > 0) {
-    std::snprintf(why, sizeof why, "rule %d", v.rule);
-  } else {
-    std::snprintf(why, sizeof why, "%s", v.why);
+  char why[32] = "";
+  if (log_enabled(LogLevel::info)) {  // only the log lines use it
+    if (v.rule > 0) {
+      std::snprintf(why, sizeof why, "rule %d", v.rule);
+    } else {
+      std::snprintf(why, sizeof why, "%s", v.why);
+    }
   }
   switch (v.action) {
     case Action::direct:

@@ -2,8 +2,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <thread>
 
 #include "socks5/client.hpp"
 #include "socks5/error.hpp"
@@ -160,4 +162,94 @@ TEST_CASE("deadline arithmetic", "[stream]") {
   CHECK(ms > 0);
   CHECK(ms <= 250);
   CHECK(Deadline::after(-5ms).expired());
+}
+
+namespace {
+
+// Counting wrappers around the real calls (no faults): how the driver reads.
+int g_plain_recvs = 0;
+int g_peeks = 0;
+int g_polls = 0;
+std::size_t g_largest_plain_recv = 0;
+
+ssize_t counting_recv(int fd, void* buf, size_t len, int flags) {
+  if ((flags & MSG_PEEK) != 0) {
+    ++g_peeks;
+  } else {
+    ++g_plain_recvs;
+    if (len > g_largest_plain_recv) g_largest_plain_recv = len;
+  }
+  return ::recv(fd, buf, len, flags);
+}
+
+int counting_poll(pollfd* p, nfds_t n, int timeout) {
+  ++g_polls;
+  return ::poll(p, n, timeout);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "drive: the fixed-size method selection is read without a peek, and a peeked reply "
+    "is taken without a second poll",
+    "[stream]") {
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  // Method selection, reply, then application data, all queued at once.
+  const Bytes server = bytes({0x05, 0x00, 0x05, 0x00, 0x00, 0x01, 1, 2, 3, 4, 0, 5, 'h', 'i'});
+  REQUIRE(::write(sv[1], server.data(), server.size()) == static_cast<ssize_t>(server.size()));
+  Syscalls table = Syscalls::libc();
+  table.recv = counting_recv;
+  table.poll = counting_poll;
+  g_plain_recvs = g_peeks = g_polls = 0;
+  g_largest_plain_recv = 0;
+  Stream s(sv[0], table);
+  std::vector<std::unique_ptr<AuthMethod>> m;
+  m.push_back(std::make_unique<NoAuth>());
+  Negotiation n(std::move(m), wire::Command::connect, Address::ipv4({9, 9, 9, 9}, 80), true);
+  REQUIRE(n.start());
+  REQUIRE(drive(s, n, Deadline::after(5s)));
+  CHECK(n.reply().bound.to_string() == "1.2.3.4:5");
+  // recv(2) for the method selection; peek + recv(10) for the reply; one poll before each.
+  CHECK(g_plain_recvs == 2);
+  CHECK(g_peeks == 1);
+  CHECK(g_polls == 2);
+  CHECK(g_largest_plain_recv == 10);
+  char app[4] = {};
+  CHECK(::read(sv[0], app, sizeof app) == 2);
+  CHECK(std::string(app, 2) == "hi");
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST_CASE("drive: a server that trickles one octet at a time still meets the deadline",
+          "[stream]") {
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  Stream s(sv[0], Syscalls::libc());
+  std::vector<std::unique_ptr<AuthMethod>> m;
+  m.push_back(std::make_unique<NoAuth>());
+  Negotiation n(std::move(m), wire::Command::connect, Address::ipv4({1, 1, 1, 1}, 1), false);
+  REQUIRE(n.start());
+  // A domain reply that announces 255 octets of name and never ends: 5 octets, then one per
+  // 20 ms from a writer thread, far slower than the deadline allows.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    const Bytes head = bytes({0x05, 0x00, 0x05, 0x00, 0x00, 0x03, 0xFF});
+    (void)!::write(sv[1], head.data(), head.size());
+    for (int i = 0; i < 100 && !stop; ++i) {
+      std::this_thread::sleep_for(20ms);
+      (void)!::write(sv[1], "x", 1);
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = drive(s, n, Deadline::after(300ms));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  stop = true;
+  writer.join();
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == Errc::timed_out);
+  CHECK(took < 1500ms);  // bounded by the deadline, not by the trickle (a loose bound)
+  ::close(sv[0]);
+  ::close(sv[1]);
 }

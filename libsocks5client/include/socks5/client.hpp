@@ -49,6 +49,10 @@ class Client {
   /// Negotiates over an already connected stream (the fd is owned from now on). Used for
   /// chaining: the stream may itself be a CONNECT through another proxy.
   static Client adopt(int fd, const ProxyUri& proxy, const ClientOptions& options = {});
+  /// The same, for a caller that already knows the proxy endpoint the stream is connected to
+  /// (saves asking the kernel; the endpoint keys the pipelining memory).
+  static Client adopt(int fd, const ProxyUri& proxy, const ClientOptions& options,
+                      Address proxy_endpoint);
 
   Client(Client&& other) noexcept;
   Client& operator=(Client&& other) noexcept;
@@ -82,6 +86,7 @@ class Client {
 
  private:
   Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable);
+  Client(int fd, ProxyUri proxy, ClientOptions options, Address proxy_endpoint);
   Result<Address> request(std::optional<wire::Command> command, const Address& destination);
   Result<void> negotiate(std::optional<wire::Command> command, const Address& destination,
                          bool pipelining);

@@ -50,6 +50,8 @@ class Negotiation final : public Machine {
 
   /// True once the (first) reply arrived with REP = succeeded (or auth ended, without command).
   bool done() const noexcept override { return state_ == State::done; }
+  /// The method selection is always two octets.
+  std::size_t exact_need() const noexcept override { return state_ == State::await_method ? 2 : 0; }
   /// True when everything was sent in one write.
   bool pipelined() const noexcept { return pipelined_; }
   /// True once the server chose a method.

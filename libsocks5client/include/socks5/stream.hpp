@@ -36,6 +36,9 @@ class Machine {
   /// Consumes octets from the front of `in`; returns how many were used.
   virtual Result<std::size_t> receive(ByteView in) = 0;
   virtual bool done() const noexcept = 0;
+  /// The exact size of the next message when it is known before any of it arrives (0 if
+  /// not): drive() then reads exactly that many octets instead of peeking first.
+  virtual std::size_t exact_need() const noexcept { return 0; }
 };
 
 /// What one drive() did.
