@@ -160,7 +160,12 @@ int Lab::client(const std::string& command, std::string* out) const {
 }
 
 std::string Lab::socksify() const {
+#ifdef SOCKSIFY_SANITIZER_PRELOAD
+  // The wrapper keeps a sanitizer runtime first in LD_PRELOAD, ahead of the (sanitized) shim.
+  return "env LD_PRELOAD=" SOCKSIFY_SANITIZER_PRELOAD " " SOCKSIFY_TOOL;
+#else
   return SOCKSIFY_TOOL;
+#endif
 }
 
 }  // namespace testing

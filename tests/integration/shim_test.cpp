@@ -111,7 +111,7 @@ TEST_CASE("python3: urllib and an asyncio client (non-blocking connect)", "[shim
 }
 
 TEST_CASE("C probes: blocking, poll, select, epoll edge-triggered before and after connect",
-          "[shim][lab]") {
+          "[shim][lab][probe]") {
   for (const char* how : {"block", "poll", "select", "epoll-et", "epoll-before"}) {
     const std::string out = run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
                                    " connect target.lab 7000 " + how);
@@ -120,7 +120,7 @@ TEST_CASE("C probes: blocking, poll, select, epoll edge-triggered before and aft
   }
 }
 
-TEST_CASE("C probes: IPv6 and v4-mapped destinations", "[shim][lab]") {
+TEST_CASE("C probes: IPv6 and v4-mapped destinations", "[shim][lab][probe]") {
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
                     " connect 2001:db8::1 7000 poll 6"),
              Catch::Contains("peer 2001:db8::1 7000"));
@@ -133,13 +133,14 @@ TEST_CASE("C probes: IPv6 and v4-mapped destinations", "[shim][lab]") {
              Catch::Contains("peer fd5f:636b:7366::"));
 }
 
-TEST_CASE("C probes: 8 threads x 200 connects", "[shim][lab]") {
+TEST_CASE("C probes: 8 threads x 200 connects", "[shim][lab][probe]") {
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
                     " threads target.lab 7000 8 200"),
              Catch::Contains("ok 1600 failed 0"));
 }
 
-TEST_CASE("C probes: dup, fcntl(F_DUPFD), dup3 and close keep getpeername right", "[shim][lab]") {
+TEST_CASE("C probes: dup, fcntl(F_DUPFD), dup3 and close keep getpeername right",
+          "[shim][lab][probe]") {
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " dup target.lab 7000"),
              Catch::Contains("dup ok"));
   CHECK_THAT(
@@ -147,7 +148,7 @@ TEST_CASE("C probes: dup, fcntl(F_DUPFD), dup3 and close keep getpeername right"
       Catch::Contains("errno=EISCONN"));
 }
 
-TEST_CASE("errors: refused port, unreachable proxy, reject rule", "[shim][lab]") {
+TEST_CASE("errors: refused port, unreachable proxy, reject rule", "[shim][lab][probe]") {
   CHECK_THAT(
       run_fail(lab().socksify() + " -x " + kDanted + " " + probe() + " connect target.lab 7001"),
       Catch::Contains("errno=ECONNREFUSED"));
@@ -179,7 +180,8 @@ TEST_CASE("fork then exec: sh -c with two curls", "[shim][lab]") {
   CHECK(leaks_since(mark).empty());
 }
 
-TEST_CASE("fork before any network use: parent and child share the fake DNS table", "[shim][lab]") {
+TEST_CASE("fork before any network use: parent and child share the fake DNS table",
+          "[shim][lab][probe]") {
   // The library initialises lazily; its fork handler creates the shared table in the parent
   // first, so a name the child resolves is known to the parent too.
   const std::size_t mark = lab().dns_log().size();
@@ -190,7 +192,7 @@ TEST_CASE("fork before any network use: parent and child share the fake DNS tabl
   CHECK(leaks_since(mark).empty());
 }
 
-TEST_CASE("resolver hooks: fake addresses, reverse lookups, AF_INET6 only", "[shim][lab]") {
+TEST_CASE("resolver hooks: fake addresses, reverse lookups, AF_INET6 only", "[shim][lab][probe]") {
   const std::size_t mark = lab().dns_log().size();
   const std::string out =
       run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " resolve target.lab");
