@@ -339,7 +339,7 @@ TEST_CASE("configuration file: -c, and a bad file names its line", "[shim][lab]"
   CHECK_THAT(bad, Catch::Contains(conf + ":2:14: 'timeout_ms' must be an integer"));
 }
 
-TEST_CASE("the wrapper warns about programs the shim cannot reach; --strict refuses",
+TEST_CASE("the wrapper warns about programs the shim cannot reach, --strict refuses them",
           "[shim][lab]") {
   std::string out;
   lab().client(lab().socksify() + " -x " + kDanted + " " SOCKSIFY_STATIC_PROBE " resolve x.lab",
@@ -355,6 +355,14 @@ TEST_CASE("the wrapper warns about programs the shim cannot reach; --strict refu
                       suid) == 0);
   CHECK(lab().client(lab().socksify() + " -x " + kDanted + " " + suid, &out) == 0);
   CHECK_THAT(out, Catch::Contains("is setuid"));
+  // File capabilities put the loader in secure-execution mode too.
+  require_program("setcap", "libcap2-bin");
+  const std::string cap = lab().dir() + "/cap-true";
+  REQUIRE(run_command("cp /bin/true " + cap + " && setcap cap_net_raw+ep " + cap) == 0);
+  CHECK(lab().client(lab().socksify() + " -x " + kDanted + " " + cap, &out) == 0);
+  CHECK_THAT(out, Catch::Contains("has file capabilities (setcap)"));
+  CHECK(lab().client(lab().socksify() + " -x " + kDanted + " --strict " + cap, &out) == 126);
+  CHECK_THAT(out, Catch::Contains("refusing to run"));
 }
 
 TEST_CASE("verbose logging with --log-file writes the connection lines to the file",

@@ -59,7 +59,7 @@ TEST_CASE("config file: every key, and the environment wins", "[shim][config]") 
   CHECK(over->remote_dns);
 }
 
-TEST_CASE("config file: XDG location, then /etc; none is fine", "[shim][config]") {
+TEST_CASE("config file: XDG location, then /etc, none is fine", "[shim][config]") {
   testing::TempDir dir;
   std::filesystem::create_directories(dir.file("xdg/socksify"));
   testing::write_file(dir.file("xdg/socksify/socksify.conf"), "proxy = \"socks5h://127.0.0.9\"\n");

@@ -57,7 +57,7 @@ TEST_CASE("fake DNS: stable addresses in range, reverse lookup, case-insensitive
   CHECK(dns->lookup_or_add(std::string(255, 'a')));
 }
 
-TEST_CASE("fake DNS: a million names; IPv4 recycled oldest-first, IPv6 never", "[shim][dns]") {
+TEST_CASE("fake DNS: a million names, IPv4 recycled oldest-first, IPv6 never", "[shim][dns]") {
   FakeDns* dns = make();
   const std::uint32_t before = dns->size();
   FakeName first{}, last{};
