@@ -145,8 +145,9 @@ def variants(port):
     }
 
 
-def curl_cmd(prefix, extra, urls, out="/dev/null"):
-    return in_ns(C, "%s curl -s %s -o %s %s" % (prefix, extra, out, " ".join(urls)))
+def curl_cmd(prefix, extra, urls):
+    return in_ns(C, "%s curl -s %s %s" % (prefix, extra,
+                                          " ".join("-o /dev/null " + u for u in urls)))
 
 
 def instructions(prefix, extra, n):
@@ -175,13 +176,17 @@ def waits(prefix, extra):
     return statistics.median(vals) if vals else float("nan")
 
 
-def throughput(prefix, extra):
-    runs = []
-    for _ in range(1 if QUICK else 3):
-        out = sh(in_ns(C, "%s curl -s %s -o /dev/null -w '%%{speed_download}' http://%s:8080/big"
-                       % (prefix, extra, TARGET)), capture=True)
-        runs.append(float(out.strip().split()[-1]) / (1 << 20))
-    return statistics.median(runs)
+def throughput_all(variants_by_name):
+    """MiB/s of a big download per tool: the tools take turns, round after round, and each
+    gets the median of its rounds, so drift of the shared machine hits them all alike."""
+    rounds = 1 if QUICK else 7
+    runs = {name: [] for name in variants_by_name}
+    for _ in range(rounds):
+        for name, (prefix, extra) in variants_by_name.items():
+            out = sh(in_ns(C, "%s curl -s %s -o /dev/null -w '%%{speed_download}' http://%s:8080/big"
+                           % (prefix, extra, TARGET)), capture=True)
+            runs[name].append(float(out.strip().split()[-1]) / (1 << 20))
+    return {name: statistics.median(v) for name, v in runs.items()}
 
 
 def rss(prefix, extra):
@@ -190,16 +195,26 @@ def rss(prefix, extra):
     return int(re.findall(r"RSS (\d+)", out)[-1])
 
 
-def hyperfine(commands):
-    runs = 20 if QUICK else 300
-    export = os.path.join(WORK, "hf.json")
-    args = ["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", export]
-    for c in commands:
-        args.append(c)  # start-up needs no network: run outside the namespaces (less noise)
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-    import json
-    data = json.load(open(export))
-    return [r["mean"] * 1000 for r in data["results"]]
+def startup_ms(commands):
+    """Median wall time of each command, in ms. The commands are run in turn, round after
+    round (interleaved), so that drift of the shared machine hits them all alike; the median
+    shrugs off the outliers that a mean (hyperfine's summary) picks up here."""
+    import shlex
+    rounds = 40 if QUICK else 1000
+    argvs = [shlex.split(c) for c in commands]
+    paths = [shutil.which(a[0]) for a in argvs]
+    times = [[] for _ in commands]
+    env = dict(os.environ)
+    for r in range(rounds + 5):
+        for i, a in enumerate(argvs):
+            t = time.perf_counter()
+            pid = os.posix_spawn(paths[i], a, env, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)])
+            os.waitpid(pid, 0)
+            if r >= 5:  # warm-up rounds are not counted
+                times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) * 1000 for t in times]
 
 
 def via_proxy_count():
@@ -227,11 +242,20 @@ def main():
             "anchor": anchor,
             "instr": per_connection_instructions(prefix, extra),
             "waits": float("nan") if name == "direct (no proxy)" else waits(wprefix, wextra),
-            "mibs": throughput(prefix, extra),
             "rss": rss(prefix, extra),
         }
+    print("measuring throughput (interleaved) ...", file=sys.stderr)
+    all_variants = variants(1080)
+    mibs = throughput_all({name: all_variants[name][:2] for name in rows})
+    for name in rows:
+        rows[name]["mibs"] = mibs[name]
     # Start-up: wrappers around /bin/true, and the preloaded library alone.
-    starts = hyperfine([
+    empty = os.path.join(WORK, "empty.so")  # the loader's own cost of preloading anything
+    with open(os.path.join(WORK, "empty.c"), "w") as f:
+        f.write("int socksify_bench_empty(void) { return 0; }\n")
+    sh("cc -O2 -shared -fPIC -o %s %s/empty.c" % (empty, WORK))
+    starts = startup_ms([
+        "env LD_PRELOAD=%s /bin/true" % empty,
         "/bin/true",
         "env SOCKSIFY_PROXY=socks5h://%s:1080 LD_PRELOAD=%s /bin/true" % (PROXY, SHIM),
         "env /bin/true",
@@ -240,7 +264,7 @@ def main():
         "env TORSOCKS_CONF_FILE=%s/torsocks-1080.conf torsocks /bin/true" % WORK,
         "env SOCKS5_SERVER=%s:1080 /usr/bin/socksify /bin/true" % PROXY,
     ])
-    bare, preload, env_true, ours, pc, ts, dante = starts
+    empty_true, bare, preload, env_true, ours, pc, ts, dante = starts
 
     # The same start-up in instructions (exact, unlike the wall clock on a shared machine).
     def true_instr(env):
@@ -285,8 +309,10 @@ def main():
     print("\nratios: against the best anchor in the column (proxychains4, Dante socksify, torsocks,")
     print("curl's own SOCKS client); the direct path is the floor, shown for reference.")
     print("throughput ratio = best anchor / tool (so x1.00 or lower is as fast or faster).")
-    print("bare /bin/true %.2f ms; `env /bin/true` %.2f ms; preloading libsocksify.so alone: "
-          "%.2f ms (x%.2f of `env /bin/true`)." % (bare, env_true, preload, preload / env_true))
+    print("start-up, median of interleaved runs: bare /bin/true %.2f ms; `env /bin/true` %.2f ms;"
+          " preloading libsocksify.so alone: %.2f ms (x%.3f of `env /bin/true`); preloading an"
+          " empty library: %.2f ms (x%.3f)."
+          % (bare, env_true, preload, preload / env_true, empty_true, empty_true / env_true))
     print("socksify wrapper: x%.2f of bare /bin/true; fastest other wrapper (proxychains4): x%.2f."
           % (ours / bare, pc / bare))
     print("instructions to run /bin/true: bare %d; with libsocksify.so preloaded %d (+%d);"

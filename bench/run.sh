@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 missing=""
-for p in proxychains4 torsocks dante-client hyperfine valgrind time; do
+for p in proxychains4 torsocks dante-client valgrind time gcc; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

@@ -1,16 +1,17 @@
 #include "launch.hpp"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string_view>
 
 #include "config.hpp"
@@ -36,21 +37,35 @@ std::string resolve_in_path(const std::string& name) {
 }
 
 // An ELF executable without PT_INTERP is static: no dynamic loader, so no LD_PRELOAD.
+// One open and (usually) one read: the ELF header and program headers sit at the front.
 bool is_static_elf(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  unsigned char head[4096];
+  const ssize_t got = pread(fd, head, sizeof head, 0);
+  auto read_at = [&](void* out, std::size_t len, std::uint64_t off) {
+    if (got > 0 && off + len <= static_cast<std::uint64_t>(got)) {
+      std::memcpy(out, head + off, len);
+      return true;
+    }
+    return pread(fd, out, len, static_cast<off_t>(off)) == static_cast<ssize_t>(len);
+  };
+  bool is_static = false;
   Elf64_Ehdr eh{};
-  if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh)) return false;
-  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) {
-    return false;  // a script, or not ELF64: its interpreter is what runs
+  if (read_at(&eh, sizeof eh, 0) && std::memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+      eh.e_ident[EI_CLASS] == ELFCLASS64 && (eh.e_type == ET_EXEC || eh.e_type == ET_DYN)) {
+    // Not ELF64 (a script, say) is not static: its interpreter is what runs.
+    is_static = true;
+    for (int i = 0; i < eh.e_phnum && is_static; ++i) {
+      Elf64_Phdr ph{};
+      if (!read_at(&ph, sizeof ph, eh.e_phoff + static_cast<std::uint64_t>(i) * eh.e_phentsize) ||
+          ph.p_type == PT_INTERP) {
+        is_static = false;
+      }
+    }
   }
-  if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) return false;
-  for (int i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph{};
-    in.seekg(static_cast<std::streamoff>(eh.e_phoff + static_cast<Elf64_Off>(i) * eh.e_phentsize));
-    if (!in.read(reinterpret_cast<char*>(&ph), sizeof ph)) return false;
-    if (ph.p_type == PT_INTERP) return false;
-  }
-  return true;
+  close(fd);
+  return is_static;
 }
 
 }  // namespace
