@@ -365,6 +365,42 @@ TEST_CASE("the wrapper warns about programs the shim cannot reach, --strict refu
   CHECK_THAT(out, Catch::Contains("refusing to run"));
 }
 
+TEST_CASE("Go programs: the wrapper warns, dynamically linked ones too", "[shim][lab]") {
+  // Go's runtime makes its socket system calls itself, even when it is linked against the C
+  // library (cgo), so the preloaded library never sees them. The wrapper recognises Go's
+  // build-ID note and says so instead of letting the program run unproxied in silence.
+  const std::string go = require_program("go", "golang-go");
+  const std::string src = SOCKSIFY_SOURCE_DIR "/tests/integration/go/dial.go";
+  const std::string dyn = lab().dir() + "/go-dial-dynamic";
+  const std::string stat = lab().dir() + "/go-dial-static";
+  const std::string env = "HOME=" + lab().dir() + " GOCACHE=" + lab().dir() +
+                          "/go-cache GO111MODULE=off GOPATH=" + lab().dir() + "/gopath";
+  REQUIRE(run_command("cd " + lab().dir() + " && env " + env + " CGO_ENABLED=1 " + go +
+                      " build -o " + dyn + " " + src) == 0);
+  REQUIRE(run_command("cd " + lab().dir() + " && env " + env + " CGO_ENABLED=0 " + go +
+                      " build -o " + stat + " " + src) == 0);
+  // The cgo build really is dynamically linked (it has an interpreter).
+  REQUIRE(run_command("readelf -lW " + dyn + " | grep -q 'Requesting program interpreter'") == 0);
+  std::string out;
+  const int rc =
+      lab().client(lab().socksify() + " -x " + kDanted + " " + dyn + " target.lab:7000", &out);
+  CHECK_THAT(out, Catch::Contains("is a Go program"));
+  // And it is right: the connection did not go through the proxy (the client namespace has
+  // no route to the fake address the C resolver handed out, so nothing leaves either).
+  CHECK(rc != 0);
+  CHECK_THAT(out, !Catch::Contains("echo hello from go"));
+  CHECK(lab().client(lab().socksify() + " -x " + kDanted + " --strict " + dyn + " target.lab:7000",
+                     &out) == 126);
+  CHECK_THAT(out, Catch::Contains("refusing to run"));
+  lab().client(lab().socksify() + " -x " + kDanted + " " + stat + " target.lab:7000", &out);
+  CHECK_THAT(out, Catch::Contains("is statically linked"));
+  // A C program with the same headers, for contrast, is not flagged.
+  CHECK(
+      lab().client(lab().socksify() + " -x " + kDanted + " " + probe() + " connect target.lab 7000",
+                   &out) == 0);
+  CHECK_THAT(out, !Catch::Contains("warning"));
+}
+
 TEST_CASE("verbose logging with --log-file writes the connection lines to the file",
           "[shim][lab]") {
   const std::string log = lab().dir() + "/client.log";
