@@ -22,10 +22,13 @@
 namespace socksify::shim {
 namespace {
 
+// What getaddrinfo itself takes as a numeric host: IPv4 in inet_aton's forms too ("127.1",
+// "0x7f.1"), IPv6, and scoped IPv6 literals.
 bool is_numeric(const char* node) {
+  in_addr in{};
   std::uint8_t buf[16];
-  return inet_pton(AF_INET, node, buf) == 1 || inet_pton(AF_INET6, node, buf) == 1 ||
-         std::strchr(node, '%') != nullptr;  // scoped IPv6 literal
+  return inet_aton(node, &in) != 0 || inet_pton(AF_INET6, node, buf) == 1 ||
+         std::strchr(node, '%') != nullptr;
 }
 
 bool is_local_name(std::string_view n) {
@@ -123,7 +126,9 @@ int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
   std::uint16_t port = 0;
   if (int e = service_port(service, hints, port); e != 0) return e;
   const auto fake = dns->lookup_or_add(node);
-  if (!fake) return EAI_MEMORY;
+  // A name SOCKS cannot carry (over 255 octets) does not exist as far as the proxy goes; it
+  // must not fall back to the local resolver either.
+  if (!fake) return std::strlen(node) > 255 ? EAI_NONAME : EAI_MEMORY;
   // AF_UNSPEC gets the IPv4 fake; a caller that asks for AF_INET6 only gets an IPv6 one.
   const int fam = family == AF_INET6 ? AF_INET6 : AF_INET;
   const int wanted = hints != nullptr ? hints->ai_socktype : 0;
@@ -182,8 +187,15 @@ bool fill_hostent(const char* name, int af, hostent* h, HostBuffer* b) {
 thread_local hostent t_host __attribute__((tls_model("initial-exec")));
 thread_local HostBuffer t_host_buf __attribute__((tls_model("initial-exec")));
 
-hostent* static_hostent(const char* name, int af) {
-  if (!fill_hostent(name, af, &t_host, &t_host_buf)) return nullptr;
+// `handled` says the name is ours: then the answer (or the failure, with h_errno set) is
+// final, and the local resolver must not be asked.
+hostent* static_hostent(const char* name, int af, bool& handled) {
+  handled = fake_for(name) != nullptr;
+  if (!handled) return nullptr;
+  if (!fill_hostent(name, af, &t_host, &t_host_buf)) {
+    h_errno = HOST_NOT_FOUND;
+    return nullptr;
+  }
   return &t_host;
 }
 
@@ -232,7 +244,9 @@ SOCKSIFY_EXPORT void freeaddrinfo(addrinfo* ai) {
 SOCKSIFY_EXPORT hostent* gethostbyname(const char* name) {
   if (!sh::inside()) {
     sh::Guard guard;
-    if (hostent* h = sh::static_hostent(name, AF_INET)) return h;
+    bool handled = false;
+    hostent* h = sh::static_hostent(name, AF_INET, handled);
+    if (handled) return h;
   }
   return sh::real().gethostbyname(name);
 }
@@ -240,7 +254,9 @@ SOCKSIFY_EXPORT hostent* gethostbyname(const char* name) {
 SOCKSIFY_EXPORT hostent* gethostbyname2(const char* name, int af) {
   if (!sh::inside()) {
     sh::Guard guard;
-    if (hostent* h = sh::static_hostent(name, af)) return h;
+    bool handled = false;
+    hostent* h = sh::static_hostent(name, af, handled);
+    if (handled) return h;
   }
   return sh::real().gethostbyname2(name, af);
 }

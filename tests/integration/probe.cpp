@@ -266,6 +266,7 @@ int do_twice(const char* host, const char* port) {
 int do_resolve(const char* name) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
+  int rc = 0;
   for (int fam : {AF_UNSPEC, AF_INET6}) {
     hints.ai_family = fam;
     addrinfo* ai = nullptr;
@@ -273,7 +274,8 @@ int do_resolve(const char* name) {
     if (r != 0) {
       std::printf("getaddrinfo %s: %s\n", fam == AF_INET6 ? "AF_INET6" : "AF_UNSPEC",
                   gai_strerror(r));
-      return 1;
+      rc = 1;
+      continue;
     }
     for (addrinfo* p = ai; p != nullptr; p = p->ai_next) {
       sockaddr_storage ss{};
@@ -292,6 +294,9 @@ int do_resolve(const char* name) {
     std::printf("gethostbyname %s\n", buf);
     hostent* back = gethostbyaddr(h->h_addr_list[0], 4, AF_INET);
     std::printf("gethostbyaddr %s\n", back != nullptr ? back->h_name : "(none)");
+  } else {
+    std::printf("gethostbyname: %s\n", hstrerror(h_errno));
+    rc = 1;
   }
   hostent he{};
   hostent* res = nullptr;
@@ -301,8 +306,11 @@ int do_resolve(const char* name) {
     char text[INET6_ADDRSTRLEN];
     inet_ntop(AF_INET6, res->h_addr_list[0], text, sizeof text);
     std::printf("gethostbyname2_r %s\n", text);
+  } else {
+    std::printf("gethostbyname2_r: %s\n", hstrerror(herr));
+    rc = 1;
   }
-  return 0;
+  return rc;
 }
 
 int do_udp53(const char* addr) {

@@ -201,6 +201,20 @@ TEST_CASE("resolver hooks: fake addresses, reverse lookups, AF_INET6 only", "[sh
   CHECK_THAT(out, Catch::Contains("AF_INET6 fd5f:636b:7366::"));
   CHECK_THAT(out, Catch::Contains("gethostbyaddr target.lab"));
   CHECK_THAT(out, Catch::Contains("gethostbyname2_r fd5f:636b:7366::"));
+  // Numeric hosts in inet_aton's short forms stay numeric, as getaddrinfo itself reads them.
+  // (Its AF_INET6 lookup fails, exactly as it does without the shim.)
+  std::string shorthand;
+  lab().client(lab().socksify() + " -x " + kDanted + " " + probe() + " resolve 127.1", &shorthand);
+  CHECK_THAT(shorthand, Catch::Contains("AF_UNSPEC 127.0.0.1 80"));
+  CHECK_THAT(shorthand, Catch::Contains("gethostbyname 127.0.0.1"));
+  // A name too long for SOCKS (over 255 octets) fails in every call, and none of them falls
+  // back to the local resolver.
+  const std::string long_name = std::string(250, 'a') + ".lab.example";
+  const std::string too_long =
+      run_fail(lab().socksify() + " -x " + kDanted + " " + probe() + " resolve " + long_name);
+  CHECK_THAT(too_long, Catch::Contains("getaddrinfo AF_UNSPEC: Name or service not known"));
+  CHECK_THAT(too_long, Catch::Contains("gethostbyname: Unknown host"));
+  CHECK_THAT(too_long, Catch::Contains("gethostbyname2_r: Unknown host"));
   CHECK(leaks_since(mark).empty());
 }
 
