@@ -34,6 +34,12 @@ void resolve_all() {
   resolve(g_real.name, #name, reinterpret_cast<void*>(static_cast<decltype(&::name)>(::name)));
   SOCKSIFY_HOOKED(SOCKSIFY_RESOLVE)
 #undef SOCKSIFY_RESOLVE
+#define SOCKSIFY_RESOLVE_OPTIONAL(name)                                                     \
+  if (void* p = dlsym(RTLD_NEXT, #name);                                                    \
+      p != nullptr && p != reinterpret_cast<void*>(static_cast<decltype(&::name)>(::name))) \
+    g_real.name = reinterpret_cast<decltype(&::name)>(p);
+  SOCKSIFY_HOOKED_OPTIONAL(SOCKSIFY_RESOLVE_OPTIONAL)
+#undef SOCKSIFY_RESOLVE_OPTIONAL
   g_real.close_range =
       reinterpret_cast<int (*)(unsigned, unsigned, int)>(dlsym(RTLD_NEXT, "close_range"));
   g_syscalls = socks5::Syscalls{

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <resolv.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -34,12 +35,27 @@ namespace socksify::shim {
   X(gethostbyname2)        \
   X(gethostbyname_r)       \
   X(gethostbyname2_r)      \
-  X(gethostbyaddr)
+  X(gethostbyaddr)         \
+  X(gethostbyaddr_r)
+
+// Hooked symbols the C library may lack (the resolver functions moved into libc in glibc 2.34;
+// before that they live in libresolv, which only programs that use them load). A null real
+// pointer means the program cannot have called them through the loader either.
+#define SOCKSIFY_HOOKED_OPTIONAL(X) \
+  X(res_query)                      \
+  X(res_search)                     \
+  X(res_querydomain)                \
+  X(res_send)                       \
+  X(res_nquery)                     \
+  X(res_nsearch)                    \
+  X(res_nquerydomain)               \
+  X(res_nsend)
 
 // Symbols we call but do not hook (so their real address is plain ::name) plus optional ones.
 struct RealLibc {
 #define SOCKSIFY_DECLARE(name) decltype(&::name) name;
   SOCKSIFY_HOOKED(SOCKSIFY_DECLARE)
+  SOCKSIFY_HOOKED_OPTIONAL(SOCKSIFY_DECLARE)
 #undef SOCKSIFY_DECLARE
   int (*close_range)(unsigned, unsigned, int);  // glibc >= 2.34; may be missing
 };

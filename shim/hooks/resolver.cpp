@@ -214,13 +214,57 @@ int reentrant_hostent(const char* name, int af, hostent* ret, char* buf, size_t 
   }
   auto* b = reinterpret_cast<HostBuffer*>(buf + pad);
   if (!fill_hostent(name, af, ret, b)) {
+    // As glibc reports "not found": 0, a null result, HOST_NOT_FOUND.
     *result = nullptr;
     if (h_errnop != nullptr) *h_errnop = HOST_NOT_FOUND;
-    return ENOENT;
+    return 0;
   }
   *result = ret;
   if (h_errnop != nullptr) *h_errnop = 0;
   return 0;
+}
+
+// A reverse lookup of a real (not fake) address. In remote-DNS mode, asking the local
+// resolver about an address the policy sends through the proxy would tell the local DNS where
+// the program is going, so only addresses routed direct (loopback, direct rules) are looked
+// up; the others get no name.
+bool may_reverse_locally(const Runtime& rt, const Destination& d) {
+  if (!rt.config.remote_dns) return true;
+  return classify(rt.config, d).action == Action::direct;
+}
+
+// The fake name behind `addr`, copied into `b` as a one-address hostent in `h`.
+bool fake_hostent_for(const Runtime& rt, const void* addr, socklen_t len, int type, hostent* h,
+                      HostBuffer* b) {
+  if (rt.dns == nullptr || !((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16))) {
+    return false;
+  }
+  if (!rt.dns->name_of(type, static_cast<const std::uint8_t*>(addr), b->name, sizeof b->name)) {
+    return false;
+  }
+  std::memcpy(b->addr, addr, static_cast<std::size_t>(len));
+  b->aliases[0] = nullptr;
+  b->addrs[0] = reinterpret_cast<char*>(b->addr);
+  b->addrs[1] = nullptr;
+  h->h_name = b->name;
+  h->h_aliases = b->aliases;
+  h->h_addrtype = type;
+  h->h_length = static_cast<int>(len);
+  h->h_addr_list = b->addrs;
+  return true;
+}
+
+// True when a reverse lookup of `addr` must not reach the local resolver.
+bool reverse_blocked(const Runtime& rt, const void* addr, socklen_t len, int type) {
+  Destination d;
+  d.family = type;
+  if ((type != AF_INET || len != 4) && (type != AF_INET6 || len != 16)) return false;
+  std::memcpy(d.ip.data(), addr, static_cast<std::size_t>(len));
+  if (!may_reverse_locally(rt, d)) {
+    log_line(LogLevel::debug, "reverse lookup of a proxied address answered locally: no name");
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -287,25 +331,41 @@ SOCKSIFY_EXPORT hostent* gethostbyaddr(const void* addr, socklen_t len, int type
   if (!sh::inside() && addr != nullptr) {
     sh::Guard guard;
     const sh::Runtime& rt = sh::runtime();
-    char name[256];
-    if (rt.dns != nullptr && ((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)) &&
-        rt.dns->name_of(type, static_cast<const std::uint8_t*>(addr), name, sizeof name)) {
-      static thread_local hostent h __attribute__((tls_model("initial-exec")));
-      static thread_local sh::HostBuffer b __attribute__((tls_model("initial-exec")));
-      std::memcpy(b.name, name, sizeof b.name);
-      std::memcpy(b.addr, addr, static_cast<std::size_t>(len));
-      b.aliases[0] = nullptr;
-      b.addrs[0] = reinterpret_cast<char*>(b.addr);
-      b.addrs[1] = nullptr;
-      h.h_name = b.name;
-      h.h_aliases = b.aliases;
-      h.h_addrtype = type;
-      h.h_length = static_cast<int>(len);
-      h.h_addr_list = b.addrs;
-      return &h;
+    if (sh::fake_hostent_for(rt, addr, len, type, &sh::t_host, &sh::t_host_buf)) {
+      return &sh::t_host;
+    }
+    if (sh::reverse_blocked(rt, addr, len, type)) {
+      h_errno = HOST_NOT_FOUND;
+      return nullptr;
     }
   }
   return sh::real().gethostbyaddr(addr, len, type);
+}
+
+SOCKSIFY_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int type, hostent* ret,
+                                    char* buf, size_t buflen, hostent** result, int* h_errnop) {
+  if (!sh::inside() && addr != nullptr) {
+    sh::Guard guard;
+    const sh::Runtime& rt = sh::runtime();
+    // The caller's buffer is scratch space for the answer, as for the real function.
+    const auto mis = reinterpret_cast<std::uintptr_t>(buf) % alignof(sh::HostBuffer);
+    const std::size_t pad = mis == 0 ? 0 : alignof(sh::HostBuffer) - mis;
+    const bool fits = buflen >= pad + sizeof(sh::HostBuffer);
+    hostent probe{};
+    sh::HostBuffer small;
+    if (sh::fake_hostent_for(rt, addr, len, type, fits ? ret : &probe,
+                             fits ? reinterpret_cast<sh::HostBuffer*>(buf + pad) : &small)) {
+      *result = fits ? ret : nullptr;
+      if (h_errnop != nullptr) *h_errnop = fits ? 0 : NETDB_INTERNAL;
+      return fits ? 0 : ERANGE;
+    }
+    if (sh::reverse_blocked(rt, addr, len, type)) {
+      *result = nullptr;
+      if (h_errnop != nullptr) *h_errnop = HOST_NOT_FOUND;
+      return 0;
+    }
+  }
+  return sh::real().gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
 }
 
 SOCKSIFY_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
@@ -315,15 +375,22 @@ SOCKSIFY_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host,
     const sh::Runtime& rt = sh::runtime();
     sh::Destination d;
     char name[256];
-    if (rt.dns != nullptr && sh::destination_from(sa, salen, d) &&
-        rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
-      const std::size_t n = std::strlen(name);
-      if (n >= hostlen) return EAI_OVERFLOW;
-      std::memcpy(host, name, n + 1);
-      if (serv != nullptr && servlen > 0) {
-        return sh::real().getnameinfo(sa, salen, nullptr, 0, serv, servlen, flags);
+    if (sh::destination_from(sa, salen, d)) {
+      if (rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
+        const std::size_t n = std::strlen(name);
+        if (n >= hostlen) return EAI_OVERFLOW;
+        std::memcpy(host, name, n + 1);
+        if (serv != nullptr && servlen > 0) {
+          return sh::real().getnameinfo(sa, salen, nullptr, 0, serv, servlen, flags);
+        }
+        return 0;
       }
-      return 0;
+      if (!sh::may_reverse_locally(rt, d)) {
+        // The numeric form, as NI_NUMERICHOST gives, or no name at all when one is required.
+        if ((flags & NI_NAMEREQD) != 0) return EAI_NONAME;
+        return sh::real().getnameinfo(sa, salen, host, hostlen, serv, servlen,
+                                      flags | NI_NUMERICHOST);
+      }
     }
   }
   return sh::real().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);

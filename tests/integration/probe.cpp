@@ -6,13 +6,18 @@
 //   probe twice HOST PORT          (a second connect on a connected socket: EISCONN)
 //   probe resolve NAME             (getaddrinfo AF_UNSPEC / AF_INET6, gethostbyname*, getnameinfo)
 //   probe udp53 ADDR               (a raw DNS query over UDP: refused in remote-DNS mode)
+//   probe resquery NAME            (res_query and relatives, and the old __res_query name)
+//   probe reverse ADDR             (getnameinfo, gethostbyaddr, gethostbyaddr_r of a real address)
 //   probe forked HOST PORT         (fork first; the child resolves, the parent connects to the
 //                                   child's address: the fake DNS table is shared)
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <resolv.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -330,6 +335,55 @@ int do_udp53(const char* addr) {
   return 0;
 }
 
+int do_resquery(const char* name) {
+  unsigned char answer[512];
+  int r = res_query(name, ns_c_in, ns_t_srv, answer, sizeof answer);
+  std::printf("res_query %d h_errno=%d\n", r, h_errno);
+  r = res_search(name, ns_c_in, ns_t_mx, answer, sizeof answer);
+  std::printf("res_search %d h_errno=%d\n", r, h_errno);
+  r = res_querydomain("_xmpp._tcp", name, ns_c_in, ns_t_srv, answer, sizeof answer);
+  std::printf("res_querydomain %d h_errno=%d\n", r, h_errno);
+  unsigned char query[512];
+  const int qlen =
+      res_mkquery(ns_o_query, name, ns_c_in, ns_t_a, nullptr, 0, nullptr, query, sizeof query);
+  r = res_send(query, qlen, answer, sizeof answer);
+  std::printf("res_send %d h_errno=%d\n", r, h_errno);
+  struct __res_state st {};
+  res_ninit(&st);
+  r = res_nquery(&st, name, ns_c_in, ns_t_txt, answer, sizeof answer);
+  std::printf("res_nquery %d res_h_errno=%d\n", r, st.res_h_errno);
+  res_nclose(&st);
+  // Binaries built against older headers call __res_query.
+  using Fn = int (*)(const char*, int, int, unsigned char*, int);
+  auto old = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "__res_query"));
+  r = old != nullptr ? old(name, ns_c_in, ns_t_a, answer, sizeof answer) : -2;
+  std::printf("__res_query %d h_errno=%d\n", r, h_errno);
+  return 0;
+}
+
+int do_reverse(const char* addr) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(80);
+  inet_pton(AF_INET, addr, &in.sin_addr);
+  char host[NI_MAXHOST] = "";
+  int r =
+      getnameinfo(reinterpret_cast<sockaddr*>(&in), sizeof in, host, sizeof host, nullptr, 0, 0);
+  std::printf("getnameinfo %d %s\n", r, host);
+  r = getnameinfo(reinterpret_cast<sockaddr*>(&in), sizeof in, host, sizeof host, nullptr, 0,
+                  NI_NAMEREQD);
+  std::printf("getnameinfo NI_NAMEREQD %s\n", r == 0 ? host : gai_strerror(r));
+  hostent* h = gethostbyaddr(&in.sin_addr, 4, AF_INET);
+  std::printf("gethostbyaddr %s\n", h != nullptr ? h->h_name : hstrerror(h_errno));
+  hostent he{};
+  hostent* res = nullptr;
+  char buf[1024];
+  int herr = 0;
+  r = gethostbyaddr_r(&in.sin_addr, 4, AF_INET, &he, buf, sizeof buf, &res, &herr);
+  std::printf("gethostbyaddr_r %d %s\n", r, res != nullptr ? res->h_name : hstrerror(herr));
+  return 0;
+}
+
 int do_forked(const char* host, const char* port) {
   // Nothing network-related happens before the fork, so the library is still uninitialised.
   int pipefd[2];
@@ -375,6 +429,8 @@ int main(int argc, char** argv) {
   if (mode == "resolve" && argc == 3) return do_resolve(argv[2]);
   if (mode == "udp53" && argc == 3) return do_udp53(argv[2]);
   if (mode == "forked" && argc == 4) return do_forked(argv[2], argv[3]);
+  if (mode == "resquery" && argc == 3) return do_resquery(argv[2]);
+  if (mode == "reverse" && argc == 3) return do_reverse(argv[2]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;
 }

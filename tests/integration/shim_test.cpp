@@ -218,6 +218,52 @@ TEST_CASE("resolver hooks: fake addresses, reverse lookups, AF_INET6 only", "[sh
   CHECK(leaks_since(mark).empty());
 }
 
+TEST_CASE("resolver-library queries (res_query and relatives) never leak in remote-DNS mode",
+          "[shim][lab][probe]") {
+  // libc sends these with its own internal socket calls, past our sendto/connect hooks.
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " -v " + probe() + " resquery target.lab");
+  for (const char* fn : {"res_query", "res_search", "res_querydomain", "res_send", "__res_query"}) {
+    CHECK_THAT(out, Catch::Contains(std::string(fn) + " -1 h_errno=3"));  // NO_RECOVERY
+  }
+  CHECK_THAT(out, Catch::Contains("res_nquery -1 res_h_errno=3"));
+  CHECK_THAT(out, Catch::Contains("refused res_query for target.lab"));
+  CHECK(leaks_since(mark).empty());
+  // A direct domain rule lets them through to the local resolver, and so does local-DNS mode
+  // (the sink answers SERVFAIL, but it sees the queries).
+  std::string unused;
+  lab().client(lab().socksify() + " -x " + kDanted + " -r \"direct .lab\" " + probe() +
+                   " resquery target.lab",
+               &unused);
+  CHECK_THAT(leaks_since(mark), Catch::Contains("query _xmpp._tcp.target.lab"));
+  const std::size_t mark2 = lab().dns_log().size();
+  lab().client(lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " resquery target.lab",
+               &unused);
+  CHECK_THAT(leaks_since(mark2), Catch::Contains("query target.lab"));
+}
+
+TEST_CASE("reverse lookups of proxied addresses never ask the local resolver",
+          "[shim][lab][probe]") {
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " reverse 198.51.100.1");
+  CHECK_THAT(out, Catch::Contains("getnameinfo 0 198.51.100.1"));  // the numeric form
+  CHECK_THAT(out, Catch::Contains("getnameinfo NI_NAMEREQD Name or service not known"));
+  CHECK_THAT(out, Catch::Contains("gethostbyaddr Unknown host"));
+  CHECK_THAT(out, Catch::Contains("gethostbyaddr_r 0 Unknown host"));
+  CHECK(leaks_since(mark).empty());
+  // Addresses routed direct (loopback here) are looked up as usual: /etc/hosts names 127.0.0.1.
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " reverse 127.0.0.1"),
+             Catch::Contains("gethostbyaddr localhost"));
+  // Control: in local-DNS mode the same lookup reaches the local resolver.
+  std::string unused;
+  lab().client(
+      lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " reverse 198.51.100.1",
+      &unused);
+  CHECK_THAT(leaks_since(mark), Catch::Contains("1.100.51.198.in-addr.arpa"));
+}
+
 TEST_CASE("raw DNS over UDP is refused in remote-DNS mode", "[shim][lab]") {
   const std::size_t mark = lab().dns_log().size();
   CHECK_THAT(run_fail(lab().socksify() + " -x " + kDanted + " " + probe() + " udp53 127.0.0.1"),
