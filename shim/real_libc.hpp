@@ -42,6 +42,7 @@ namespace socksify::shim {
 // before that they live in libresolv, which only programs that use them load). A null real
 // pointer means the program cannot have called them through the loader either.
 #define SOCKSIFY_HOOKED_OPTIONAL(X) \
+  X(getaddrinfo_a)                  \
   X(res_query)                      \
   X(res_search)                     \
   X(res_querydomain)                \

@@ -5,11 +5,15 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "direct_names.hpp"
 #include "fake_dns.hpp"
@@ -267,6 +271,48 @@ bool reverse_blocked(const Runtime& rt, const void* addr, socklen_t len, int typ
   return false;
 }
 
+// getaddrinfo_a: glibc runs its lookups on its own threads with internal calls that bypass
+// the getaddrinfo hook, so in remote-DNS mode a list holding a name we answer is answered here,
+// synchronously (names we do not answer are looked up with the real getaddrinfo in the same
+// pass). The requests are complete when it returns; gai_error, gai_suspend and gai_cancel
+// see them as done. A GAI_NOWAIT notification is delivered as glibc delivers it: a signal, or
+// the function on a new thread.
+void* notify_thread(void* arg) {
+  auto* ev = static_cast<sigevent*>(arg);
+  ev->sigev_notify_function(ev->sigev_value);
+  delete ev;
+  return nullptr;
+}
+
+int answer_gai_list(int mode, gaicb* list[], int nitems, sigevent* sevp) {
+  for (int i = 0; i < nitems; ++i) {
+    gaicb* r = list[i];
+    if (r == nullptr) continue;
+    r->ar_result = nullptr;
+    r->__return = on_getaddrinfo(r->ar_name, r->ar_service, r->ar_request, &r->ar_result);
+  }
+  if (mode != GAI_NOWAIT || sevp == nullptr) return 0;
+  if (sevp->sigev_notify == SIGEV_SIGNAL) {
+    sigqueue(getpid(), sevp->sigev_signo, sevp->sigev_value);
+  } else if (sevp->sigev_notify == SIGEV_THREAD && sevp->sigev_notify_function != nullptr) {
+    auto* copy = new (std::nothrow) sigevent(*sevp);
+    if (copy == nullptr) return EAI_MEMORY;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    const int e = pthread_create(
+        &t, sevp->sigev_notify_attributes != nullptr ? sevp->sigev_notify_attributes : &attr,
+        notify_thread, copy);
+    pthread_attr_destroy(&attr);
+    if (e != 0) {
+      delete copy;
+      return EAI_SYSTEM;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace socksify::shim
 
@@ -279,6 +325,19 @@ SOCKSIFY_EXPORT int getaddrinfo(const char* node, const char* service, const add
   if (sh::inside()) return sh::real().getaddrinfo(node, service, hints, res);
   sh::Guard guard;
   return sh::on_getaddrinfo(node, service, hints, res);
+}
+
+SOCKSIFY_EXPORT int getaddrinfo_a(int mode, gaicb* list[], int nitems, sigevent* sevp) {
+  if (!sh::inside() && list != nullptr && nitems > 0) {
+    sh::Guard guard;
+    for (int i = 0; i < nitems; ++i) {
+      if (list[i] != nullptr && sh::fake_for(list[i]->ar_name) != nullptr) {
+        return sh::answer_gai_list(mode, list, nitems, sevp);
+      }
+    }
+  }
+  if (sh::real().getaddrinfo_a == nullptr) return EAI_SYSTEM;
+  return sh::real().getaddrinfo_a(mode, list, nitems, sevp);
 }
 
 SOCKSIFY_EXPORT void freeaddrinfo(addrinfo* ai) {

@@ -7,6 +7,8 @@
 //   probe resolve NAME             (getaddrinfo AF_UNSPEC / AF_INET6, gethostbyname*, getnameinfo)
 //   probe udp53 ADDR               (a raw DNS query over UDP: refused in remote-DNS mode)
 //   probe resquery NAME            (res_query and relatives, and the old __res_query name)
+//   probe gaia NAME                (getaddrinfo_a: GAI_WAIT, then GAI_NOWAIT with a thread
+//                                   notification, gai_suspend and gai_cancel)
 //   probe reverse ADDR             (getnameinfo, gethostbyaddr, gethostbyaddr_r of a real address)
 //   probe forked HOST PORT         (fork first; the child resolves, the parent connects to the
 //                                   child's address: the fake DNS table is shared)
@@ -18,6 +20,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <resolv.h>
+#include <semaphore.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -361,6 +364,52 @@ int do_resquery(const char* name) {
   return 0;
 }
 
+sem_t g_notified;
+
+void on_gai_done(sigval) {
+  sem_post(&g_notified);
+}
+
+int do_gaia(const char* name) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  gaicb a{};
+  a.ar_name = name;
+  a.ar_request = &hints;
+  gaicb* list[1] = {&a};
+  int r = getaddrinfo_a(GAI_WAIT, list, 1, nullptr);
+  const int e = gai_error(&a);
+  std::printf("GAI_WAIT %d %s\n", r,
+              e == 0 ? addr_text(*reinterpret_cast<sockaddr_storage*>(a.ar_result->ai_addr)).c_str()
+                     : gai_strerror(e));
+  if (e == 0) freeaddrinfo(a.ar_result);
+  sem_init(&g_notified, 0, 0);
+  gaicb b{};
+  b.ar_name = name;
+  b.ar_request = &hints;
+  gaicb* list2[1] = {&b};
+  sigevent ev{};
+  ev.sigev_notify = SIGEV_THREAD;
+  ev.sigev_notify_function = on_gai_done;
+  r = getaddrinfo_a(GAI_NOWAIT, list2, 1, &ev);
+  timespec until{};
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  const bool notified = sem_timedwait(&g_notified, &until) == 0;
+  const gaicb* const wait_for[1] = {&b};
+  const timespec zero{0, 0};
+  const int suspended = gai_suspend(wait_for, 1, &zero);
+  const int e2 = gai_error(&b);
+  std::printf("GAI_NOWAIT %d notified=%d suspend=%d cancel=%s %s\n", r, notified ? 1 : 0, suspended,
+              gai_cancel(&b) == EAI_ALLDONE ? "alldone" : "other",
+              e2 == 0
+                  ? addr_text(*reinterpret_cast<sockaddr_storage*>(b.ar_result->ai_addr)).c_str()
+                  : gai_strerror(e2));
+  if (e2 == 0) freeaddrinfo(b.ar_result);
+  return e == 0 && e2 == 0 && notified ? 0 : 1;
+}
+
 int do_reverse(const char* addr) {
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -431,6 +480,7 @@ int main(int argc, char** argv) {
   if (mode == "forked" && argc == 4) return do_forked(argv[2], argv[3]);
   if (mode == "resquery" && argc == 3) return do_resquery(argv[2]);
   if (mode == "reverse" && argc == 3) return do_reverse(argv[2]);
+  if (mode == "gaia" && argc == 3) return do_gaia(argv[2]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;
 }

@@ -243,6 +243,22 @@ TEST_CASE("resolver-library queries (res_query and relatives) never leak in remo
   CHECK_THAT(leaks_since(mark2), Catch::Contains("query target.lab"));
 }
 
+TEST_CASE("getaddrinfo_a answers with fake addresses too", "[shim][lab][probe]") {
+  // glibc's own threads behind getaddrinfo_a call its internal getaddrinfo, past our hook.
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " gaia target.lab");
+  CHECK_THAT(out, Catch::Contains("GAI_WAIT 0 198.18."));
+  // Completed requests: gai_suspend and gai_cancel say EAI_ALLDONE, as glibc does for its own.
+  CHECK_THAT(out, Catch::Contains("GAI_NOWAIT 0 notified=1 suspend=-103 cancel=alldone 198.18."));
+  CHECK(leaks_since(mark).empty());
+  // Control: in local-DNS mode glibc's asynchronous lookup asks the local resolver.
+  std::string unused;
+  lab().client(lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " gaia target.lab",
+               &unused);
+  CHECK_THAT(leaks_since(mark), Catch::Contains("query target.lab"));
+}
+
 TEST_CASE("reverse lookups of proxied addresses never ask the local resolver",
           "[shim][lab][probe]") {
   const std::size_t mark = lab().dns_log().size();
