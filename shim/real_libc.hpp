@@ -28,6 +28,7 @@ namespace socksify::shim {
   X(getsockname)           \
   X(sendto)                \
   X(sendmsg)               \
+  X(sendmmsg)              \
   X(getaddrinfo)           \
   X(freeaddrinfo)          \
   X(getnameinfo)           \

@@ -59,3 +59,24 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags)
   }
   return real().sendmsg(fd, msg, flags);
 }
+
+// Several datagrams at once: the ones before the first DNS query leave, as the kernel reports
+// a partial send; a first message that is a DNS query fails the call.
+extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
+  if (!socksify::shim::inside() && vec != nullptr) {
+    socksify::shim::Guard guard;
+    for (unsigned int i = 0; i < vlen; ++i) {
+      const msghdr& m = vec[i].msg_hdr;
+      if (m.msg_name != nullptr &&
+          socksify::shim::leaks_dns(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen)) {
+        if (i == 0) {
+          errno = EACCES;
+          return -1;
+        }
+        vlen = i;
+        break;
+      }
+    }
+  }
+  return real().sendmmsg(fd, vec, vlen, flags);
+}

@@ -330,10 +330,34 @@ int do_udp53(const char* addr) {
   // A minimal query for "leak.test" A.
   const unsigned char q[] = {0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0, 0, 0, 0, 4, 'l',
                              'e',  'a',  'k',  4,    't', 'e', 's', 't', 0, 0, 1, 0, 1};
+  // Every way to send a datagram to an address: each must be refused.
+  bool refused = false;
   if (sendto(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&in), sizeof in) < 0) {
-    return fail("sendto", errno);
+    fail("sendto", errno);
+    refused = true;
   }
-  if (connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) return fail("connect", errno);
+  iovec iov{const_cast<unsigned char*>(q), sizeof q};
+  msghdr m{};
+  m.msg_name = &in;
+  m.msg_namelen = sizeof in;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (sendmsg(fd, &m, 0) < 0) {
+    fail("sendmsg", errno);
+    refused = true;
+  }
+  mmsghdr mm[2]{};
+  mm[0].msg_hdr = m;
+  mm[1].msg_hdr = m;
+  if (sendmmsg(fd, mm, 2, 0) < 0) {
+    fail("sendmmsg", errno);
+    refused = true;
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) {
+    fail("connect", errno);
+    refused = true;
+  }
+  if (refused) return 1;
   std::printf("sent\n");
   return 0;
 }
