@@ -1,11 +1,12 @@
 // connect(): the TCP family of hooks. Decides direct / proxy / reject for AF_INET and AF_INET6
-// stream sockets; refuses DNS over UDP in remote-DNS mode (it would leak the names).
+// stream sockets; datagram sockets follow the datagram policy (datagram_policy.hpp).
 #include <netdb.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "datagram_policy.hpp"
 #include "direct_names.hpp"
 #include "fd_table.hpp"
 #include "guard.hpp"
@@ -64,21 +65,14 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
   if (rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
     d.name = name;
   }
-  if ((type & 0xF) == SOCK_DGRAM) {
-    if (rt.config.remote_dns && d.port == 53) {
-      log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
-      errno = EACCES;
-      return -1;
-    }
-    if (!d.name.empty()) {
-      log_line(LogLevel::info, "refused UDP to %s: UDP through the proxy is not supported yet",
-               name);
-      errno = ENETUNREACH;
+  if ((type & 0xF) != SOCK_STREAM) {
+    // Datagram sockets (UDP, ICMP, raw) are not proxied yet: the datagram policy decides.
+    if (const int e = datagram_refusal(rt, d); e != 0) {
+      errno = e;
       return -1;
     }
     return real().connect(fd, addr, len);
   }
-  if ((type & 0xF) != SOCK_STREAM) return real().connect(fd, addr, len);
   if (fd_get(fd).kind == FdKind::proxied) {
     errno = EISCONN;  // what the kernel says for a second connect on a connected socket
     return -1;

@@ -1,10 +1,14 @@
-// Datagrams: in remote-DNS mode, DNS queries over UDP (port 53, any address, loopback stub
-// resolvers included: they forward what they get) are refused so that no name leaks.
-// UDP ASSOCIATE will route them later.
+// Datagrams: sendto, sendmsg and sendmmsg with a destination address follow the datagram
+// policy (datagram_policy.hpp): in remote-DNS mode DNS queries over UDP are refused (port 53,
+// any address, loopback stub resolvers included: they forward what they get), and until UDP
+// ASSOCIATE routes them, datagrams to destinations the policy proxies are refused too.
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 
+#include "datagram_policy.hpp"
+#include "fake_dns.hpp"
 #include "guard.hpp"
 #include "log.hpp"
 #include "policy.hpp"
@@ -12,26 +16,55 @@
 #include "runtime.hpp"
 
 namespace socksify::shim {
-namespace {
 
-// True if a datagram to `to` must not leave. (A connected UDP socket to port 53 never exists:
-// connect() already refused it.)
-bool leaks_dns(int fd, const sockaddr* to, socklen_t len) noexcept {
-  const Runtime& rt = runtime();
-  if (!rt.config.remote_dns) return false;
-  Destination d;
-  if (!destination_from(to, len, d)) return false;
-  if (d.port != 53) return false;
-  int type = 0;
-  socklen_t tl = sizeof type;
-  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || (type & 0xF) != SOCK_DGRAM) {
-    return false;
+int datagram_refusal(const Runtime& rt, const Destination& d) noexcept {
+  if (rt.config.remote_dns && d.port == 53) {
+    log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
+    return EACCES;
   }
-  log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
-  return true;
+  if (!d.name.empty()) {
+    log_line(LogLevel::info, "refused UDP to %.*s: UDP through the proxy is not supported yet",
+             static_cast<int>(d.name.size()), d.name.data());
+    return ENETUNREACH;
+  }
+  Destination udp = d;
+  udp.tcp = false;
+  const Verdict v = classify(rt.config, udp);
+  if (v.action == Action::direct) return 0;
+  if (log_enabled(LogLevel::info)) {
+    char text[64] = "";
+    inet_ntop(d.family, d.ip.data(), text, sizeof text);
+    log_line(LogLevel::info, "refused UDP to %s port %u (%s): %s", text, d.port,
+             v.action == Action::reject ? "reject" : "proxy",
+             v.action == Action::reject ? "rejected by the rules"
+                                        : "UDP through the proxy is not supported yet");
+  }
+  return v.action == Action::reject ? EACCES : ENETUNREACH;
 }
 
-}  // namespace
+int datagram_refusal(int fd, const sockaddr* to, socklen_t len) noexcept {
+  Destination d;
+  if (to == nullptr || !destination_from(to, len, d)) return 0;
+  const Runtime& rt = runtime();
+  // Cheap checks first: most datagrams go to destinations routed direct (loopback, say), and
+  // those need no system call to find out what the socket is.
+  Destination probe = d;
+  probe.tcp = false;
+  char name[256];
+  const bool fake = rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name);
+  if (!fake && !(rt.config.remote_dns && d.port == 53) &&
+      classify(rt.config, probe).action == Action::direct) {
+    return 0;
+  }
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || (type & 0xF) == SOCK_STREAM) {
+    return 0;  // not a socket (the kernel says why), or a stream: the address is ignored
+  }
+  if (fake) d.name = name;
+  return datagram_refusal(rt, d);
+}
+
 }  // namespace socksify::shim
 
 using socksify::shim::real;
@@ -40,8 +73,8 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int
                                           const sockaddr* to, socklen_t len) {
   if (!socksify::shim::inside() && to != nullptr) {
     socksify::shim::Guard guard;
-    if (socksify::shim::leaks_dns(fd, to, len)) {
-      errno = EACCES;
+    if (const int e = socksify::shim::datagram_refusal(fd, to, len); e != 0) {
+      errno = e;
       return -1;
     }
   }
@@ -51,26 +84,30 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int
 extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   if (!socksify::shim::inside() && msg != nullptr && msg->msg_name != nullptr) {
     socksify::shim::Guard guard;
-    if (socksify::shim::leaks_dns(fd, static_cast<const sockaddr*>(msg->msg_name),
-                                  msg->msg_namelen)) {
-      errno = EACCES;
+    if (const int e = socksify::shim::datagram_refusal(
+            fd, static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen);
+        e != 0) {
+      errno = e;
       return -1;
     }
   }
   return real().sendmsg(fd, msg, flags);
 }
 
-// Several datagrams at once: the ones before the first DNS query leave, as the kernel reports
-// a partial send; a first message that is a DNS query fails the call.
+// Several datagrams at once: the ones before the first refused one leave, as the kernel
+// reports a partial send; a refused first message fails the call.
 extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
   if (!socksify::shim::inside() && vec != nullptr) {
     socksify::shim::Guard guard;
     for (unsigned int i = 0; i < vlen; ++i) {
       const msghdr& m = vec[i].msg_hdr;
-      if (m.msg_name != nullptr &&
-          socksify::shim::leaks_dns(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen)) {
+      const int e = m.msg_name == nullptr
+                        ? 0
+                        : socksify::shim::datagram_refusal(
+                              fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen);
+      if (e != 0) {
         if (i == 0) {
-          errno = EACCES;
+          errno = e;
           return -1;
         }
         vlen = i;

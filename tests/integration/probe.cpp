@@ -5,6 +5,7 @@
 //   probe dup HOST PORT
 //   probe twice HOST PORT          (a second connect on a connected socket: EISCONN)
 //   probe resolve NAME             (getaddrinfo AF_UNSPEC / AF_INET6, gethostbyname*, getnameinfo)
+//   probe udp ADDR PORT            (one datagram with sendto, then connect + send)
 //   probe udp53 ADDR               (a raw DNS query over UDP: refused in remote-DNS mode)
 //   probe resquery NAME            (res_query and relatives, and the old __res_query name)
 //   probe gaia NAME                (getaddrinfo_a: GAI_WAIT, then GAI_NOWAIT with a thread
@@ -321,6 +322,22 @@ int do_resolve(const char* name) {
   return rc;
 }
 
+int do_udp(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(addr, port, std::strchr(addr, ':') != nullptr ? "6" : "4", ss, len)) {
+    return fail("resolve", EHOSTUNREACH);
+  }
+  const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sendto(fd, "ping", 4, 0, reinterpret_cast<sockaddr*>(&ss), len) != 4) {
+    return fail("sendto", errno);
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("connect", errno);
+  if (send(fd, "ping", 4, 0) != 4) return fail("send", errno);
+  std::printf("udp sent\n");
+  return 0;
+}
+
 int do_udp53(const char* addr) {
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -501,6 +518,7 @@ int main(int argc, char** argv) {
   if (mode == "twice" && argc == 4) return do_twice(argv[2], argv[3]);
   if (mode == "resolve" && argc == 3) return do_resolve(argv[2]);
   if (mode == "udp53" && argc == 3) return do_udp53(argv[2]);
+  if (mode == "udp" && argc == 4) return do_udp(argv[2], argv[3]);
   if (mode == "forked" && argc == 4) return do_forked(argv[2], argv[3]);
   if (mode == "resquery" && argc == 3) return do_resquery(argv[2]);
   if (mode == "reverse" && argc == 3) return do_reverse(argv[2]);

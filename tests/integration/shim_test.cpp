@@ -294,6 +294,31 @@ TEST_CASE("raw DNS over UDP is refused in remote-DNS mode", "[shim][lab]") {
   CHECK_THAT(leaks_since(mark), Catch::Contains("query target.lab"));
 }
 
+TEST_CASE(
+    "UDP follows the policy fail-closed until UDP ASSOCIATE: refused where TCP would be "
+    "proxied, sent where it goes direct",
+    "[shim][lab][probe]") {
+  // A destination the policy proxies: refused by the library (its log line says so), not
+  // sent direct. A fake address (a name) likewise.
+  std::string out =
+      run_fail(lab().socksify() + " -x " + kDanted + " -v " + probe() + " udp 198.51.100.1 9999");
+  CHECK_THAT(out, Catch::Contains("sendto: errno=ENETUNREACH"));
+  CHECK_THAT(out, Catch::Contains("refused UDP to 198.51.100.1 port 9999"));
+  out = run_fail(lab().socksify() + " -x " + kDanted + " -v " + probe() + " udp target.lab 9999");
+  CHECK_THAT(out, Catch::Contains("sendto: errno=ENETUNREACH"));
+  CHECK_THAT(out, Catch::Contains("refused UDP to target.lab"));
+  // A reject rule gives EACCES.
+  CHECK_THAT(run_fail(lab().socksify() + " -x " + kDanted + " -r \"reject port 9999\" " + probe() +
+                      " udp 192.0.2.1 9999"),
+             Catch::Contains("sendto: errno=EACCES"));
+  // Direct destinations work: loopback by default, others by a rule.
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " udp 127.0.0.1 9999"),
+             Catch::Contains("udp sent"));
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " -r \"direct 192.0.2.0/24\" " + probe() +
+                    " udp 192.0.2.1 9999"),
+             Catch::Contains("udp sent"));
+}
+
 TEST_CASE("bad configuration: one clear line, the program does not run", "[shim][lab]") {
   std::string out;
   CHECK(lab().client(lab().socksify() + " -x socks5h://192.0.2.1:1080 -r \"allow all\" /bin/true",
