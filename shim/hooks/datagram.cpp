@@ -18,7 +18,9 @@
 namespace socksify::shim {
 
 int datagram_refusal(const Runtime& rt, const Destination& d) noexcept {
-  if (rt.config.remote_dns && d.port == 53) {
+  if (d.port == 53) {
+    // Local-DNS mode means the local resolver is wanted: raw resolvers (dig, c-ares) too.
+    if (!rt.config.remote_dns) return 0;
     log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
     return EACCES;
   }
@@ -52,10 +54,8 @@ int datagram_refusal(int fd, const sockaddr* to, socklen_t len) noexcept {
   probe.tcp = false;
   char name[256];
   const bool fake = rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name);
-  if (!fake && !(rt.config.remote_dns && d.port == 53) &&
-      classify(rt.config, probe).action == Action::direct) {
-    return 0;
-  }
+  if (!fake && d.port == 53 && !rt.config.remote_dns) return 0;
+  if (!fake && d.port != 53 && classify(rt.config, probe).action == Action::direct) return 0;
   int type = 0;
   socklen_t tl = sizeof type;
   if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || (type & 0xF) == SOCK_STREAM) {

@@ -289,7 +289,12 @@ TEST_CASE("raw DNS over UDP is refused in remote-DNS mode", "[shim][lab]") {
   CHECK_THAT(udp, Catch::Contains("sendmmsg: errno=EACCES"));
   CHECK_THAT(udp, Catch::Contains("connect: errno=EACCES"));
   CHECK(leaks_since(mark).empty());
-  // Local DNS mode (socks5://) leaves the resolver alone: the sink sees the lookup.
+  // Local DNS mode (socks5://) leaves the resolver alone, raw DNS included: the sink sees the
+  // lookups.
+  CHECK_THAT(
+      run_ok(lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " udp53 127.0.0.1"),
+      Catch::Contains("sent"));
+  CHECK_THAT(leaks_since(mark), Catch::Contains("query leak.test"));
   run_fail(lab().socksify() + " -x socks5://192.0.2.1:1080 curl -sS -m 5 http://target.lab:8080/");
   CHECK_THAT(leaks_since(mark), Catch::Contains("query target.lab"));
 }
