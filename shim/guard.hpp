@@ -4,7 +4,9 @@
 
 namespace socksify::shim {
 
-extern thread_local int t_depth __attribute__((tls_model("initial-exec")));
+// constinit: no dynamic initialisation, so no TLS wrapper call on each access and no weak
+// reference for the loader to resolve.
+extern constinit thread_local int t_depth __attribute__((tls_model("initial-exec")));
 
 /// True when the current thread is inside the shim.
 inline bool inside() noexcept {

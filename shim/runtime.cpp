@@ -17,7 +17,7 @@
 
 namespace socksify::shim {
 
-thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 
