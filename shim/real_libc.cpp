@@ -22,26 +22,26 @@ pthread_once_t g_once = PTHREAD_ONCE_INIT;
   _exit(127);
 }
 
+// An optional symbol that is missing (or that resolves to the library itself) stays null.
 template <class F>
-void resolve(F& slot, const char* name, void* self) {
+void resolve(F& slot, const char* name, void* self, bool required) {
   void* p = dlsym(RTLD_NEXT, name);
-  if (p == nullptr || p == self) die(name);
+  if (p == nullptr || p == self) {
+    if (required) die(name);
+    return;
+  }
   slot = reinterpret_cast<F>(p);
 }
 
 void resolve_all() {
-#define SOCKSIFY_RESOLVE(name) \
-  resolve(g_real.name, #name, reinterpret_cast<void*>(static_cast<decltype(&::name)>(::name)));
+#define SOCKSIFY_SELF(name) reinterpret_cast<void*>(static_cast<decltype(&::name)>(::name))
+#define SOCKSIFY_RESOLVE(name) resolve(g_real.name, #name, SOCKSIFY_SELF(name), true);
+#define SOCKSIFY_RESOLVE_OPTIONAL(name) resolve(g_real.name, #name, SOCKSIFY_SELF(name), false);
   SOCKSIFY_HOOKED(SOCKSIFY_RESOLVE)
-#undef SOCKSIFY_RESOLVE
-#define SOCKSIFY_RESOLVE_OPTIONAL(name)                                                     \
-  if (void* p = dlsym(RTLD_NEXT, #name);                                                    \
-      p != nullptr && p != reinterpret_cast<void*>(static_cast<decltype(&::name)>(::name))) \
-    g_real.name = reinterpret_cast<decltype(&::name)>(p);
   SOCKSIFY_HOOKED_OPTIONAL(SOCKSIFY_RESOLVE_OPTIONAL)
 #undef SOCKSIFY_RESOLVE_OPTIONAL
-  g_real.close_range =
-      reinterpret_cast<int (*)(unsigned, unsigned, int)>(dlsym(RTLD_NEXT, "close_range"));
+#undef SOCKSIFY_RESOLVE
+#undef SOCKSIFY_SELF
   g_syscalls = socks5::Syscalls{
       ::socket,
       g_real.connect,

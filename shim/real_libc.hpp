@@ -39,10 +39,12 @@ namespace socksify::shim {
   X(gethostbyaddr)         \
   X(gethostbyaddr_r)
 
-// Hooked symbols the C library may lack (the resolver functions moved into libc in glibc 2.34;
-// before that they live in libresolv, which only programs that use them load). A null real
-// pointer means the program cannot have called them through the loader either.
+// Hooked symbols the C library may lack (close_range and, in libc, the resolver functions are
+// glibc 2.34's; before that those live in libanl and libresolv, which only programs that use
+// them load). A null real pointer means the program cannot have called them through the loader
+// either.
 #define SOCKSIFY_HOOKED_OPTIONAL(X) \
+  X(close_range)                    \
   X(getaddrinfo_a)                  \
   X(res_query)                      \
   X(res_search)                     \
@@ -53,13 +55,12 @@ namespace socksify::shim {
   X(res_nquerydomain)               \
   X(res_nsend)
 
-// Symbols we call but do not hook (so their real address is plain ::name) plus optional ones.
+/// The real functions behind the hooks (null for a missing optional one).
 struct RealLibc {
 #define SOCKSIFY_DECLARE(name) decltype(&::name) name;
   SOCKSIFY_HOOKED(SOCKSIFY_DECLARE)
   SOCKSIFY_HOOKED_OPTIONAL(SOCKSIFY_DECLARE)
 #undef SOCKSIFY_DECLARE
-  int (*close_range)(unsigned, unsigned, int);  // glibc >= 2.34; may be missing
 };
 
 /// The real functions. Resolved on first use (thread-safe); never returns a hook of ours.

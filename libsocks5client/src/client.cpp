@@ -84,6 +84,10 @@ Result<int> connect_endpoint(const sockaddr* sa, socklen_t len, Deadline deadlin
   return fd;
 }
 
+const Syscalls& sys_of(const ClientOptions& options) {
+  return options.syscalls != nullptr ? *options.syscalls : Syscalls::libc();
+}
+
 Address peer_of(int fd, const Syscalls& sys) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -115,16 +119,12 @@ void reset_pipelining_memory() noexcept {
   g_stalling_next.store(0, std::memory_order_relaxed);
 }
 
-Client::Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable)
-    : fd_(fd), proxy_(std::move(proxy)), options_(options), reopenable_(reopenable) {
-  proxy_addr_ = peer_of(fd_, sys());
-}
-
-Client::Client(int fd, ProxyUri proxy, ClientOptions options, Address proxy_endpoint)
+Client::Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable,
+               Address proxy_endpoint)
     : fd_(fd),
       proxy_(std::move(proxy)),
       options_(options),
-      reopenable_(false),
+      reopenable_(reopenable),
       proxy_addr_(std::move(proxy_endpoint)) {}
 
 Client::Client(Client&& other) noexcept
@@ -166,11 +166,11 @@ int Client::release() noexcept {
 }
 
 const Syscalls& Client::sys() const noexcept {
-  return options_.syscalls != nullptr ? *options_.syscalls : Syscalls::libc();
+  return sys_of(options_);
 }
 
 Result<Client> Client::open(const ProxyUri& proxy, const ClientOptions& options) {
-  const Syscalls& sys = options.syscalls != nullptr ? *options.syscalls : Syscalls::libc();
+  const Syscalls& sys = sys_of(options);
   const auto deadline = Deadline::after(options.timeout);
   const auto t0 = Clock::now();
   addrinfo hints{};
@@ -189,10 +189,12 @@ Result<Client> Client::open(const ProxyUri& proxy, const ClientOptions& options)
   }
   std::error_code last = Errc::name_resolution_failed;
   int fd = -1;
+  Address endpoint;
   for (addrinfo* ai = list; ai != nullptr && fd < 0; ai = ai->ai_next) {
     auto r = connect_endpoint(ai->ai_addr, ai->ai_addrlen, deadline, sys);
     if (r) {
       fd = *r;
+      if (auto a = Address::from_sockaddr(ai->ai_addr, ai->ai_addrlen)) endpoint = *a;
     } else {
       last = r.error();
       if (deadline.expired()) break;
@@ -200,18 +202,18 @@ Result<Client> Client::open(const ProxyUri& proxy, const ClientOptions& options)
   }
   sys.freeaddrinfo(list);
   if (fd < 0) return fail(last);
-  Client c(fd, proxy, options, true);
+  Client c(fd, proxy, options, true, std::move(endpoint));
   c.stats_.connect_time = Clock::now() - t0;
   return c;
 }
 
 Client Client::adopt(int fd, const ProxyUri& proxy, const ClientOptions& options) {
-  return Client(fd, proxy, options, false);
+  return Client(fd, proxy, options, false, peer_of(fd, sys_of(options)));
 }
 
 Client Client::adopt(int fd, const ProxyUri& proxy, const ClientOptions& options,
                      Address proxy_endpoint) {
-  return Client(fd, proxy, options, std::move(proxy_endpoint));
+  return Client(fd, proxy, options, false, std::move(proxy_endpoint));
 }
 
 std::vector<std::unique_ptr<AuthMethod>> Client::methods() const {

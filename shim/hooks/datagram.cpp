@@ -16,53 +16,60 @@
 #include "runtime.hpp"
 
 namespace socksify::shim {
+namespace {
 
-int datagram_refusal(const Runtime& rt, const Destination& d) noexcept {
-  if (d.port == 53) {
-    // Local-DNS mode means the local resolver is wanted: raw resolvers (dig, c-ares) too.
-    if (!rt.config.remote_dns) return 0;
-    log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
-    return EACCES;
-  }
-  if (!d.name.empty()) {
-    log_line(LogLevel::info, "refused UDP to %.*s: UDP through the proxy is not supported yet",
-             static_cast<int>(d.name.size()), d.name.data());
-    return ENETUNREACH;
-  }
+// The decision alone: no system call, no log line.
+int verdict(const Runtime& rt, const Destination& d) noexcept {
+  // Local-DNS mode means the local resolver is wanted: raw resolvers (dig, c-ares) too.
+  if (d.port == 53) return rt.config.remote_dns ? EACCES : 0;
+  if (!d.name.empty()) return ENETUNREACH;
   Destination udp = d;
   udp.tcp = false;
-  const Verdict v = classify(rt.config, udp);
-  if (v.action == Action::direct) return 0;
-  if (log_enabled(LogLevel::info)) {
+  const Action a = classify(rt.config, udp).action;
+  return a == Action::direct ? 0 : (a == Action::reject ? EACCES : ENETUNREACH);
+}
+
+int refused(const Destination& d, int e) noexcept {
+  if (!log_enabled(LogLevel::info)) return e;
+  if (d.port == 53) {
+    log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
+  } else if (!d.name.empty()) {
+    log_line(LogLevel::info, "refused UDP to %.*s: UDP through the proxy is not supported yet",
+             static_cast<int>(d.name.size()), d.name.data());
+  } else {
     char text[64] = "";
     inet_ntop(d.family, d.ip.data(), text, sizeof text);
     log_line(LogLevel::info, "refused UDP to %s port %u (%s): %s", text, d.port,
-             v.action == Action::reject ? "reject" : "proxy",
-             v.action == Action::reject ? "rejected by the rules"
-                                        : "UDP through the proxy is not supported yet");
+             e == EACCES ? "reject" : "proxy",
+             e == EACCES ? "rejected by the rules" : "UDP through the proxy is not supported yet");
   }
-  return v.action == Action::reject ? EACCES : ENETUNREACH;
+  return e;
+}
+
+}  // namespace
+
+int datagram_refusal(const Runtime& rt, const Destination& d) noexcept {
+  const int e = verdict(rt, d);
+  return e == 0 ? 0 : refused(d, e);
 }
 
 int datagram_refusal(int fd, const sockaddr* to, socklen_t len) noexcept {
   Destination d;
   if (to == nullptr || !destination_from(to, len, d)) return 0;
   const Runtime& rt = runtime();
-  // Cheap checks first: most datagrams go to destinations routed direct (loopback, say), and
-  // those need no system call to find out what the socket is.
-  Destination probe = d;
-  probe.tcp = false;
   char name[256];
-  const bool fake = rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name);
-  if (!fake && d.port == 53 && !rt.config.remote_dns) return 0;
-  if (!fake && d.port != 53 && classify(rt.config, probe).action == Action::direct) return 0;
+  if (rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
+    d.name = name;
+  }
+  // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
+  const int e = verdict(rt, d);
+  if (e == 0) return 0;
   int type = 0;
   socklen_t tl = sizeof type;
   if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || (type & 0xF) == SOCK_STREAM) {
     return 0;  // not a socket (the kernel says why), or a stream: the address is ignored
   }
-  if (fake) d.name = name;
-  return datagram_refusal(rt, d);
+  return refused(d, e);
 }
 
 }  // namespace socksify::shim

@@ -89,6 +89,20 @@ int refuse(const char* what, const char* name, res_state statp) {
   return -1;
 }
 
+// One hook: refuse a query about `name` that must not reach the local resolver, else pass it
+// to the real function (which glibc before 2.34 may lack). `name` is the queried name, or null
+// when it could not be read.
+template <class Real, class... Args>
+int query_or_refuse(const char* what, const char* name, res_state statp, Real real_fn,
+                    Args... args) noexcept {
+  if (!inside()) {
+    Guard guard;
+    if (!local_query_allowed(name)) return refuse(what, name, statp);
+  }
+  if (real_fn == nullptr) return missing(statp);
+  return real_fn(args...);
+}
+
 }  // namespace
 }  // namespace socksify::shim
 
@@ -98,90 +112,56 @@ extern "C" {
 
 SOCKSIFY_EXPORT int res_query(const char* dname, int cls, int type, unsigned char* answer,
                               int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    if (!sh::local_query_allowed(dname)) return sh::refuse("res_query", dname, nullptr);
-  }
-  if (sh::real().res_query == nullptr) return sh::missing(nullptr);
-  return sh::real().res_query(dname, cls, type, answer, anslen);
+  return sh::query_or_refuse("res_query", dname, nullptr, sh::real().res_query, dname, cls, type,
+                             answer, anslen);
 }
 
 SOCKSIFY_EXPORT int res_search(const char* dname, int cls, int type, unsigned char* answer,
                                int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    if (!sh::local_query_allowed(dname)) return sh::refuse("res_search", dname, nullptr);
-  }
-  if (sh::real().res_search == nullptr) return sh::missing(nullptr);
-  return sh::real().res_search(dname, cls, type, answer, anslen);
+  return sh::query_or_refuse("res_search", dname, nullptr, sh::real().res_search, dname, cls, type,
+                             answer, anslen);
 }
 
 SOCKSIFY_EXPORT int res_querydomain(const char* name, const char* domain, int cls, int type,
                                     unsigned char* answer, int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    char full[2 * NS_MAXDNAME];
-    const char* n = sh::joined(name, domain, full, sizeof full);
-    if (!sh::local_query_allowed(n)) return sh::refuse("res_querydomain", n, nullptr);
-  }
-  if (sh::real().res_querydomain == nullptr) return sh::missing(nullptr);
-  return sh::real().res_querydomain(name, domain, cls, type, answer, anslen);
+  char full[2 * NS_MAXDNAME];
+  return sh::query_or_refuse("res_querydomain", sh::joined(name, domain, full, sizeof full),
+                             nullptr, sh::real().res_querydomain, name, domain, cls, type, answer,
+                             anslen);
 }
 
 SOCKSIFY_EXPORT int res_send(const unsigned char* msg, int msglen, unsigned char* answer,
                              int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    char q[NS_MAXDNAME];
-    const char* n = sh::question_name(msg, msglen, q, sizeof q) ? q : nullptr;
-    if (!sh::local_query_allowed(n)) return sh::refuse("res_send", n, nullptr);
-  }
-  if (sh::real().res_send == nullptr) return sh::missing(nullptr);
-  return sh::real().res_send(msg, msglen, answer, anslen);
+  char q[NS_MAXDNAME];
+  return sh::query_or_refuse("res_send", sh::question_name(msg, msglen, q, sizeof q) ? q : nullptr,
+                             nullptr, sh::real().res_send, msg, msglen, answer, anslen);
 }
 
 SOCKSIFY_EXPORT int res_nquery(res_state statp, const char* dname, int cls, int type,
                                unsigned char* answer, int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    if (!sh::local_query_allowed(dname)) return sh::refuse("res_nquery", dname, statp);
-  }
-  if (sh::real().res_nquery == nullptr) return sh::missing(statp);
-  return sh::real().res_nquery(statp, dname, cls, type, answer, anslen);
+  return sh::query_or_refuse("res_nquery", dname, statp, sh::real().res_nquery, statp, dname, cls,
+                             type, answer, anslen);
 }
 
 SOCKSIFY_EXPORT int res_nsearch(res_state statp, const char* dname, int cls, int type,
                                 unsigned char* answer, int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    if (!sh::local_query_allowed(dname)) return sh::refuse("res_nsearch", dname, statp);
-  }
-  if (sh::real().res_nsearch == nullptr) return sh::missing(statp);
-  return sh::real().res_nsearch(statp, dname, cls, type, answer, anslen);
+  return sh::query_or_refuse("res_nsearch", dname, statp, sh::real().res_nsearch, statp, dname, cls,
+                             type, answer, anslen);
 }
 
 SOCKSIFY_EXPORT int res_nquerydomain(res_state statp, const char* name, const char* domain, int cls,
                                      int type, unsigned char* answer, int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    char full[2 * NS_MAXDNAME];
-    const char* n = sh::joined(name, domain, full, sizeof full);
-    if (!sh::local_query_allowed(n)) return sh::refuse("res_nquerydomain", n, statp);
-  }
-  if (sh::real().res_nquerydomain == nullptr) return sh::missing(statp);
-  return sh::real().res_nquerydomain(statp, name, domain, cls, type, answer, anslen);
+  char full[2 * NS_MAXDNAME];
+  return sh::query_or_refuse("res_nquerydomain", sh::joined(name, domain, full, sizeof full), statp,
+                             sh::real().res_nquerydomain, statp, name, domain, cls, type, answer,
+                             anslen);
 }
 
 SOCKSIFY_EXPORT int res_nsend(res_state statp, const unsigned char* msg, int msglen,
                               unsigned char* answer, int anslen) noexcept {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    char q[NS_MAXDNAME];
-    const char* n = sh::question_name(msg, msglen, q, sizeof q) ? q : nullptr;
-    if (!sh::local_query_allowed(n)) return sh::refuse("res_nsend", n, statp);
-  }
-  if (sh::real().res_nsend == nullptr) return sh::missing(statp);
-  return sh::real().res_nsend(statp, msg, msglen, answer, anslen);
+  char q[NS_MAXDNAME];
+  return sh::query_or_refuse("res_nsend", sh::question_name(msg, msglen, q, sizeof q) ? q : nullptr,
+                             statp, sh::real().res_nsend, statp, msg, msglen, answer, anslen);
 }
 
 // The names older glibc headers mapped the functions to (#define res_query __res_query).

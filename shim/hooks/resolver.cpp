@@ -164,6 +164,18 @@ struct HostBuffer {
   alignas(8) std::uint8_t addr[16];
 };
 
+// Makes `h` the one-address hostent held in `b` (name and address already filled in).
+void point_hostent(hostent* h, HostBuffer* b, int af) {
+  b->aliases[0] = nullptr;
+  b->addrs[0] = reinterpret_cast<char*>(b->addr);
+  b->addrs[1] = nullptr;
+  h->h_name = b->name;
+  h->h_aliases = b->aliases;
+  h->h_addrtype = af;
+  h->h_length = af == AF_INET ? 4 : 16;
+  h->h_addr_list = b->addrs;
+}
+
 // Fills `h` with one fake address of `af` for `name`, using storage `b`.
 bool fill_hostent(const char* name, int af, hostent* h, HostBuffer* b) {
   FakeDns* dns = fake_for(name);
@@ -172,19 +184,12 @@ bool fill_hostent(const char* name, int af, hostent* h, HostBuffer* b) {
   if (!fake) return false;
   std::strncpy(b->name, name, sizeof b->name - 1);
   b->name[sizeof b->name - 1] = '\0';
-  b->aliases[0] = nullptr;
   if (af == AF_INET) {
     dns->address4(*fake, b->addr);
   } else {
     dns->address6(*fake, b->addr);
   }
-  b->addrs[0] = reinterpret_cast<char*>(b->addr);
-  b->addrs[1] = nullptr;
-  h->h_name = b->name;
-  h->h_aliases = b->aliases;
-  h->h_addrtype = af;
-  h->h_length = af == AF_INET ? 4 : 16;
-  h->h_addr_list = b->addrs;
+  point_hostent(h, b, af);
   return true;
 }
 
@@ -203,29 +208,31 @@ hostent* static_hostent(const char* name, int af, bool& handled) {
   return &t_host;
 }
 
-int reentrant_hostent(const char* name, int af, hostent* ret, char* buf, size_t buflen,
-                      hostent** result, int* h_errnop, bool& handled) {
-  handled = false;
-  if (fake_for(name) == nullptr) return 0;
-  handled = true;
-  // Align the caller's buffer for our pointers.
+// The caller's buffer of a *_r function, aligned for a HostBuffer; null when it is too small.
+HostBuffer* host_buffer_in(char* buf, size_t buflen) {
   const auto mis = reinterpret_cast<std::uintptr_t>(buf) % alignof(HostBuffer);
   const std::size_t pad = mis == 0 ? 0 : alignof(HostBuffer) - mis;
-  if (buflen < pad + sizeof(HostBuffer)) {
-    *result = nullptr;
-    if (h_errnop != nullptr) *h_errnop = NETDB_INTERNAL;
-    return ERANGE;
-  }
-  auto* b = reinterpret_cast<HostBuffer*>(buf + pad);
+  return buflen < pad + sizeof(HostBuffer) ? nullptr : reinterpret_cast<HostBuffer*>(buf + pad);
+}
+
+// How the *_r functions report, as glibc's do: the result (null if none), h_errno, and the
+// return value (0 also for "not found"; ERANGE for a buffer too small).
+int reentrant_result(hostent* found, hostent** result, int* h_errnop, int herr, int rc) {
+  *result = found;
+  if (h_errnop != nullptr) *h_errnop = herr;
+  return rc;
+}
+
+int reentrant_hostent(const char* name, int af, hostent* ret, char* buf, size_t buflen,
+                      hostent** result, int* h_errnop, bool& handled) {
+  handled = fake_for(name) != nullptr;
+  if (!handled) return 0;
+  HostBuffer* b = host_buffer_in(buf, buflen);
+  if (b == nullptr) return reentrant_result(nullptr, result, h_errnop, NETDB_INTERNAL, ERANGE);
   if (!fill_hostent(name, af, ret, b)) {
-    // As glibc reports "not found": 0, a null result, HOST_NOT_FOUND.
-    *result = nullptr;
-    if (h_errnop != nullptr) *h_errnop = HOST_NOT_FOUND;
-    return 0;
+    return reentrant_result(nullptr, result, h_errnop, HOST_NOT_FOUND, 0);
   }
-  *result = ret;
-  if (h_errnop != nullptr) *h_errnop = 0;
-  return 0;
+  return reentrant_result(ret, result, h_errnop, 0, 0);
 }
 
 // A reverse lookup of a real (not fake) address. In remote-DNS mode, asking the local
@@ -247,14 +254,7 @@ bool fake_hostent_for(const Runtime& rt, const void* addr, socklen_t len, int ty
     return false;
   }
   std::memcpy(b->addr, addr, static_cast<std::size_t>(len));
-  b->aliases[0] = nullptr;
-  b->addrs[0] = reinterpret_cast<char*>(b->addr);
-  b->addrs[1] = nullptr;
-  h->h_name = b->name;
-  h->h_aliases = b->aliases;
-  h->h_addrtype = type;
-  h->h_length = static_cast<int>(len);
-  h->h_addr_list = b->addrs;
+  point_hostent(h, b, type);
   return true;
 }
 
@@ -407,21 +407,16 @@ SOCKSIFY_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int type, h
     sh::Guard guard;
     const sh::Runtime& rt = sh::runtime();
     // The caller's buffer is scratch space for the answer, as for the real function.
-    const auto mis = reinterpret_cast<std::uintptr_t>(buf) % alignof(sh::HostBuffer);
-    const std::size_t pad = mis == 0 ? 0 : alignof(sh::HostBuffer) - mis;
-    const bool fits = buflen >= pad + sizeof(sh::HostBuffer);
-    hostent probe{};
+    sh::HostBuffer* b = sh::host_buffer_in(buf, buflen);
+    hostent scratch{};
     sh::HostBuffer small;
-    if (sh::fake_hostent_for(rt, addr, len, type, fits ? ret : &probe,
-                             fits ? reinterpret_cast<sh::HostBuffer*>(buf + pad) : &small)) {
-      *result = fits ? ret : nullptr;
-      if (h_errnop != nullptr) *h_errnop = fits ? 0 : NETDB_INTERNAL;
-      return fits ? 0 : ERANGE;
+    if (sh::fake_hostent_for(rt, addr, len, type, b != nullptr ? ret : &scratch,
+                             b != nullptr ? b : &small)) {
+      return b != nullptr ? sh::reentrant_result(ret, result, h_errnop, 0, 0)
+                          : sh::reentrant_result(nullptr, result, h_errnop, NETDB_INTERNAL, ERANGE);
     }
     if (sh::reverse_blocked(rt, addr, len, type)) {
-      *result = nullptr;
-      if (h_errnop != nullptr) *h_errnop = HOST_NOT_FOUND;
-      return 0;
+      return sh::reentrant_result(nullptr, result, h_errnop, HOST_NOT_FOUND, 0);
     }
   }
   return sh::real().gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);

@@ -69,6 +69,12 @@ Bytes bytes(std::initializer_list<int> v) {
   return out;
 }
 
+std::vector<std::unique_ptr<AuthMethod>> noauth() {
+  std::vector<std::unique_ptr<AuthMethod>> m;
+  m.push_back(std::make_unique<NoAuth>());
+  return m;
+}
+
 std::vector<std::unique_ptr<AuthMethod>> userpass() {
   std::vector<std::unique_ptr<AuthMethod>> m;
   m.push_back(std::make_unique<UserPassAuth>("u", "pw"));
@@ -118,9 +124,7 @@ TEST_CASE("drive: EOF before the reply is connection_closed", "[stream]") {
   REQUIRE(::write(sv[1], server.data(), server.size()) == 3);
   ::shutdown(sv[1], SHUT_WR);
   Stream s(sv[0], Syscalls::libc());
-  std::vector<std::unique_ptr<AuthMethod>> m;
-  m.push_back(std::make_unique<NoAuth>());
-  Negotiation n(std::move(m), wire::Command::connect, Address::ipv4({1, 1, 1, 1}, 1), false);
+  Negotiation n(noauth(), wire::Command::connect, Address::ipv4({1, 1, 1, 1}, 1), false);
   REQUIRE(n.start());
   auto r = drive(s, n, Deadline::after(5s));
   REQUIRE_FALSE(r);
@@ -133,9 +137,7 @@ TEST_CASE("drive: silence until the deadline is timed_out", "[stream]") {
   int sv[2];
   REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   Stream s(sv[0], Syscalls::libc());
-  std::vector<std::unique_ptr<AuthMethod>> m;
-  m.push_back(std::make_unique<NoAuth>());
-  Negotiation n(std::move(m), wire::Command::connect, Address::ipv4({1, 1, 1, 1}, 1), false);
+  Negotiation n(noauth(), wire::Command::connect, Address::ipv4({1, 1, 1, 1}, 1), false);
   REQUIRE(n.start());
   auto r = drive(s, n, Deadline::after(100ms));
   REQUIRE_FALSE(r);
@@ -204,9 +206,7 @@ TEST_CASE(
   g_plain_recvs = g_peeks = g_polls = 0;
   g_largest_plain_recv = 0;
   Stream s(sv[0], table);
-  std::vector<std::unique_ptr<AuthMethod>> m;
-  m.push_back(std::make_unique<NoAuth>());
-  Negotiation n(std::move(m), wire::Command::connect, Address::ipv4({9, 9, 9, 9}, 80), true);
+  Negotiation n(noauth(), wire::Command::connect, Address::ipv4({9, 9, 9, 9}, 80), true);
   REQUIRE(n.start());
   REQUIRE(drive(s, n, Deadline::after(5s)));
   CHECK(n.reply().bound.to_string() == "1.2.3.4:5");
@@ -227,9 +227,7 @@ TEST_CASE("drive: a server that trickles one octet at a time still meets the dea
   int sv[2];
   REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   Stream s(sv[0], Syscalls::libc());
-  std::vector<std::unique_ptr<AuthMethod>> m;
-  m.push_back(std::make_unique<NoAuth>());
-  Negotiation n(std::move(m), wire::Command::connect, Address::ipv4({1, 1, 1, 1}, 1), false);
+  Negotiation n(noauth(), wire::Command::connect, Address::ipv4({1, 1, 1, 1}, 1), false);
   REQUIRE(n.start());
   // A domain reply that announces 255 octets of name and never ends: 5 octets, then one per
   // 20 ms from a writer thread, far slower than the deadline allows.

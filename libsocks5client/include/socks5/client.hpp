@@ -85,8 +85,7 @@ class Client {
   Protection* protection() const noexcept { return protection_.get(); }
 
  private:
-  Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable);
-  Client(int fd, ProxyUri proxy, ClientOptions options, Address proxy_endpoint);
+  Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable, Address proxy_endpoint);
   Result<Address> request(std::optional<wire::Command> command, const Address& destination);
   Result<void> negotiate(std::optional<wire::Command> command, const Address& destination,
                          bool pipelining);
