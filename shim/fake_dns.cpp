@@ -18,6 +18,7 @@ struct Entry {
   std::uint32_t next;      // next entry index + 1 in the bucket chain, 0 = end
   std::uint32_t name_off;  // into the arena
   std::uint16_t name_len;
+  std::uint32_t v4;  // 1-based IPv4 slot, 0 = none (the range was full)
 };
 
 std::uint32_t hash(std::string_view s) {
@@ -33,6 +34,7 @@ struct FakeDns::Header {
   std::uint32_t count;
   std::uint64_t arena_used;
   std::uint32_t v4_span;
+  std::uint32_t v4_used;  // IPv4 slots handed out (never given back)
   // followed by: buckets[kBuckets], entries[kCapacity], v4_owner[v4 span], arena[kArena]
 };
 
@@ -126,10 +128,7 @@ std::optional<FakeName> FakeDns::lookup_or_add(std::string_view name) noexcept {
     const Entry& en = entries[e - 1];
     if (en.name_len == key.size() &&
         std::memcmp(arena + en.name_off, key.data(), key.size()) == 0) {
-      const std::uint32_t idx = e - 1;
-      // Re-own the IPv4 address if it was recycled to a newer name meanwhile.
-      owner[idx % span4_] = idx + 1;
-      return FakeName{idx};
+      return FakeName{e - 1, en.v4};
     }
   }
   if (header_->count >= kCapacity || header_->arena_used + key.size() > kArena) return std::nullopt;
@@ -137,13 +136,17 @@ std::optional<FakeName> FakeDns::lookup_or_add(std::string_view name) noexcept {
   Entry& en = entries[idx];
   en.name_off = static_cast<std::uint32_t>(header_->arena_used);
   en.name_len = static_cast<std::uint16_t>(key.size());
+  en.v4 = 0;
+  if (header_->v4_used < span4_) {
+    en.v4 = ++header_->v4_used;
+    owner[en.v4 - 1] = idx + 1;
+  }
   std::memcpy(arena + en.name_off, key.data(), key.size());
   header_->arena_used += key.size();
   en.next = buckets[b];
   buckets[b] = idx + 1;
-  owner[idx % span4_] = idx + 1;
   header_->count = idx + 1;
-  return FakeName{idx};
+  return FakeName{idx, en.v4};
 }
 
 void FakeDns::address4(FakeName n, std::uint8_t* out) const noexcept {
@@ -151,7 +154,7 @@ void FakeDns::address4(FakeName n, std::uint8_t* out) const noexcept {
                        (std::uint32_t{net4_.bytes[1]} << 16) |
                        (std::uint32_t{net4_.bytes[2]} << 8) | net4_.bytes[3];
   base &= net4_.prefix == 0 ? 0u : ~((1u << (32 - net4_.prefix)) - 1);
-  const std::uint32_t a = base + 1 + (n.index % span4_);
+  const std::uint32_t a = base + n.v4;  // slot 1 is the first address after the network
   out[0] = static_cast<std::uint8_t>(a >> 24);
   out[1] = static_cast<std::uint8_t>(a >> 16);
   out[2] = static_cast<std::uint8_t>(a >> 8);
@@ -181,7 +184,7 @@ bool FakeDns::name_of(int family, const std::uint8_t* ip, char* out,
   std::uint32_t idx = 0;
   if (family == AF_INET) {
     std::uint8_t base[4];
-    address4(FakeName{0}, base);  // the first usable address
+    address4(FakeName{0, 1}, base);  // the first usable address
     const std::uint32_t first = (std::uint32_t{base[0]} << 24) | (std::uint32_t{base[1]} << 16) |
                                 (std::uint32_t{base[2]} << 8) | base[3];
     const std::uint32_t a = (std::uint32_t{ip[0]} << 24) | (std::uint32_t{ip[1]} << 16) |
@@ -205,6 +208,10 @@ bool FakeDns::name_of(int family, const std::uint8_t* ip, char* out,
   std::memcpy(out, arena + en.name_off, en.name_len);
   out[en.name_len] = '\0';
   return true;
+}
+
+std::uint32_t FakeDns::capacity() noexcept {
+  return kCapacity;
 }
 
 std::uint32_t FakeDns::size() const noexcept {

@@ -1,16 +1,31 @@
 #pragma once
-// Re-entrancy guard: while the shim does its own work on a thread (init, a handshake, a
-// resolver call), hooks reached from inside it pass straight through to libc.
+// Re-entrancy: what a hook does when the thread is already inside the shim.
+//
+// The shim calls libc only through real() (real_libc.hpp), so its own calls never come back
+// to a hook. Two things still can:
+//  - code we call into on purpose: the C library's resolver (NSS modules make their own socket
+//    calls through the PLT). A ResolverScope marks those calls: the local resolver was asked
+//    because the policy allows it, so its traffic goes as it would without us.
+//  - a signal handler that interrupts the shim's work on this thread. Its connect() or sendto()
+//    must not bypass the policy just because the thread happens to be inside the shim: the
+//    hooks classify it as usual, and refuse what would need the proxy (the interrupted
+//    handshake owns this thread's state; see policy.hpp, Context::nested).
 
 namespace socksify::shim {
 
 // constinit: no dynamic initialisation, so no TLS wrapper call on each access and no weak
 // reference for the loader to resolve.
 extern constinit thread_local int t_depth __attribute__((tls_model("initial-exec")));
+extern constinit thread_local int t_resolver __attribute__((tls_model("initial-exec")));
 
-/// True when the current thread is inside the shim.
+/// True when the current thread is inside the shim (its own work or a resolver call).
 inline bool inside() noexcept {
   return t_depth > 0;
+}
+
+/// True while the shim waits for the local resolver on this thread.
+inline bool in_resolver() noexcept {
+  return t_resolver > 0;
 }
 
 /// Marks the current scope as shim work.
@@ -20,6 +35,21 @@ class Guard {
   ~Guard() { --t_depth; }
   Guard(const Guard&) = delete;
   Guard& operator=(const Guard&) = delete;
+};
+
+/// Marks a call into the local resolver made by the shim.
+class ResolverScope {
+ public:
+  ResolverScope() noexcept {
+    ++t_depth;
+    ++t_resolver;
+  }
+  ~ResolverScope() {
+    --t_resolver;
+    --t_depth;
+  }
+  ResolverScope(const ResolverScope&) = delete;
+  ResolverScope& operator=(const ResolverScope&) = delete;
 };
 
 }  // namespace socksify::shim

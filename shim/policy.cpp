@@ -7,6 +7,9 @@
 
 namespace socksify::shim {
 
+using settings::Rule;
+using socks5::Errc;
+
 bool is_loopback(int family, const std::uint8_t* ip) noexcept {
   if (family == AF_INET) return ip[0] == 127;
   static const std::uint8_t kLo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -23,6 +26,10 @@ bool domain_matches(std::string_view name, std::string_view suffix) noexcept {
     if (c != suffix[i]) return false;
   }
   return off == 0 || name[off - 1] == '.';
+}
+
+bool is_localhost_name(std::string_view name) noexcept {
+  return domain_matches(name, "localhost");
 }
 
 bool destination_from(const sockaddr* sa, socklen_t len, Destination& dst) noexcept {
@@ -69,35 +76,119 @@ bool is_proxy(const Config& config, const Destination& dst) {
 bool matches(const Rule& r, const Destination& dst) {
   switch (r.kind) {
     case Rule::Kind::any: return true;
-    case Rule::Kind::cidr: return dst.name.empty() && r.net.contains(dst.family, dst.ip.data());
+    case Rule::Kind::cidr:
+      return dst.name.empty() && dst.family != 0 && r.net.contains(dst.family, dst.ip.data());
     case Rule::Kind::port: return dst.port >= r.port_lo && dst.port <= r.port_hi;
     case Rule::Kind::domain: return !dst.name.empty() && domain_matches(dst.name, r.suffix);
   }
   return false;
 }
 
-}  // namespace
-
-Verdict classify(const Config& config, const Destination& dst) noexcept {
-  if (dst.name.empty() && is_proxy(config, dst)) return {Action::direct, "the proxy itself"};
-  for (std::size_t i = 0; i < config.rules.size(); ++i) {
-    if (matches(config.rules[i], dst)) {
-      return {config.rules[i].action, "rule", static_cast<int>(i + 1)};
-    }
-  }
-  // A local stub resolver forwards what it gets: DNS over TCP is never sent direct.
-  if (config.remote_dns && dst.tcp && dst.port == 53) return {Action::proxy, "dns over tcp"};
-  if (dst.name.empty() && is_loopback(dst.family, dst.ip.data())) {
-    return {Action::direct, "loopback"};
-  }
-  return {config.default_action, "default"};
+constexpr Verdict direct(const char* why) {
+  return Verdict{Action::direct, why, -1, Errc::invalid_argument};
 }
 
-std::optional<Action> classify_name(const Config& config, std::string_view name) noexcept {
-  for (const auto& r : config.rules) {
-    if (r.kind == Rule::Kind::domain && domain_matches(name, r.suffix)) return r.action;
+constexpr Verdict refuse(Errc why_code, const char* why, int rule = -1) {
+  return Verdict{Action::reject, why, rule, why_code};
+}
+
+// The connection order (see policy.hpp). `tcp` adds the DNS-over-TCP rule.
+Verdict route(const Config& config, const Destination& dst, const Context& ctx, bool tcp) {
+  if (dst.name.empty() && is_proxy(config, dst)) return direct("the proxy itself");
+  if (ctx.direct_by_name) return direct("a direct domain rule");
+  for (std::size_t i = 0; i < config.rules.size(); ++i) {
+    const Rule& r = config.rules[i];
+    if (!matches(r, dst)) continue;
+    const int n = static_cast<int>(i + 1);
+    if (r.action == Action::reject) return refuse(Errc::rejected_by_rule, "rule", n);
+    return Verdict{r.action, "rule", n, Errc::invalid_argument};
   }
-  return std::nullopt;
+  // A local stub resolver forwards what it gets: DNS over TCP is never sent direct.
+  if (config.remote_dns && tcp && dst.port == 53) {
+    return Verdict{Action::proxy, "dns over tcp", -1, Errc::invalid_argument};
+  }
+  if (dst.name.empty() && !ctx.fake && is_loopback(dst.family, dst.ip.data())) {
+    return direct("loopback");
+  }
+  if (config.default_action == Action::reject) return refuse(Errc::rejected_by_rule, "default");
+  return Verdict{config.default_action, "default", -1, Errc::invalid_argument};
+}
+
+// The first domain rule that matches a name (1-based), or 0.
+int by_name(const Config& config, std::string_view name) {
+  for (std::size_t i = 0; i < config.rules.size(); ++i) {
+    const Rule& r = config.rules[i];
+    if (r.kind == Rule::Kind::domain && domain_matches(name, r.suffix)) {
+      return static_cast<int>(i + 1);
+    }
+  }
+  return 0;
+}
+
+// A domain rule that sends the name direct: the local resolver may be asked about it.
+bool direct_by_rule(const Config& config, std::string_view name, Verdict& v) {
+  const int n = by_name(config, name);
+  if (n == 0 || config.rules[static_cast<std::size_t>(n - 1)].action != Action::direct) {
+    return false;
+  }
+  v = Verdict{Action::direct, "rule", n, Errc::invalid_argument};
+  return true;
+}
+
+}  // namespace
+
+Verdict classify(const Config& config, Operation op, const Destination& dst,
+                 const Context& ctx) noexcept {
+  // The local resolver, asked by the shim itself because the policy allowed it: its own
+  // traffic (to name servers, nscd, mDNS...) goes as it would without us.
+  if (ctx.nested && ctx.in_resolver && (op == Operation::connect || op == Operation::datagram)) {
+    return direct("the local resolver's own traffic");
+  }
+  Verdict v;
+  switch (op) {
+    case Operation::connect: v = route(config, dst, ctx, true); break;
+    case Operation::datagram:
+      // A DNS query over UDP: in remote-DNS mode it would tell the local network (or a
+      // loopback stub, which forwards it) the name; in local-DNS mode that is what is wanted.
+      if (dst.port == 53) {
+        v = config.remote_dns ? refuse(Errc::dns_would_leak, "dns over udp") : direct("local dns");
+        break;
+      }
+      v = route(config, dst, ctx, false);
+      // Until UDP ASSOCIATE: fail closed where TCP would go through the proxy.
+      if (v.action == Action::proxy) v = refuse(Errc::udp_not_proxied, v.why, v.rule);
+      break;
+    case Operation::listen: return direct("local listening socket");
+    case Operation::resolve: {
+      if (!config.remote_dns) return direct("local dns");
+      if (is_localhost_name(dst.name)) {
+        return Verdict{Action::loopback, "localhost (RFC 6761)", -1, Errc::invalid_argument};
+      }
+      if (direct_by_rule(config, dst.name, v)) return v;
+      // Names a reject rule matches get a fake address too: the connect is what is refused,
+      // with EACCES, which says more than a failed lookup.
+      return Verdict{Action::proxy, "remote dns", -1, Errc::invalid_argument};
+    }
+    case Operation::reverse: {
+      if (ctx.fake) return Verdict{Action::proxy, "a fake address", -1, Errc::invalid_argument};
+      if (!config.remote_dns) return direct("local dns");
+      // Asking the local resolver about an address that goes through the proxy would tell the
+      // local DNS where the program is going: only addresses routed direct are looked up.
+      const Verdict r = route(config, dst, ctx, true);
+      if (r.action == Action::direct) return r;
+      return refuse(Errc::dns_would_leak, "reverse lookup of a proxied address");
+    }
+    case Operation::dns_query:
+      if (!config.remote_dns) return direct("local dns");
+      if (direct_by_rule(config, dst.name, v)) return v;
+      return refuse(Errc::dns_would_leak, "resolver query in remote-DNS mode");
+  }
+  // A signal handler that interrupted the shim's own work on this thread: what would need
+  // the proxy is refused (never sent direct); the rest is decided as usual.
+  if (ctx.nested && v.action == Action::proxy) {
+    return refuse(Errc::reentrant_call, "inside the library (signal handler)", v.rule);
+  }
+  return v;
 }
 
 }  // namespace socksify::shim

@@ -1,93 +1,37 @@
 #include "proxy_connect.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <new>
+#include <string>
 
-#include "fd_table.hpp"
 #include "log.hpp"
 #include "real_libc.hpp"
-#include "socks5/client.hpp"
+#include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
 
 namespace socksify::shim {
+
+/// The dial of a connect() that returned early (a signal, SO_SNDTIMEO), owned by the socket's
+/// session until the session is released.
+struct PendingConnect {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // one resumer at a time
+  socks5::Dial dial;
+  socks5::Address target;  // for the log lines
+  Verdict verdict;
+  std::chrono::steady_clock::time_point t0;
+  int result = -1;  // -1 while under way; then 0 or the errno it ended with
+};
+
 namespace {
 
+using Clock = std::chrono::steady_clock;
 using socks5::Address;
-
-// Copies `sa` into `out` if it suits a socket of `family`: the same family, or an IPv4 address
-// for an IPv6 socket (as a v4-mapped address).
-bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out, socklen_t& len) {
-  if (sa->sa_family == family) {
-    len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-    std::memcpy(&out, sa, len);
-    return true;
-  }
-  if (family != AF_INET6 || sa->sa_family != AF_INET) return false;
-  sockaddr_in in{};
-  std::memcpy(&in, sa, sizeof in);
-  sockaddr_in6 m{};
-  m.sin6_family = AF_INET6;
-  m.sin6_port = in.sin_port;
-  m.sin6_addr.s6_addr[10] = 0xFF;
-  m.sin6_addr.s6_addr[11] = 0xFF;
-  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-  std::memcpy(&out, &m, sizeof m);
-  len = sizeof m;
-  return true;
-}
-
-// The proxy's address in the socket's own family (IPv4 proxies are reached from IPv6 sockets
-// through v4-mapped addresses). Host names are resolved here, locally: they name the proxy.
-bool proxy_sockaddr(const socks5::ProxyUri& p, const sockaddr_storage& numeric, int family,
-                    sockaddr_storage& out, socklen_t& len) {
-  // Numeric hosts (the usual case) were parsed once at init: no resolver call per connect.
-  if (numeric.ss_family != AF_UNSPEC) {
-    return fit_family(reinterpret_cast<const sockaddr*>(&numeric), family, out, len);
-  }
-  addrinfo hints{};
-  hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* list = nullptr;
-  const std::string port = std::to_string(p.port);
-  if (real().getaddrinfo(p.host.c_str(), port.c_str(), &hints, &list) != 0) return false;
-  bool ok = false;
-  for (addrinfo* ai = list; ai != nullptr && !ok; ai = ai->ai_next) {
-    ok = fit_family(ai->ai_addr, family, out, len);
-  }
-  real().freeaddrinfo(list);
-  return ok;
-}
-
-int wait_connected(int fd, socks5::Deadline deadline) {
-  for (;;) {
-    pollfd p{fd, POLLOUT, 0};
-    const int n = ::poll(&p, 1, deadline.poll_ms());
-    if (n == 0) return ETIMEDOUT;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return errno;
-    return err;
-  }
-}
-
-// TCP connect to the proxy, bounded by the deadline on blocking and non-blocking sockets alike.
-int connect_to_proxy(int fd, const sockaddr_storage& sa, socklen_t len, socks5::Deadline deadline) {
-  if (real().connect(fd, reinterpret_cast<const sockaddr*>(&sa), len) == 0) return 0;
-  if (errno == EINPROGRESS || errno == EINTR || errno == EAGAIN || errno == EALREADY) {
-    return wait_connected(fd, deadline);
-  }
-  return errno;
-}
 
 socks5::Address target_of(const Destination& d) {
   if (!d.name.empty()) return Address::domain(std::string(d.name), d.port);
@@ -95,115 +39,206 @@ socks5::Address target_of(const Destination& d) {
   return Address::ipv6(d.ip, d.port);
 }
 
-// Failures that say the proxy (not the destination) is broken: worth trying the next one.
-bool proxy_fault(const std::error_code& ec) {
-  using socks5::Errc;
-  return ec == Errc::connection_closed || ec == Errc::timed_out || ec == Errc::bad_version ||
-         ec == Errc::no_acceptable_method || ec == Errc::auth_rejected ||
-         ec == Errc::unexpected_method || ec.category() == std::generic_category();
+std::string proxy_text(std::size_t i) {
+  const auto& proxies = runtime().config.proxies;
+  return i < proxies.size() ? proxies[i].to_string() : std::string("?");
+}
+
+// "socks5h://a:1080" or, for a strict chain, "socks5h://a:1080 -> socks5h://b:1080".
+std::string route_text() {
+  const auto& cfg = runtime().config;
+  if (cfg.chain != socks5::ChainMode::strict) return {};
+  std::string out;
+  for (const auto& p : cfg.proxies) {
+    if (!out.empty()) out += " -> ";
+    out += p.to_string();
+  }
+  return out;
+}
+
+std::string why_text(const Verdict& v) {
+  return v.rule > 0 ? "rule " + std::to_string(v.rule) : std::string(v.why);
+}
+
+// Log lines about each proxy, as the dial goes (only those it moves on from: the final
+// outcome gets its own line).
+class LogObserver final : public socks5::DialObserver {
+ public:
+  void proxy_failed(std::size_t i, socks5::DialStage stage, const std::error_code& ec,
+                    bool next) noexcept override {
+    if (!next || !log_enabled(LogLevel::info)) return;
+    log_line(LogLevel::info, "proxy %s %s: %s; trying the next one", proxy_text(i).c_str(),
+             stage == socks5::DialStage::handshake ? "failed the handshake" : "unreachable",
+             ec.message().c_str());
+  }
+  void pipelining_fallback(std::size_t i) noexcept override {
+    log_line(LogLevel::info,
+             "proxy %s dropped pipelined octets: retrying one message per round trip "
+             "(--pipelining off avoids the wait)",
+             proxy_text(i).c_str());
+  }
+};
+
+constinit LogObserver g_observer;
+
+// Was the interrupting signal's handler installed without SA_RESTART? The shim cannot see
+// which signal arrived, so: if any caught signal lacks SA_RESTART, the program is prepared for
+// EINTR and gets it; if every handler asks for restarts, the call goes on as the kernel's
+// would. (Runs only after a wait was interrupted.)
+bool stop_on_signal() {
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction sa {};
+    if (real().sigaction(sig, nullptr, &sa) != 0) continue;
+    const bool caught = (sa.sa_flags & SA_SIGINFO) != 0
+                            ? sa.sa_sigaction != nullptr
+                            : (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+    if (caught && (sa.sa_flags & SA_RESTART) == 0) return true;
+  }
+  return false;
+}
+
+bool is_blocking(int fd) {
+  const int flags = real().fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) == 0;
+}
+
+// One line for the outcome of a dial.
+void log_outcome(const socks5::Dial& dial, const Address& target, const Verdict& v,
+                 Clock::time_point t0) {
+  if (!log_enabled(LogLevel::info)) return;
+  const std::string route = route_text();
+  const std::string via = route.empty() ? proxy_text(dial.proxy()) : route;
+  const std::string why = why_text(v);
+  if (dial.step().next == socks5::Dial::Next::done) {
+    const auto& st = dial.stats();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    log_line(LogLevel::info, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
+             target.to_string().c_str(), via.c_str(), why.c_str(),
+             socks5::wire::method_name(st.method).c_str(), st.waits, st.waits == 1 ? "" : "s", ms);
+    return;
+  }
+  const auto stage = dial.failed_stage();
+  if (stage == socks5::DialStage::handshake) {
+    log_line(LogLevel::info, "connect %s via %s (%s): %s", target.to_string().c_str(), via.c_str(),
+             why.c_str(), dial.error().message().c_str());
+  } else {
+    log_line(LogLevel::info, "proxy %s %s: %s (connect %s, %s)", proxy_text(dial.proxy()).c_str(),
+             stage == socks5::DialStage::resolve ? "has no usable address" : "unreachable",
+             dial.error().message().c_str(), target.to_string().c_str(), why.c_str());
+  }
+}
+
+// The errno a finished dial gives the program (0: connected).
+int outcome_errno(const socks5::Dial& dial) {
+  if (dial.step().next == socks5::Dial::Next::done) return 0;
+  const int e = socks5::to_errno(dial.error());
+  return e != 0 ? e : ECONNREFUSED;
+}
+
+int set_errno(int e) {
+  errno = e;
+  return -1;
 }
 
 }  // namespace
 
-void disconnect(int fd) noexcept {
-  sockaddr sa{};
-  sa.sa_family = AF_UNSPEC;
-  real().connect(fd, &sa, sizeof sa);
+void release_pending_connect(PendingConnect* p) noexcept {
+  delete p;
 }
 
-int proxied_connect(const Runtime& rt, int fd, int family, const Destination& dst,
-                    const sockaddr* addr, socklen_t len, const char* why) noexcept {
-  const Config& cfg = rt.config;
-  const auto deadline = socks5::Deadline::after(cfg.timeout);
+int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const sockaddr* addr,
+                    socklen_t len, const Verdict& verdict) noexcept {
+  const auto t0 = Clock::now();
   const Address target = target_of(dst);
-  const std::size_t n = cfg.proxies.size() < 16 ? cfg.proxies.size() : 16;
-  const std::int64_t now = now_ms();
-  // Healthy proxies first, in order; cooling ones only if nothing else is left.
-  int last_err = ECONNREFUSED;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const bool cooling = rt.cooldown_until[i].load(std::memory_order_relaxed) > now;
-      if (cooling != (pass == 1)) continue;
-      const socks5::ProxyUri& proxy = cfg.proxies[i];
-      sockaddr_storage psa{};
-      socklen_t plen = 0;
-      if (!proxy_sockaddr(proxy, rt.proxy_numeric[i], family, psa, plen)) {
-        last_err = family == AF_INET ? EAFNOSUPPORT : EHOSTUNREACH;
-        if (log_enabled(LogLevel::info)) {
-          log_line(LogLevel::info, "proxy %s: no address for this socket's family",
-                   proxy.to_string().c_str());
-        }
-        continue;
-      }
-      const auto t0 = log_enabled(LogLevel::info) ? std::chrono::steady_clock::now()
-                                                  : std::chrono::steady_clock::time_point{};
-      int err = connect_to_proxy(fd, psa, plen, deadline);
-      if (err != 0) {
-        last_err = err;
-        mutable_runtime().cooldown_until[i].store(now + cfg.cooldown.count());
-        if (log_enabled(LogLevel::info)) {
-          log_line(LogLevel::info, "proxy %s unreachable: %s", proxy.to_string().c_str(),
-                   std::strerror(err));
-        }
-        disconnect(fd);
-        continue;
-      }
-      socks5::ClientOptions opts;
-      opts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline.at() - std::chrono::steady_clock::now());
-      if (opts.timeout.count() <= 0) opts.timeout = std::chrono::milliseconds(1);
-      opts.pipelining = cfg.pipelining;
-      opts.syscalls = &real_syscalls();
-      const auto endpoint = Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&psa), plen);
-      auto client = socks5::Client::adopt(fd, proxy, opts, endpoint ? *endpoint : Address{});
-      auto r = client.connect(target);
-      socks5::HandshakeStats stats = client.stats();
-      client.release();
-      if (!r && r.error() == socks5::Errc::pipelining_stalled) {
-        // The proxy dropped our pipelined octets: same fd, new connection, one message per
-        // round trip. The proxy is remembered, later connects skip pipelining.
-        disconnect(fd);
-        err = connect_to_proxy(fd, psa, plen, deadline);
-        if (err == 0) {
-          opts.pipelining = socks5::Pipelining::off;
-          auto again = socks5::Client::adopt(fd, proxy, opts, endpoint ? *endpoint : Address{});
-          r = again.connect(target);
-          stats = again.stats();
-          again.release();
-        } else {
-          r = socks5::fail_errno(err);
-        }
-      }
-      if (!r) {
-        const int e = socks5::to_errno(r.error());
-        if (log_enabled(LogLevel::info)) {
-          log_line(LogLevel::info, "connect %s via %s (%s): %s", target.to_string().c_str(),
-                   proxy.to_string().c_str(), why, r.error().message().c_str());
-        }
-        disconnect(fd);
-        if (proxy_fault(r.error())) {
-          mutable_runtime().cooldown_until[i].store(now + cfg.cooldown.count());
-          last_err = e;
-          continue;
-        }
-        errno = e;  // the proxy answered: the destination itself failed, no failover
-        return -1;
-      }
-      fd_set_proxied(fd, addr, len);
-      if (log_enabled(LogLevel::info)) {
-        const double ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                .count();
-        log_line(LogLevel::info, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
-                 target.to_string().c_str(), proxy.to_string().c_str(), why,
-                 socks5::wire::method_name(stats.method).c_str(), stats.waits,
-                 stats.waits == 1 ? "" : "s", ms);
-      }
-      return 0;
-    }
+  socks5::DialPlan plan = rt.plan;
+  plan.observer = &g_observer;
+  socks5::DialSocket socket;
+  socket.fd = fd;
+  socket.family = addr->sa_family;
+  socks5::DialRequest request;
+  request.target = target;
+  socks5::Dial dial(plan, socket, request, socks5::Deadline::after(rt.config.timeout));
+  const socks5::BlockingOptions options{is_blocking(fd), stop_on_signal};
+  const auto outcome = socks5::run_blocking(dial, options);
+  if (outcome == socks5::DriveOutcome::finished) {
+    log_outcome(dial, target, verdict, t0);
+    const int e = outcome_errno(dial);
+    if (e != 0) return set_errno(e);
+    SessionRef s = session_create(SessionKind::proxied, socket_cookie(fd), addr, len);
+    if (s) session_attach(fd, s.get());
+    return 0;
   }
-  errno = last_err;
-  return -1;
+  // Interrupted, or the socket's own send timeout passed: still under way, as the kernel's
+  // connect would be. The session keeps the dial for whoever asks next.
+  SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
+  auto* p =
+      s ? new (std::nothrow)
+              PendingConnect{PTHREAD_MUTEX_INITIALIZER, std::move(dial), target, verdict, t0, -1}
+        : nullptr;
+  if (p == nullptr) return set_errno(ENOBUFS);
+  s->pending.store(p, std::memory_order_release);
+  session_attach(fd, s.get());
+  return set_errno(outcome == socks5::DriveOutcome::interrupted ? EINTR : EINPROGRESS);
+}
+
+namespace {
+
+// Runs the pending dial on; returns the errno of its outcome, or -1 when it returned early
+// again (`outcome` says why). Called with p->mu held.
+int run_pending(int fd, Session& s, PendingConnect& p, bool stop_early,
+                socks5::DriveOutcome& outcome) {
+  if (p.result >= 0) {
+    outcome = socks5::DriveOutcome::finished;
+    return p.result;
+  }
+  p.dial.rebind(fd);
+  const socks5::BlockingOptions options{is_blocking(fd), stop_early ? stop_on_signal : nullptr};
+  outcome = socks5::run_blocking(p.dial, options);
+  if (outcome != socks5::DriveOutcome::finished) return -1;
+  log_outcome(p.dial, p.target, p.verdict, p.t0);
+  p.result = outcome_errno(p.dial);
+  if (p.result == 0) s.kind.store(SessionKind::proxied, std::memory_order_release);
+  return p.result;
+}
+
+class Locked {
+ public:
+  explicit Locked(pthread_mutex_t* m) : m_(m) { pthread_mutex_lock(m_); }
+  ~Locked() { pthread_mutex_unlock(m_); }
+  Locked(const Locked&) = delete;
+  Locked& operator=(const Locked&) = delete;
+
+ private:
+  pthread_mutex_t* m_;
+};
+
+}  // namespace
+
+int resume_connect(int fd, Session& s) noexcept {
+  PendingConnect* p = s.pending.load(std::memory_order_acquire);
+  if (p == nullptr) return set_errno(EISCONN);
+  Locked lock(&p->mu);
+  const bool was_done = p->result == 0;
+  socks5::DriveOutcome outcome{};
+  const int r = run_pending(fd, s, *p, true, outcome);
+  if (r < 0) return set_errno(outcome == socks5::DriveOutcome::interrupted ? EINTR : EALREADY);
+  if (r == 0) return was_done ? set_errno(EISCONN) : 0;
+  // Failed: the socket is unconnected again (the dial reset it); a new connect() starts over.
+  session_detach(fd);
+  return set_errno(r);
+}
+
+int finish_connect(int fd, Session& s) noexcept {
+  PendingConnect* p = s.pending.load(std::memory_order_acquire);
+  if (p == nullptr) return 0;
+  Locked lock(&p->mu);
+  socks5::DriveOutcome outcome{};
+  const int r = run_pending(fd, s, *p, false, outcome);
+  if (r <= 0) return 0;
+  // Reported once, as the kernel's SO_ERROR is; the socket starts over.
+  session_detach(fd);
+  return r;
 }
 
 }  // namespace socksify::shim

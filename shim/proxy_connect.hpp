@@ -1,20 +1,37 @@
 #pragma once
-// Connects an application's own socket to the destination through a proxy: TCP connect to
-// the proxy ON THE APP'S FD (no fd swapping: epoll registrations stay valid, O_NONBLOCK is
-// never touched), then the SOCKS handshake, bounded by the configured deadline.
+// A connect() that the policy sends through the proxies: the dialer (socks5/dialer.hpp) runs on
+// the program's own socket (no fd swapping: epoll registrations stay valid, O_NONBLOCK is never
+// touched), within one deadline for the whole call, whatever happens inside.
+//
+// The program's own limits are kept as the kernel keeps them:
+//  - a signal whose handler lacks SA_RESTART interrupts a blocking connect(): EINTR;
+//  - SO_SNDTIMEO on a blocking socket bounds connect(): EINPROGRESS after it.
+// Either way the connection is still under way, as with the kernel: the socket's session is
+// "connecting" and owns the dial. connect() again resumes it (0 when it succeeds, EALREADY if
+// the send timeout passes again, EINTR again); getsockopt(SO_ERROR) finishes it and reports
+// its outcome; close() drops it. Until the event-loop connect (a later issue) a non-blocking
+// connect() runs the whole handshake inside the call, bounded by the deadline (--timeout).
 #include <sys/socket.h>
 
 #include "policy.hpp"
 #include "runtime.hpp"
+#include "session.hpp"
 
 namespace socksify::shim {
 
-/// Returns 0, or -1 with errno as connect(2) would set it. `addr` is what the app passed
-/// (remembered for getpeername).
-int proxied_connect(const Runtime& rt, int fd, int family, const Destination& dst,
-                    const sockaddr* addr, socklen_t len, const char* why) noexcept;
+/// Frees the dial of an interrupted connect (the session's last reference is gone).
+void release_pending_connect(PendingConnect* p) noexcept;
 
-/// Dissolves a TCP socket's association (connect with AF_UNSPEC) so the app may retry.
-void disconnect(int fd) noexcept;
+/// Returns 0, or -1 with errno as connect(2) would set it. `addr` is what the program passed
+/// (getpeername() returns it).
+int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const sockaddr* addr,
+                    socklen_t len, const Verdict& verdict) noexcept;
+
+/// connect() on a socket whose session is connecting: resumes the dial.
+int resume_connect(int fd, Session& s) noexcept;
+
+/// getsockopt(SO_ERROR) on a socket whose session is connecting: finishes the dial; returns
+/// the error to report (0: connected).
+int finish_connect(int fd, Session& s) noexcept;
 
 }  // namespace socksify::shim

@@ -2,9 +2,10 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
-#include <unistd.h>
 
 #include <cstring>
+
+#include "guard.hpp"
 
 namespace socksify::shim {
 namespace {
@@ -14,11 +15,12 @@ socks5::Syscalls g_syscalls;
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 [[noreturn]] void die(const char* name) {
-  // Nothing sensible can continue: the host program would recurse into us forever.
+  // Nothing sensible can continue: the host program would recurse into us forever. (The raw
+  // write below is the only libc call made by name: the table it would come from is broken.)
   static const char prefix[] = "socksify: cannot find the real ";
-  (void)!write(2, prefix, sizeof prefix - 1);
-  (void)!write(2, name, std::strlen(name));
-  (void)!write(2, "\n", 1);
+  (void)!::write(2, prefix, sizeof prefix - 1);
+  (void)!::write(2, name, std::strlen(name));
+  (void)!::write(2, "\n", 1);
   _exit(127);
 }
 
@@ -33,27 +35,30 @@ void resolve(F& slot, const char* name, void* self, bool required) {
   slot = reinterpret_cast<F>(p);
 }
 
+// The resolver's own lookups (a proxy given by host name) go through NSS modules, whose
+// socket calls reach our hooks: marked, they let DNS queries through (policy.hpp, Context).
+int resolver_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                         addrinfo** res) {
+  ResolverScope scope;
+  return g_real.getaddrinfo(node, service, hints, res);
+}
+
 void resolve_all() {
 #define SOCKSIFY_SELF(name) reinterpret_cast<void*>(static_cast<decltype(&::name)>(::name))
 #define SOCKSIFY_RESOLVE(name) resolve(g_real.name, #name, SOCKSIFY_SELF(name), true);
 #define SOCKSIFY_RESOLVE_OPTIONAL(name) resolve(g_real.name, #name, SOCKSIFY_SELF(name), false);
+#define SOCKSIFY_RESOLVE_USED(name) resolve(g_real.name, #name, nullptr, true);
   SOCKSIFY_HOOKED(SOCKSIFY_RESOLVE)
   SOCKSIFY_HOOKED_OPTIONAL(SOCKSIFY_RESOLVE_OPTIONAL)
+  SOCKSIFY_USED(SOCKSIFY_RESOLVE_USED)
+#undef SOCKSIFY_RESOLVE_USED
 #undef SOCKSIFY_RESOLVE_OPTIONAL
 #undef SOCKSIFY_RESOLVE
 #undef SOCKSIFY_SELF
   g_syscalls = socks5::Syscalls{
-      ::socket,
-      g_real.connect,
-      ::send,
-      ::recv,
-      ::poll,
-      g_real.close,
-      ::getsockopt,
-      g_real.getpeername,
-      g_real.fcntl,
-      g_real.getaddrinfo,
-      g_real.freeaddrinfo,
+      g_real.socket,      g_real.connect, g_real.send,          g_real.recv,
+      g_real.poll,        g_real.close,   g_real.getsockopt,    g_real.setsockopt,
+      g_real.getpeername, g_real.fcntl,   resolver_getaddrinfo, g_real.freeaddrinfo,
   };
 }
 

@@ -1,11 +1,20 @@
 #pragma once
-// The real libc functions behind our hooks, found lazily with dlsym(RTLD_NEXT).
-// ONE list of hooked symbols (SOCKSIFY_HOOKED); each entry gives a pointer of the exact type.
+// The ONE libc boundary of the shim. Every C library function the shim calls is reached
+// through real(): the functions we interpose (their real definitions, found with
+// dlsym(RTLD_NEXT)) and the ones we merely use. Calling a socket function by name inside the
+// shim would land in our own hook (or, for the ones we do not hook, hide a call that a lint
+// test could not see); tests/lint_shim.cmake greps the shim for such calls, and the
+// "exports" test checks that these lists, shim/exports.map and the library's dynamic symbols
+// agree.
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <resolv.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -16,7 +25,8 @@
 
 namespace socksify::shim {
 
-// X(name): symbols we interpose. Every hook calls real().name for pass-through.
+// X(name): symbols we interpose that the C library always has; each hook can pass through to
+// real().name.
 #define SOCKSIFY_HOOKED(X) \
   X(connect)               \
   X(close)                 \
@@ -26,6 +36,7 @@ namespace socksify::shim {
   X(fcntl)                 \
   X(getpeername)           \
   X(getsockname)           \
+  X(getsockopt)            \
   X(sendto)                \
   X(sendmsg)               \
   X(sendmmsg)              \
@@ -37,14 +48,21 @@ namespace socksify::shim {
   X(gethostbyname_r)       \
   X(gethostbyname2_r)      \
   X(gethostbyaddr)         \
-  X(gethostbyaddr_r)
+  X(gethostbyaddr_r)       \
+  X(execve)                \
+  X(execvpe)               \
+  X(fexecve)               \
+  X(posix_spawn)           \
+  X(posix_spawnp)
 
-// Hooked symbols the C library may lack (close_range and, in libc, the resolver functions are
-// glibc 2.34's; before that those live in libanl and libresolv, which only programs that use
-// them load). A null real pointer means the program cannot have called them through the loader
-// either.
+// Interposed symbols the C library may lack (close_range, closefrom, execveat and, in libc,
+// the resolver functions are glibc 2.34's; before that those live in libanl and libresolv,
+// which only programs that use them load). A null real pointer means the program cannot have
+// called them through the loader either.
 #define SOCKSIFY_HOOKED_OPTIONAL(X) \
   X(close_range)                    \
+  X(closefrom)                      \
+  X(execveat)                       \
   X(getaddrinfo_a)                  \
   X(res_query)                      \
   X(res_search)                     \
@@ -55,18 +73,52 @@ namespace socksify::shim {
   X(res_nquerydomain)               \
   X(res_nsend)
 
-/// The real functions behind the hooks (null for a missing optional one).
+// Interposed symbols that forward to one of the above (no real pointer of their own): the
+// 64-bit fcntl name, the exec functions that take the environment implicitly or as varargs,
+// and the names older glibc headers mapped the resolver functions to.
+#define SOCKSIFY_HOOKED_FORWARDING(X) \
+  X(fcntl64)                          \
+  X(execv)                            \
+  X(execvp)                           \
+  X(execl)                            \
+  X(execlp)                           \
+  X(execle)                           \
+  X(__res_query)                      \
+  X(__res_search)                     \
+  X(__res_querydomain)                \
+  X(__res_send)                       \
+  X(__res_nquery)                     \
+  X(__res_nsearch)                    \
+  X(__res_nquerydomain)               \
+  X(__res_nsend)
+
+// C library functions the shim calls but does not interpose.
+#define SOCKSIFY_USED(X) \
+  X(socket)              \
+  X(send)                \
+  X(recv)                \
+  X(poll)                \
+  X(setsockopt)          \
+  X(fstat)               \
+  X(sigaction)           \
+  X(open)                \
+  X(write)
+
+/// The real functions behind the hooks and the ones the shim uses (null for a missing
+/// optional one).
 struct RealLibc {
 #define SOCKSIFY_DECLARE(name) decltype(&::name) name;
   SOCKSIFY_HOOKED(SOCKSIFY_DECLARE)
   SOCKSIFY_HOOKED_OPTIONAL(SOCKSIFY_DECLARE)
+  SOCKSIFY_USED(SOCKSIFY_DECLARE)
 #undef SOCKSIFY_DECLARE
 };
 
 /// The real functions. Resolved on first use (thread-safe); never returns a hook of ours.
 const RealLibc& real() noexcept;
 
-/// A Syscalls table for the core, filled with the real functions.
+/// A Syscalls table for the core, filled with the real functions; its getaddrinfo marks the
+/// call as the resolver's own work (hooks it reaches let DNS queries through).
 const socks5::Syscalls& real_syscalls() noexcept;
 
 }  // namespace socksify::shim

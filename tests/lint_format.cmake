@@ -3,6 +3,7 @@ cmake_minimum_required(VERSION 3.25)
 file(GLOB_RECURSE files
   ${ROOT}/libsocks5client/*.cpp ${ROOT}/libsocks5client/*.hpp
   ${ROOT}/tools/*.cpp ${ROOT}/tools/*.hpp ${ROOT}/shim/*.cpp ${ROOT}/shim/*.hpp
+  ${ROOT}/settings/*.cpp ${ROOT}/settings/*.hpp
   ${ROOT}/tests/*.cpp ${ROOT}/tests/*.hpp ${ROOT}/fuzz/*.cpp ${ROOT}/fuzz/*.hpp
   ${ROOT}/examples/*.cpp ${ROOT}/bench/*.cpp)
 set(bad "")

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "socks5/client.hpp"
+#include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
 
 namespace socksify::tool {
@@ -20,8 +22,7 @@ std::string method_label(socks5::wire::Method m) {
   return buf;
 }
 
-void report_handshake(const socks5::Client& c) {
-  const auto& s = c.stats();
+void report_handshake(const socks5::HandshakeStats& s) {
   std::printf("method:    %s\n", method_label(s.method).c_str());
   std::printf("handshake: %.3f ms, %d wait%s for the server (%s)\n", ms(s.handshake_time), s.waits,
               s.waits == 1 ? "" : "s",
@@ -53,6 +54,105 @@ socks5::Result<socks5::Address> resolve_locally(const socks5::Address& a) {
   return out;
 }
 
+socks5::ClientOptions options_of(const settings::Config& c) {
+  socks5::ClientOptions o;
+  o.timeout = c.timeout;
+  o.pipelining = c.pipelining;
+  return o;
+}
+
+// One proxy on its own (failover mode checks each in turn).
+int check_proxy(const socks5::ProxyUri& proxy, const settings::Config& config,
+                const std::optional<socks5::Address>& target) {
+  std::printf("proxy:     %s\n", proxy.to_string().c_str());
+  auto client = socks5::Client::open(proxy, options_of(config));
+  if (!client)
+    return failure("proxy", proxy.host + ":" + std::to_string(proxy.port) + " unreachable",
+                   client.error());
+  std::printf("tcp:       connected to %s in %.3f ms\n",
+              client->proxy_address().to_string().c_str(), ms(client->stats().connect_time));
+  if (!target) {
+    auto a = client->authenticate();
+    if (!a) {
+      report_handshake(client->stats());
+      return failure("proxy", "handshake", a.error());
+    }
+    report_handshake(client->stats());
+    std::printf("result:    proxy OK\n");
+    return 0;
+  }
+  socks5::Address dst = *target;
+  if (!proxy.remote_dns) {
+    auto resolved = resolve_locally(dst);
+    if (!resolved)
+      return failure("target", dst.to_string() + " (resolved locally, socks5://)",
+                     resolved.error());
+    dst = *resolved;
+  }
+  auto bound = client->connect(dst);
+  if (!bound) {
+    if (client->stats().method != socks5::wire::Method::no_acceptable) {
+      report_handshake(client->stats());
+    }
+    const auto& ec = bound.error();
+    const bool refused_by_proxy =
+        ec == socks5::Errc::no_acceptable_method || ec == socks5::Errc::auth_rejected;
+    return failure(refused_by_proxy ? "proxy" : "target",
+                   refused_by_proxy ? std::string("authentication") : dst.to_string(), ec);
+  }
+  report_handshake(client->stats());
+  std::printf("target:    %s connected through the proxy (proxy side %s)\n",
+              dst.to_string().c_str(), bound->to_string().c_str());
+  std::printf("result:    OK\n");
+  return 0;
+}
+
+// A strict chain as a whole: TCP to the first hop, then each hop's handshake through the
+// previous one, then the target (or, without one, authentication at the last hop).
+int check_chain(const settings::Config& config, const std::optional<socks5::Address>& target) {
+  std::string route;
+  for (const auto& p : config.proxies) route += (route.empty() ? "" : " -> ") + p.to_string();
+  std::printf("chain:     %s\n", route.c_str());
+  socks5::Address dst = target ? *target : socks5::Address{};
+  if (target && !config.proxies.back().remote_dns) {
+    auto resolved = resolve_locally(dst);
+    if (!resolved) {
+      return failure("target", dst.to_string() + " (resolved locally, socks5://)",
+                     resolved.error());
+    }
+    dst = *resolved;
+  }
+  socks5::DialPlan plan;
+  plan.proxies = config.proxies;
+  plan.chain = socks5::ChainMode::strict;
+  plan.pipelining = config.pipelining;
+  socks5::DialRequest request;
+  if (!target) request.command.reset();
+  request.target = dst;
+  socks5::Dial dial(plan, socks5::DialSocket{}, request, socks5::Deadline::after(config.timeout));
+  socks5::run_blocking(dial);
+  const bool ok = dial.step().next == socks5::Dial::Next::done;
+  if (!ok && dial.failed_stage() != socks5::DialStage::handshake) {
+    const auto& p = config.proxies[dial.proxy()];
+    return failure("proxy", p.host + ":" + std::to_string(p.port) + " unreachable", dial.error());
+  }
+  std::printf("tcp:       connected to %s in %.3f ms\n", dial.endpoint().to_string().c_str(),
+              ms(dial.stats().connect_time));
+  report_handshake(dial.stats());
+  if (!ok) {
+    return failure(
+        "hop",
+        std::to_string(dial.proxy() + 1) + " (" + config.proxies[dial.proxy()].to_string() + ")",
+        dial.error());
+  }
+  if (target) {
+    std::printf("target:    %s connected through %zu proxies (last hop's side %s)\n",
+                dst.to_string().c_str(), config.proxies.size(), dial.bound().to_string().c_str());
+  }
+  std::printf("result:    %s\n", target ? "OK" : "chain OK");
+  return 0;
+}
+
 }  // namespace
 
 int run_check(const CheckRequest& request) {
@@ -65,46 +165,20 @@ int run_check(const CheckRequest& request) {
       return 2;
     }
   }
-  std::printf("proxy:     %s\n", request.proxy.to_string().c_str());
-  auto client = socks5::Client::open(request.proxy, request.options);
-  if (!client)
-    return failure("proxy",
-                   request.proxy.host + ":" + std::to_string(request.proxy.port) + " unreachable",
-                   client.error());
-  std::printf("tcp:       connected to %s in %.3f ms\n",
-              client->proxy_address().to_string().c_str(), ms(client->stats().connect_time));
-  if (!target) {
-    auto a = client->authenticate();
-    if (!a) {
-      report_handshake(*client);
-      return failure("proxy", "handshake", a.error());
-    }
-    report_handshake(*client);
-    std::printf("result:    proxy OK\n");
-    return 0;
+  const settings::Config& config = request.config;
+  if (config.chain == socks5::ChainMode::strict && config.proxies.size() > 1) {
+    const int rc = check_chain(config, target);
+    std::fflush(stdout);
+    return rc;
   }
-  socks5::Address dst = *target;
-  if (!request.proxy.remote_dns) {
-    auto resolved = resolve_locally(dst);
-    if (!resolved)
-      return failure("target", dst.to_string() + " (resolved locally, socks5://)",
-                     resolved.error());
-    dst = *resolved;
+  int rc = 0;
+  for (std::size_t i = 0; i < config.proxies.size(); ++i) {
+    if (i > 0) std::printf("\n");
+    std::fflush(stdout);
+    if (check_proxy(config.proxies[i], config, target) != 0) rc = 1;
+    std::fflush(stdout);
   }
-  auto bound = client->connect(dst);
-  if (!bound) {
-    if (client->stats().method != socks5::wire::Method::no_acceptable) report_handshake(*client);
-    const auto& ec = bound.error();
-    const bool refused_by_proxy =
-        ec == socks5::Errc::no_acceptable_method || ec == socks5::Errc::auth_rejected;
-    return failure(refused_by_proxy ? "proxy" : "target",
-                   refused_by_proxy ? std::string("authentication") : dst.to_string(), ec);
-  }
-  report_handshake(*client);
-  std::printf("target:    %s connected through the proxy (proxy side %s)\n",
-              dst.to_string().c_str(), bound->to_string().c_str());
-  std::printf("result:    OK\n");
-  return 0;
+  return rc;
 }
 
 }  // namespace socksify::tool

@@ -1,21 +1,23 @@
 #pragma once
-// `socksify check`: probe a proxy, optionally CONNECT through it, report precisely.
-#include <chrono>
+// `socksify check`: probe the configured proxies, optionally CONNECT through them, report
+// precisely. The configuration is the one a socksified program would get (the same file,
+// environment and command-line options).
 #include <optional>
 #include <string>
 
-#include "socks5/client.hpp"
+#include "config.hpp"
 
 namespace socksify::tool {
 
-/// Inputs of one check, already gathered from argv, environment and files.
+/// Inputs of one check.
 struct CheckRequest {
-  socks5::ProxyUri proxy;
+  settings::Config config;
   std::optional<std::string> target;  ///< HOST:PORT
-  socks5::ClientOptions options;
 };
 
-/// Runs the check, printing a report on stdout and failures on stderr. Returns the exit code.
+/// Runs the check, printing a report on stdout and failures on stderr. Returns the exit code:
+/// 0 when every proxy (failover) or the whole chain (strict) works, 1 otherwise, 2 for a bad
+/// target.
 int run_check(const CheckRequest& request);
 
 }  // namespace socksify::tool

@@ -182,13 +182,10 @@ std::string find_shim() {
 }
 
 int launch(const LaunchRequest& request) {
-  // Validate with the shim's own parser, so a bad setting fails here with one clear line.
-  auto lookup = [&request](const char* name) -> const char* {
-    auto it = request.env.find(name);
-    if (it != request.env.end()) return it->second.c_str();
-    return std::getenv(name);
-  };
-  auto parsed = shim::load_config(lookup);
+  // Validate with the library's own parser, so a bad setting fails here with one clear line
+  // that names what the user wrote (the flag, the variable or the file line).
+  auto parsed = settings::load_config(
+      [](const char* name) -> const char* { return std::getenv(name); }, request.settings);
   if (!parsed) {
     std::fprintf(stderr, "socksify: %s\n", parsed.error().message.c_str());
     return 2;
@@ -211,7 +208,7 @@ int launch(const LaunchRequest& request) {
     }
     std::fprintf(stderr, "socksify: warning: %s %s\n", program.c_str(), why.c_str());
   }
-  for (const auto& [k, v] : request.env) setenv(k.c_str(), v.c_str(), 1);
+  for (const auto& [name, s] : request.settings) setenv(name.c_str(), s.value.c_str(), 1);
   setenv("LD_PRELOAD", preload_list(shim_path, std::getenv("LD_PRELOAD")).c_str(), 1);
   std::vector<char*> argv;
   argv.reserve(request.command.size() + 1);

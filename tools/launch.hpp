@@ -1,17 +1,18 @@
 #pragma once
 // `socksify [options] COMMAND...`: configuration into the environment, the shim's absolute path
 // first in LD_PRELOAD, then exec.
-#include <map>
 #include <string>
 #include <vector>
+
+#include "config.hpp"
 
 namespace socksify::tool {
 
 /// What the wrapper was asked to do.
 struct LaunchRequest {
-  std::vector<std::string> command;        ///< program and arguments
-  std::map<std::string, std::string> env;  ///< SOCKSIFY_* settings to export
-  bool strict = false;                     ///< refuse programs the shim cannot reach
+  std::vector<std::string> command;  ///< program and arguments
+  settings::Settings settings;       ///< from the command line: exported as SOCKSIFY_*
+  bool strict = false;               ///< refuse programs the shim cannot reach
 };
 
 /// Why the shim cannot see a program's connections, or "" if it can.

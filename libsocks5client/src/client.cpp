@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 
-#include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -13,79 +11,15 @@
 namespace socks5 {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Proxies seen stalling on a pipelined handshake (they read one message per recv() and drop the
-// rest, as microsocks does). Process-wide, lock-free (so fork() can never inherit a held lock),
-// fixed size, trivially initialised: fingerprints of the proxy endpoints, 0 = empty.
-std::array<std::atomic<std::uint64_t>, 32> g_stalling{};
-std::atomic<std::uint32_t> g_stalling_next{0};
-
-std::uint64_t fingerprint(const Address& proxy) {
-  // FNV-1a over family, address and port; never 0 (0 marks an empty slot).
-  std::uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](std::uint8_t b) { h = (h ^ b) * 1099511628211ULL; };
-  mix(static_cast<std::uint8_t>(proxy.type()));
-  for (auto b : proxy.octets()) mix(b);
-  mix(static_cast<std::uint8_t>(proxy.port() >> 8));
-  mix(static_cast<std::uint8_t>(proxy.port() & 0xFF));
-  return h == 0 ? 1 : h;
-}
-
-}  // namespace
-
-bool pipelining_known_bad(const Address& proxy) noexcept {
-  // Nothing remembered (the usual case): no need to hash.
-  if (g_stalling_next.load(std::memory_order_relaxed) == 0 || !proxy.is_ip()) return false;
-  const std::uint64_t f = fingerprint(proxy);
-  for (const auto& slot : g_stalling) {
-    if (slot.load(std::memory_order_relaxed) == f) return true;
-  }
-  return false;
-}
-
-void remember_pipelining_bad(const Address& proxy) noexcept {
-  if (!proxy.is_ip() || pipelining_known_bad(proxy)) return;
-  const std::uint32_t i = g_stalling_next.fetch_add(1, std::memory_order_relaxed);
-  g_stalling[i % g_stalling.size()].store(fingerprint(proxy), std::memory_order_relaxed);
-}
-
-namespace {
-
-// A non-blocking connect bounded by the deadline; the socket is left in blocking mode.
-Result<int> connect_endpoint(const sockaddr* sa, socklen_t len, Deadline deadline,
-                             const Syscalls& sys) {
-  const int fd = sys.socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail_errno(errno);
-  int rc = sys.connect(fd, sa, len);
-  if (rc != 0 && errno == EINPROGRESS) {
-    Stream s(fd, sys);
-    auto w = s.wait(POLLOUT, deadline);
-    if (!w) {
-      sys.close(fd);
-      return fail(w.error());
-    }
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (sys.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
-    if (err != 0) {
-      sys.close(fd);
-      return fail_errno(err);
-    }
-    rc = 0;
-  }
-  if (rc != 0) {
-    const int err = errno;
-    sys.close(fd);
-    return fail_errno(err);
-  }
-  const int flags = sys.fcntl(fd, F_GETFL);
-  if (flags >= 0) sys.fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return fd;
-}
-
 const Syscalls& sys_of(const ClientOptions& options) {
   return options.syscalls != nullptr ? *options.syscalls : Syscalls::libc();
+}
+
+// The dialer's sockets are non-blocking; a Client hands out a plain blocking stream.
+void set_blocking(int fd, const Syscalls& sys) {
+  if (fd < 0) return;
+  const int flags = sys.fcntl(fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK) != 0) sys.fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 }
 
 Address peer_of(int fd, const Syscalls& sys) {
@@ -113,11 +47,6 @@ class ReplyMachine final : public Machine {
 };
 
 }  // namespace
-
-void reset_pipelining_memory() noexcept {
-  for (auto& slot : g_stalling) slot.store(0, std::memory_order_relaxed);
-  g_stalling_next.store(0, std::memory_order_relaxed);
-}
 
 Client::Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable,
                Address proxy_endpoint)
@@ -169,41 +98,25 @@ const Syscalls& Client::sys() const noexcept {
   return sys_of(options_);
 }
 
+DialPlan Client::plan(const ProxyUri& proxy, const ClientOptions& options) {
+  DialPlan plan;
+  plan.proxies = std::span<const ProxyUri>(&proxy, 1);
+  plan.pipelining = options.pipelining;
+  plan.stall_timeout = options.stall_timeout;
+  plan.syscalls = options.syscalls;
+  return plan;
+}
+
 Result<Client> Client::open(const ProxyUri& proxy, const ClientOptions& options) {
-  const Syscalls& sys = sys_of(options);
-  const auto deadline = Deadline::after(options.timeout);
-  const auto t0 = Clock::now();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-  addrinfo* list = nullptr;
-  const std::string port = std::to_string(proxy.port);
-  const int gai = sys.getaddrinfo(proxy.host.c_str(), port.c_str(), &hints, &list);
-  if (gai != 0 || list == nullptr) {
-    // AI_ADDRCONFIG hides ::1 on hosts without a global IPv6 address; retry without it.
-    hints.ai_flags = AI_NUMERICSERV;
-    if (sys.getaddrinfo(proxy.host.c_str(), port.c_str(), &hints, &list) != 0 || !list) {
-      return fail(Errc::name_resolution_failed);
-    }
-  }
-  std::error_code last = Errc::name_resolution_failed;
-  int fd = -1;
-  Address endpoint;
-  for (addrinfo* ai = list; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    auto r = connect_endpoint(ai->ai_addr, ai->ai_addrlen, deadline, sys);
-    if (r) {
-      fd = *r;
-      if (auto a = Address::from_sockaddr(ai->ai_addr, ai->ai_addrlen)) endpoint = *a;
-    } else {
-      last = r.error();
-      if (deadline.expired()) break;
-    }
-  }
-  sys.freeaddrinfo(list);
-  if (fd < 0) return fail(last);
-  Client c(fd, proxy, options, true, std::move(endpoint));
-  c.stats_.connect_time = Clock::now() - t0;
+  DialRequest tcp;
+  tcp.tcp_only = true;
+  Dial dial(plan(proxy, options), DialSocket{}, tcp, Deadline::after(options.timeout));
+  run_blocking(dial);
+  if (dial.step().next != Dial::Next::done) return fail(dial.error());
+  const int fd = dial.release_fd();
+  set_blocking(fd, sys_of(options));
+  Client c(fd, proxy, options, true, dial.endpoint());
+  c.stats_.connect_time = dial.stats().connect_time;
   return c;
 }
 
@@ -216,71 +129,34 @@ Client Client::adopt(int fd, const ProxyUri& proxy, const ClientOptions& options
   return Client(fd, proxy, options, false, std::move(proxy_endpoint));
 }
 
-std::vector<std::unique_ptr<AuthMethod>> Client::methods() const {
-  std::vector<std::unique_ptr<AuthMethod>> m;
-  // With credentials, offer only RFC 1929: a single method is what makes pipelining possible,
-  // and a user who gave credentials wants them used.
-  if (proxy_.user) {
-    m.push_back(std::make_unique<UserPassAuth>(*proxy_.user, proxy_.password.value_or("")));
-  } else {
-    m.push_back(std::make_unique<NoAuth>());
-  }
-  return m;
-}
-
-Result<void> Client::negotiate(std::optional<wire::Command> command, const Address& destination,
-                               bool pipelining) {
-  const auto t0 = Clock::now();
-  const Deadline deadline(t0 + options_.timeout);
-  Negotiation n(methods(), command, destination, pipelining);
-  auto s = n.start();
-  if (!s) return s;
-  stats_.pipelined = n.pipelined();
-  DriveStats ds;
-  DriveOptions opts;
-  if (options_.pipelining == Pipelining::automatic && n.pipelined()) {
-    opts.stall = options_.stall_timeout;
-    opts.stall_armed = [&n] { return n.method_selected() && !n.done(); };
-  }
-  Stream stream(fd_, sys());
-  auto r = drive(stream, n, deadline, &ds, opts);
-  stats_.waits = ds.waits;
-  stats_.method = n.method();
-  stats_.handshake_time = Clock::now() - t0;
-  if (!r) return r;
-  protection_ = n.take_protection();
-  reader_ = std::move(n.reader());
-  return {};
-}
-
 Result<Address> Client::request(std::optional<wire::Command> command, const Address& destination) {
   if (fd_ < 0) return fail_errno(EBADF);
-  const bool automatic = options_.pipelining == Pipelining::automatic;
-  const bool pipelining =
-      options_.pipelining == Pipelining::on || (automatic && !pipelining_known_bad(proxy_addr_));
-  stats_.fell_back = false;
-  auto r = negotiate(command, destination, pipelining);
-  if (!r && r.error() == Errc::pipelining_stalled) {
-    remember_pipelining_bad(proxy_addr_);
-    if (!reopenable_) return fail(r.error());
-    // The server dropped our pipelined octets: reconnect and do it one message at a time.
-    sockaddr_storage ss{};
-    const socklen_t len = proxy_addr_.to_sockaddr(ss);
-    close_fd();
-    auto fd = connect_endpoint(reinterpret_cast<sockaddr*>(&ss), len,
-                               Deadline::after(options_.timeout), sys());
-    if (!fd) return fail(fd.error());
-    fd_ = *fd;
-    const int first_waits = stats_.waits;
-    const auto first_time = stats_.handshake_time;
-    r = negotiate(command, destination, false);
-    stats_.waits += first_waits;
-    stats_.handshake_time += first_time;
-    stats_.fell_back = true;
+  // The dial takes the socket: a stalled pipelined handshake on a socket this client opened
+  // is retried on a new one (same deadline), which then comes back here.
+  DialSocket socket;
+  socket.fd = std::exchange(fd_, -1);
+  socket.connected = true;
+  socket.owned = true;
+  socket.reopen = reopenable_;
+  socket.endpoint = proxy_addr_;
+  DialRequest req;
+  req.command = command;
+  req.target = destination;
+  Dial dial(plan(proxy_, options_), socket, req, Deadline::after(options_.timeout));
+  run_blocking(dial);
+  fd_ = dial.release_fd();
+  const auto connect_time = stats_.connect_time;
+  stats_ = dial.stats();
+  if (stats_.fell_back) {
+    set_blocking(fd_, sys());
+  } else {
+    stats_.connect_time = connect_time;
   }
-  if (!r) return fail(r.error());
+  if (dial.step().next != Dial::Next::done) return fail(dial.error());
+  protection_ = dial.take_protection();
+  reader_ = std::move(dial.reader());
   if (!command) return Address{};
-  return reader_.reply()->bound;
+  return dial.bound();
 }
 
 Result<void> Client::authenticate() {

@@ -45,104 +45,118 @@ Result<void> Stream::write_all(ByteView data, Deadline deadline) {
 
 namespace {
 
-// recv() with MSG_DONTWAIT; EINTR retried, EAGAIN means "poll again". With `poll_first` false
-// the octets are known to be queued (they were peeked), so the poll is skipped unless the
-// kernel says otherwise.
-Result<std::size_t> recv_some(Stream& s, std::uint8_t* buf, std::size_t len, int flags,
-                              Deadline deadline, int stall_ms, bool* stalled,
-                              bool poll_first = true) {
-  for (;;) {
-    if (poll_first) {
-      pollfd p{s.fd(), POLLIN, 0};
-      int timeout = deadline.poll_ms();
-      if (timeout == 0) return fail(Errc::timed_out);  // also bounds a server that trickles
-      const bool use_stall = stall_ms > 0 && stall_ms < timeout;
-      if (use_stall) timeout = stall_ms;
-      const int ready = s.sys().poll(&p, 1, timeout);
-      if (ready == 0) {
-        if (use_stall) {
-          *stalled = true;
-          return fail(Errc::pipelining_stalled);
-        }
-        return fail(Errc::timed_out);
-      }
-      if (ready < 0) {
-        if (errno == EINTR) continue;
-        return fail_errno(errno);
-      }
-    }
-    poll_first = true;
-    const ssize_t n = s.sys().recv(s.fd(), buf, len, flags | MSG_DONTWAIT);
-    if (n > 0) return static_cast<std::size_t>(n);
-    if (n == 0) return fail(Errc::connection_closed);
-    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-    return fail_errno(errno);
-  }
-}
-
-// Removes exactly `len` already-peeked octets from the socket.
-Result<void> discard(Stream& s, std::size_t len, Deadline deadline) {
-  std::uint8_t sink[512];
-  while (len > 0) {
-    bool stalled = false;
-    auto n =
-        recv_some(s, sink, len < sizeof sink ? len : sizeof sink, 0, deadline, 0, &stalled, false);
-    if (!n) return fail(n.error());
-    len -= *n;
-  }
-  return {};
+bool would_block(int e) {
+  return e == EAGAIN || e == EWOULDBLOCK;
 }
 
 }  // namespace
 
-Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats,
-                   const DriveOptions& options) {
-  // Octets taken off the socket that the machine has not used yet: always a prefix of a
-  // message it still needs more of, so keeping them is safe. Empty in the common case, where
-  // each read holds whole messages and nothing is copied.
-  Bytes pending;
-  std::uint8_t buf[4096];
-  bool sent = false;
+Result<void> Pump::feed(Machine& m, std::size_t got, bool peeked) {
+  const std::size_t old = pending_.size();
+  if (old > 0) pending_.insert(pending_.end(), buf_, buf_ + got);
+  auto used = old > 0 ? m.receive(pending_) : m.receive(ByteView(buf_, got));
+  if (!used) return fail(used.error());
+  // Only the octets that belong to the handshake leave the socket: all of a peek while the
+  // machine wants more (the rest is kept in pending_), else just what it used.
+  if (peeked) discard_ = !m.done() ? got : (*used > old ? *used - old : 0);
+  if (m.done()) {
+    pending_.clear();
+  } else if (old > 0) {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(*used));
+  } else if (*used < got) {
+    pending_.assign(buf_ + *used, buf_ + got);
+  }
+  return {};
+}
+
+Result<Pump::Want> Pump::run(Machine& m, int fd, const Syscalls& sys, bool readable) {
+  if (readable) readable_ = true;
   for (;;) {
-    if (!m.output().empty()) {
-      auto w = s.write_all(m.output(), deadline);
-      if (!w) return w;
-      m.clear_output();
-      sent = true;
+    while (discard_ > 0) {
+      std::uint8_t sink[512];
+      const ssize_t n =
+          sys.recv(fd, sink, discard_ < sizeof sink ? discard_ : sizeof sink, MSG_DONTWAIT);
+      if (n > 0) {
+        discard_ -= static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n == 0) return fail(Errc::connection_closed);
+      if (errno == EINTR) continue;
+      if (would_block(errno)) return Want::readable;  // peeked octets gone: another reader
+      return fail_errno(errno);
     }
-    if (m.done()) return {};
-    if (sent && stats != nullptr) ++stats->waits;
-    sent = false;
-    const bool armed = options.stall.count() > 0 && options.stall_armed && options.stall_armed();
-    const int stall_ms = armed ? static_cast<int>(options.stall.count()) : 0;
-    bool stalled = false;
+    const Bytes& out = m.output();
+    while (out_off_ < out.size()) {
+      const ssize_t n =
+          sys.send(fd, out.data() + out_off_, out.size() - out_off_, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        out_off_ += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && would_block(errno)) return Want::writable;
+      return fail_errno(n < 0 ? errno : EIO);
+    }
+    if (!out.empty()) {
+      m.clear_output();
+      out_off_ = 0;
+      sent_ = true;
+    }
+    if (m.done()) return Want::done;
+    if (!readable_) {
+      if (sent_) ++waits_;
+      sent_ = false;
+      return Want::readable;
+    }
     // A message of known size is read as it is: reading exactly its octets can never take
     // what follows it. Otherwise peek, so that octets after the final reply (early
     // application data) stay queued, and then take only what the machine used.
-    const std::size_t exact = pending.empty() ? m.exact_need() : 0;
-    const bool peek = exact == 0 || exact > sizeof buf;
-    auto n = recv_some(s, buf, peek ? sizeof buf : exact, peek ? MSG_PEEK : 0, deadline, stall_ms,
-                       &stalled);
-    if (!n) return fail(n.error());
-    const std::size_t old = pending.size();
-    if (old > 0) pending.insert(pending.end(), buf, buf + *n);
-    auto used = old > 0 ? m.receive(pending) : m.receive(ByteView(buf, *n));
-    if (!used) return fail(used.error());
-    if (peek) {
-      // Only the octets that belong to the handshake leave the socket.
-      const std::size_t take = !m.done() ? *n : (*used > old ? *used - old : 0);
-      auto d = discard(s, take, deadline);
-      if (!d) return d;
+    const std::size_t exact = pending_.empty() ? m.exact_need() : 0;
+    const bool peek = exact == 0 || exact > sizeof buf_;
+    const ssize_t n =
+        sys.recv(fd, buf_, peek ? sizeof buf_ : exact, (peek ? MSG_PEEK : 0) | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (!would_block(errno)) return fail_errno(errno);
+      readable_ = false;
+      continue;
     }
-    if (m.done()) {
-      if (!m.output().empty()) continue;
-      return {};
+    if (n == 0) return fail(Errc::connection_closed);
+    readable_ = false;  // wait before the next read, unless what was peeked is still queued
+    auto f = feed(m, static_cast<std::size_t>(n), peek);
+    if (!f) return fail(f.error());
+  }
+}
+
+Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats,
+                   const DriveOptions& options) {
+  Pump pump;
+  bool readable = false;
+  auto finish = [&](Result<void> r) {
+    if (stats != nullptr) stats->waits += pump.waits();
+    return r;
+  };
+  for (;;) {
+    auto want = pump.run(m, s.fd(), s.sys(), readable);
+    if (!want) return finish(fail(want.error()));
+    if (*want == Pump::Want::done) return finish({});
+    readable = false;
+    int timeout = deadline.poll_ms();
+    if (timeout == 0) return finish(fail(Errc::timed_out));  // also bounds a server that trickles
+    bool use_stall = false;
+    if (*want == Pump::Want::readable && options.stall.count() > 0 && options.stall_armed &&
+        options.stall_armed() && options.stall.count() < timeout) {
+      timeout = static_cast<int>(options.stall.count());
+      use_stall = true;
     }
-    if (old > 0) {
-      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(*used));
-    } else if (*used < *n) {
-      pending.assign(buf + *used, buf + *n);
+    pollfd p{s.fd(), static_cast<short>(*want == Pump::Want::readable ? POLLIN : POLLOUT), 0};
+    const int n = s.sys().poll(&p, 1, timeout);
+    if (n == 0) return finish(fail(use_stall ? Errc::pipelining_stalled : Errc::timed_out));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return finish(fail_errno(errno));
     }
+    readable = *want == Pump::Want::readable;
   }
 }
 

@@ -7,8 +7,8 @@ namespace socks5 {
 
 const Syscalls& Syscalls::libc() noexcept {
   static constexpr Syscalls table{
-      ::socket,     ::connect,     ::send,  ::recv,        ::poll,         ::close,
-      ::getsockopt, ::getpeername, ::fcntl, ::getaddrinfo, ::freeaddrinfo,
+      ::socket,     ::connect,    ::send,        ::recv,  ::poll,        ::close,
+      ::getsockopt, ::setsockopt, ::getpeername, ::fcntl, ::getaddrinfo, ::freeaddrinfo,
   };
   return table;
 }

@@ -1,30 +1,27 @@
-// connect(): the TCP family of hooks. Decides direct / proxy / reject for AF_INET and AF_INET6
-// stream sockets; datagram sockets follow the datagram policy (datagram_policy.hpp).
+// connect(): gathers the facts (socket type, destination, the name behind a fake address),
+// asks the policy, and acts: direct, refused, or through the proxies (proxy_connect.hpp).
+#include "hooks/hooks.hpp"
+
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
-#include "datagram_policy.hpp"
 #include "direct_names.hpp"
-#include "fd_table.hpp"
 #include "guard.hpp"
 #include "log.hpp"
 #include "policy.hpp"
 #include "proxy_connect.hpp"
 #include "real_libc.hpp"
 #include "runtime.hpp"
+#include "session.hpp"
 
 namespace socksify::shim {
 namespace {
-
-int socket_type(int fd) {
-  int type = 0;
-  socklen_t len = sizeof type;
-  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -1;
-  return type;
-}
 
 // A fake address under a "direct" rule (e.g. a port rule): resolve the name here and connect.
 int connect_direct_by_name(int fd, int family, const Destination& d) {
@@ -35,11 +32,16 @@ int connect_direct_by_name(int fd, int family, const Destination& d) {
   addrinfo* list = nullptr;
   const std::string name(d.name);
   const std::string port = std::to_string(d.port);
-  if (real().getaddrinfo(name.c_str(), port.c_str(), &hints, &list) != 0) {
+  int rc = 0;
+  {
+    ResolverScope scope;
+    rc = real().getaddrinfo(name.c_str(), port.c_str(), &hints, &list);
+  }
+  if (rc != 0) {
     errno = EHOSTUNREACH;
     return -1;
   }
-  int rc = -1;
+  rc = -1;
   errno = EHOSTUNREACH;
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != family) continue;
@@ -52,61 +54,119 @@ int connect_direct_by_name(int fd, int family, const Destination& d) {
   return rc;
 }
 
-}  // namespace
-
-int on_connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
-  Destination d;
-  if (!destination_from(addr, len, d)) return real().connect(fd, addr, len);
-  const int type = socket_type(fd);
-  if (type < 0) return real().connect(fd, addr, len);  // not a socket: the kernel says why
-  Guard guard;
-  const Runtime& rt = runtime();
-  char name[256];
-  if (rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
-    d.name = name;
-  }
-  if ((type & 0xF) != SOCK_STREAM) {
-    // Datagram sockets (UDP, ICMP, raw) are not proxied yet: the datagram policy decides.
-    if (const int e = datagram_refusal(rt, d); e != 0) {
-      errno = e;
-      return -1;
+int refuse(const Verdict& v, const Destination& d, const char* what) {
+  if (log_enabled(LogLevel::info)) {
+    char addr[64] = "an address";
+    if (!d.name.empty()) {
+      std::snprintf(addr, sizeof addr, "%.*s", static_cast<int>(d.name.size()), d.name.data());
+    } else if (d.family != 0) {
+      inet_ntop(d.family, d.ip.data(), addr, sizeof addr);
     }
-    return real().connect(fd, addr, len);
-  }
-  if (fd_get(fd).kind == FdKind::proxied) {
-    errno = EISCONN;  // what the kernel says for a second connect on a connected socket
-    return -1;
-  }
-  const Verdict v = d.name.empty() && is_direct_by_name(d.family, d.ip.data())
-                        ? Verdict{Action::direct, "a direct domain rule"}
-                        : classify(rt.config, d);
-  char why[32] = "";
-  if (log_enabled(LogLevel::info)) {  // only the log lines use it
+    char why[32];
     if (v.rule > 0) {
       std::snprintf(why, sizeof why, "rule %d", v.rule);
     } else {
       std::snprintf(why, sizeof why, "%s", v.why);
     }
+    log_line(LogLevel::info, "refused %s to %s port %u (%s): %s", what, addr, d.port, why,
+             socks5::make_error_code(v.refusal).message().c_str());
   }
+  errno = socks5::to_errno(v.refusal);
+  return -1;
+}
+
+// connect() reached while this thread is inside the shim: a signal handler interrupted our
+// work, or the local resolver we called is making its own connections. No allocation, no
+// lock: classify as usual, with what can be known without the fake-DNS table's lock.
+int nested_connect(int fd, const sockaddr* addr, socklen_t len, const Destination& d) {
+  const Runtime* rt = runtime_if_ready();
+  Context ctx;
+  ctx.nested = true;
+  ctx.in_resolver = in_resolver();
+  if (rt == nullptr) {
+    // Not initialised yet (this thread is initialising): only loopback can be judged.
+    if (ctx.in_resolver || is_loopback(d.family, d.ip.data())) {
+      return real().connect(fd, addr, len);
+    }
+    errno = ENETUNREACH;
+    return -1;
+  }
+  ctx.fake = rt->dns != nullptr && rt->dns->in_range(d.family, d.ip.data());
+  const int type = socket_type(fd);
+  const Operation op = (type & 0xF) == SOCK_STREAM ? Operation::connect : Operation::datagram;
+  const Verdict v = classify(rt->config, op, d, ctx);
+  if (v.action == Action::direct) return real().connect(fd, addr, len);
+  return refuse(v, d, "connect");
+}
+
+}  // namespace
+
+int socket_type(int fd) noexcept {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (real().getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -1;
+  return type;
+}
+
+int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastopen) noexcept {
+  if (addr != nullptr && len >= static_cast<socklen_t>(sizeof(sa_family_t)) &&
+      addr->sa_family == AF_UNSPEC) {
+    // Dissolving the association: what the shim knew about the old one goes with it.
+    session_detach(fd);
+    return real().connect(fd, addr, len);
+  }
+  Destination d;
+  if (!destination_from(addr, len, d)) return real().connect(fd, addr, len);
+  if (inside()) return nested_connect(fd, addr, len, d);
+  const int type = socket_type(fd);
+  if (type < 0) return real().connect(fd, addr, len);  // not a socket: the kernel says why
+  Guard guard;
+  const Runtime& rt = runtime();
+  Context ctx;
+  char name[256];
+  if (rt.dns != nullptr && rt.dns->in_range(d.family, d.ip.data())) {
+    ctx.fake = true;
+    if (rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
+  }
+  if ((type & 0xF) != SOCK_STREAM) {
+    // Datagram sockets (UDP, ICMP, raw): connect() only sets the default destination; the
+    // datagram policy decides (fail-closed until UDP ASSOCIATE).
+    const Verdict v = classify(rt.config, Operation::datagram, d, ctx);
+    if (v.action != Action::direct) return refuse(v, d, "UDP");
+    return real().connect(fd, addr, len);
+  }
+  if (sessions_in_use()) {
+    if (SessionRef s = session_of(fd)) {
+      if (s->kind.load(std::memory_order_acquire) == SessionKind::connecting) {
+        return resume_connect(fd, *s.get());
+      }
+      errno = EISCONN;  // what the kernel says for a second connect on a connected socket
+      return -1;
+    }
+  }
+  ctx.direct_by_name = d.name.empty() && is_direct_by_name(d.family, d.ip.data());
+  const Verdict v = classify(rt.config, Operation::connect, d, ctx);
   switch (v.action) {
     case Action::direct:
-      log_line(LogLevel::debug, "direct connect on fd %d (%s)", fd, why);
+      if (log_enabled(LogLevel::debug)) {
+        log_line(LogLevel::debug, "direct connect on fd %d (%s)", fd,
+                 v.rule > 0 ? "a rule" : v.why);
+      }
       if (!d.name.empty()) return connect_direct_by_name(fd, addr->sa_family, d);
+      if (direct_fastopen != nullptr) {
+        *direct_fastopen = true;  // the kernel sends the data with the SYN itself
+        return 0;
+      }
       return real().connect(fd, addr, len);
+    case Action::proxy: return proxied_connect(rt, fd, d, addr, len, v);
     case Action::reject:
-      log_line(LogLevel::info, "rejected connect to %s port %u (%s)",
-               d.name.empty() ? "an address" : name, d.port, why);
-      errno = EACCES;
-      return -1;
-    case Action::proxy: return proxied_connect(rt, fd, addr->sa_family, d, addr, len, why);
+    case Action::loopback: break;
   }
-  errno = EINVAL;
-  return -1;
+  return refuse(v, d, "connect");
 }
 
 }  // namespace socksify::shim
 
 extern "C" SOCKSIFY_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
-  if (socksify::shim::inside()) return socksify::shim::real().connect(fd, addr, len);
-  return socksify::shim::on_connect(fd, addr, len);
+  return socksify::shim::on_connect(fd, addr, len, nullptr);
 }

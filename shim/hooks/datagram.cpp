@@ -1,15 +1,19 @@
-// Datagrams: sendto, sendmsg and sendmmsg with a destination address follow the datagram
-// policy (datagram_policy.hpp): in remote-DNS mode DNS queries over UDP are refused (port 53,
-// any address, loopback stub resolvers included: they forward what they get), and until UDP
-// ASSOCIATE routes them, datagrams to destinations the policy proxies are refused too.
+// Datagrams and TCP Fast Open: sendto, sendmsg and sendmmsg with a destination address.
+//  - On a datagram socket the datagram policy decides (policy.cpp): in remote-DNS mode DNS
+//    over UDP is refused (port 53, any address, loopback stub resolvers included: they forward
+//    what they get), and until UDP ASSOCIATE routes them, datagrams to destinations the policy
+//    proxies are refused too.
+//  - On an unconnected stream socket, MSG_FASTOPEN connects as connect() would: a proxied
+//    destination is reached through the proxy first (the data then follows as a plain send),
+//    a rejected one is refused, a direct one is left to the kernel (data in the SYN).
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 
-#include "datagram_policy.hpp"
 #include "fake_dns.hpp"
 #include "guard.hpp"
+#include "hooks/hooks.hpp"
 #include "log.hpp"
 #include "policy.hpp"
 #include "real_libc.hpp"
@@ -18,85 +22,99 @@
 namespace socksify::shim {
 namespace {
 
-// The decision alone: no system call, no log line.
-int verdict(const Runtime& rt, const Destination& d) noexcept {
-  // Local-DNS mode means the local resolver is wanted: raw resolvers (dig, c-ares) too.
-  if (d.port == 53) return rt.config.remote_dns ? EACCES : 0;
-  if (!d.name.empty()) return ENETUNREACH;
-  Destination udp = d;
-  udp.tcp = false;
-  const Action a = classify(rt.config, udp).action;
-  return a == Action::direct ? 0 : (a == Action::reject ? EACCES : ENETUNREACH);
-}
-
-int refused(const Destination& d, int e) noexcept {
-  if (!log_enabled(LogLevel::info)) return e;
-  if (d.port == 53) {
+void log_refusal(const Destination& d, const Verdict& v) {
+  if (!log_enabled(LogLevel::info)) return;
+  if (d.port == 53 && v.refusal == socks5::Errc::dns_would_leak) {
     log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
   } else if (!d.name.empty()) {
-    log_line(LogLevel::info, "refused UDP to %.*s: UDP through the proxy is not supported yet",
-             static_cast<int>(d.name.size()), d.name.data());
+    log_line(LogLevel::info, "refused UDP to %.*s port %u: %s", static_cast<int>(d.name.size()),
+             d.name.data(), d.port, socks5::make_error_code(v.refusal).message().c_str());
   } else {
     char text[64] = "";
     inet_ntop(d.family, d.ip.data(), text, sizeof text);
     log_line(LogLevel::info, "refused UDP to %s port %u (%s): %s", text, d.port,
-             e == EACCES ? "reject" : "proxy",
-             e == EACCES ? "rejected by the rules" : "UDP through the proxy is not supported yet");
+             v.rule > 0 ? "rule" : v.why, socks5::make_error_code(v.refusal).message().c_str());
   }
-  return e;
+}
+
+// 0 if a datagram to `to` may leave `fd`, else the errno to fail with (after one log line).
+// `nested`: the thread was inside the shim when the hook was called.
+int datagram_refusal(int fd, const sockaddr* to, socklen_t len, bool nested) noexcept {
+  Destination d;
+  if (to == nullptr || !destination_from(to, len, d)) return 0;
+  Context ctx;
+  ctx.nested = nested;
+  ctx.in_resolver = in_resolver();
+  Guard guard;
+  const Runtime* rt = ctx.nested ? runtime_if_ready() : &runtime();
+  if (rt == nullptr) return ctx.in_resolver || is_loopback(d.family, d.ip.data()) ? 0 : ENETUNREACH;
+  char name[256];
+  if (rt->dns != nullptr && rt->dns->in_range(d.family, d.ip.data())) {
+    ctx.fake = true;
+    // The table's lock is never taken from a signal handler that may have interrupted it.
+    if (!ctx.nested && rt->dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
+  }
+  // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
+  const Verdict v = classify(rt->config, Operation::datagram, d, ctx);
+  if (v.action == Action::direct) return 0;
+  const int type = socket_type(fd);
+  if (type < 0 || (type & 0xF) == SOCK_STREAM) {
+    return 0;  // not a socket (the kernel says why), or a stream: the address is ignored
+  }
+  log_refusal(d, v);
+  return socks5::to_errno(v.refusal);
+}
+
+// MSG_FASTOPEN on a stream socket: connect as the policy says. Returns -1 with errno when the
+// connect failed, 0 when the caller should send the data with a plain send (connected through
+// the proxy), 1 when the kernel should do the whole sendto (direct).
+int fastopen_connect(int fd, const sockaddr* to, socklen_t len) noexcept {
+  const int type = socket_type(fd);
+  if (type < 0 || (type & 0xF) != SOCK_STREAM) return 1;
+  bool direct = false;
+  if (on_connect(fd, to, len, &direct) != 0) return -1;
+  return direct ? 1 : 0;
 }
 
 }  // namespace
-
-int datagram_refusal(const Runtime& rt, const Destination& d) noexcept {
-  const int e = verdict(rt, d);
-  return e == 0 ? 0 : refused(d, e);
-}
-
-int datagram_refusal(int fd, const sockaddr* to, socklen_t len) noexcept {
-  Destination d;
-  if (to == nullptr || !destination_from(to, len, d)) return 0;
-  const Runtime& rt = runtime();
-  char name[256];
-  if (rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
-    d.name = name;
-  }
-  // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
-  const int e = verdict(rt, d);
-  if (e == 0) return 0;
-  int type = 0;
-  socklen_t tl = sizeof type;
-  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || (type & 0xF) == SOCK_STREAM) {
-    return 0;  // not a socket (the kernel says why), or a stream: the address is ignored
-  }
-  return refused(d, e);
-}
-
 }  // namespace socksify::shim
 
+namespace sh = socksify::shim;
 using socksify::shim::real;
 
 extern "C" SOCKSIFY_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags,
                                           const sockaddr* to, socklen_t len) {
-  if (!socksify::shim::inside() && to != nullptr) {
-    socksify::shim::Guard guard;
-    if (const int e = socksify::shim::datagram_refusal(fd, to, len); e != 0) {
-      errno = e;
-      return -1;
-    }
+  if (to == nullptr) return real().sendto(fd, buf, n, flags, to, len);
+  if ((flags & MSG_FASTOPEN) != 0 && !sh::inside()) {
+    const int r = sh::fastopen_connect(fd, to, len);
+    if (r < 0) return -1;
+    if (r == 0) return real().send(fd, buf, n, flags & ~MSG_FASTOPEN);
+    return real().sendto(fd, buf, n, flags, to, len);
+  }
+  if (const int e = sh::datagram_refusal(fd, to, len, sh::inside()); e != 0) {
+    errno = e;
+    return -1;
   }
   return real().sendto(fd, buf, n, flags, to, len);
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  if (!socksify::shim::inside() && msg != nullptr && msg->msg_name != nullptr) {
-    socksify::shim::Guard guard;
-    if (const int e = socksify::shim::datagram_refusal(
-            fd, static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen);
-        e != 0) {
-      errno = e;
-      return -1;
+  if (msg == nullptr || msg->msg_name == nullptr) return real().sendmsg(fd, msg, flags);
+  const auto* to = static_cast<const sockaddr*>(msg->msg_name);
+  if ((flags & MSG_FASTOPEN) != 0 && !sh::inside()) {
+    const int r = sh::fastopen_connect(fd, to, msg->msg_namelen);
+    if (r < 0) return -1;
+    if (r == 0) {
+      msghdr plain = *msg;
+      plain.msg_name = nullptr;
+      plain.msg_namelen = 0;
+      return real().sendmsg(fd, &plain, flags & ~MSG_FASTOPEN);
     }
+    return real().sendmsg(fd, msg, flags);
+  }
+  if (const int e = sh::datagram_refusal(fd, to, msg->msg_namelen, sh::inside()); e != 0) {
+    errno = e;
+    return -1;
   }
   return real().sendmsg(fd, msg, flags);
 }
@@ -104,14 +122,14 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags)
 // Several datagrams at once: the ones before the first refused one leave, as the kernel
 // reports a partial send; a refused first message fails the call.
 extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
-  if (!socksify::shim::inside() && vec != nullptr) {
-    socksify::shim::Guard guard;
+  if (vec != nullptr) {
+    const bool nested = sh::inside();
     for (unsigned int i = 0; i < vlen; ++i) {
       const msghdr& m = vec[i].msg_hdr;
       const int e = m.msg_name == nullptr
                         ? 0
-                        : socksify::shim::datagram_refusal(
-                              fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen);
+                        : sh::datagram_refusal(fd, static_cast<const sockaddr*>(m.msg_name),
+                                               m.msg_namelen, nested);
       if (e != 0) {
         if (i == 0) {
           errno = e;

@@ -31,13 +31,13 @@ int __res_nsend(res_state, const unsigned char*, int, unsigned char*, int) noexc
 namespace socksify::shim {
 namespace {
 
-// True when the local resolver may be asked about `name`.
+// True when the local resolver may be asked about `name` (null: the question was unreadable).
 bool local_query_allowed(const char* name) {
   const Runtime& rt = runtime();
-  if (!rt.config.remote_dns) return true;
-  if (name == nullptr) return false;
-  const auto a = classify_name(rt.config, name);
-  return a && *a == Action::direct;
+  Destination d;
+  d.name = name != nullptr ? name : "";
+  if (name == nullptr && rt.config.remote_dns) return false;
+  return classify(rt.config, Operation::dns_query, d).action == Action::direct;
 }
 
 // "name.domain" (or just name) into `out`.
@@ -95,10 +95,9 @@ int refuse(const char* what, const char* name, res_state statp) {
 template <class Real, class... Args>
 int query_or_refuse(const char* what, const char* name, res_state statp, Real real_fn,
                     Args... args) noexcept {
-  if (!inside()) {
-    Guard guard;
-    if (!local_query_allowed(name)) return refuse(what, name, statp);
-  }
+  if (inside()) return real_fn != nullptr ? real_fn(args...) : missing(statp);
+  ResolverScope scope;
+  if (!local_query_allowed(name)) return refuse(what, name, statp);
   if (real_fn == nullptr) return missing(statp);
   return real_fn(args...);
 }

@@ -1,7 +1,9 @@
 // Name resolution. In remote-DNS mode a name the policy sends through the proxy resolves to a
 // fake address from the configured ranges, and nothing asks the local resolver; connect() to
-// that address sends the NAME to the proxy. Numeric hosts, AI_NUMERICHOST, localhost and names
-// routed direct go to the real resolver, exactly as without the shim.
+// that address sends the NAME to the proxy. localhost and *.localhost are answered here with
+// loopback addresses (RFC 6761), never asked of a DNS server. Numeric hosts, AI_NUMERICHOST
+// and names a `direct` domain rule matches go to the real resolver, exactly as without the
+// shim. The policy (classify, Operation::resolve and ::reverse) decides which is which.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -9,6 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -35,27 +38,19 @@ bool is_numeric(const char* node) {
          std::strchr(node, '%') != nullptr;
 }
 
-bool is_local_name(std::string_view n) {
-  if (!n.empty() && n.back() == '.') n.remove_suffix(1);
-  return domain_matches(n, "localhost") || n == "ip6-localhost" || n == "ip6-loopback";
-}
+// How a name is answered.
+enum class Way : unsigned char { local, fake, loopback };
 
-// The FakeDns that should answer for `node`, or nullptr when the real resolver should.
-FakeDns* fake_for(const char* node) {
-  if (node == nullptr || *node == '\0') return nullptr;
+Way way_for(const char* node, int* rule = nullptr) {
+  if (node == nullptr || *node == '\0' || is_numeric(node)) return Way::local;
   const Runtime& rt = runtime();
-  if (!rt.config.remote_dns || rt.dns == nullptr) return nullptr;
-  if (is_numeric(node) || is_local_name(node)) return nullptr;
-  const auto by_name = classify_name(rt.config, node);
-  if (by_name && *by_name == Action::direct) return nullptr;
-  return rt.dns;
-}
-
-// True when a `direct` domain rule matches `node`: its addresses are remembered so that a
-// connect to them goes direct too.
-bool direct_by_rule(const char* node) {
-  const auto a = classify_name(runtime().config, node);
-  return a && *a == Action::direct;
+  Destination d;
+  d.name = node;
+  const Verdict v = classify(rt.config, Operation::resolve, d);
+  if (rule != nullptr) *rule = v.rule;
+  if (v.action == Action::loopback) return Way::loopback;
+  if (v.action == Action::proxy && rt.dns != nullptr) return Way::fake;
+  return Way::local;
 }
 
 void remember_all(const addrinfo* list) {
@@ -63,6 +58,20 @@ void remember_all(const addrinfo* list) {
     Destination d;
     if (destination_from(ai->ai_addr, ai->ai_addrlen, d)) remember_direct(d.family, d.ip.data());
   }
+}
+
+const std::uint8_t kLoopback4[4] = {127, 0, 0, 1};
+const std::uint8_t kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+// One log line the first time the IPv4 fake range runs out (per process).
+void note_v4_exhausted(const FakeDns& dns, bool refused) {
+  static std::atomic<bool> said{false};
+  if (said.exchange(true)) return;
+  log_error(
+      "remote DNS: all %u IPv4 fake addresses are in use (fake_net4); %s. A larger "
+      "--fake-net4 gives more.",
+      dns.capacity4(),
+      refused ? "a lookup that accepts only IPv4 fails" : "new names get IPv6 fake addresses");
 }
 
 int service_port(const char* service, const addrinfo* hints, std::uint16_t& port) {
@@ -89,8 +98,7 @@ int service_port(const char* service, const addrinfo* hints, std::uint16_t& port
 
 // One node laid out like glibc's (addrinfo and sockaddr in one malloc block, canonname
 // separately), so the real freeaddrinfo frees ours too.
-addrinfo* make_node(int family, int socktype, const FakeDns& dns, FakeName fake,
-                    std::uint16_t port) {
+addrinfo* make_node(int family, int socktype, const std::uint8_t* ip, std::uint16_t port) {
   auto* ai = static_cast<addrinfo*>(std::calloc(1, sizeof(addrinfo) + sizeof(sockaddr_in6)));
   if (ai == nullptr) return nullptr;
   auto* sa = reinterpret_cast<sockaddr*>(ai + 1);
@@ -102,55 +110,96 @@ addrinfo* make_node(int family, int socktype, const FakeDns& dns, FakeName fake,
     sockaddr_in in{};
     in.sin_family = AF_INET;
     in.sin_port = htons(port);
-    dns.address4(fake, reinterpret_cast<std::uint8_t*>(&in.sin_addr));
+    std::memcpy(&in.sin_addr, ip, 4);
     std::memcpy(sa, &in, sizeof in);
     ai->ai_addrlen = sizeof in;
   } else {
     sockaddr_in6 in6{};
     in6.sin6_family = AF_INET6;
     in6.sin6_port = htons(port);
-    dns.address6(fake, in6.sin6_addr.s6_addr);
+    std::memcpy(in6.sin6_addr.s6_addr, ip, 16);
     std::memcpy(sa, &in6, sizeof in6);
     ai->ai_addrlen = sizeof in6;
   }
   return ai;
 }
 
-int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
-                   addrinfo** res) noexcept {
-  FakeDns* dns = fake_for(node);
-  const int flags = hints != nullptr ? hints->ai_flags : 0;
-  const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
-  if (dns == nullptr || (flags & AI_NUMERICHOST) != 0 ||
-      (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)) {
-    const int r = real().getaddrinfo(node, service, hints, res);
-    if (r == 0 && node != nullptr && direct_by_rule(node)) remember_all(*res);
-    return r;
-  }
-  std::uint16_t port = 0;
-  if (int e = service_port(service, hints, port); e != 0) return e;
-  const auto fake = dns->lookup_or_add(node);
-  // A name SOCKS cannot carry (over 255 octets) does not exist as far as the proxy goes; it
-  // must not fall back to the local resolver either.
-  if (!fake) return std::strlen(node) > 255 ? EAI_NONAME : EAI_MEMORY;
-  // AF_UNSPEC gets the IPv4 fake; a caller that asks for AF_INET6 only gets an IPv6 one.
-  const int fam = family == AF_INET6 ? AF_INET6 : AF_INET;
+// Appends the nodes for one address (a stream node and, unless the caller asked for one
+// socket type, a datagram node). False when out of memory (`head` is then freed).
+bool append_nodes(addrinfo*& head, addrinfo**& tail, int family, const std::uint8_t* ip,
+                  std::uint16_t port, const addrinfo* hints) {
   const int wanted = hints != nullptr ? hints->ai_socktype : 0;
   const int types[2] = {wanted != 0 ? wanted : SOCK_STREAM, wanted != 0 ? 0 : SOCK_DGRAM};
-  addrinfo* head = nullptr;
-  addrinfo** tail = &head;
   for (int t : types) {
     if (t == 0) continue;
-    addrinfo* ai = make_node(fam, t, *dns, *fake, port);
+    addrinfo* ai = make_node(family, t, ip, port);
     if (ai == nullptr) {
       real().freeaddrinfo(head);
-      return EAI_MEMORY;
+      head = nullptr;
+      return false;
     }
     *tail = ai;
     tail = &ai->ai_next;
   }
+  return true;
+}
+
+int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                   addrinfo** res) noexcept {
+  const int flags = hints != nullptr ? hints->ai_flags : 0;
+  const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
+  int rule = -1;
+  const Way way = (flags & AI_NUMERICHOST) != 0 ? Way::local : way_for(node, &rule);
+  if (way == Way::local || (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)) {
+    int r = 0;
+    {
+      ResolverScope scope;
+      r = real().getaddrinfo(node, service, hints, res);
+    }
+    if (r == 0 && rule > 0) remember_all(*res);  // a direct domain rule: connects go direct too
+    return r;
+  }
+  std::uint16_t port = 0;
+  if (int e = service_port(service, hints, port); e != 0) return e;
+  addrinfo* head = nullptr;
+  addrinfo** tail = &head;
+  if (way == Way::loopback) {
+    // IPv4 first for AF_UNSPEC: 127.0.0.1 works wherever the loopback interface does.
+    if (family != AF_INET6 && !append_nodes(head, tail, AF_INET, kLoopback4, port, hints)) {
+      return EAI_MEMORY;
+    }
+    if (family != AF_INET && !append_nodes(head, tail, AF_INET6, kLoopback6, port, hints)) {
+      return EAI_MEMORY;
+    }
+  } else {
+    FakeDns& dns = *runtime().dns;
+    const auto fake = dns.lookup_or_add(node);
+    // A name SOCKS cannot carry (over 255 octets) does not exist as far as the proxy goes; it
+    // must not fall back to the local resolver either.
+    if (!fake) {
+      if (std::strlen(node) > 255) return EAI_NONAME;
+      log_error("remote DNS: the fake address table is full (%u names); %s not resolved",
+                FakeDns::capacity(), node);
+      return EAI_FAIL;
+    }
+    // AF_UNSPEC gets the IPv4 fake while the IPv4 range lasts; a caller that asks for
+    // AF_INET6 only (or any caller, once the IPv4 range is used up) gets the IPv6 one.
+    int fam = family == AF_INET6 ? AF_INET6 : AF_INET;
+    if (fam == AF_INET && !fake->has_v4()) {
+      note_v4_exhausted(dns, family == AF_INET);
+      if (family == AF_INET) return EAI_FAIL;
+      fam = AF_INET6;
+    }
+    std::uint8_t ip[16];
+    if (fam == AF_INET) {
+      dns.address4(*fake, ip);
+    } else {
+      dns.address6(*fake, ip);
+    }
+    if (!append_nodes(head, tail, fam, ip, port, hints)) return EAI_MEMORY;
+    log_line(LogLevel::debug, "resolved %s to a fake address (remote DNS)", node);
+  }
   if ((flags & AI_CANONNAME) != 0 && head != nullptr) head->ai_canonname = strdup(node);
-  log_line(LogLevel::debug, "resolved %s to a fake address (remote DNS)", node);
   *res = head;
   return 0;
 }
@@ -176,19 +225,33 @@ void point_hostent(hostent* h, HostBuffer* b, int af) {
   h->h_addr_list = b->addrs;
 }
 
-// Fills `h` with one fake address of `af` for `name`, using storage `b`.
-bool fill_hostent(const char* name, int af, hostent* h, HostBuffer* b) {
-  FakeDns* dns = fake_for(name);
-  if (dns == nullptr || (af != AF_INET && af != AF_INET6)) return false;
-  const auto fake = dns->lookup_or_add(name);
-  if (!fake) return false;
+// Fills `h` with the one address of `af` that `name` gets here (`way`: fake or loopback),
+// using storage `b`. False with `herr` set when there is none.
+bool fill_hostent(const char* name, Way way, int af, hostent* h, HostBuffer* b, int& herr) {
+  herr = HOST_NOT_FOUND;
+  if (af != AF_INET && af != AF_INET6) return false;
+  if (way == Way::loopback) {
+    std::memcpy(b->addr, af == AF_INET ? kLoopback4 : kLoopback6, af == AF_INET ? 4 : 16);
+  } else {
+    FakeDns& dns = *runtime().dns;
+    const auto fake = dns.lookup_or_add(name);
+    if (!fake) {
+      if (std::strlen(name) <= 255) herr = NO_RECOVERY;  // the table is full
+      return false;
+    }
+    if (af == AF_INET && !fake->has_v4()) {
+      note_v4_exhausted(dns, true);
+      herr = NO_RECOVERY;
+      return false;
+    }
+    if (af == AF_INET) {
+      dns.address4(*fake, b->addr);
+    } else {
+      dns.address6(*fake, b->addr);
+    }
+  }
   std::strncpy(b->name, name, sizeof b->name - 1);
   b->name[sizeof b->name - 1] = '\0';
-  if (af == AF_INET) {
-    dns->address4(*fake, b->addr);
-  } else {
-    dns->address6(*fake, b->addr);
-  }
   point_hostent(h, b, af);
   return true;
 }
@@ -196,13 +259,15 @@ bool fill_hostent(const char* name, int af, hostent* h, HostBuffer* b) {
 thread_local hostent t_host __attribute__((tls_model("initial-exec")));
 thread_local HostBuffer t_host_buf __attribute__((tls_model("initial-exec")));
 
-// `handled` says the name is ours: then the answer (or the failure, with h_errno set) is
-// final, and the local resolver must not be asked.
+// `handled` says the name is answered here: then the answer (or the failure, with h_errno
+// set) is final, and the local resolver must not be asked.
 hostent* static_hostent(const char* name, int af, bool& handled) {
-  handled = fake_for(name) != nullptr;
+  const Way way = way_for(name);
+  handled = way != Way::local;
   if (!handled) return nullptr;
-  if (!fill_hostent(name, af, &t_host, &t_host_buf)) {
-    h_errno = HOST_NOT_FOUND;
+  int herr = 0;
+  if (!fill_hostent(name, way, af, &t_host, &t_host_buf, herr)) {
+    h_errno = herr;
     return nullptr;
   }
   return &t_host;
@@ -225,23 +290,26 @@ int reentrant_result(hostent* found, hostent** result, int* h_errnop, int herr, 
 
 int reentrant_hostent(const char* name, int af, hostent* ret, char* buf, size_t buflen,
                       hostent** result, int* h_errnop, bool& handled) {
-  handled = fake_for(name) != nullptr;
+  const Way way = way_for(name);
+  handled = way != Way::local;
   if (!handled) return 0;
   HostBuffer* b = host_buffer_in(buf, buflen);
   if (b == nullptr) return reentrant_result(nullptr, result, h_errnop, NETDB_INTERNAL, ERANGE);
-  if (!fill_hostent(name, af, ret, b)) {
-    return reentrant_result(nullptr, result, h_errnop, HOST_NOT_FOUND, 0);
+  int herr = 0;
+  if (!fill_hostent(name, way, af, ret, b, herr)) {
+    return reentrant_result(nullptr, result, h_errnop, herr, 0);
   }
   return reentrant_result(ret, result, h_errnop, 0, 0);
 }
 
-// A reverse lookup of a real (not fake) address. In remote-DNS mode, asking the local
-// resolver about an address the policy sends through the proxy would tell the local DNS where
-// the program is going, so only addresses routed direct (loopback, direct rules) are looked
-// up; the others get no name.
+// A reverse lookup of an address: the policy says whether the local resolver may be asked.
+// In remote-DNS mode, asking it about an address the policy sends through the proxy would
+// tell the local DNS where the program is going, so only addresses routed direct (loopback,
+// direct rules) are looked up; the others get no name.
 bool may_reverse_locally(const Runtime& rt, const Destination& d) {
-  if (!rt.config.remote_dns) return true;
-  return classify(rt.config, d).action == Action::direct;
+  Context ctx;
+  ctx.fake = rt.dns != nullptr && rt.dns->in_range(d.family, d.ip.data());
+  return classify(rt.config, Operation::reverse, d, ctx).action == Action::direct;
 }
 
 // The fake name behind `addr`, copied into `b` as a one-address hostent in `h`.
@@ -331,7 +399,7 @@ SOCKSIFY_EXPORT int getaddrinfo_a(int mode, gaicb* list[], int nitems, sigevent*
   if (!sh::inside() && list != nullptr && nitems > 0) {
     sh::Guard guard;
     for (int i = 0; i < nitems; ++i) {
-      if (list[i] != nullptr && sh::fake_for(list[i]->ar_name) != nullptr) {
+      if (list[i] != nullptr && sh::way_for(list[i]->ar_name) != sh::Way::local) {
         return sh::answer_gai_list(mode, list, nitems, sevp);
       }
     }
@@ -345,106 +413,101 @@ SOCKSIFY_EXPORT void freeaddrinfo(addrinfo* ai) {
 }
 
 SOCKSIFY_EXPORT hostent* gethostbyname(const char* name) {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    bool handled = false;
-    hostent* h = sh::static_hostent(name, AF_INET, handled);
-    if (handled) return h;
-  }
-  return sh::real().gethostbyname(name);
+  if (sh::inside()) return sh::real().gethostbyname(name);
+  sh::ResolverScope scope;
+  bool handled = false;
+  hostent* h = sh::static_hostent(name, AF_INET, handled);
+  return handled ? h : sh::real().gethostbyname(name);
 }
 
 SOCKSIFY_EXPORT hostent* gethostbyname2(const char* name, int af) {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    bool handled = false;
-    hostent* h = sh::static_hostent(name, af, handled);
-    if (handled) return h;
-  }
-  return sh::real().gethostbyname2(name, af);
+  if (sh::inside()) return sh::real().gethostbyname2(name, af);
+  sh::ResolverScope scope;
+  bool handled = false;
+  hostent* h = sh::static_hostent(name, af, handled);
+  return handled ? h : sh::real().gethostbyname2(name, af);
 }
 
 SOCKSIFY_EXPORT int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
                                     hostent** result, int* h_errnop) {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    bool handled = false;
-    const int r = sh::reentrant_hostent(name, AF_INET, ret, buf, buflen, result, h_errnop, handled);
-    if (handled) return r;
-  }
-  return sh::real().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+  if (sh::inside()) return sh::real().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+  sh::ResolverScope scope;
+  bool handled = false;
+  const int r = sh::reentrant_hostent(name, AF_INET, ret, buf, buflen, result, h_errnop, handled);
+  return handled ? r : sh::real().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
 }
 
 SOCKSIFY_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf,
                                      size_t buflen, hostent** result, int* h_errnop) {
-  if (!sh::inside()) {
-    sh::Guard guard;
-    bool handled = false;
-    const int r = sh::reentrant_hostent(name, af, ret, buf, buflen, result, h_errnop, handled);
-    if (handled) return r;
+  if (sh::inside()) {
+    return sh::real().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
   }
-  return sh::real().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
+  sh::ResolverScope scope;
+  bool handled = false;
+  const int r = sh::reentrant_hostent(name, af, ret, buf, buflen, result, h_errnop, handled);
+  return handled ? r : sh::real().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
 }
 
 SOCKSIFY_EXPORT hostent* gethostbyaddr(const void* addr, socklen_t len, int type) {
-  if (!sh::inside() && addr != nullptr) {
-    sh::Guard guard;
-    const sh::Runtime& rt = sh::runtime();
-    if (sh::fake_hostent_for(rt, addr, len, type, &sh::t_host, &sh::t_host_buf)) {
-      return &sh::t_host;
-    }
-    if (sh::reverse_blocked(rt, addr, len, type)) {
-      h_errno = HOST_NOT_FOUND;
-      return nullptr;
-    }
+  if (sh::inside() || addr == nullptr) return sh::real().gethostbyaddr(addr, len, type);
+  sh::ResolverScope scope;
+  const sh::Runtime& rt = sh::runtime();
+  if (sh::fake_hostent_for(rt, addr, len, type, &sh::t_host, &sh::t_host_buf)) {
+    return &sh::t_host;
+  }
+  if (sh::reverse_blocked(rt, addr, len, type)) {
+    h_errno = HOST_NOT_FOUND;
+    return nullptr;
   }
   return sh::real().gethostbyaddr(addr, len, type);
 }
 
 SOCKSIFY_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int type, hostent* ret,
                                     char* buf, size_t buflen, hostent** result, int* h_errnop) {
-  if (!sh::inside() && addr != nullptr) {
-    sh::Guard guard;
-    const sh::Runtime& rt = sh::runtime();
-    // The caller's buffer is scratch space for the answer, as for the real function.
-    sh::HostBuffer* b = sh::host_buffer_in(buf, buflen);
-    hostent scratch{};
-    sh::HostBuffer small;
-    if (sh::fake_hostent_for(rt, addr, len, type, b != nullptr ? ret : &scratch,
-                             b != nullptr ? b : &small)) {
-      return b != nullptr ? sh::reentrant_result(ret, result, h_errnop, 0, 0)
-                          : sh::reentrant_result(nullptr, result, h_errnop, NETDB_INTERNAL, ERANGE);
-    }
-    if (sh::reverse_blocked(rt, addr, len, type)) {
-      return sh::reentrant_result(nullptr, result, h_errnop, HOST_NOT_FOUND, 0);
-    }
+  if (sh::inside() || addr == nullptr) {
+    return sh::real().gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
+  }
+  sh::ResolverScope scope;
+  const sh::Runtime& rt = sh::runtime();
+  // The caller's buffer is scratch space for the answer, as for the real function.
+  sh::HostBuffer* b = sh::host_buffer_in(buf, buflen);
+  hostent scratch{};
+  sh::HostBuffer small;
+  if (sh::fake_hostent_for(rt, addr, len, type, b != nullptr ? ret : &scratch,
+                           b != nullptr ? b : &small)) {
+    return b != nullptr ? sh::reentrant_result(ret, result, h_errnop, 0, 0)
+                        : sh::reentrant_result(nullptr, result, h_errnop, NETDB_INTERNAL, ERANGE);
+  }
+  if (sh::reverse_blocked(rt, addr, len, type)) {
+    return sh::reentrant_result(nullptr, result, h_errnop, HOST_NOT_FOUND, 0);
   }
   return sh::real().gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
 }
 
 SOCKSIFY_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                                 char* serv, socklen_t servlen, int flags) {
-  if (!sh::inside() && host != nullptr && hostlen > 0 && (flags & NI_NUMERICHOST) == 0) {
-    sh::Guard guard;
-    const sh::Runtime& rt = sh::runtime();
-    sh::Destination d;
-    char name[256];
-    if (sh::destination_from(sa, salen, d)) {
-      if (rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
-        const std::size_t n = std::strlen(name);
-        if (n >= hostlen) return EAI_OVERFLOW;
-        std::memcpy(host, name, n + 1);
-        if (serv != nullptr && servlen > 0) {
-          return sh::real().getnameinfo(sa, salen, nullptr, 0, serv, servlen, flags);
-        }
-        return 0;
+  if (sh::inside() || host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) != 0) {
+    return sh::real().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  }
+  sh::ResolverScope scope;
+  const sh::Runtime& rt = sh::runtime();
+  sh::Destination d;
+  char name[256];
+  if (sh::destination_from(sa, salen, d)) {
+    if (rt.dns != nullptr && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) {
+      const std::size_t n = std::strlen(name);
+      if (n >= hostlen) return EAI_OVERFLOW;
+      std::memcpy(host, name, n + 1);
+      if (serv != nullptr && servlen > 0) {
+        return sh::real().getnameinfo(sa, salen, nullptr, 0, serv, servlen, flags);
       }
-      if (!sh::may_reverse_locally(rt, d)) {
-        // The numeric form, as NI_NUMERICHOST gives, or no name at all when one is required.
-        if ((flags & NI_NAMEREQD) != 0) return EAI_NONAME;
-        return sh::real().getnameinfo(sa, salen, host, hostlen, serv, servlen,
-                                      flags | NI_NUMERICHOST);
-      }
+      return 0;
+    }
+    if (!sh::may_reverse_locally(rt, d)) {
+      // The numeric form, as NI_NUMERICHOST gives, or no name at all when one is required.
+      if ((flags & NI_NAMEREQD) != 0) return EAI_NONAME;
+      return sh::real().getnameinfo(sa, salen, host, hostlen, serv, servlen,
+                                    flags | NI_NUMERICHOST);
     }
   }
   return sh::real().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);

@@ -16,7 +16,10 @@ socks5::Bytes octets(std::initializer_list<int> v) {
   return out;
 }
 
-ScriptServer::ScriptServer(std::vector<Step> script) {
+ScriptServer::ScriptServer(std::vector<Step> script)
+    : ScriptServer(std::vector<std::vector<Step>>{std::move(script)}) {}
+
+ScriptServer::ScriptServer(std::vector<std::vector<Step>> scripts) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(fd_ >= 0);
   sockaddr_in in{};
@@ -27,18 +30,31 @@ ScriptServer::ScriptServer(std::vector<Step> script) {
   socklen_t len = sizeof in;
   getsockname(fd_, reinterpret_cast<sockaddr*>(&in), &len);
   port_ = ntohs(in.sin_port);
-  thread_ = std::thread([this, script = std::move(script)] {
-    int c = -1;
-    while (!stop_ && c < 0) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 20) > 0) c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  thread_ =
+      std::thread([this, scripts = std::move(scripts)]() mutable { serve(std::move(scripts)); });
+}
+
+void ScriptServer::serve(std::vector<std::vector<Step>> scripts) {
+  std::vector<int> held;  // connections kept open until the test is done with them
+  auto accept_one = [this, &held](int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return -1;
+    const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c >= 0) {
+      ++accepted_;
+      held.push_back(c);
     }
-    if (c < 0) return;
-    // Interruptible wait: every step gives up when the test ends.
-    auto nap = [this](std::chrono::milliseconds d) {
-      const auto end = std::chrono::steady_clock::now() + d;
-      while (!stop_ && std::chrono::steady_clock::now() < end) usleep(5000);
-    };
+    return c;
+  };
+  // Interruptible wait: every step gives up when the test ends.
+  auto nap = [this](std::chrono::milliseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    while (!stop_ && std::chrono::steady_clock::now() < end) usleep(5000);
+  };
+  for (const auto& script : scripts) {
+    int c = -1;
+    while (!stop_ && c < 0) c = accept_one(20);
+    if (c < 0) break;
     for (const Step& s : script) {
       if (stop_) break;
       switch (s.kind) {
@@ -64,25 +80,48 @@ ScriptServer::ScriptServer(std::vector<Step> script) {
             nap(s.delay);
           }
           break;
-        case Step::Kind::sleep: nap(s.delay); break;
+        case Step::Kind::sleep: {
+          // Sleeps, but a client that hangs up ends this connection's script at once.
+          const auto end = std::chrono::steady_clock::now() + s.delay;
+          bool gone = false;
+          while (!stop_ && !gone && std::chrono::steady_clock::now() < end) {
+            pollfd p{c, POLLIN, 0};
+            char probe;
+            if (poll(&p, 1, 20) > 0) {
+              if (recv(c, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+                gone = true;
+              } else {
+                usleep(5000);  // unread data: not a hang-up, and no busy loop
+              }
+            }
+          }
+          if (gone) {
+            ::close(c);
+            held.pop_back();
+            c = -1;
+          }
+          break;
+        }
         case Step::Kind::close:
           ::close(c);
+          held.pop_back();
           c = -1;
           break;
         case Step::Kind::reset: {
           linger l{1, 0};  // RST instead of FIN
           setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
           ::close(c);
+          held.pop_back();
           c = -1;
           break;
         }
       }
       if (c < 0) break;
     }
-    // Keep the connection open until the test is done with it.
-    while (c >= 0 && !stop_) usleep(5000);
-    if (c >= 0) ::close(c);
-  });
+  }
+  // Count (and hold) whatever else connects until the test is done.
+  while (!stop_) accept_one(20);
+  for (int c : held) ::close(c);
 }
 
 socks5::Bytes ScriptServer::received() {

@@ -31,21 +31,27 @@ struct Step {
   static Step reset() { return {Kind::reset, {}, 0, {}}; }
 };
 
-/// Runs a script against the first client; port() gives where to connect.
+/// Runs a script against the first client (or one script per client, in order); port()
+/// gives where to connect. Clients beyond the scripts are accepted, counted and held open.
 class ScriptServer {
  public:
   explicit ScriptServer(std::vector<Step> script);
+  explicit ScriptServer(std::vector<std::vector<Step>> scripts);
   ~ScriptServer();
   ScriptServer(const ScriptServer&) = delete;
   ScriptServer& operator=(const ScriptServer&) = delete;
   std::uint16_t port() const { return port_; }
-  /// Everything the client sent (valid after the script ended or the server was destroyed).
+  /// Everything the clients sent, in order (stops the server: call at the end).
   socks5::Bytes received();
+  /// Connections accepted so far.
+  int accepted() const { return accepted_.load(); }
 
  private:
+  void serve(std::vector<std::vector<Step>> scripts);
   int fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
   socks5::Bytes received_;
   std::thread thread_;
 };

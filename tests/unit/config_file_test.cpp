@@ -8,7 +8,7 @@
 #include "config_file.hpp"
 #include "support/peers.hpp"
 
-using namespace socksify::shim;
+using namespace socksify::settings;
 
 namespace {
 
@@ -38,7 +38,8 @@ TEST_CASE("config file: every key, and the environment wins", "[shim][config]") 
           "log = \"debug\"\n"
           "log_file = \"/tmp/x.log\"\n"
           "timeout_ms = 1234\n"
-          "pipelining = \"off\"\n");
+          "pipelining = \"off\"\n"
+          "chain = \"strict\"\n");
   auto c = load({{"SOCKSIFY_CONF", dir.file("socksify.conf")}});
   REQUIRE(c);
   CHECK(c->proxies.size() == 2);
@@ -50,6 +51,7 @@ TEST_CASE("config file: every key, and the environment wins", "[shim][config]") 
   CHECK(c->log_level == LogLevel::debug);
   CHECK(c->timeout.count() == 1234);
   CHECK(c->pipelining == socks5::Pipelining::off);
+  CHECK(c->chain == socks5::ChainMode::strict);
   auto over = load({{"SOCKSIFY_CONF", dir.file("socksify.conf")},
                     {"SOCKSIFY_PROXY", "socks5://10.1.1.1:9"},
                     {"SOCKSIFY_DNS", "remote"}});
@@ -86,8 +88,11 @@ TEST_CASE("config file: errors name the file, the line and the problem", "[shim]
       {"proxy = \"socks5h://p\"\ntimeout_ms = \"fast\"\n",
        ":2:14: 'timeout_ms' must be an integer"},
       {"proxy = \"socks5h://p\"\ndns = [1\n", ":2:"},
-      {"proxy = \"socks5h://p\"\nlog = \"loud\"\n", ":2: SOCKSIFY_LOG: 'loud'"},
-      {"proxies = [\"http://p\"]\n", ":1: SOCKSIFY_PROXY: 'http://p': unsupported scheme"},
+      {"proxy = \"socks5h://p\"\nlog = \"loud\"\n", ":2: log: 'loud': expected quiet"},
+      {"proxies = [\"http://p\"]\n",
+       ":1: proxies: 'http://p': invalid proxy URI: unsupported scheme"},
+      {"proxy = \"socks5h://p\"\nchain = \"loop\"\n",
+       ":2: chain: 'loop': expected failover or strict"},
       {"proxy = \"socks5h://p\"\npassword_file = \"/nonexistent/pw\"\n",
        "cannot read password_file"},
   };
@@ -102,4 +107,21 @@ TEST_CASE("config file: errors name the file, the line and the problem", "[shim]
   auto missing = load({{"SOCKSIFY_CONF", dir.file("nope.conf")}});
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error().message, Catch::Contains("cannot read the configuration file"));
+}
+
+TEST_CASE("config file: the command line wins over the environment and the file",
+          "[shim][config]") {
+  testing::TempDir dir;
+  testing::write_file(dir.file("c.conf"), "proxy = \"socks5h://10.0.0.1\"\ndns = \"local\"\n");
+  Settings cli;
+  cli["SOCKSIFY_CONF"] = {dir.file("c.conf"), "-c"};
+  cli["SOCKSIFY_DNS"] = {"remote", "--dns"};
+  auto c = load_config(
+      [](const char* n) -> const char* {
+        return std::string(n) == "SOCKSIFY_DNS" ? "local" : nullptr;
+      },
+      cli);
+  REQUIRE(c);
+  CHECK(c->proxies[0].host == "10.0.0.1");  // the file named by -c
+  CHECK(c->remote_dns);                     // --dns over the environment over the file
 }

@@ -6,12 +6,13 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "config.hpp"
 #include "fake_dns.hpp"
-#include "fd_table.hpp"
 
 using namespace socksify::shim;
+using socksify::settings::parse_cidr;
 
 namespace {
 
@@ -57,7 +58,7 @@ TEST_CASE("fake DNS: stable addresses in range, reverse lookup, case-insensitive
   CHECK(dns->lookup_or_add(std::string(255, 'a')));
 }
 
-TEST_CASE("fake DNS: a million names, IPv4 recycled oldest-first, IPv6 never", "[shim][dns]") {
+TEST_CASE("fake DNS: a million names, none of them ever changes meaning", "[shim][dns]") {
   FakeDns* dns = make();
   const std::uint32_t before = dns->size();
   FakeName first{}, last{};
@@ -68,24 +69,37 @@ TEST_CASE("fake DNS: a million names, IPv4 recycled oldest-first, IPv6 never", "
     last = *n;
   }
   CHECK(dns->size() == before + 1000000);
+  CHECK(FakeDns::capacity() == 2097152u);
+  CHECK(dns->capacity4() == 131070u);  // a /15 without its network and broadcast addresses
   char name[256];
   std::uint8_t v6[16], v4[4];
+  // Every name keeps its IPv6 address; the first ones keep their IPv4 address too.
   dns->address6(first, v6);
   REQUIRE(dns->name_of(AF_INET6, v6, name, sizeof name));
   CHECK(std::string(name) == "host-0.million.test");
-  dns->address4(last, v4);
-  REQUIRE(dns->name_of(AF_INET, v4, name, sizeof name));
+  dns->address6(last, v6);
+  REQUIRE(dns->name_of(AF_INET6, v6, name, sizeof name));
   CHECK(std::string(name) == "host-999999.million.test");
-  // Looking the first name up again gives it its IPv4 address back.
-  auto again = dns->lookup_or_add("host-0.million.test");
-  REQUIRE(again);
-  dns->address4(*again, v4);
+  REQUIRE(first.has_v4());
+  dns->address4(first, v4);
   REQUIRE(dns->name_of(AF_INET, v4, name, sizeof name));
   CHECK(std::string(name) == "host-0.million.test");
+  // The IPv4 range ran out long before the millionth name: it got none, and no IPv4 address
+  // was handed out twice (the first name's address still means the first name).
+  CHECK_FALSE(last.has_v4());
+  auto again = dns->lookup_or_add("host-0.million.test");
+  REQUIRE(again);
+  CHECK(again->index == first.index);
+  CHECK(again->v4 == first.v4);
+  std::uint8_t high[4];
+  FakeName top{0, dns->capacity4()};
+  dns->address4(top, high);
+  CHECK(text4(high) == "198.19.255.254");  // the last usable address of the /15
 }
 
 TEST_CASE("fake DNS: a forked child's names are seen by the parent", "[shim][dns]") {
-  FakeDns* dns = make();
+  FakeDns* dns = FakeDns::create(*parse_cidr("198.18.0.0/15"), *parse_cidr("fd5f:636b:7366::/48"));
+  REQUIRE(dns != nullptr);
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -105,27 +119,29 @@ TEST_CASE("fake DNS: a forked child's names are seen by the parent", "[shim][dns
   CHECK(std::string(name) == "made-in-child.test");
 }
 
-TEST_CASE("fd table: set, copy, clear, ranges", "[shim][fd]") {
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_port = htons(443);
-  inet_pton(AF_INET, "198.18.0.7", &in.sin_addr);
-  fd_set_proxied(5000, reinterpret_cast<sockaddr*>(&in), sizeof in);
-  FdInfo i = fd_get(5000);
-  CHECK(i.kind == FdKind::proxied);
-  CHECK(i.peer_len == sizeof in);
-  CHECK(std::memcmp(&i.peer, &in, sizeof in) == 0);
-  fd_copy(5000, 70000);
-  CHECK(fd_get(70000).kind == FdKind::proxied);
-  fd_copy(5001, 70000);  // dup2 of an unknown fd over a known one forgets it
-  CHECK(fd_get(70000).kind == FdKind::none);
-  fd_set_proxied(5002, reinterpret_cast<sockaddr*>(&in), sizeof in);
-  fd_clear_range(4000, 5001);
-  CHECK(fd_get(5000).kind == FdKind::none);
-  CHECK(fd_get(5002).kind == FdKind::proxied);
-  fd_clear(5002);
-  CHECK(fd_get(5002).kind == FdKind::none);
-  CHECK(fd_get(-1).kind == FdKind::none);
-  CHECK(fd_get(1 << 30).kind == FdKind::none);
-  fd_clear_range(0, ~0u);  // must terminate
+TEST_CASE("fake DNS: a small IPv4 range runs out, then names are IPv6 only", "[shim][dns]") {
+  FakeDns* dns = FakeDns::create(*parse_cidr("198.18.7.0/24"), *parse_cidr("fd00:7::/48"));
+  REQUIRE(dns != nullptr);
+  CHECK(dns->capacity4() == 254u);
+  std::vector<FakeName> names;
+  for (int i = 0; i < 300; ++i) {
+    auto n = dns->lookup_or_add("n" + std::to_string(i) + ".small.test");
+    REQUIRE(n);
+    names.push_back(*n);
+  }
+  CHECK(names[253].has_v4());
+  CHECK_FALSE(names[254].has_v4());
+  CHECK_FALSE(names[299].has_v4());
+  // Each of the 254 IPv4 addresses still names the one name it was given.
+  char name[256];
+  for (int i = 0; i < 254; ++i) {
+    std::uint8_t v4[4];
+    dns->address4(names[static_cast<std::size_t>(i)], v4);
+    REQUIRE(dns->name_of(AF_INET, v4, name, sizeof name));
+    CHECK(std::string(name) == "n" + std::to_string(i) + ".small.test");
+  }
+  std::uint8_t v6[16];
+  dns->address6(names[299], v6);
+  REQUIRE(dns->name_of(AF_INET6, v6, name, sizeof name));
+  CHECK(std::string(name) == "n299.small.test");
 }

@@ -1,25 +1,20 @@
 #pragma once
 // The SOCKS5 client: connect to a proxy, negotiate, then CONNECT, BIND or UDP ASSOCIATE.
-// Blocking, every operation bounded by a deadline. Negotiation works over any connected stream,
-// so a CONNECT through proxy A to proxy B followed by B's own handshake chains proxies.
+// Blocking, every operation bounded by a deadline. Built on the dialer (dialer.hpp), which
+// also chains proxies (ChainMode::strict); negotiation works over any connected stream too
+// (adopt), so a CONNECT through proxy A to proxy B followed by B's handshake chains by hand.
 #include <chrono>
 #include <memory>
 #include <optional>
 
 #include "socks5/address.hpp"
+#include "socks5/dialer.hpp"
 #include "socks5/negotiation.hpp"
 #include "socks5/stream.hpp"
 #include "socks5/syscalls.hpp"
 #include "socks5/uri.hpp"
 
 namespace socks5 {
-
-/// Whether greeting, credentials and request leave in one write.
-enum class Pipelining {
-  off,        ///< one message per round trip, like every other client
-  on,         ///< always pipeline when a single method is offered
-  automatic,  ///< pipeline, but a server that stalls on it is remembered and not pipelined
-};
 
 /// Settings for a Client.
 struct ClientOptions {
@@ -28,16 +23,6 @@ struct ClientOptions {
   /// In automatic mode: silence after the method selection that counts as a stall.
   std::chrono::milliseconds stall_timeout{1500};
   const Syscalls* syscalls = nullptr;  ///< nullptr = Syscalls::libc()
-};
-
-/// What the last handshake did.
-struct HandshakeStats {
-  wire::Method method = wire::Method::no_acceptable;  ///< method the server chose
-  int waits = 0;           ///< times the client waited for the server (TCP connect excluded)
-  bool pipelined = false;  ///< greeting, credentials and request went in one write
-  bool fell_back = false;  ///< a stalled pipelined attempt was retried without pipelining
-  std::chrono::nanoseconds connect_time{0};    ///< TCP connect to the proxy
-  std::chrono::nanoseconds handshake_time{0};  ///< greeting to reply
 };
 
 /// A control connection to one SOCKS5 proxy. Move-only; closes its socket unless released.
@@ -86,10 +71,8 @@ class Client {
 
  private:
   Client(int fd, ProxyUri proxy, ClientOptions options, bool reopenable, Address proxy_endpoint);
+  static DialPlan plan(const ProxyUri& proxy, const ClientOptions& options);
   Result<Address> request(std::optional<wire::Command> command, const Address& destination);
-  Result<void> negotiate(std::optional<wire::Command> command, const Address& destination,
-                         bool pipelining);
-  std::vector<std::unique_ptr<AuthMethod>> methods() const;
   const Syscalls& sys() const noexcept;
   void close_fd() noexcept;
 
@@ -102,12 +85,5 @@ class Client {
   std::unique_ptr<Protection> protection_;
   ReplyReader reader_;
 };
-
-/// True if this proxy endpoint stalled on a pipelined handshake earlier in this process.
-bool pipelining_known_bad(const Address& proxy) noexcept;
-/// Records that this proxy endpoint stalls on pipelined handshakes.
-void remember_pipelining_bad(const Address& proxy) noexcept;
-/// Forgets which proxies were found to mishandle pipelining (for tests).
-void reset_pipelining_memory() noexcept;
 
 }  // namespace socks5

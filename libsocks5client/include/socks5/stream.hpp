@@ -70,6 +70,33 @@ class Stream {
   const Syscalls* sys_;
 };
 
+/// Moves a Machine's octets over a stream socket WITHOUT blocking (MSG_DONTWAIT, so the
+/// socket's own O_NONBLOCK flag never matters and is never touched). Both the blocking driver
+/// (drive) and the dialer run machines through it; a caller waits for what run() asks and
+/// calls it again. It polls before every read (a read is tried only once the caller has seen
+/// the socket readable), reads a message of known size exactly, and otherwise peeks and takes
+/// only the octets the machine used: what the server sends after the last message stays in
+/// the socket for the application.
+class Pump {
+ public:
+  enum class Want : unsigned char { done, readable, writable };
+  /// Progress as far as possible. `readable`: the caller saw POLLIN/POLLHUP/POLLERR since the
+  /// last call.
+  Result<Want> run(Machine& m, int fd, const Syscalls& sys, bool readable);
+  /// Times the client sent something and then had to wait for the server.
+  int waits() const noexcept { return waits_; }
+
+ private:
+  Result<void> feed(Machine& m, std::size_t got, bool peeked);
+  Bytes pending_;            // octets taken off the socket that the machine has not used yet
+  std::size_t out_off_ = 0;  // octets of m.output() already sent
+  std::size_t discard_ = 0;  // peeked octets still to take off the socket
+  bool sent_ = false;        // something was sent since the last wait
+  bool readable_ = false;    // a read may be tried without waiting first
+  int waits_ = 0;
+  std::uint8_t buf_[4096];
+};
+
 /// Runs `m` over `s` until m.done(), an error, or the deadline. Octets the server sent after the
 /// machine finished stay in the socket for the application.
 Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats = nullptr,

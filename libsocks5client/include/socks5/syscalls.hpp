@@ -18,6 +18,7 @@ struct Syscalls {
   int (*poll)(pollfd*, nfds_t, int);
   int (*close)(int);
   int (*getsockopt)(int, int, int, void*, socklen_t*);
+  int (*setsockopt)(int, int, int, const void*, socklen_t);
   int (*getpeername)(int, sockaddr*, socklen_t*);
   int (*fcntl)(int, int, ...);
   int (*getaddrinfo)(const char*, const char*, const addrinfo*, addrinfo**);

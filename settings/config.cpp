@@ -1,11 +1,13 @@
 #include "config.hpp"
 
+#include "options.hpp"
+
 #include <arpa/inet.h>
 
 #include <charconv>
 #include <cstring>
 
-namespace socksify::shim {
+namespace socksify::settings {
 namespace {
 
 using socks5::unexpected;
@@ -141,18 +143,49 @@ socks5::Result<void, ConfigError> parse_rules(std::string_view text, Config& con
   return {};
 }
 
+Settings from_environment(const EnvLookup& env) {
+  Settings out;
+  for (const Option& o : options()) {
+    if (o.env.empty()) continue;
+    const std::string name(o.env);
+    const char* v = env(name.c_str());
+    if (v != nullptr && *v != '\0') out[name] = Setting{v, name};
+  }
+  return out;
+}
+
+void overlay(Settings& bottom, const Settings& top) {
+  for (const auto& [k, v] : top) bottom[k] = v;
+}
+
 socks5::Result<Config, ConfigError> parse_config(const EnvLookup& env) {
+  return parse_config(from_environment(env));
+}
+
+socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
   Config c;
   c.fake4 = *parse_cidr("198.18.0.0/15");
   c.fake6 = *parse_cidr("fd5f:636b:7366::/48");
-  auto get = [&](const char* name) -> std::optional<std::string_view> {
-    const char* v = env(name);
-    if (v == nullptr || *v == '\0') return std::nullopt;
-    return std::string_view(v);
+  auto get = [&](std::string_view name) -> const Setting* {
+    auto it = settings.find(name);
+    return it == settings.end() || it->second.value.empty() ? nullptr : &it->second;
   };
-  // Proxies: SOCKSIFY_PROXY holds one or more URIs separated by spaces or commas.
-  if (auto list = get("SOCKSIFY_PROXY")) {
-    std::string_view s = *list;
+  // "ORIGIN: 'VALUE': PROBLEM", where ORIGIN is what the user wrote: a variable, a flag or a
+  // file position.
+  auto bad = [](const Setting& s, const std::string& problem) {
+    return unexpected(err(s.origin + ": '" + s.value + "': " + problem));
+  };
+  // A setting that must be one of the table's choices (or in its integer range).
+  auto checked = [&](const char* name) -> socks5::Result<const Setting*, ConfigError> {
+    const Setting* s = get(name);
+    if (s == nullptr) return s;
+    const Option* o = option_by_env(name);
+    if (o != nullptr && !valid_value(*o, s->value)) return bad(*s, expected_text(*o));
+    return s;
+  };
+  // Proxies: one or more URIs separated by spaces or commas.
+  if (const Setting* list = get("SOCKSIFY_PROXY")) {
+    std::string_view s = list->value;
     std::size_t i = 0;
     while (i < s.size()) {
       const auto j = s.find_first_of(" ,\t\n", i);
@@ -161,80 +194,70 @@ socks5::Result<Config, ConfigError> parse_config(const EnvLookup& env) {
       if (one.empty()) continue;
       auto u = socks5::parse_proxy_uri(one);
       if (!u) {
-        return unexpected(err("SOCKSIFY_PROXY: '" + std::string(one) + "': " + u.error().message));
+        return bad(Setting{std::string(one), list->origin},
+                   "invalid proxy URI: " + u.error().message);
       }
       c.proxies.push_back(std::move(*u));
     }
   }
   if (c.proxies.empty())
     return unexpected(err("no proxy: set SOCKSIFY_PROXY (or socksify -x URI)"));
-  if (auto pw = get("SOCKSIFY_PASSWORD")) {
+  if (const Setting* pw = get("SOCKSIFY_PASSWORD")) {
     for (auto& p : c.proxies) {
-      if (p.user && !p.password) p.password = std::string(*pw);
+      if (p.user && !p.password) p.password = pw->value;
     }
   }
-  c.remote_dns = c.proxies.front().remote_dns;
-  if (auto dns = get("SOCKSIFY_DNS")) {
-    if (*dns == "remote") {
-      c.remote_dns = true;
-    } else if (*dns == "local") {
-      c.remote_dns = false;
-    } else {
-      return unexpected(err("SOCKSIFY_DNS: '" + std::string(*dns) + "': expected remote or local"));
-    }
+  auto chain = checked("SOCKSIFY_CHAIN");
+  if (!chain) return unexpected(chain.error());
+  if (*chain != nullptr && (*chain)->value == "strict") c.chain = socks5::ChainMode::strict;
+  // Remote DNS follows the proxy that resolves the destination: the first one in failover,
+  // the last hop of a strict chain.
+  c.remote_dns = c.chain == socks5::ChainMode::strict ? c.proxies.back().remote_dns
+                                                      : c.proxies.front().remote_dns;
+  auto dns = checked("SOCKSIFY_DNS");
+  if (!dns) return unexpected(dns.error());
+  if (*dns != nullptr) c.remote_dns = (*dns)->value == "remote";
+  if (const Setting* rules = get("SOCKSIFY_RULES")) {
+    auto r = parse_rules(rules->value, c);
+    if (!r) return unexpected(err(rules->origin + ": " + r.error().message));
   }
-  if (auto rules = get("SOCKSIFY_RULES")) {
-    auto r = parse_rules(*rules, c);
-    if (!r) return unexpected(err("SOCKSIFY_RULES: " + r.error().message));
-  }
-  if (auto f = get("SOCKSIFY_FAKE_NET4")) {
-    auto n = parse_cidr(*f);
+  if (const Setting* f = get("SOCKSIFY_FAKE_NET4")) {
+    auto n = parse_cidr(f->value);
     if (!n || n->family != AF_INET || n->prefix > 24 || n->prefix < 8) {
-      return unexpected(err("SOCKSIFY_FAKE_NET4: '" + std::string(*f) +
-                            "': expected an IPv4 network between /8 and /24"));
+      return bad(*f, "expected an IPv4 network between /8 and /24");
     }
     c.fake4 = *n;
   }
-  if (auto f = get("SOCKSIFY_FAKE_NET6")) {
-    auto n = parse_cidr(*f);
+  if (const Setting* f = get("SOCKSIFY_FAKE_NET6")) {
+    auto n = parse_cidr(f->value);
     if (!n || n->family != AF_INET6 || n->prefix > 64 || n->prefix < 16) {
-      return unexpected(err("SOCKSIFY_FAKE_NET6: '" + std::string(*f) +
-                            "': expected an IPv6 network between /16 and /64"));
+      return bad(*f, "expected an IPv6 network between /16 and /64");
     }
     c.fake6 = *n;
   }
-  if (auto v = get("SOCKSIFY_LOG")) {
-    if (*v == "0" || *v == "quiet") {
+  if (const Setting* v = get("SOCKSIFY_LOG")) {
+    if (v->value == "0" || v->value == "quiet") {
       c.log_level = LogLevel::quiet;
-    } else if (*v == "1" || *v == "info") {
+    } else if (v->value == "1" || v->value == "info") {
       c.log_level = LogLevel::info;
-    } else if (*v == "2" || *v == "debug") {
+    } else if (v->value == "2" || v->value == "debug") {
       c.log_level = LogLevel::debug;
     } else {
-      return unexpected(
-          err("SOCKSIFY_LOG: '" + std::string(*v) + "': expected quiet, info or debug"));
+      return bad(*v, "expected quiet, info or debug");
     }
   }
-  if (auto f = get("SOCKSIFY_LOG_FILE")) c.log_file = std::string(*f);
-  if (auto t = get("SOCKSIFY_TIMEOUT")) {
-    auto ms = number(*t, 3600000);
-    if (!ms || *ms == 0) {
-      return unexpected(
-          err("SOCKSIFY_TIMEOUT: '" + std::string(*t) + "': expected milliseconds (1-3600000)"));
-    }
-    c.timeout = std::chrono::milliseconds(*ms);
-  }
-  if (auto p = get("SOCKSIFY_PIPELINING")) {
-    if (*p == "auto") {
-      c.pipelining = socks5::Pipelining::automatic;
-    } else if (*p == "on") {
-      c.pipelining = socks5::Pipelining::on;
-    } else if (*p == "off") {
-      c.pipelining = socks5::Pipelining::off;
-    } else {
-      return unexpected(
-          err("SOCKSIFY_PIPELINING: '" + std::string(*p) + "': expected auto, on or off"));
-    }
+  if (const Setting* f = get("SOCKSIFY_LOG_FILE")) c.log_file = f->value;
+  auto timeout = checked("SOCKSIFY_TIMEOUT");
+  if (!timeout) return unexpected(timeout.error());
+  if (*timeout != nullptr)
+    c.timeout = std::chrono::milliseconds(*number((*timeout)->value, 3600000));
+  auto pipelining = checked("SOCKSIFY_PIPELINING");
+  if (!pipelining) return unexpected(pipelining.error());
+  if (*pipelining != nullptr) {
+    const std::string& p = (*pipelining)->value;
+    c.pipelining = p == "on"    ? socks5::Pipelining::on
+                   : p == "off" ? socks5::Pipelining::off
+                                : socks5::Pipelining::automatic;
   }
   return c;
 }
@@ -244,8 +267,9 @@ const char* action_name(Action a) noexcept {
     case Action::direct: return "direct";
     case Action::proxy: return "proxy";
     case Action::reject: return "reject";
+    case Action::loopback: return "loopback";
   }
   return "?";
 }
 
-}  // namespace socksify::shim
+}  // namespace socksify::settings

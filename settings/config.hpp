@@ -1,22 +1,31 @@
 #pragma once
-// The shim's configuration: parsed once per process from the environment, then immutable.
-// Pure (no I/O beyond the lookup function) so it is unit-tested without a process.
+// The configuration: parsed once per process from layered settings (file < environment <
+// command line), then immutable. Pure (no I/O beyond the lookups it is given), so it is
+// unit-tested without a process. Every name it reads comes from the option table
+// (options.hpp).
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "socks5/client.hpp"
+#include "socks5/dialer.hpp"
+#include "socks5/result.hpp"
 #include "socks5/uri.hpp"
 
-namespace socksify::shim {
+namespace socksify::settings {
 
-/// What to do with a destination.
-enum class Action : std::uint8_t { direct, proxy, reject };
+/// What to do with a destination (or a name).
+enum class Action : std::uint8_t {
+  direct,    ///< as without the library (connect directly, ask the local resolver)
+  proxy,     ///< through the proxy (a name: a fake address, resolved by the proxy)
+  reject,    ///< refused
+  loopback,  ///< a name answered as loopback here (RFC 6761 localhost names)
+};
 
 /// An IPv4 or IPv6 network.
 struct Cidr {
@@ -40,18 +49,19 @@ struct Rule {
 
 enum class LogLevel : std::uint8_t { quiet = 0, info = 1, debug = 2 };
 
-/// Everything the shim needs to know.
+/// Everything the library and the wrapper need to know.
 struct Config {
-  std::vector<socks5::ProxyUri> proxies;  ///< tried in order (failover)
-  bool remote_dns = false;                ///< names become fake addresses, the proxy resolves
+  std::vector<socks5::ProxyUri> proxies;  ///< in order: failover candidates or chain hops
+  socks5::ChainMode chain = socks5::ChainMode::failover;
+  bool remote_dns = false;  ///< names become fake addresses, the proxy resolves
   std::vector<Rule> rules;
   Action default_action = Action::proxy;
   Cidr fake4;  ///< default 198.18.0.0/15
   Cidr fake6;  ///< default fd5f:636b:7366::/48
   LogLevel log_level = LogLevel::quiet;
-  std::string log_file;  ///< empty = stderr
+  std::string log_file;  ///< empty = standard error
   std::chrono::milliseconds timeout{10000};
-  std::chrono::milliseconds cooldown{30000};  ///< a failed proxy is skipped this long
+  std::chrono::milliseconds cooldown{30000};  ///< a failed proxy is tried last this long
   socks5::Pipelining pipelining = socks5::Pipelining::automatic;
 };
 
@@ -63,7 +73,25 @@ struct ConfigError {
   std::string message;
 };
 
-/// Builds the configuration from SOCKSIFY_* variables (see socksify(1), ENVIRONMENT).
+/// One setting's value and where it came from ("SOCKSIFY_DNS", "--dns", "FILE:3: dns"), so
+/// that an error names what the user actually wrote.
+struct Setting {
+  std::string value;
+  std::string origin;
+};
+
+/// Settings by variable name (SOCKSIFY_*).
+using Settings = std::map<std::string, Setting, std::less<>>;
+
+/// The table's variables that `env` has set to a non-empty value.
+Settings from_environment(const EnvLookup& env);
+
+/// Puts every setting of `top` over `bottom`.
+void overlay(Settings& bottom, const Settings& top);
+
+/// Builds the configuration (see socksify(1), ENVIRONMENT).
+socks5::Result<Config, ConfigError> parse_config(const Settings& settings);
+/// The same, from the environment alone.
 socks5::Result<Config, ConfigError> parse_config(const EnvLookup& env);
 
 /// Parses "10.0.0.0/8", "::1/128", "192.168.1.1" (a /32).
@@ -74,7 +102,7 @@ std::optional<Cidr> parse_cidr(std::string_view text);
 /// default.
 socks5::Result<void, ConfigError> parse_rules(std::string_view text, Config& config);
 
-/// "direct", "proxy", "reject".
+/// "direct", "proxy", "reject", "loopback".
 const char* action_name(Action a) noexcept;
 
-}  // namespace socksify::shim
+}  // namespace socksify::settings

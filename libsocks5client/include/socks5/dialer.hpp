@@ -1,0 +1,277 @@
+#pragma once
+// The dialer: ONE resumable state machine for everything between "a socket" and "a stream
+// connected to the destination through the proxies": proxy choice, failover with cool-down,
+// strict chains (each hop a CONNECT through the previous one), the per-attempt TCP connect,
+// the handshake of every hop, and the fallback for servers that stall on pipelining.
+//
+// It never blocks and never sleeps. A driver asks it what to do next (start(), then on_*()):
+// issue a connect(), wait for readiness until a point in time, or stop (done / failed).
+// run_blocking() is the blocking driver (the Client, `socksify check`, the shim today); a
+// non-blocking driver can pump the same machine from an event loop. One Deadline bounds the
+// whole dial: it is passed in and never restarted, whatever happens inside.
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include "socks5/address.hpp"
+#include "socks5/negotiation.hpp"
+#include "socks5/stream.hpp"
+#include "socks5/syscalls.hpp"
+#include "socks5/uri.hpp"
+
+namespace socks5 {
+
+/// Whether greeting, credentials and request leave in one write.
+enum class Pipelining {
+  off,        ///< one message per round trip, like every other client
+  on,         ///< always pipeline when a single method is offered
+  automatic,  ///< pipeline, but a server that stalls on it is remembered and not pipelined
+};
+
+/// What a handshake did (all hops of a chain together).
+struct HandshakeStats {
+  wire::Method method = wire::Method::no_acceptable;  ///< method the (last) server chose
+  int waits = 0;           ///< times the client waited for a server (TCP connect excluded)
+  bool pipelined = false;  ///< greeting, credentials and request went in one write
+  bool fell_back = false;  ///< a stalled pipelined attempt was retried without pipelining
+  std::chrono::nanoseconds connect_time{0};    ///< TCP connect to the (first) proxy
+  std::chrono::nanoseconds handshake_time{0};  ///< greeting to the last reply
+};
+
+/// How several proxies are used.
+enum class ChainMode : std::uint8_t {
+  failover,  ///< one proxy per connection: the first healthy one, then the next on failure
+  strict,    ///< through every proxy in order: A, then CONNECT to B through A, then to C...
+};
+
+/// Per-proxy cool-down, shared by the dials of a process (the caller implements it).
+class ProxyHealth {
+ public:
+  /// True while proxy `i` (index into DialPlan::proxies) should be tried last.
+  virtual bool cooling(std::size_t i) const noexcept = 0;
+  /// Proxy `i` failed (unreachable, broken or refusing us).
+  virtual void failed(std::size_t i) noexcept = 0;
+
+ protected:
+  ~ProxyHealth() = default;
+};
+
+/// Where a dial was when something happened.
+enum class DialStage : std::uint8_t { resolve, tcp_connect, handshake };
+
+/// Progress reports (optional; the shim logs from them). Called from inside on_*().
+class DialObserver {
+ public:
+  /// Proxy `i` (or chain hop `i`) failed at `stage` with `ec`; `next` says whether the dial
+  /// goes on with another proxy.
+  virtual void proxy_failed(std::size_t i, DialStage stage, const std::error_code& ec,
+                            bool next) noexcept = 0;
+  /// Proxy `i` dropped pipelined octets: the dial reconnects and sends one message per round
+  /// trip (this proxy is remembered, see pipelining_known_bad()).
+  virtual void pipelining_fallback(std::size_t i) noexcept = 0;
+
+ protected:
+  ~DialObserver() = default;
+};
+
+/// The proxies and how to use them. Holds views: the caller keeps the storage alive.
+struct DialPlan {
+  std::span<const ProxyUri> proxies;
+  /// Per proxy, its address parsed once (ss_family AF_UNSPEC: resolve the host name when
+  /// needed); may be empty.
+  std::span<const sockaddr_storage> numeric;
+  ChainMode chain = ChainMode::failover;
+  Pipelining pipelining = Pipelining::automatic;
+  /// In automatic mode: silence after the method selection that counts as a stall.
+  std::chrono::milliseconds stall_timeout{1500};
+  ProxyHealth* health = nullptr;
+  DialObserver* observer = nullptr;
+  const Syscalls* syscalls = nullptr;  ///< nullptr = Syscalls::libc()
+};
+
+/// The socket a dial works on.
+struct DialSocket {
+  /// -1: the dial opens its own sockets (non-blocking, close-on-exec) and hands the last one
+  /// over with release_fd(). Otherwise the caller's socket: reconnected in place (connect with
+  /// AF_UNSPEC) when a proxy fails, never closed, O_NONBLOCK never touched.
+  int fd = -1;
+  int family = AF_UNSPEC;  ///< the caller's socket's domain (AF_INET or AF_INET6)
+  /// The socket is already connected to the first proxy (at `endpoint`): start negotiating.
+  bool connected = false;
+  Address endpoint;
+  /// With `connected` and an owned socket: a stall may be retried on a new socket to
+  /// `endpoint`. (A borrowed stream that was not opened by us cannot be reopened.)
+  bool reopen = false;
+  bool owned = false;  ///< `fd` is handed to the dial, which may close and replace it
+};
+
+/// What the last hop is asked for.
+struct DialRequest {
+  std::optional<wire::Command> command = wire::Command::connect;  ///< nullopt: authenticate only
+  Address target;
+  bool tcp_only = false;  ///< stop once TCP reaches the first proxy (Client::open)
+};
+
+/// One dial. Move-only.
+class Dial {
+ public:
+  using Clock = std::chrono::steady_clock;
+  /// What the driver does next.
+  enum class Next : std::uint8_t {
+    connect,  ///< connect(fd(), address()) and report with on_connect(); by `until`
+    wait,     ///< poll fd() for `events` until `until`; report on_ready() or on_timeout()
+    done,     ///< connected through the proxies (or authenticated)
+    failed,   ///< error() says why
+  };
+  struct Step {
+    Next next = Next::failed;
+    short events = 0;
+    Clock::time_point until{};
+  };
+
+  Dial(const DialPlan& plan, DialSocket socket, DialRequest request, Deadline deadline);
+  Dial(Dial&&) noexcept;
+  Dial& operator=(Dial&&) noexcept;
+  Dial(const Dial&) = delete;
+  Dial& operator=(const Dial&) = delete;
+  ~Dial();
+
+  /// The first step.
+  Step start();
+  /// The connect() asked for returned 0 or failed with `err` (EINPROGRESS, EINTR included).
+  Step on_connect(int err);
+  /// The socket reported `revents` for the wait asked for.
+  Step on_ready(short revents);
+  /// The wait's `until` passed with nothing to report.
+  Step on_timeout();
+  /// Waiting failed with `err` (poll() itself): the dial fails with it.
+  Step on_error(int err);
+  /// True once start() was called.
+  bool started() const noexcept { return started_; }
+  /// The step to act on now (the last one returned).
+  const Step& step() const noexcept { return step_; }
+  /// The system calls the dial uses (and its driver should use).
+  const Syscalls& syscalls() const noexcept { return sys(); }
+
+  /// The socket to act on (-1 before an own socket exists).
+  int fd() const noexcept { return fd_; }
+  /// The address to connect to (Next::connect).
+  const sockaddr* address() const noexcept;
+  socklen_t address_length() const noexcept { return addr_len_; }
+  /// Hands over an own socket (DialSocket::fd == -1 or owned); -1 otherwise.
+  int release_fd() noexcept;
+  /// The caller's socket is now reached as `fd` (dup'd, the old number closed).
+  void rebind(int fd) noexcept {
+    if (!owns_fd_) fd_ = fd;
+  }
+
+  /// Why the dial failed (Next::failed).
+  const std::error_code& error() const noexcept { return error_; }
+  /// The stage it failed at.
+  DialStage failed_stage() const noexcept { return stage_; }
+  /// The proxy (failover) or hop (strict) the dial is at, or ended with.
+  std::size_t proxy() const noexcept { return current_; }
+  /// The address of the first proxy as connected.
+  const Address& endpoint() const noexcept { return endpoint_; }
+  /// The final reply's BND address (with a command).
+  const Address& bound() const noexcept { return bound_; }
+  const HandshakeStats& stats() const noexcept { return stats_; }
+  /// After done: the protection layer (GSSAPI) and the reply reader of the last hop.
+  std::unique_ptr<Protection> take_protection() noexcept { return std::move(protection_); }
+  ReplyReader& reader() noexcept { return reader_; }
+
+ private:
+  enum class State : std::uint8_t {
+    pick,        // choose the next proxy
+    address,     // try the current proxy's next address
+    connecting,  // waiting for the TCP connect to complete
+    hop,         // start the handshake with the current hop
+    handshake,   // moving the hop's octets
+    done,
+    failed,
+  };
+  Step run();
+  Step wait_for(short events, Clock::time_point until, int timer);
+  bool resolve(std::size_t i);
+  void connected();
+  void tcp_failed(int err);
+  void proxy_failed(std::size_t i, DialStage stage, const std::error_code& ec);
+  void hop_failed(const std::error_code& ec);
+  void hop_done();
+  bool can_reconnect() const noexcept;
+  void reset_socket() noexcept;
+  Step fail(const std::error_code& ec, DialStage stage);
+  std::size_t hops() const noexcept;
+  const Syscalls& sys() const noexcept;
+
+  DialPlan plan_;
+  DialSocket socket_;
+  DialRequest request_;
+  Deadline deadline_;
+  State state_ = State::pick;
+  Step step_;
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  bool dialed_ = false;  // fd_ was connected (or is connecting) by this dial
+  bool started_ = false;
+  std::vector<std::uint32_t> order_;  // failover: proxies in the order to try, each once
+  std::size_t next_ = 0;              // next index into order_
+  std::size_t current_ = 0;           // proxy (failover) or hop (strict) in use
+  std::size_t hop_ = 0;               // hop being negotiated (strict); 0 in failover
+  std::vector<sockaddr_storage> addrs_;
+  std::size_t addr_pos_ = 0;
+  sockaddr_storage addr_{};
+  socklen_t addr_len_ = 0;
+  Clock::time_point attempt_until_{};  // the TCP connect of this attempt gives up here
+  int timer_ = 0;                      // what the current wait's `until` is: see dialer.cpp
+  bool woke_ = false;
+  std::error_code error_;
+  std::error_code last_error_;
+  DialStage stage_ = DialStage::resolve;
+  Address endpoint_;
+  Address bound_;
+  HandshakeStats stats_;
+  Clock::time_point t_connect_{};
+  Clock::time_point t_handshake_{};
+  std::unique_ptr<Negotiation> negotiation_;
+  std::unique_ptr<Pump> pump_;
+  std::unique_ptr<Protection> protection_;
+  ReplyReader reader_;
+};
+
+/// How run_blocking() treats the caller's own limits.
+struct BlockingOptions {
+  /// The socket is in blocking mode: each connect() is bounded with SO_SNDTIMEO (set for the
+  /// call, then put back), and the socket's own SO_SNDTIMEO, if set, is a point where the
+  /// caller gives up (Outcome::gave_up), as the kernel's connect() does.
+  bool blocking_socket = false;
+  /// A signal interrupted a wait or a connect: return Outcome::interrupted when this says so
+  /// (nullptr: always go on).
+  bool (*stop_on_signal)() = nullptr;
+};
+
+/// Why run_blocking() returned.
+enum class DriveOutcome : std::uint8_t {
+  finished,     ///< the dial is done or failed
+  interrupted,  ///< stop_on_signal() said so; call again to resume
+  gave_up,      ///< the socket's own SO_SNDTIMEO passed; call again to resume
+};
+
+/// Runs `dial` to the end with poll(), or resumes it where an earlier call returned.
+DriveOutcome run_blocking(Dial& dial, const BlockingOptions& options = {});
+
+/// True if this proxy stalled on a pipelined handshake earlier in this process.
+bool pipelining_known_bad(const ProxyUri& proxy) noexcept;
+/// Records that this proxy stalls on pipelined handshakes.
+void remember_pipelining_bad(const ProxyUri& proxy) noexcept;
+/// Forgets which proxies were found to mishandle pipelining (for tests).
+void reset_pipelining_memory() noexcept;
+
+}  // namespace socks5

@@ -1,0 +1,614 @@
+#include "socks5/dialer.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "socks5/error.hpp"
+
+namespace socks5 {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What a wait's `until` stands for, so that on_timeout() knows what passed.
+constexpr int kTimerDeadline = 0;  // the dial's deadline
+constexpr int kTimerAttempt = 1;   // this attempt's share of it (TCP connect, failover)
+constexpr int kTimerStall = 2;     // silence after the method selection (pipelining stall)
+
+// Proxies seen stalling on a pipelined handshake (they read one message per recv() and drop
+// the rest, as microsocks does). Process-wide, lock-free (so fork() can never inherit a held
+// lock), fixed size, trivially initialised: fingerprints of host and port, 0 = empty.
+std::array<std::atomic<std::uint64_t>, 32> g_stalling{};
+std::atomic<std::uint32_t> g_stalling_next{0};
+
+std::uint64_t fingerprint(const ProxyUri& proxy) {
+  // FNV-1a over the host text and the port; never 0 (0 marks an empty slot).
+  std::uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::uint8_t b) { h = (h ^ b) * 1099511628211ULL; };
+  for (char c : proxy.host) mix(static_cast<std::uint8_t>(c));
+  mix(static_cast<std::uint8_t>(proxy.port >> 8));
+  mix(static_cast<std::uint8_t>(proxy.port & 0xFF));
+  return h == 0 ? 1 : h;
+}
+
+// connect() errors that are the caller's (a socket of the wrong family, a bad fd, no memory):
+// no proxy is at fault, so none is put in cool-down and no other is tried.
+bool local_error(int e) {
+  switch (e) {
+    case EINVAL:
+    case EAFNOSUPPORT:
+    case EBADF:
+    case ENOTSOCK:
+    case EISCONN:
+    case EFAULT:
+    case EPROTOTYPE:
+    case EOPNOTSUPP:
+    case ENOBUFS:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE: return true;
+    default: return false;
+  }
+}
+
+// The proxy answered the request with an error: the destination failed, not the proxy.
+bool destination_failure(const std::error_code& ec) {
+  if (ec.category() != socks5_category()) return false;
+  const int v = ec.value();
+  return v >= static_cast<int>(Errc::general_failure) &&
+         v <= static_cast<int>(Errc::unassigned_reply);
+}
+
+socklen_t length_of(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) return sizeof(sockaddr_in);
+  if (ss.ss_family == AF_INET6) return sizeof(sockaddr_in6);
+  return 0;
+}
+
+// Copies `sa` into `out` if it suits a socket of `family`: the same family, any family for
+// AF_UNSPEC (own sockets), or an IPv4 address for an IPv6 socket (as a v4-mapped address).
+bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out) {
+  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return false;
+  if (family == AF_UNSPEC || sa->sa_family == family) {
+    std::memcpy(&out, sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    return true;
+  }
+  if (family != AF_INET6 || sa->sa_family != AF_INET) return false;
+  sockaddr_in in{};
+  std::memcpy(&in, sa, sizeof in);
+  sockaddr_in6 m{};
+  m.sin6_family = AF_INET6;
+  m.sin6_port = in.sin_port;
+  m.sin6_addr.s6_addr[10] = 0xFF;
+  m.sin6_addr.s6_addr[11] = 0xFF;
+  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+  std::memcpy(&out, &m, sizeof m);
+  return true;
+}
+
+std::vector<std::unique_ptr<AuthMethod>> methods_for(const ProxyUri& proxy) {
+  std::vector<std::unique_ptr<AuthMethod>> m;
+  // With credentials, offer only RFC 1929: a single method is what makes pipelining possible,
+  // and a user who gave credentials wants them used.
+  if (proxy.user) {
+    m.push_back(std::make_unique<UserPassAuth>(*proxy.user, proxy.password.value_or("")));
+  } else {
+    m.push_back(std::make_unique<NoAuth>());
+  }
+  return m;
+}
+
+}  // namespace
+
+bool pipelining_known_bad(const ProxyUri& proxy) noexcept {
+  // Nothing remembered (the usual case): no need to hash.
+  if (g_stalling_next.load(std::memory_order_relaxed) == 0) return false;
+  const std::uint64_t f = fingerprint(proxy);
+  for (const auto& slot : g_stalling) {
+    if (slot.load(std::memory_order_relaxed) == f) return true;
+  }
+  return false;
+}
+
+void remember_pipelining_bad(const ProxyUri& proxy) noexcept {
+  if (pipelining_known_bad(proxy)) return;
+  const std::uint32_t i = g_stalling_next.fetch_add(1, std::memory_order_relaxed);
+  g_stalling[i % g_stalling.size()].store(fingerprint(proxy), std::memory_order_relaxed);
+}
+
+void reset_pipelining_memory() noexcept {
+  for (auto& slot : g_stalling) slot.store(0, std::memory_order_relaxed);
+  g_stalling_next.store(0, std::memory_order_relaxed);
+}
+
+Dial::Dial(const DialPlan& plan, DialSocket socket, DialRequest request, Deadline deadline)
+    : plan_(plan),
+      socket_(std::move(socket)),
+      request_(std::move(request)),
+      deadline_(deadline),
+      fd_(socket_.fd),
+      owns_fd_(socket_.fd < 0 || socket_.owned) {}
+
+Dial::Dial(Dial&&) noexcept = default;
+Dial& Dial::operator=(Dial&&) noexcept = default;
+
+Dial::~Dial() {
+  if (owns_fd_ && fd_ >= 0) sys().close(fd_);
+}
+
+const Syscalls& Dial::sys() const noexcept {
+  return plan_.syscalls != nullptr ? *plan_.syscalls : Syscalls::libc();
+}
+
+const sockaddr* Dial::address() const noexcept {
+  return reinterpret_cast<const sockaddr*>(&addr_);
+}
+
+int Dial::release_fd() noexcept {
+  if (!owns_fd_) return -1;
+  return std::exchange(fd_, -1);
+}
+
+std::size_t Dial::hops() const noexcept {
+  return plan_.chain == ChainMode::strict ? plan_.proxies.size() : 1;
+}
+
+Dial::Step Dial::start() {
+  started_ = true;
+  t_connect_ = Clock::now();
+  if (plan_.proxies.empty()) return fail(Errc::invalid_argument, DialStage::resolve);
+  if (socket_.connected) {
+    // Adopted: already connected to the first proxy.
+    endpoint_ = socket_.endpoint;
+    state_ = request_.tcp_only ? State::done : State::hop;
+    return run();
+  }
+  // Failover: healthy proxies first, in order, then those cooling down; each at most once.
+  // A strict chain always starts at its first hop.
+  const std::size_t n = plan_.chain == ChainMode::strict ? 1 : plan_.proxies.size();
+  order_.reserve(n);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool cooling =
+          plan_.health != nullptr && plan_.chain == ChainMode::failover && plan_.health->cooling(i);
+      if (cooling == (pass == 1)) order_.push_back(static_cast<std::uint32_t>(i));
+    }
+  }
+  return run();
+}
+
+Dial::Step Dial::on_connect(int err) {
+  if (state_ != State::address) return step_;
+  if (err == 0) {
+    connected();
+  } else if (err == EINPROGRESS || err == EALREADY || err == EINTR || err == EAGAIN) {
+    state_ = State::connecting;
+    woke_ = false;
+  } else {
+    tcp_failed(err);
+  }
+  return run();
+}
+
+Dial::Step Dial::on_ready(short) {
+  woke_ = true;
+  return run();
+}
+
+Dial::Step Dial::on_timeout() {
+  const bool deadline_passed = deadline_.expired() || timer_ == kTimerDeadline;
+  if (state_ == State::connecting) {
+    if (deadline_passed) {
+      proxy_failed(current_, DialStage::tcp_connect, Errc::timed_out);
+      if (state_ != State::failed) fail(Errc::timed_out, DialStage::tcp_connect);
+    } else {
+      tcp_failed(ETIMEDOUT);  // this attempt's share is used up: the next address or proxy
+    }
+  } else if (state_ == State::handshake) {
+    hop_failed(deadline_passed || timer_ != kTimerStall
+                   ? make_error_code(Errc::timed_out)
+                   : make_error_code(Errc::pipelining_stalled));
+  }
+  return run();
+}
+
+Dial::Step Dial::on_error(int err) {
+  return fail(std::error_code(err, std::generic_category()), stage_);
+}
+
+Dial::Step Dial::wait_for(short events, Clock::time_point until, int timer) {
+  timer_ = timer;
+  step_ = Step{Next::wait, events, until};
+  return step_;
+}
+
+bool Dial::resolve(std::size_t i) {
+  addrs_.clear();
+  addr_pos_ = 0;
+  const ProxyUri& p = plan_.proxies[i];
+  if (i < plan_.numeric.size() && plan_.numeric[i].ss_family != AF_UNSPEC) {
+    sockaddr_storage ss{};
+    if (fit_family(reinterpret_cast<const sockaddr*>(&plan_.numeric[i]), socket_.family, ss)) {
+      addrs_.push_back(ss);
+    }
+  } else {
+    // A host name names the proxy: it is resolved here, locally.
+    addrinfo hints{};
+    hints.ai_family = socket_.family == AF_INET ? AF_INET : AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+    const std::string port = std::to_string(p.port);
+    addrinfo* list = nullptr;
+    if (sys().getaddrinfo(p.host.c_str(), port.c_str(), &hints, &list) != 0 || list == nullptr) {
+      // AI_ADDRCONFIG hides ::1 on hosts without a global IPv6 address; retry without it.
+      hints.ai_flags = AI_NUMERICSERV;
+      list = nullptr;
+      if (sys().getaddrinfo(p.host.c_str(), port.c_str(), &hints, &list) != 0) list = nullptr;
+    }
+    if (list == nullptr) {
+      last_error_ = Errc::name_resolution_failed;
+      return false;
+    }
+    for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+      sockaddr_storage ss{};
+      if (fit_family(ai->ai_addr, socket_.family, ss)) addrs_.push_back(ss);
+    }
+    sys().freeaddrinfo(list);
+  }
+  if (addrs_.empty()) {
+    last_error_ = Errc::no_proxy_address;
+    return false;
+  }
+  return true;
+}
+
+void Dial::connected() {
+  stats_.connect_time = Clock::now() - t_connect_;
+  if (auto a = Address::from_sockaddr(address(), addr_len_)) endpoint_ = *a;
+  state_ = request_.tcp_only ? State::done : State::hop;
+  hop_ = 0;
+  if (plan_.chain == ChainMode::strict) current_ = 0;
+}
+
+void Dial::tcp_failed(int err) {
+  if (local_error(err)) {
+    fail(std::error_code(err, std::generic_category()), DialStage::tcp_connect);
+    return;
+  }
+  last_error_ = std::error_code(err, std::generic_category());
+  stage_ = DialStage::tcp_connect;
+  reset_socket();
+  state_ = State::address;  // the proxy's next address; proxy_failed() once none is left
+}
+
+void Dial::proxy_failed(std::size_t i, DialStage stage, const std::error_code& ec) {
+  last_error_ = ec;
+  stage_ = stage;
+  const bool failover = plan_.chain == ChainMode::failover;
+  const bool next = failover && next_ < order_.size() && !deadline_.expired();
+  if (failover && plan_.health != nullptr) plan_.health->failed(i);
+  if (plan_.observer != nullptr) plan_.observer->proxy_failed(i, stage, ec, next);
+  if (next) {
+    reset_socket();
+    state_ = State::pick;
+  } else {
+    fail(ec, stage);
+  }
+}
+
+bool Dial::can_reconnect() const noexcept {
+  // Our own sockets can be replaced; the caller's socket can be reconnected in place if this
+  // dial connected it; an adopted stream only if the caller allows a new socket.
+  return socket_.connected ? (owns_fd_ && socket_.reopen) : true;
+}
+
+void Dial::hop_failed(const std::error_code& ec) {
+  if (pump_) stats_.waits += pump_->waits();
+  if (negotiation_) stats_.method = negotiation_->method();
+  pump_.reset();
+  negotiation_.reset();
+  const ProxyUri& uri = plan_.proxies[current_];
+  if (ec == Errc::pipelining_stalled) {
+    remember_pipelining_bad(uri);
+    if (can_reconnect() && !deadline_.expired()) {
+      // The server dropped our pipelined octets: same proxy, a new connection, one message
+      // per round trip (the memory above now says so). Same deadline: nothing restarts it.
+      if (plan_.observer != nullptr) plan_.observer->pipelining_fallback(current_);
+      stats_.fell_back = true;
+      reset_socket();
+      sockaddr_storage ss{};
+      if (endpoint_.to_sockaddr(ss) == 0) {
+        fail(ec, DialStage::handshake);
+        return;
+      }
+      addrs_.assign(1, ss);
+      addr_pos_ = 0;
+      attempt_until_ = deadline_.at();
+      hop_ = 0;
+      if (plan_.chain == ChainMode::strict) current_ = 0;
+      state_ = State::address;
+      return;
+    }
+    fail(ec, DialStage::handshake);
+    return;
+  }
+  if (destination_failure(ec)) {
+    fail(ec, DialStage::handshake);  // the proxy answered: no failover, no cool-down
+    return;
+  }
+  if (ec == Errc::timed_out) {
+    if (plan_.chain == ChainMode::failover && plan_.health != nullptr)
+      plan_.health->failed(current_);
+    if (plan_.observer != nullptr)
+      plan_.observer->proxy_failed(current_, DialStage::handshake, ec, false);
+    fail(ec, DialStage::handshake);
+    return;
+  }
+  proxy_failed(current_, DialStage::handshake, ec);
+}
+
+void Dial::hop_done() {
+  stats_.waits += pump_->waits();
+  stats_.method = negotiation_->method();
+  if (hop_ + 1 < hops()) {
+    ++hop_;
+    current_ = hop_;
+    state_ = State::hop;
+    return;
+  }
+  if (request_.command) bound_ = negotiation_->reply().bound;
+  protection_ = negotiation_->take_protection();
+  reader_ = std::move(negotiation_->reader());
+  stats_.handshake_time = Clock::now() - t_handshake_;
+  pump_.reset();
+  negotiation_.reset();
+  state_ = State::done;
+}
+
+void Dial::reset_socket() noexcept {
+  if (fd_ < 0 || !dialed_) return;
+  dialed_ = false;
+  if (owns_fd_) {
+    sys().close(fd_);
+    fd_ = -1;
+    return;
+  }
+  // The caller's socket: dissolve the association so it can connect again, and take the
+  // error the kernel may have left (ECONNRESET...) so the caller never sees a stale one.
+  sockaddr sa{};
+  sa.sa_family = AF_UNSPEC;
+  sys().connect(fd_, &sa, sizeof sa);
+  int err = 0;
+  socklen_t len = sizeof err;
+  sys().getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+}
+
+Dial::Step Dial::fail(const std::error_code& ec, DialStage stage) {
+  error_ = ec;
+  stage_ = stage;
+  reset_socket();
+  pump_.reset();
+  negotiation_.reset();
+  state_ = State::failed;
+  step_ = Step{Next::failed, 0, {}};
+  return step_;
+}
+
+Dial::Step Dial::run() {
+  for (;;) {
+    switch (state_) {
+      case State::pick: {
+        if (next_ >= order_.size()) {
+          return fail(last_error_ ? last_error_ : make_error_code(Errc::invalid_argument), stage_);
+        }
+        current_ = order_[next_++];
+        hop_ = 0;
+        if (!resolve(current_)) {
+          proxy_failed(current_, DialStage::resolve, last_error_);
+          continue;
+        }
+        // A proxy that drops SYNs must not eat the whole deadline while others wait: each
+        // proxy still to try gets an equal share of what is left for its TCP connect.
+        const std::size_t left = order_.size() - next_ + 1;
+        const auto now = Clock::now();
+        attempt_until_ = deadline_.at();
+        if (left > 1 && now < deadline_.at()) {
+          attempt_until_ = now + (deadline_.at() - now) / static_cast<long>(left);
+        }
+        state_ = State::address;
+        continue;
+      }
+      case State::address: {
+        if (deadline_.expired()) {
+          proxy_failed(current_, DialStage::tcp_connect, Errc::timed_out);
+          continue;
+        }
+        if (addr_pos_ >= addrs_.size()) {
+          proxy_failed(current_, DialStage::tcp_connect, last_error_);
+          continue;
+        }
+        addr_ = addrs_[addr_pos_++];
+        addr_len_ = length_of(addr_);
+        if (owns_fd_) {
+          if (fd_ >= 0) sys().close(fd_);
+          fd_ = sys().socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+          if (fd_ < 0) {
+            return fail(std::error_code(errno, std::generic_category()), DialStage::tcp_connect);
+          }
+        }
+        dialed_ = true;
+        stage_ = DialStage::tcp_connect;
+        step_ = Step{Next::connect, 0, attempt_until_};
+        return step_;
+      }
+      case State::connecting: {
+        if (!woke_) {
+          return wait_for(POLLOUT, attempt_until_,
+                          attempt_until_ < deadline_.at() ? kTimerAttempt : kTimerDeadline);
+        }
+        woke_ = false;
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (sys().getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (err != 0) {
+          tcp_failed(err);
+        } else {
+          connected();
+        }
+        continue;
+      }
+      case State::hop: {
+        const std::size_t p = plan_.chain == ChainMode::strict ? hop_ : current_;
+        current_ = p;
+        const ProxyUri& uri = plan_.proxies[p];
+        const bool last = hop_ + 1 >= hops();
+        Address target = request_.target;
+        if (!last) {
+          // The next hop, as its URI names it: an address, or a name for this hop to resolve.
+          const ProxyUri& next = plan_.proxies[p + 1];
+          target = Address::from_host(next.host, next.port);
+        }
+        const bool pipelining =
+            plan_.pipelining == Pipelining::on ||
+            (plan_.pipelining == Pipelining::automatic && !pipelining_known_bad(uri));
+        negotiation_ = std::make_unique<Negotiation>(
+            methods_for(uri), last ? request_.command : wire::Command::connect, target, pipelining);
+        auto s = negotiation_->start();
+        if (!s) return fail(s.error(), DialStage::handshake);
+        pump_ = std::make_unique<Pump>();
+        stats_.pipelined = negotiation_->pipelined();
+        if (hop_ == 0) t_handshake_ = Clock::now();
+        stage_ = DialStage::handshake;
+        woke_ = false;
+        state_ = State::handshake;
+        continue;
+      }
+      case State::handshake: {
+        const bool readable = woke_;
+        woke_ = false;
+        auto want = pump_->run(*negotiation_, fd_, sys(), readable);
+        if (!want) {
+          hop_failed(want.error());
+          continue;
+        }
+        if (*want == Pump::Want::done) {
+          hop_done();
+          continue;
+        }
+        if (deadline_.expired()) {  // also bounds a server that trickles
+          hop_failed(Errc::timed_out);
+          continue;
+        }
+        if (*want == Pump::Want::writable) return wait_for(POLLOUT, deadline_.at(), kTimerDeadline);
+        if (plan_.pipelining == Pipelining::automatic && negotiation_->pipelined() &&
+            negotiation_->method_selected()) {
+          // Pipelined octets a server dropped are never answered: silence for stall_timeout
+          // after the method selection means a stall, not a slow server.
+          const auto stall_at = Clock::now() + plan_.stall_timeout;
+          if (stall_at < deadline_.at()) return wait_for(POLLIN, stall_at, kTimerStall);
+        }
+        return wait_for(POLLIN, deadline_.at(), kTimerDeadline);
+      }
+      case State::done: step_ = Step{Next::done, 0, {}}; return step_;
+      case State::failed: step_ = Step{Next::failed, 0, {}}; return step_;
+    }
+  }
+}
+
+namespace {
+
+int poll_ms_until(Clock::time_point until) {
+  const auto left = until - Clock::now();
+  if (left <= Clock::duration::zero()) return 0;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  return ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms);
+}
+
+timeval to_timeval(Clock::time_point until) {
+  // At least 1 ms: an SO_SNDTIMEO of zero means "no limit".
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now()).count();
+  if (us < 1000) us = 1000;
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(us / 1000000);
+  tv.tv_usec = static_cast<suseconds_t>(us % 1000000);
+  return tv;
+}
+
+}  // namespace
+
+DriveOutcome run_blocking(Dial& dial, const BlockingOptions& options) {
+  const Syscalls& sys = dial.syscalls();
+  // The caller's own send timeout bounds its connect() (EINPROGRESS after it), as without us.
+  timeval own{};
+  auto give_up = Clock::time_point::max();
+  if (options.blocking_socket && dial.fd() >= 0) {
+    socklen_t len = sizeof own;
+    if (sys.getsockopt(dial.fd(), SOL_SOCKET, SO_SNDTIMEO, &own, &len) == 0 &&
+        (own.tv_sec != 0 || own.tv_usec != 0)) {
+      give_up =
+          Clock::now() + std::chrono::seconds(own.tv_sec) + std::chrono::microseconds(own.tv_usec);
+    }
+  }
+  auto stop = [&] { return options.stop_on_signal != nullptr && options.stop_on_signal(); };
+  Dial::Step s = dial.started() ? dial.step() : dial.start();
+  for (;;) {
+    switch (s.next) {
+      case Dial::Next::done:
+      case Dial::Next::failed: return DriveOutcome::finished;
+      case Dial::Next::connect: {
+        int rc = 0;
+        int err = 0;
+        if (options.blocking_socket) {
+          // A blocking connect() waits as long as the kernel retries SYNs (minutes): bound it
+          // by this attempt's share of the deadline (or the caller's own limit), then put the
+          // socket's own value back.
+          const auto until = give_up < s.until ? give_up : s.until;
+          const timeval tv = to_timeval(until);
+          sys.setsockopt(dial.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+          rc = sys.connect(dial.fd(), dial.address(), dial.address_length());
+          err = rc == 0 ? 0 : errno;
+          sys.setsockopt(dial.fd(), SOL_SOCKET, SO_SNDTIMEO, &own, sizeof own);
+          if (err == EINPROGRESS && give_up < s.until && Clock::now() >= give_up) {
+            dial.on_connect(err);
+            return DriveOutcome::gave_up;
+          }
+          if (err == EINTR && stop()) {
+            dial.on_connect(err);
+            return DriveOutcome::interrupted;
+          }
+        } else {
+          rc = sys.connect(dial.fd(), dial.address(), dial.address_length());
+          err = rc == 0 ? 0 : errno;
+        }
+        s = dial.on_connect(err);
+        break;
+      }
+      case Dial::Next::wait: {
+        const bool theirs = give_up < s.until;
+        pollfd p{dial.fd(), s.events, 0};
+        const int n = sys.poll(&p, 1, poll_ms_until(theirs ? give_up : s.until));
+        if (n > 0) {
+          s = dial.on_ready(p.revents);
+        } else if (n == 0) {
+          if (theirs) return DriveOutcome::gave_up;
+          s = dial.on_timeout();
+        } else if (errno == EINTR) {
+          if (stop()) return DriveOutcome::interrupted;
+        } else {
+          s = dial.on_error(errno);
+        }
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace socks5

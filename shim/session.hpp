@@ -1,0 +1,96 @@
+#pragma once
+// Per-socket sessions: what the shim owns for a socket it manages, and the fd table that
+// points to them.
+//
+// A Session belongs to the socket (the open file description), not to an fd number: dup*,
+// fcntl(F_DUPFD*) and fork share it; the last close of the last fd releases it and what it
+// owns. Each session records the socket's identity (SO_COOKIE, unique for the life of the
+// system), so state that outlived its socket by a path no hook sees (a raw syscall(SYS_close),
+// fclose() of an fdopen() stream, a closefrom() in another library) is noticed and dropped the
+// next time it matters, instead of answering for a new socket that got the same number.
+//
+// Lookups are lock-free: the fd table is an array of 32-bit session indices in lazily mapped
+// chunks (one load for an fd that is not ours), sessions live in type-stable pools (never
+// unmapped), and a reference is taken with increment-if-live and re-validated. close() of an
+// fd that was never ours costs one relaxed load. The tables are plain process memory, so a
+// forked child inherits them as it inherits the sockets; exec keeps what it must through the
+// environment (exec.cpp).
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace socksify::shim {
+
+/// What a session is.
+enum class SessionKind : std::uint8_t {
+  proxied,     ///< a TCP stream connected through the proxy
+  connecting,  ///< a proxied connect() returned early (a signal, SO_SNDTIMEO): see connect.cpp
+};
+
+struct PendingConnect;  // connect.cpp: the dial of an interrupted connect()
+
+/// One managed socket.
+struct Session {
+  std::atomic<std::uint32_t> refs;       ///< table references + holders; 0 = free
+  std::atomic<std::uint32_t> next_free;  ///< pool free list link
+  std::uint32_t index;                   ///< its own index in the pools (fixed)
+  std::atomic<SessionKind> kind;
+  std::uint64_t cookie;   ///< SO_COOKIE of the socket (0 if unknown: never verified)
+  sockaddr_storage peer;  ///< what getpeername() reports: the address the program asked for
+  socklen_t peer_len;
+  std::atomic<PendingConnect*> pending;  ///< owned; kind connecting only
+};
+
+/// A counted reference to a session.
+class SessionRef {
+ public:
+  SessionRef() = default;
+  explicit SessionRef(Session* s) noexcept : s_(s) {}
+  SessionRef(SessionRef&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  SessionRef& operator=(SessionRef&& o) noexcept;
+  SessionRef(const SessionRef&) = delete;
+  SessionRef& operator=(const SessionRef&) = delete;
+  ~SessionRef();
+  Session* get() const noexcept { return s_; }
+  Session* operator->() const noexcept { return s_; }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+ private:
+  Session* s_ = nullptr;
+};
+
+/// A new session (one reference, the caller's), or an empty ref when memory is exhausted.
+SessionRef session_create(SessionKind kind, std::uint64_t cookie, const sockaddr* peer,
+                          socklen_t peer_len) noexcept;
+/// The session `fd` points to, without checking that the socket is still the same one.
+SessionRef session_peek(int fd) noexcept;
+/// The session of `fd` if it belongs to the socket whose cookie is `cookie_now`; a stale
+/// one is dropped.
+SessionRef session_verified(int fd, std::uint64_t cookie_now) noexcept;
+/// Points `fd` at `s` (the table takes its own reference), releasing what was there.
+void session_attach(int fd, Session* s) noexcept;
+/// Forgets `fd` (close).
+void session_detach(int fd) noexcept;
+/// Forgets every fd in [first, last] (close_range, closefrom).
+void session_detach_range(unsigned first, unsigned last) noexcept;
+/// `to` shares the session of `from` (dup family), or forgets its own when `from` has none.
+void session_copy(int from, int to) noexcept;
+/// True once any fd was ever attached (a cheap test before doing anything else).
+bool sessions_in_use() noexcept;
+/// Sessions alive now (created and not yet released).
+std::uint32_t sessions_live() noexcept;
+/// Calls `f(fd, session)` for each fd that points to a session (not verified).
+void for_each_session(void (*f)(int fd, Session& s, void* ctx), void* ctx) noexcept;
+
+// In the preloaded library (sockets.cpp), with the real getsockopt:
+/// The socket's identity (SO_COOKIE); 0 when it has none (not a socket).
+std::uint64_t socket_cookie(int fd) noexcept;
+/// The session of `fd`, verified against the socket `fd` is now (one getsockopt, only when
+/// `fd` has a session).
+SessionRef session_of(int fd) noexcept;
+
+/// Frees what a session owns beyond itself (set by connect.cpp).
+extern void (*g_release_pending)(PendingConnect*) noexcept;
+
+}  // namespace socksify::shim

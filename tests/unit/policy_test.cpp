@@ -1,0 +1,187 @@
+// classify(): every decision the shim makes, from one pure function, without sockets.
+#include <arpa/inet.h>
+
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "config.hpp"
+#include "policy.hpp"
+#include "socks5/error.hpp"
+
+using namespace socksify::shim;
+using socks5::Errc;
+using socksify::settings::parse_config;
+
+namespace {
+
+Config config(std::map<std::string, std::string> env) {
+  auto c = parse_config([env = std::move(env)](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  REQUIRE(c);
+  return *c;
+}
+
+Destination v4(const char* ip, std::uint16_t port) {
+  Destination d;
+  d.family = AF_INET;
+  inet_pton(AF_INET, ip, d.ip.data());
+  d.port = port;
+  return d;
+}
+
+Destination named(std::string_view name, std::uint16_t port) {
+  Destination d = v4("198.18.0.1", port);
+  d.name = name;
+  return d;
+}
+
+Destination name_only(std::string_view name) {
+  Destination d;
+  d.name = name;
+  return d;
+}
+
+Action act(const Config& c, Operation op, const Destination& d, Context ctx = {}) {
+  return classify(c, op, d, ctx).action;
+}
+
+}  // namespace
+
+TEST_CASE("policy, connect: first match wins, loopback direct, proxies direct, fail-closed",
+          "[shim][policy]") {
+  const Config c = config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"},
+                           {"SOCKSIFY_RULES",
+                            "reject port 25; direct 192.168.0.0/16; proxy 127.0.0.2; "
+                            "direct .corp.example; reject *.ads.example"}});
+  const auto op = Operation::connect;
+  CHECK(act(c, op, v4("127.0.0.1", 1080)) == Action::direct);  // the proxy itself
+  CHECK(std::string(classify(c, op, v4("127.0.0.1", 1080)).why) == "the proxy itself");
+  CHECK(act(c, op, v4("127.0.0.1", 8080)) == Action::direct);  // loopback
+  CHECK(act(c, op, v4("127.0.0.2", 8080)) == Action::proxy);   // a rule beats loopback
+  CHECK(act(c, op, v4("192.168.1.9", 80)) == Action::direct);
+  const Verdict smtp = classify(c, op, v4("192.168.1.9", 25));  // first match
+  CHECK(smtp.action == Action::reject);
+  CHECK(smtp.rule == 1);
+  CHECK(smtp.refusal == Errc::rejected_by_rule);
+  CHECK(socks5::to_errno(smtp.refusal) == EACCES);
+  CHECK(act(c, op, v4("203.0.113.5", 443)) == Action::proxy);  // the default
+  CHECK(classify(c, op, v4("203.0.113.5", 443)).rule == -1);
+  CHECK(act(c, op, named("git.corp.example", 443)) == Action::direct);
+  CHECK(act(c, op, named("corp.example", 443)) == Action::direct);
+  CHECK(act(c, op, named("notcorp.example", 443)) == Action::proxy);
+  CHECK(act(c, op, named("x.ads.example", 80)) == Action::reject);
+  // CIDR rules never match the meaningless fake address of a name.
+  CHECK(act(c, op, named("host.test", 80)) == Action::proxy);
+  // DNS over TCP to a loopback stub goes through the proxy in remote-DNS mode.
+  CHECK(act(c, op, v4("127.0.0.53", 53)) == Action::proxy);
+  // An address a direct domain rule resolved goes direct.
+  Context by_name;
+  by_name.direct_by_name = true;
+  CHECK(act(c, op, v4("203.0.113.5", 443), by_name) == Action::direct);
+  Destination lo6;
+  lo6.family = AF_INET6;
+  lo6.ip[15] = 1;
+  lo6.port = 80;
+  CHECK(act(c, op, lo6) == Action::direct);
+  // `default reject` refuses with the rule errno.
+  const Config closed = config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"},
+                                {"SOCKSIFY_RULES", "default reject; proxy port 443"}});
+  CHECK(classify(closed, op, v4("203.0.113.5", 80)).refusal == Errc::rejected_by_rule);
+  CHECK(act(closed, op, v4("203.0.113.5", 443)) == Action::proxy);
+}
+
+TEST_CASE("policy, datagrams: fail closed until UDP ASSOCIATE, DNS never leaks", "[shim][policy]") {
+  const Config remote = config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"},
+                                {"SOCKSIFY_RULES", "direct 10.0.0.0/8; reject port 9"}});
+  const auto op = Operation::datagram;
+  const Verdict dns = classify(remote, op, v4("127.0.0.53", 53));
+  CHECK(dns.action == Action::reject);
+  CHECK(dns.refusal == Errc::dns_would_leak);
+  CHECK(socks5::to_errno(dns.refusal) == EACCES);
+  const Verdict out = classify(remote, op, v4("203.0.113.5", 443));
+  CHECK(out.action == Action::reject);
+  CHECK(out.refusal == Errc::udp_not_proxied);
+  CHECK(socks5::to_errno(out.refusal) == ENETUNREACH);
+  CHECK(classify(remote, op, named("quic.example", 443)).refusal == Errc::udp_not_proxied);
+  CHECK(classify(remote, op, v4("203.0.113.5", 9)).refusal == Errc::rejected_by_rule);
+  CHECK(act(remote, op, v4("10.1.2.3", 443)) == Action::direct);
+  CHECK(act(remote, op, v4("127.0.0.1", 5353)) == Action::direct);
+  // UDP port 53 is not TCP port 53: no "dns over tcp" rule for datagrams to other ports.
+  const Config local = config({{"SOCKSIFY_PROXY", "socks5://127.0.0.1:1080"}});
+  CHECK(act(local, op, v4("127.0.0.53", 53)) == Action::direct);  // local DNS is wanted
+}
+
+TEST_CASE("policy, names: fake addresses, localhost, direct domains, resolver queries",
+          "[shim][policy]") {
+  const Config remote = config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"},
+                                {"SOCKSIFY_RULES", "direct .corp.example; reject .ads.example"}});
+  CHECK(act(remote, Operation::resolve, name_only("example.org")) == Action::proxy);
+  // Rejected names still get a fake address: the connect is refused, with EACCES.
+  CHECK(act(remote, Operation::resolve, name_only("x.ads.example")) == Action::proxy);
+  const Verdict corp = classify(remote, Operation::resolve, name_only("git.corp.example"));
+  CHECK(corp.action == Action::direct);
+  CHECK(corp.rule == 1);
+  // RFC 6761: answered as loopback here, never asked of a DNS server.
+  for (const char* n : {"localhost", "localhost.", "app.localhost", "A.B.LOCALHOST."}) {
+    INFO(n);
+    CHECK(act(remote, Operation::resolve, name_only(n)) == Action::loopback);
+  }
+  CHECK(act(remote, Operation::resolve, name_only("localhost.example")) == Action::proxy);
+  CHECK(act(remote, Operation::dns_query, name_only("example.org")) == Action::reject);
+  CHECK(classify(remote, Operation::dns_query, name_only("example.org")).refusal ==
+        Errc::dns_would_leak);
+  CHECK(act(remote, Operation::dns_query, name_only("a.corp.example")) == Action::direct);
+  // Reverse lookups: fake addresses answer from the table; proxied addresses get no local
+  // lookup; direct ones (loopback) do.
+  Context fake;
+  fake.fake = true;
+  CHECK(act(remote, Operation::reverse, v4("198.18.0.9", 0), fake) == Action::proxy);
+  CHECK(act(remote, Operation::reverse, v4("203.0.113.5", 0)) == Action::reject);
+  CHECK(act(remote, Operation::reverse, v4("127.0.0.1", 0)) == Action::direct);
+  // Local-DNS mode leaves every name to the local resolver.
+  const Config local = config({{"SOCKSIFY_PROXY", "socks5://127.0.0.1:1080"}});
+  CHECK(act(local, Operation::resolve, name_only("localhost")) == Action::direct);
+  CHECK(act(local, Operation::resolve, name_only("example.org")) == Action::direct);
+  CHECK(act(local, Operation::dns_query, name_only("example.org")) == Action::direct);
+  CHECK(act(local, Operation::reverse, v4("203.0.113.5", 0)) == Action::direct);
+  CHECK(act(local, Operation::listen, v4("0.0.0.0", 8080)) == Action::direct);
+}
+
+TEST_CASE("policy, nested calls: a signal handler inside the library never bypasses it",
+          "[shim][policy]") {
+  const Config c = config(
+      {{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"}, {"SOCKSIFY_RULES", "reject port 25"}});
+  Context nested;
+  nested.nested = true;
+  const Verdict v = classify(c, Operation::connect, v4("203.0.113.5", 443), nested);
+  CHECK(v.action == Action::reject);
+  CHECK(v.refusal == Errc::reentrant_call);
+  CHECK(socks5::to_errno(v.refusal) == ENETUNREACH);
+  CHECK(act(c, Operation::connect, v4("127.0.0.1", 8080), nested) == Action::direct);
+  CHECK(classify(c, Operation::connect, v4("127.0.0.1", 25), nested).refusal ==
+        Errc::rejected_by_rule);
+  // The local resolver, asked by the library itself: its own traffic goes as without us.
+  Context resolver = nested;
+  resolver.in_resolver = true;
+  CHECK(act(c, Operation::datagram, v4("192.0.2.53", 53), resolver) == Action::direct);
+  CHECK(act(c, Operation::connect, v4("192.0.2.53", 53), resolver) == Action::direct);
+}
+
+TEST_CASE("v4-mapped IPv6 destinations are classified as IPv4", "[shim][policy]") {
+  sockaddr_in6 m{};
+  m.sin6_family = AF_INET6;
+  m.sin6_port = htons(80);
+  inet_pton(AF_INET6, "::ffff:127.0.0.1", &m.sin6_addr);
+  Destination d;
+  REQUIRE(destination_from(reinterpret_cast<sockaddr*>(&m), sizeof m, d));
+  CHECK(d.family == AF_INET);
+  CHECK(d.ip[0] == 127);
+  CHECK(d.port == 80);
+  CHECK_FALSE(destination_from(reinterpret_cast<sockaddr*>(&m), 8, d));
+  CHECK(domain_matches("A.Example.Org.", "example.org"));
+  CHECK_FALSE(domain_matches("badexample.org", "example.org"));
+  CHECK(is_localhost_name("x.localhost."));
+  CHECK_FALSE(is_localhost_name("notlocalhost"));
+}
