@@ -3,13 +3,13 @@
 #  - g++ 12, warnings as errors: unit, fault, interop (danted, microsocks, ssh -D), fuzz-corpus
 #    replay, package tests
 #  - clang 14, warnings as errors: the same suite
-#  - AddressSanitizer + UBSan build: the same suite, with the shim lab limited to the cases
-#    that run only our own (sanitized) programs
+#  - AddressSanitizer + UBSan build, and ThreadSanitizer build: the same suite, with the shim
+#    lab limited to the cases that run only our own (sanitized) programs
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export CI="${CI:-false}"
-for preset in ci clang asan; do
+for preset in ci clang asan tsan; do
   echo "=== workflow preset: $preset ==="
   cmake --workflow --preset "$preset"
 done

@@ -82,12 +82,17 @@ class LogObserver final : public socks5::DialObserver {
 constinit LogObserver g_observer;
 
 // Was the interrupting signal's handler installed without SA_RESTART? The shim cannot see
-// which signal arrived, so: if any caught signal lacks SA_RESTART, the program is prepared for
-// EINTR and gets it; if every handler asks for restarts, the call goes on as the kernel's
-// would. (Runs only after a wait was interrupted.)
+// which signal arrived, so: if any caught asynchronous signal lacks SA_RESTART, the program is
+// prepared for EINTR and gets it; if every handler asks for restarts, the call goes on as the
+// kernel's would. Handlers for the synchronous faults (SIGSEGV and the like: crash reporters,
+// sanitizers, language runtimes) are left out: those signals are caused by the thread itself
+// and never interrupt a wait. (Runs only after a wait was interrupted.)
 bool stop_on_signal() {
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+        sig == SIGILL || sig == SIGTRAP || sig == SIGSYS) {
+      continue;
+    }
     struct sigaction sa {};
     if (real().sigaction(sig, nullptr, &sa) != 0) continue;
     const bool caught = (sa.sa_flags & SA_SIGINFO) != 0
@@ -119,7 +124,10 @@ void log_outcome(const socks5::Dial& dial, const Address& target, const Verdict&
     return;
   }
   const auto stage = dial.failed_stage();
-  if (stage == socks5::DialStage::handshake) {
+  if (dial.caller_fault()) {
+    log_line(LogLevel::info, "connect %s (%s): %s (the program's own call)",
+             target.to_string().c_str(), why.c_str(), dial.error().message().c_str());
+  } else if (stage == socks5::DialStage::handshake) {
     log_line(LogLevel::info, "connect %s via %s (%s): %s", target.to_string().c_str(), via.c_str(),
              why.c_str(), dial.error().message().c_str());
   } else {
@@ -159,7 +167,7 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   socks5::DialRequest request;
   request.target = target;
   socks5::Dial dial(plan, socket, request, socks5::Deadline::after(rt.config.timeout));
-  const socks5::BlockingOptions options{is_blocking(fd), stop_on_signal};
+  const socks5::BlockingOptions options{is_blocking(fd), true, stop_on_signal};
   const auto outcome = socks5::run_blocking(dial, options);
   if (outcome == socks5::DriveOutcome::finished) {
     log_outcome(dial, target, verdict, t0);
@@ -193,7 +201,10 @@ int run_pending(int fd, Session& s, PendingConnect& p, bool stop_early,
     return p.result;
   }
   p.dial.rebind(fd);
-  const socks5::BlockingOptions options{is_blocking(fd), stop_early ? stop_on_signal : nullptr};
+  // connect() again keeps the kernel's rules (signals, the send timeout); SO_ERROR waits for
+  // the outcome, within the dial's deadline.
+  const socks5::BlockingOptions options{is_blocking(fd), stop_early,
+                                        stop_early ? stop_on_signal : nullptr};
   outcome = socks5::run_blocking(p.dial, options);
   if (outcome != socks5::DriveOutcome::finished) return -1;
   log_outcome(p.dial, p.target, p.verdict, p.t0);
@@ -235,7 +246,8 @@ int finish_connect(int fd, Session& s) noexcept {
   Locked lock(&p->mu);
   socks5::DriveOutcome outcome{};
   const int r = run_pending(fd, s, *p, false, outcome);
-  if (r <= 0) return 0;
+  if (r < 0) return EINPROGRESS;  // not reached: nothing stops this wait but the deadline
+  if (r == 0) return 0;
   // Reported once, as the kernel's SO_ERROR is; the socket starts over.
   session_detach(fd);
   return r;

@@ -4,8 +4,10 @@
 // local to the shim (version script), the slots are resolved when the library is linked.
 #include <unistd.h>
 
+#include "real_libc.hpp"
+
 extern "C" [[noreturn]] void __cxa_pure_virtual() {
   static const char msg[] = "socksify: pure virtual function called\n";
-  (void)!write(2, msg, sizeof msg - 1);
+  (void)!socksify::shim::real().write(2, msg, sizeof msg - 1);
   _exit(134);
 }

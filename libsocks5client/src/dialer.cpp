@@ -280,6 +280,7 @@ void Dial::connected() {
 
 void Dial::tcp_failed(int err) {
   if (local_error(err)) {
+    caller_fault_ = true;
     fail(std::error_code(err, std::generic_category()), DialStage::tcp_connect);
     return;
   }
@@ -552,7 +553,7 @@ DriveOutcome run_blocking(Dial& dial, const BlockingOptions& options) {
   if (options.blocking_socket && dial.fd() >= 0) {
     socklen_t len = sizeof own;
     if (sys.getsockopt(dial.fd(), SOL_SOCKET, SO_SNDTIMEO, &own, &len) == 0 &&
-        (own.tv_sec != 0 || own.tv_usec != 0)) {
+        options.send_timeout && (own.tv_sec != 0 || own.tv_usec != 0)) {
       give_up =
           Clock::now() + std::chrono::seconds(own.tv_sec) + std::chrono::microseconds(own.tv_usec);
     }

@@ -17,17 +17,6 @@
 #include "real_libc.hpp"
 #include "runtime.hpp"
 
-extern "C" {
-int __res_query(const char*, int, int, unsigned char*, int) noexcept;
-int __res_search(const char*, int, int, unsigned char*, int) noexcept;
-int __res_querydomain(const char*, const char*, int, int, unsigned char*, int) noexcept;
-int __res_send(const unsigned char*, int, unsigned char*, int) noexcept;
-int __res_nquery(res_state, const char*, int, int, unsigned char*, int) noexcept;
-int __res_nsearch(res_state, const char*, int, int, unsigned char*, int) noexcept;
-int __res_nquerydomain(res_state, const char*, const char*, int, int, unsigned char*, int) noexcept;
-int __res_nsend(res_state, const unsigned char*, int, unsigned char*, int) noexcept;
-}
-
 namespace socksify::shim {
 namespace {
 
@@ -105,93 +94,125 @@ int query_or_refuse(const char* what, const char* name, res_state statp, Real re
 }  // namespace
 }  // namespace socksify::shim
 
+namespace socksify::shim {
+namespace {
+
+// The hooks' work; the __res_* names call these, never another hook by name.
+int query(const char* dname, int cls, int type, unsigned char* answer, int anslen) {
+  return query_or_refuse("res_query", dname, nullptr, real().res_query, dname, cls, type, answer,
+                         anslen);
+}
+
+int search(const char* dname, int cls, int type, unsigned char* answer, int anslen) {
+  return query_or_refuse("res_search", dname, nullptr, real().res_search, dname, cls, type, answer,
+                         anslen);
+}
+
+int querydomain(const char* name, const char* domain, int cls, int type, unsigned char* answer,
+                int anslen) {
+  char full[2 * NS_MAXDNAME];
+  return query_or_refuse("res_querydomain", joined(name, domain, full, sizeof full), nullptr,
+                         real().res_querydomain, name, domain, cls, type, answer, anslen);
+}
+
+int send_query(const unsigned char* msg, int msglen, unsigned char* answer, int anslen) {
+  char q[NS_MAXDNAME];
+  return query_or_refuse("res_send", question_name(msg, msglen, q, sizeof q) ? q : nullptr, nullptr,
+                         real().res_send, msg, msglen, answer, anslen);
+}
+
+int nquery(res_state statp, const char* dname, int cls, int type, unsigned char* answer,
+           int anslen) {
+  return query_or_refuse("res_nquery", dname, statp, real().res_nquery, statp, dname, cls, type,
+                         answer, anslen);
+}
+
+int nsearch(res_state statp, const char* dname, int cls, int type, unsigned char* answer,
+            int anslen) {
+  return query_or_refuse("res_nsearch", dname, statp, real().res_nsearch, statp, dname, cls, type,
+                         answer, anslen);
+}
+
+int nquerydomain(res_state statp, const char* name, const char* domain, int cls, int type,
+                 unsigned char* answer, int anslen) {
+  char full[2 * NS_MAXDNAME];
+  return query_or_refuse("res_nquerydomain", joined(name, domain, full, sizeof full), statp,
+                         real().res_nquerydomain, statp, name, domain, cls, type, answer, anslen);
+}
+
+int nsend(res_state statp, const unsigned char* msg, int msglen, unsigned char* answer,
+          int anslen) {
+  char q[NS_MAXDNAME];
+  return query_or_refuse("res_nsend", question_name(msg, msglen, q, sizeof q) ? q : nullptr, statp,
+                         real().res_nsend, statp, msg, msglen, answer, anslen);
+}
+
+}  // namespace
+}  // namespace socksify::shim
+
 namespace sh = socksify::shim;
 
 extern "C" {
 
-SOCKSIFY_EXPORT int res_query(const char* dname, int cls, int type, unsigned char* answer,
-                              int anslen) noexcept {
-  return sh::query_or_refuse("res_query", dname, nullptr, sh::real().res_query, dname, cls, type,
-                             answer, anslen);
+SOCKSIFY_EXPORT int res_query(const char* d, int c, int t, unsigned char* a, int l) noexcept {
+  return sh::query(d, c, t, a, l);
 }
-
-SOCKSIFY_EXPORT int res_search(const char* dname, int cls, int type, unsigned char* answer,
-                               int anslen) noexcept {
-  return sh::query_or_refuse("res_search", dname, nullptr, sh::real().res_search, dname, cls, type,
-                             answer, anslen);
+SOCKSIFY_EXPORT int res_search(const char* d, int c, int t, unsigned char* a, int l) noexcept {
+  return sh::search(d, c, t, a, l);
 }
-
-SOCKSIFY_EXPORT int res_querydomain(const char* name, const char* domain, int cls, int type,
-                                    unsigned char* answer, int anslen) noexcept {
-  char full[2 * NS_MAXDNAME];
-  return sh::query_or_refuse("res_querydomain", sh::joined(name, domain, full, sizeof full),
-                             nullptr, sh::real().res_querydomain, name, domain, cls, type, answer,
-                             anslen);
+SOCKSIFY_EXPORT int res_querydomain(const char* n, const char* d, int c, int t, unsigned char* a,
+                                    int l) noexcept {
+  return sh::querydomain(n, d, c, t, a, l);
 }
-
-SOCKSIFY_EXPORT int res_send(const unsigned char* msg, int msglen, unsigned char* answer,
-                             int anslen) noexcept {
-  char q[NS_MAXDNAME];
-  return sh::query_or_refuse("res_send", sh::question_name(msg, msglen, q, sizeof q) ? q : nullptr,
-                             nullptr, sh::real().res_send, msg, msglen, answer, anslen);
+SOCKSIFY_EXPORT int res_send(const unsigned char* m, int ml, unsigned char* a, int l) noexcept {
+  return sh::send_query(m, ml, a, l);
 }
-
-SOCKSIFY_EXPORT int res_nquery(res_state statp, const char* dname, int cls, int type,
-                               unsigned char* answer, int anslen) noexcept {
-  return sh::query_or_refuse("res_nquery", dname, statp, sh::real().res_nquery, statp, dname, cls,
-                             type, answer, anslen);
+SOCKSIFY_EXPORT int res_nquery(res_state s, const char* d, int c, int t, unsigned char* a,
+                               int l) noexcept {
+  return sh::nquery(s, d, c, t, a, l);
 }
-
-SOCKSIFY_EXPORT int res_nsearch(res_state statp, const char* dname, int cls, int type,
-                                unsigned char* answer, int anslen) noexcept {
-  return sh::query_or_refuse("res_nsearch", dname, statp, sh::real().res_nsearch, statp, dname, cls,
-                             type, answer, anslen);
+SOCKSIFY_EXPORT int res_nsearch(res_state s, const char* d, int c, int t, unsigned char* a,
+                                int l) noexcept {
+  return sh::nsearch(s, d, c, t, a, l);
 }
-
-SOCKSIFY_EXPORT int res_nquerydomain(res_state statp, const char* name, const char* domain, int cls,
-                                     int type, unsigned char* answer, int anslen) noexcept {
-  char full[2 * NS_MAXDNAME];
-  return sh::query_or_refuse("res_nquerydomain", sh::joined(name, domain, full, sizeof full), statp,
-                             sh::real().res_nquerydomain, statp, name, domain, cls, type, answer,
-                             anslen);
+SOCKSIFY_EXPORT int res_nquerydomain(res_state s, const char* n, const char* d, int c, int t,
+                                     unsigned char* a, int l) noexcept {
+  return sh::nquerydomain(s, n, d, c, t, a, l);
 }
-
-SOCKSIFY_EXPORT int res_nsend(res_state statp, const unsigned char* msg, int msglen,
-                              unsigned char* answer, int anslen) noexcept {
-  char q[NS_MAXDNAME];
-  return sh::query_or_refuse("res_nsend", sh::question_name(msg, msglen, q, sizeof q) ? q : nullptr,
-                             statp, sh::real().res_nsend, statp, msg, msglen, answer, anslen);
+SOCKSIFY_EXPORT int res_nsend(res_state s, const unsigned char* m, int ml, unsigned char* a,
+                              int l) noexcept {
+  return sh::nsend(s, m, ml, a, l);
 }
 
 // The names older glibc headers mapped the functions to (#define res_query __res_query).
 SOCKSIFY_EXPORT int __res_query(const char* d, int c, int t, unsigned char* a, int l) noexcept {
-  return res_query(d, c, t, a, l);
+  return sh::query(d, c, t, a, l);
 }
 SOCKSIFY_EXPORT int __res_search(const char* d, int c, int t, unsigned char* a, int l) noexcept {
-  return res_search(d, c, t, a, l);
+  return sh::search(d, c, t, a, l);
 }
 SOCKSIFY_EXPORT int __res_querydomain(const char* n, const char* d, int c, int t, unsigned char* a,
                                       int l) noexcept {
-  return res_querydomain(n, d, c, t, a, l);
+  return sh::querydomain(n, d, c, t, a, l);
 }
 SOCKSIFY_EXPORT int __res_send(const unsigned char* m, int ml, unsigned char* a, int l) noexcept {
-  return res_send(m, ml, a, l);
+  return sh::send_query(m, ml, a, l);
 }
 SOCKSIFY_EXPORT int __res_nquery(res_state s, const char* d, int c, int t, unsigned char* a,
                                  int l) noexcept {
-  return res_nquery(s, d, c, t, a, l);
+  return sh::nquery(s, d, c, t, a, l);
 }
 SOCKSIFY_EXPORT int __res_nsearch(res_state s, const char* d, int c, int t, unsigned char* a,
                                   int l) noexcept {
-  return res_nsearch(s, d, c, t, a, l);
+  return sh::nsearch(s, d, c, t, a, l);
 }
 SOCKSIFY_EXPORT int __res_nquerydomain(res_state s, const char* n, const char* d, int c, int t,
                                        unsigned char* a, int l) noexcept {
-  return res_nquerydomain(s, n, d, c, t, a, l);
+  return sh::nquerydomain(s, n, d, c, t, a, l);
 }
 SOCKSIFY_EXPORT int __res_nsend(res_state s, const unsigned char* m, int ml, unsigned char* a,
                                 int l) noexcept {
-  return res_nsend(s, m, ml, a, l);
+  return sh::nsend(s, m, ml, a, l);
 }
 
 }  // extern "C"

@@ -47,6 +47,18 @@ std::size_t count_args(va_list ap) {
   return n;
 }
 
+// The hooks' work, by the real function each ends in: the forwarding hooks (execv, execl...)
+// call these, never another hook by name.
+int exec_path(const char* path, char* const argv[], char* const envp[]) {
+  ExecEnv e;
+  return real().execve(path, argv, exec_env(envp, e));
+}
+
+int exec_search(const char* file, char* const argv[], char* const envp[]) {
+  ExecEnv e;
+  return real().execvpe(file, argv, exec_env(envp, e));
+}
+
 }  // namespace
 }  // namespace socksify::shim
 
@@ -65,23 +77,19 @@ using socksify::shim::real;
 extern "C" {
 
 SOCKSIFY_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
-  sh::ExecEnv e;
-  return real().execve(path, argv, sh::exec_env(envp, e));
+  return sh::exec_path(path, argv, envp);
 }
 
 SOCKSIFY_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  sh::ExecEnv e;
-  return real().execvpe(file, argv, sh::exec_env(envp, e));
+  return sh::exec_search(file, argv, envp);
 }
 
 SOCKSIFY_EXPORT int execv(const char* path, char* const argv[]) {
-  sh::ExecEnv e;
-  return real().execve(path, argv, sh::exec_env(environ, e));
+  return sh::exec_path(path, argv, environ);
 }
 
 SOCKSIFY_EXPORT int execvp(const char* file, char* const argv[]) {
-  sh::ExecEnv e;
-  return real().execvpe(file, argv, sh::exec_env(environ, e));
+  return sh::exec_search(file, argv, environ);
 }
 
 SOCKSIFY_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
@@ -104,7 +112,7 @@ SOCKSIFY_EXPORT int execl(const char* path, const char* arg, ...) {
   va_start(ap, arg);
   SOCKSIFY_GATHER_ARGS(arg, ap, argv, n);
   va_end(ap);
-  return execv(path, argv);
+  return sh::exec_path(path, argv, environ);
 }
 
 SOCKSIFY_EXPORT int execlp(const char* file, const char* arg, ...) {
@@ -112,7 +120,7 @@ SOCKSIFY_EXPORT int execlp(const char* file, const char* arg, ...) {
   va_start(ap, arg);
   SOCKSIFY_GATHER_ARGS(arg, ap, argv, n);
   va_end(ap);
-  return execvp(file, argv);
+  return sh::exec_search(file, argv, environ);
 }
 
 SOCKSIFY_EXPORT int execle(const char* path, const char* arg, ...) {
@@ -121,7 +129,7 @@ SOCKSIFY_EXPORT int execle(const char* path, const char* arg, ...) {
   SOCKSIFY_GATHER_ARGS(arg, ap, argv, n);
   char* const* envp = va_arg(ap, char* const*);
   va_end(ap);
-  return execve(path, argv, envp);
+  return sh::exec_path(path, argv, envp);
 }
 
 SOCKSIFY_EXPORT int posix_spawn(pid_t* pid, const char* path,

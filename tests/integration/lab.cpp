@@ -159,6 +159,50 @@ int Lab::client(const std::string& command, std::string* out) const {
   return run_command("ip netns exec " + client_ns_ + " sh -c '" + command + "'", out);
 }
 
+void Lab::sync_dns() const {
+  static int serial = 0;
+  const std::string marker =
+      "sync-" + std::to_string(getpid()) + "-" + std::to_string(++serial) + ".sentinel";
+  const std::string send =
+      "python3 " SOCKSIFY_SOURCE_DIR "/tests/integration/lab_servers.py --query " + marker;
+  // The sink handles queries in order: once the marker is logged, so is everything before it.
+  // (A lost datagram is sent again.)
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    client(send);
+    if (wait_for_text([this] { return dns_log(); }, "query " + marker, std::chrono::seconds(5))
+            .find("query " + marker) != std::string::npos) {
+      return;
+    }
+  }
+  FAIL("the DNS sink never logged " << marker);
+}
+
+void Lab::start_hostile(const std::string& mode, const std::string& addr, int port,
+                        const std::vector<std::string>& args) {
+  std::vector<std::string> argv{
+      require_program("python3", "python3"),
+      std::string(SOCKSIFY_SOURCE_DIR) + "/tests/integration/hostile_proxy.py",
+      dir_.file("hostile.log"),
+      mode,
+      addr,
+      std::to_string(port)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  start_on_proxy_side(argv, "hostile-" + mode + ".out");
+  REQUIRE_THAT(wait_for_text([this] { return hostile_log(); }, mode + " ready"),
+               Catch::Contains(mode + " ready"));
+}
+
+std::string wait_for_text(const std::function<std::string()>& read, const std::string& text,
+                          std::chrono::milliseconds bound) {
+  const auto end = std::chrono::steady_clock::now() + bound;
+  std::string got = read();
+  while (got.find(text) == std::string::npos && std::chrono::steady_clock::now() < end) {
+    usleep(20000);
+    got = read();
+  }
+  return got;
+}
+
 std::string Lab::socksify() const {
 #ifdef SOCKSIFY_SANITIZER_PRELOAD
   // The wrapper keeps a sanitizer runtime first in LD_PRELOAD, ahead of the (sanitized) shim.

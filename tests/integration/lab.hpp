@@ -7,6 +7,8 @@
 //     through a proxy (the servers also listen on 192.0.2.1, reachable directly as
 //     direct.lab: the one name the client side's /etc/hosts knows); resolv.conf points at a DNS
 //     sink on its own 127.0.0.1:53 that logs every query (any query there is a leak).
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +40,14 @@ class Lab {
   void proxy_side(const std::string& command) const;
   /// Waits until host:port accepts connections inside the proxy namespace.
   bool wait_on_proxy_side(const std::string& host, int port) const;
+  /// Makes sure every DNS query that reached the sink before this call is in dns_log(): sends
+  /// the sink a marker query and waits (bounded) until it is logged after them.
+  void sync_dns() const;
+  /// Starts tests/integration/hostile_proxy.py MODE on the proxy side (log hostile.log) and
+  /// waits until it is ready.
+  void start_hostile(const std::string& mode, const std::string& addr, int port,
+                     const std::vector<std::string>& args = {});
+  std::string hostile_log() const { return read_file(dir_.file("hostile.log")); }
 
  private:
   void sh(const std::string& command) const;
@@ -45,5 +55,10 @@ class Lab {
   std::string proxy_ns_, client_ns_;
   std::vector<std::unique_ptr<Process>> procs_;
 };
+
+/// Waits until `read()` contains `text`, polling with a bound (other processes write logs
+/// when they get to it; a test never reads once and asserts). Returns the last content read.
+std::string wait_for_text(const std::function<std::string()>& read, const std::string& text,
+                          std::chrono::milliseconds bound = std::chrono::seconds(15));
 
 }  // namespace testing

@@ -6,6 +6,8 @@ lab_servers.py LOG WWWDIR ADDR...   TCP echo on port 7000 and HTTP on port 8080 
 lab_servers.py --dns-sink LOG       a DNS sink on 127.0.0.1:53 (UDP and TCP) that logs every
                                     query ("query <name>") and answers SERVFAIL; run on the
                                     CLIENT side, any line in its log is a leak.
+lab_servers.py --query NAME         sends the sink one query for NAME (the tests' marker) and
+                                    waits up to 2 s for its answer.
 Runs until killed.
 """
 import functools
@@ -101,7 +103,24 @@ def dns_sink(logpath):
     tcp()
 
 
+def query(name):
+    q = bytes([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += bytes([0, 0, 1, 0, 1])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(q, ("127.0.0.1", 53))
+    try:
+        s.recv(512)
+    except OSError:
+        pass
+
+
 def main():
+    if sys.argv[1] == "--query":
+        query(sys.argv[2])
+        return
     if sys.argv[1] == "--dns-sink":
         dns_sink(sys.argv[2])
         return

@@ -13,6 +13,24 @@
 //   probe reverse ADDR             (getnameinfo, gethostbyaddr, gethostbyaddr_r of a real address)
 //   probe forked HOST PORT         (fork first; the child resolves, the parent connects to the
 //                                   child's address: the fake DNS table is shared)
+//   probe fastopen HOST PORT       (TCP Fast Open: sendto(MSG_FASTOPEN) on an unconnected socket)
+//   probe fakes FIRST COUNT PORT   (FIRST as AF_INET, then COUNT more names; then FIRST's cached
+//                                   address must still reach FIRST)
+//   probe sigconnect HOST PORT restart|norestart
+//                                  (a blocking connect interrupted by SIGALRM after 300 ms)
+//   probe sndtimeo HOST PORT MS    (SO_SNDTIMEO bounds a blocking connect; then SO_ERROR)
+//   probe stale HOST PORT fclose|closefrom|syscall|unspec
+//                                  (a proxied fd goes away behind the library's back; a new
+//                                   socket with the same number must start clean)
+//   probe handler HOST PORT ADDR PORT2
+//                                  (a SIGALRM handler connects to ADDR:PORT2 while the main
+//                                   thread is inside a proxied connect)
+//   probe stderrsock HOST PORT     (fd 2 is the program's own socket: no log line in its data)
+//   probe soerror HOST PORT        (a failed proxied connect leaves SO_ERROR at 0)
+//   probe mismatch HOST PORT       (an IPv4 address on an IPv6 socket: the kernel's EINVAL)
+//   probe execpeer HOST PORT inherit|cloexec|spawn|dup2
+//                                  (exec or spawn `probe peer FD` with the proxied socket)
+//   probe peer FD                  (what getpeername says about FD)
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dlfcn.h>
@@ -22,9 +40,13 @@
 #include <poll.h>
 #include <resolv.h>
 #include <semaphore.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +75,11 @@ const char* errno_name(int e) {
     case EPROTO: return "EPROTO";
     case EAFNOSUPPORT: return "EAFNOSUPPORT";
     case EPERM: return "EPERM";
+    case EINTR: return "EINTR";
+    case EINVAL: return "EINVAL";
+    case ENOTCONN: return "ENOTCONN";
+    case EBADF: return "EBADF";
+    case EPIPE: return "EPIPE";
     default: return "other";
   }
 }
@@ -505,6 +532,287 @@ int do_forked(const char* host, const char* port) {
   return 0;
 }
 
+// Resolves HOST:PORT (IPv4) and connects a blocking socket to it; -1 with errno on failure.
+int connect_to(const char* host, const char* port, sockaddr_storage* out = nullptr) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) {
+    errno = EHOSTUNREACH;
+    return -1;
+  }
+  if (out != nullptr) *out = ss;
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    const int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+int do_fastopen(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const char msg[] = "fast open\n";
+  const ssize_t n =
+      sendto(fd, msg, sizeof msg - 1, MSG_FASTOPEN, reinterpret_cast<sockaddr*>(&ss), len);
+  if (n != static_cast<ssize_t>(sizeof msg - 1)) return fail("sendto MSG_FASTOPEN", errno);
+  char buf[64] = {};
+  std::size_t got = 0;
+  while (got < sizeof msg - 1) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1) return fail("echo", ETIMEDOUT);
+    const ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+    if (r <= 0) return fail("echo", errno);
+    got += static_cast<std::size_t>(r);
+  }
+  if (std::string(buf) != msg) return fail("echo", EPROTO);
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen);
+  std::printf("peer %s\nfastopen echo ok\n", addr_text(peer).c_str());
+  return 0;
+}
+
+int do_fakes(const char* first, int count, const char* port) {
+  sockaddr_storage kept{};
+  socklen_t kept_len = 0;
+  if (!resolve(first, port, "4", kept, kept_len)) return fail("resolve first", EHOSTUNREACH);
+  std::printf("first %s\n", addr_text(kept).c_str());
+  int v4 = 0, v6 = 0, failed = 0;
+  for (int i = 0; i < count; ++i) {
+    const std::string name = "n" + std::to_string(i) + ".fill.lab";
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* ai = nullptr;
+    if (getaddrinfo(name.c_str(), port, &hints, &ai) != 0) {
+      ++failed;
+      continue;
+    }
+    (ai->ai_family == AF_INET ? v4 : v6)++;
+    freeaddrinfo(ai);
+  }
+  std::printf("names v4=%d v6=%d failed=%d\n", v4, v6, failed);
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* ai = nullptr;
+  const int r = getaddrinfo("ipv4-only.fill.lab", port, &hints, &ai);
+  std::printf("AF_INET after the range: %s\n", r == 0 ? "ok" : gai_strerror(r));
+  if (r == 0) freeaddrinfo(ai);
+  // The first name's address, cached all along, still means the first name.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&kept), kept_len) != 0) return fail("connect", errno);
+  if (!echo(fd, "still the first name\n")) return fail("echo", errno);
+  std::printf("echo ok\n");
+  close(fd);
+  return 0;
+}
+
+volatile sig_atomic_t g_alarms = 0;
+void on_alarm(int) {
+  g_alarms = g_alarms + 1;
+}
+
+void arm_alarm(bool restart, void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sa.sa_flags = restart ? SA_RESTART : 0;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, nullptr);
+  itimerval t{};
+  t.it_value.tv_usec = 300000;
+  setitimer(ITIMER_REAL, &t, nullptr);
+}
+
+int do_sigconnect(const char* host, const char* port, bool restart) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  arm_alarm(restart, on_alarm);
+  int r = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("first connect %s (alarms %d)\n", r == 0 ? "ok" : errno_name(errno),
+              static_cast<int>(g_alarms));
+  if (r != 0 && errno == EINTR) {
+    // Continue as POSIX allows: connect again (0 once it is done).
+    r = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    std::printf("second connect %s\n", r == 0 ? "ok" : errno_name(errno));
+  }
+  if (r != 0) return 1;
+  if (!echo(fd, "after the signal\n")) return fail("echo", errno);
+  std::printf("echo ok\n");
+  return 0;
+}
+
+int do_sndtimeo(const char* host, const char* port, int ms) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("connect %s\n", r == 0 ? "ok" : errno_name(errno));
+  if (r != 0 && errno != EINPROGRESS) return 1;
+  // The connection goes on, as with the kernel; SO_ERROR tells how it ended.
+  int err = 0;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  std::printf("SO_ERROR %s\n", err == 0 ? "0" : errno_name(err));
+  if (err != 0) return 1;
+  if (!echo(fd, "after the send timeout\n")) return fail("echo", errno);
+  std::printf("echo ok\n");
+  return 0;
+}
+
+int do_stale(const char* host, const char* port, const std::string& how) {
+  sockaddr_storage ss{};
+  const int fd = connect_to(host, port, &ss);
+  if (fd < 0) return fail("connect", errno);
+  if (how == "fclose") {
+    std::fclose(fdopen(fd, "r+"));  // closes fd with the C library's internal close
+  } else if (how == "closefrom") {
+    closefrom(fd);
+  } else if (how == "syscall") {
+    syscall(SYS_close, fd);
+  } else {
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    if (connect(fd, &unspec, sizeof unspec) != 0) return fail("connect AF_UNSPEC", errno);
+  }
+  const int fresh = how == "unspec" ? fd : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fresh != fd) return fail("the fd number was not reused", EPROTO);
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  const int g = getpeername(fresh, reinterpret_cast<sockaddr*>(&peer), &plen);
+  std::printf("getpeername %s\n", g == 0 ? addr_text(peer).c_str() : errno_name(errno));
+  if (connect(fresh, reinterpret_cast<sockaddr*>(&ss), sizeof(sockaddr_in)) != 0) {
+    return fail("connect again", errno);
+  }
+  if (!echo(fresh, "fresh\n")) return fail("echo", errno);
+  std::printf("fresh echo ok\n");
+  return g == 0 ? 1 : 0;
+}
+
+sockaddr_in g_handler_to{};
+volatile sig_atomic_t g_handler_errno = -1;
+void connect_from_handler(int) {
+  const int saved = errno;
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&g_handler_to), sizeof g_handler_to);
+  g_handler_errno = r == 0 ? 0 : errno;
+  close(fd);
+  errno = saved;
+}
+
+int do_handler(const char* host, const char* port, const char* addr, const char* port2) {
+  g_handler_to.sin_family = AF_INET;
+  g_handler_to.sin_port = htons(static_cast<std::uint16_t>(std::atoi(port2)));
+  inet_pton(AF_INET, addr, &g_handler_to.sin_addr);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  arm_alarm(true, connect_from_handler);
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  const int e = errno;
+  std::printf("handler connect %s\n", g_handler_errno == -1  ? "did not run"
+                                      : g_handler_errno == 0 ? "ok"
+                                                             : errno_name(g_handler_errno));
+  std::printf("main connect %s\n", r == 0 ? "ok" : errno_name(e));
+  return r == 0 ? 0 : 1;
+}
+
+int do_stderrsock(const char* host, const char* port) {
+  close(2);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd != 2) return fail("the socket did not get fd 2", EPROTO);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("connect", errno);
+  const char msg[] = "only this\n";
+  send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL);
+  // Read whatever comes back for a while: the echo of our line, and anything else that was
+  // written to fd 2 (a log line would come back too).
+  std::string got;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, got.size() >= sizeof msg - 1 ? 300 : 5000) != 1) break;
+    char buf[512];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  std::printf("echoed %zu octets: %s", got.size(), got.c_str());
+  return got == msg ? 0 : 1;
+}
+
+int do_soerror(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("connect %s\n", r == 0 ? "ok" : errno_name(errno));
+  int err = -1;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  std::printf("SO_ERROR %d\n", err);
+  return err == 0 ? 0 : 1;
+}
+
+int do_mismatch(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int v6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int r = connect(v6, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("IPv4 address on an IPv6 socket: %s\n", r == 0 ? "ok" : errno_name(errno));
+  const int fd = connect_to(host, port);
+  if (fd < 0) return fail("connect", errno);
+  if (!echo(fd, "then a good one\n")) return fail("echo", errno);
+  std::printf("echo ok\n");
+  return r == 0 ? 1 : 0;
+}
+
+int do_peer(int fd) {
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) {
+    return fail("getpeername", errno);
+  }
+  std::printf("peer %s\n", addr_text(peer).c_str());
+  return 0;
+}
+
+int do_execpeer(const char* self, const char* host, const char* port, const std::string& how) {
+  const int fd = connect_to(host, port);
+  if (fd < 0) return fail("connect", errno);
+  if (how != "cloexec") fcntl(fd, F_SETFD, 0);  // survives exec
+  std::string number = std::to_string(fd);
+  if (how == "dup2") {
+    if (dup2(fd, 7) != 7) return fail("dup2", errno);
+    close(fd);
+    number = "7";
+  }
+  char* argv[] = {const_cast<char*>(self), const_cast<char*>("peer"), number.data(), nullptr};
+  std::fflush(stdout);
+  if (how == "spawn") {
+    pid_t pid = 0;
+    if (posix_spawn(&pid, self, nullptr, nullptr, argv, environ) != 0) return fail("spawn", errno);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  }
+  execv(self, argv);
+  return fail("execv", errno);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -523,6 +831,19 @@ int main(int argc, char** argv) {
   if (mode == "resquery" && argc == 3) return do_resquery(argv[2]);
   if (mode == "reverse" && argc == 3) return do_reverse(argv[2]);
   if (mode == "gaia" && argc == 3) return do_gaia(argv[2]);
+  if (mode == "fastopen" && argc == 4) return do_fastopen(argv[2], argv[3]);
+  if (mode == "fakes" && argc == 5) return do_fakes(argv[2], std::atoi(argv[3]), argv[4]);
+  if (mode == "sigconnect" && argc == 5) {
+    return do_sigconnect(argv[2], argv[3], std::string(argv[4]) == "restart");
+  }
+  if (mode == "sndtimeo" && argc == 5) return do_sndtimeo(argv[2], argv[3], std::atoi(argv[4]));
+  if (mode == "stale" && argc == 5) return do_stale(argv[2], argv[3], argv[4]);
+  if (mode == "handler" && argc == 6) return do_handler(argv[2], argv[3], argv[4], argv[5]);
+  if (mode == "stderrsock" && argc == 4) return do_stderrsock(argv[2], argv[3]);
+  if (mode == "soerror" && argc == 4) return do_soerror(argv[2], argv[3]);
+  if (mode == "mismatch" && argc == 4) return do_mismatch(argv[2], argv[3]);
+  if (mode == "peer" && argc == 3) return do_peer(std::atoi(argv[2]));
+  if (mode == "execpeer" && argc == 5) return do_execpeer(argv[0], argv[2], argv[3], argv[4]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;
 }

@@ -6,53 +6,17 @@
 #include <catch2/catch.hpp>
 
 #include "integration/lab.hpp"
+#include "integration/lab_cases.hpp"
 #include "interop/fixtures.hpp"
 
 using namespace testing;
-
-namespace {
-
-const std::string kDanted = "socks5h://192.0.2.1:1080";
-
-std::string probe() {
-  return SOCKSIFY_PROBE;
-}
-
-// One shared lab per process (each ctest case is its own process).
-Lab& lab() {
-  static Lab instance;
-  return instance;
-}
-
-// DNS queries that reached the client-side sink since `mark` (a leak, in remote-DNS mode).
-std::string leaks_since(std::size_t mark) {
-  return lab().dns_log().substr(mark);
-}
-
-std::string run_ok(const std::string& command) {
-  std::string out;
-  const int rc = lab().client(command, &out);
-  INFO(command << "\n--- output ---\n" << out << "--- danted ---\n" << lab().danted_log());
-  REQUIRE(rc == 0);
-  return out;
-}
-
-std::string run_fail(const std::string& command) {
-  std::string out;
-  const int rc = lab().client(command, &out);
-  INFO(command << "\n" << out);
-  REQUIRE(rc != 0);
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("lab sanity: without the shim the client reaches nothing", "[shim][lab]") {
   auto out = run_fail("curl -sS -m 3 http://198.51.100.1:8080/");
   CHECK_THAT(out, Catch::Contains("curl"));
   out = run_fail("curl -sS -m 3 http://target.lab:8080/");
   // The lookup reached the client-side DNS sink: it does record leaks.
-  CHECK_THAT(lab().dns_log(), Catch::Contains("query target.lab"));
+  CHECK_THAT(dns_since(0, "query target.lab"), Catch::Contains("query target.lab"));
 }
 
 TEST_CASE("curl through danted with remote DNS: no lookup leaks", "[shim][lab]") {
@@ -61,7 +25,8 @@ TEST_CASE("curl through danted with remote DNS: no lookup leaks", "[shim][lab]")
       run_ok(lab().socksify() + " -x " + kDanted + " -v curl -sS -m 10 http://target.lab:8080/");
   CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
   CHECK_THAT(out, Catch::Contains("connect target.lab:8080 via socks5h://192.0.2.1:1080"));
-  CHECK_THAT(lab().server_log(), Catch::Contains("http 198.51.100.1 /"));  // danted's egress
+  CHECK_THAT(server_log_with("http 198.51.100.1 /"),
+             Catch::Contains("http 198.51.100.1 /"));  // danted's egress
   CHECK(leaks_since(mark).empty());
 }
 
@@ -236,11 +201,12 @@ TEST_CASE("resolver-library queries (res_query and relatives) never leak in remo
   lab().client(lab().socksify() + " -x " + kDanted + " -r \"direct .lab\" " + probe() +
                    " resquery target.lab",
                &unused);
-  CHECK_THAT(leaks_since(mark), Catch::Contains("query _xmpp._tcp.target.lab"));
+  CHECK_THAT(dns_since(mark, "query _xmpp._tcp.target.lab"),
+             Catch::Contains("query _xmpp._tcp.target.lab"));
   const std::size_t mark2 = lab().dns_log().size();
   lab().client(lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " resquery target.lab",
                &unused);
-  CHECK_THAT(leaks_since(mark2), Catch::Contains("query target.lab"));
+  CHECK_THAT(dns_since(mark2, "query target.lab"), Catch::Contains("query target.lab"));
 }
 
 TEST_CASE("getaddrinfo_a answers with fake addresses too", "[shim][lab][probe]") {
@@ -252,11 +218,18 @@ TEST_CASE("getaddrinfo_a answers with fake addresses too", "[shim][lab][probe]")
   // Completed requests: gai_suspend and gai_cancel say EAI_ALLDONE, as glibc does for its own.
   CHECK_THAT(out, Catch::Contains("GAI_NOWAIT 0 notified=1 suspend=-103 cancel=alldone 198.18."));
   CHECK(leaks_since(mark).empty());
-  // Control: in local-DNS mode glibc's asynchronous lookup asks the local resolver.
+  // Control: in local-DNS mode glibc's asynchronous lookup asks the local resolver, and the
+  // sink sees it. (Under ThreadSanitizer, glibc's getaddrinfo_a threads crash the
+  // instrumented probe even without the library: the uninstrumented static probe, which the
+  // library cannot reach, shows the same lookup there.)
   std::string unused;
+#ifdef SOCKSIFY_TSAN
+  lab().client(SOCKSIFY_STATIC_PROBE " gaia target.lab", &unused);
+#else
   lab().client(lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " gaia target.lab",
                &unused);
-  CHECK_THAT(leaks_since(mark), Catch::Contains("query target.lab"));
+#endif
+  CHECK_THAT(dns_since(mark, "query target.lab"), Catch::Contains("query target.lab"));
 }
 
 TEST_CASE("reverse lookups of proxied addresses never ask the local resolver",
@@ -277,7 +250,8 @@ TEST_CASE("reverse lookups of proxied addresses never ask the local resolver",
   lab().client(
       lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " reverse 198.51.100.1",
       &unused);
-  CHECK_THAT(leaks_since(mark), Catch::Contains("1.100.51.198.in-addr.arpa"));
+  CHECK_THAT(dns_since(mark, "1.100.51.198.in-addr.arpa"),
+             Catch::Contains("1.100.51.198.in-addr.arpa"));
 }
 
 TEST_CASE("raw DNS over UDP is refused in remote-DNS mode", "[shim][lab]") {
@@ -294,9 +268,9 @@ TEST_CASE("raw DNS over UDP is refused in remote-DNS mode", "[shim][lab]") {
   CHECK_THAT(
       run_ok(lab().socksify() + " -x socks5://192.0.2.1:1080 " + probe() + " udp53 127.0.0.1"),
       Catch::Contains("sent"));
-  CHECK_THAT(leaks_since(mark), Catch::Contains("query leak.test"));
+  CHECK_THAT(dns_since(mark, "query leak.test"), Catch::Contains("query leak.test"));
   run_fail(lab().socksify() + " -x socks5://192.0.2.1:1080 curl -sS -m 5 http://target.lab:8080/");
-  CHECK_THAT(leaks_since(mark), Catch::Contains("query target.lab"));
+  CHECK_THAT(dns_since(mark, "query target.lab"), Catch::Contains("query target.lab"));
 }
 
 TEST_CASE(
@@ -366,37 +340,6 @@ TEST_CASE("wget and git clone over HTTP", "[shim][lab]") {
   CHECK(leaks_since(mark).empty());
 }
 
-namespace {
-
-// Starts sshd on the proxy side at 198.51.100.1:PORT with throwaway keys; returns the client key.
-std::string start_sshd(int port) {
-  const std::string sshd = require_program("sshd", "openssh-server");
-  const std::string keygen = require_program("ssh-keygen", "openssh-client");
-  const std::string d = lab().dir();
-  std::string out;
-  mkdir("/run/sshd", 0755);
-  run_command("rm -f " + d + "/host_key " + d + "/host_key.pub " + d + "/id " + d + "/id.pub");
-  REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/host_key", &out) == 0);
-  REQUIRE(run_command(keygen + " -q -t ed25519 -N \"\" -f " + d + "/id", &out) == 0);
-  write_file(d + "/authorized_keys", read_file(d + "/id.pub"));
-  write_file(d + "/sshd_config",
-             "ListenAddress 198.51.100.1:" + std::to_string(port) + "\nHostKey " + d +
-                 "/host_key\nUsePAM no\nStrictModes no\nAuthorizedKeysFile " + d +
-                 "/authorized_keys\nPasswordAuthentication no\n"
-                 "PermitRootLogin prohibit-password\nUseDNS no\nAllowTcpForwarding yes\n"
-                 "PidFile " +
-                 d + "/sshd.pid\n");
-  lab().start_on_proxy_side({sshd, "-D", "-e", "-f", d + "/sshd_config"}, "sshd.log");
-  REQUIRE(lab().wait_on_proxy_side("198.51.100.1", port));
-  return d + "/id";
-}
-
-const char* kSshOptions =
-    " -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
-    " -o LogLevel=ERROR";
-
-}  // namespace
-
 TEST_CASE("the OpenSSH client to an sshd on the proxy side", "[shim][lab]") {
   const std::string key = start_sshd(22);
   const std::string result = run_ok(lab().socksify() + " -x " + kDanted + " ssh -i " + key +
@@ -418,7 +361,7 @@ TEST_CASE("ssh -D as the proxy: curl through it with remote DNS", "[shim][lab]")
                                  "http://target.lab:8080/?via=ssh-d");
   CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
   CHECK_THAT(out, Catch::Contains("method none, 1 wait"));
-  CHECK_THAT(lab().server_log(), Catch::Contains("/?via=ssh-d"));
+  CHECK_THAT(server_log_with("/?via=ssh-d"), Catch::Contains("/?via=ssh-d"));
   CHECK(leaks_since(mark).empty());
 }
 
@@ -427,7 +370,8 @@ TEST_CASE("a direct domain rule resolves locally and connects direct", "[shim][l
   const std::string out = run_ok(lab().socksify() + " -x " + kDanted +
                                  " -r \"direct .direct.lab\" -r \"proxy *\" -vv curl -sS -m 10 "
                                  "http://direct.lab:8080/direct-check");
-  CHECK_THAT(lab().server_log(), Catch::Contains("http 192.0.2.2 /direct-check"));
+  CHECK_THAT(server_log_with("http 192.0.2.2 /direct-check"),
+             Catch::Contains("http 192.0.2.2 /direct-check"));
   CHECK_THAT(out, Catch::Contains("a direct domain rule"));
 }
 

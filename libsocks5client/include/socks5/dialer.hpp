@@ -176,6 +176,9 @@ class Dial {
   const std::error_code& error() const noexcept { return error_; }
   /// The stage it failed at.
   DialStage failed_stage() const noexcept { return stage_; }
+  /// True when it failed because of the caller's own socket or address (EINVAL, ENOTSOCK,
+  /// EAFNOSUPPORT...): no proxy was at fault, none was cooled or skipped.
+  bool caller_fault() const noexcept { return caller_fault_; }
   /// The proxy (failover) or hop (strict) the dial is at, or ended with.
   std::size_t proxy() const noexcept { return current_; }
   /// The address of the first proxy as connected.
@@ -220,6 +223,7 @@ class Dial {
   int fd_ = -1;
   bool owns_fd_ = false;
   bool dialed_ = false;  // fd_ was connected (or is connecting) by this dial
+  bool caller_fault_ = false;
   bool started_ = false;
   std::vector<std::uint32_t> order_;  // failover: proxies in the order to try, each once
   std::size_t next_ = 0;              // next index into order_
@@ -252,6 +256,9 @@ struct BlockingOptions {
   /// call, then put back), and the socket's own SO_SNDTIMEO, if set, is a point where the
   /// caller gives up (Outcome::gave_up), as the kernel's connect() does.
   bool blocking_socket = false;
+  /// With blocking_socket: also give up at the socket's own SO_SNDTIMEO (as connect() does;
+  /// false for a caller that must wait for the outcome, such as getsockopt(SO_ERROR)).
+  bool send_timeout = true;
   /// A signal interrupted a wait or a connect: return Outcome::interrupted when this says so
   /// (nullptr: always go on).
   bool (*stop_on_signal)() = nullptr;
