@@ -2,7 +2,7 @@
 # Installs every Debian 12 package the build, the tests and the demo need. Idempotent and
 # non-interactive; does nothing when everything is already there.
 set -eu
-packages="g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev catch2 libcli11-dev
+packages="g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev catch2
   libtomlplusplus-dev
   clang-format dante-server microsocks openssh-server openssh-client curl wget git python3 iproute2
   passwd procps libcap2-bin golang-go"

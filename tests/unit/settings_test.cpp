@@ -7,6 +7,7 @@
 #include "config.hpp"
 #include "launch.hpp"
 #include "options.hpp"
+#include "support/peers.hpp"
 
 using namespace socksify::settings;
 
@@ -168,4 +169,29 @@ TEST_CASE("the option table: one row per setting, names unique, lookups agree", 
   CHECK(valid_value(*chain, "failover"));
   CHECK_FALSE(valid_value(*chain, "dynamic"));
   CHECK(option_by_flag("-x")->env == "SOCKSIFY_PROXY");
+}
+
+TEST_CASE("the man pages cover every row of the option table", "[config][docs]") {
+  const std::string page = testing::read_file(SOCKSIFY_SOURCE_DIR "/man/socksify.1");
+  const std::string conf = testing::read_file(SOCKSIFY_SOURCE_DIR "/man/socksify.conf.5");
+  REQUIRE_FALSE(page.empty());
+  REQUIRE_FALSE(conf.empty());
+  auto roff = [](std::string_view flag) {
+    std::string out;
+    for (char c : flag) out += c == '-' ? std::string("\\-") : std::string(1, c);
+    return out;
+  };
+  for (const Option& o : options()) {
+    INFO(o.name);
+    if (!o.env.empty()) CHECK_THAT(page, Catch::Contains(std::string(o.env)));
+    std::string_view f = o.flags;
+    while (!f.empty()) {
+      const auto comma = f.find(',');
+      CHECK_THAT(page, Catch::Contains(roff(f.substr(0, comma))));
+      f = comma == std::string_view::npos ? std::string_view{} : f.substr(comma + 1);
+    }
+    for (auto k : {o.key, o.list_key}) {
+      if (!k.empty()) CHECK_THAT(conf, Catch::Contains(std::string(k)));
+    }
+  }
 }
