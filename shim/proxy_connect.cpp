@@ -22,7 +22,6 @@ namespace socksify::shim {
 struct PendingConnect {
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // one resumer at a time
   socks5::Dial dial;
-  socks5::Address target;  // for the log lines
   Verdict verdict;
   std::chrono::steady_clock::time_point t0;
   int result = -1;  // -1 while under way; then 0 or the errno it ended with
@@ -109,9 +108,9 @@ bool is_blocking(int fd) {
 }
 
 // One line for the outcome of a dial.
-void log_outcome(const socks5::Dial& dial, const Address& target, const Verdict& v,
-                 Clock::time_point t0) {
+void log_outcome(const socks5::Dial& dial, const Verdict& v, Clock::time_point t0) {
   if (!log_enabled(LogLevel::info)) return;
+  const Address& target = dial.target();
   const std::string route = route_text();
   const std::string via = route.empty() ? proxy_text(dial.proxy()) : route;
   const std::string why = why_text(v);
@@ -155,22 +154,25 @@ void release_pending_connect(PendingConnect* p) noexcept {
   delete p;
 }
 
+socks5::DialObserver* dial_observer() noexcept {
+  return &g_observer;
+}
+
 int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const sockaddr* addr,
                     socklen_t len, const Verdict& verdict) noexcept {
-  const auto t0 = Clock::now();
-  const Address target = target_of(dst);
-  socks5::DialPlan plan = rt.plan;
-  plan.observer = &g_observer;
+  // The clock is read for the log line only.
+  const auto t0 = log_enabled(LogLevel::info) ? Clock::now() : Clock::time_point{};
   socks5::DialSocket socket;
   socket.fd = fd;
   socket.family = addr->sa_family;
   socks5::DialRequest request;
-  request.target = target;
-  socks5::Dial dial(plan, socket, request, socks5::Deadline::after(rt.config.timeout));
+  request.target = target_of(dst);
+  socks5::Dial dial(rt.plan, socket, std::move(request),
+                    socks5::Deadline::after(rt.config.timeout));
   const socks5::BlockingOptions options{is_blocking(fd), true, stop_on_signal};
   const auto outcome = socks5::run_blocking(dial, options);
   if (outcome == socks5::DriveOutcome::finished) {
-    log_outcome(dial, target, verdict, t0);
+    log_outcome(dial, verdict, t0);
     const int e = outcome_errno(dial);
     if (e != 0) return set_errno(e);
     SessionRef s = session_create(SessionKind::proxied, socket_cookie(fd), addr, len);
@@ -180,10 +182,9 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   // Interrupted, or the socket's own send timeout passed: still under way, as the kernel's
   // connect would be. The session keeps the dial for whoever asks next.
   SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
-  auto* p =
-      s ? new (std::nothrow)
-              PendingConnect{PTHREAD_MUTEX_INITIALIZER, std::move(dial), target, verdict, t0, -1}
-        : nullptr;
+  auto* p = s ? new (std::nothrow)
+                    PendingConnect{PTHREAD_MUTEX_INITIALIZER, std::move(dial), verdict, t0, -1}
+              : nullptr;
   if (p == nullptr) return set_errno(ENOBUFS);
   s->pending.store(p, std::memory_order_release);
   session_attach(fd, s.get());
@@ -207,7 +208,7 @@ int run_pending(int fd, Session& s, PendingConnect& p, bool stop_early,
                                         stop_early ? stop_on_signal : nullptr};
   outcome = socks5::run_blocking(p.dial, options);
   if (outcome != socks5::DriveOutcome::finished) return -1;
-  log_outcome(p.dial, p.target, p.verdict, p.t0);
+  log_outcome(p.dial, p.verdict, p.t0);
   p.result = outcome_errno(p.dial);
   if (p.result == 0) s.kind.store(SessionKind::proxied, std::memory_order_release);
   return p.result;

@@ -16,11 +16,15 @@
 #include "policy.hpp"
 #include "runtime.hpp"
 #include "session.hpp"
+#include "socks5/dialer.hpp"
 
 namespace socksify::shim {
 
 /// Frees the dial of an interrupted connect (the session's last reference is gone).
 void release_pending_connect(PendingConnect* p) noexcept;
+
+/// What logs each proxy a dial moves on from (set in the runtime's dial plan).
+socks5::DialObserver* dial_observer() noexcept;
 
 /// Returns 0, or -1 with errno as connect(2) would set it. `addr` is what the program passed
 /// (getpeername() returns it).

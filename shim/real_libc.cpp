@@ -3,14 +3,18 @@
 #include <dlfcn.h>
 #include <pthread.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "guard.hpp"
 
 namespace socksify::shim {
-namespace {
 
 RealLibc g_real;  // trivially initialised (all null) before any constructor runs
+std::atomic<bool> g_real_resolved{false};
+
+namespace {
+
 socks5::Syscalls g_syscalls;
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -60,17 +64,18 @@ void resolve_all() {
       g_real.poll,        g_real.close,   g_real.getsockopt,    g_real.setsockopt,
       g_real.getpeername, g_real.fcntl,   resolver_getaddrinfo, g_real.freeaddrinfo,
   };
+  g_real_resolved.store(true, std::memory_order_release);
 }
 
 }  // namespace
 
-const RealLibc& real() noexcept {
+const RealLibc& real_slow() noexcept {
   pthread_once(&g_once, resolve_all);
   return g_real;
 }
 
 const socks5::Syscalls& real_syscalls() noexcept {
-  pthread_once(&g_once, resolve_all);
+  if (!g_real_resolved.load(std::memory_order_acquire)) pthread_once(&g_once, resolve_all);
   return g_syscalls;
 }
 

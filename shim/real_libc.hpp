@@ -18,6 +18,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "socks5/syscalls.hpp"
 
 /// Marks a hook definition as exported (everything else in the shim is hidden).
@@ -35,7 +37,6 @@ namespace socksify::shim {
   X(dup3)                  \
   X(fcntl)                 \
   X(getpeername)           \
-  X(getsockname)           \
   X(getsockopt)            \
   X(sendto)                \
   X(sendmsg)               \
@@ -114,8 +115,18 @@ struct RealLibc {
 #undef SOCKSIFY_DECLARE
 };
 
+/// The table behind real() (filled once by real_slow()).
+extern RealLibc g_real;
+extern std::atomic<bool> g_real_resolved;
+/// Resolves the table (once, thread-safe) and returns it.
+const RealLibc& real_slow() noexcept;
+
 /// The real functions. Resolved on first use (thread-safe); never returns a hook of ours.
-const RealLibc& real() noexcept;
+/// Inline: every hook calls it, and after the first call it is one load.
+inline const RealLibc& real() noexcept {
+  if (__builtin_expect(g_real_resolved.load(std::memory_order_acquire), 1)) return g_real;
+  return real_slow();
+}
 
 /// A Syscalls table for the core, filled with the real functions; its getaddrinfo marks the
 /// call as the resolver's own work (hooks it reaches let DNS queries through).

@@ -52,6 +52,8 @@ void init() {
   rt.plan.chain = rt.config.chain;
   rt.plan.pipelining = rt.config.pipelining;
   rt.plan.health = &rt.health;
+  rt.plan.observer = dial_observer();
+  rt.plan.measure = log_enabled(LogLevel::info);  // the times are only for the log lines
   rt.plan.syscalls = &real_syscalls();
   if (rt.config.remote_dns) rt.dns = FakeDns::create(rt.config.fake4, rt.config.fake6);
   g_release_pending = release_pending_connect;
@@ -81,7 +83,9 @@ void Cooldown::init(std::size_t proxies, std::chrono::milliseconds cooldown) {
 }
 
 bool Cooldown::cooling(std::size_t i) const noexcept {
-  return i < n_ && until_[i].load(std::memory_order_relaxed) > now_ms();
+  if (i >= n_) return false;
+  const std::int64_t until = until_[i].load(std::memory_order_relaxed);
+  return until != 0 && until > now_ms();  // no clock read for a proxy that never failed
 }
 
 void Cooldown::failed(std::size_t i) noexcept {

@@ -157,9 +157,11 @@ SessionRef session_create(SessionKind kind, std::uint64_t cookie, const sockaddr
   if (s == nullptr) return SessionRef{};
   s->kind.store(kind, std::memory_order_relaxed);
   s->cookie = cookie;
-  if (peer_len > static_cast<socklen_t>(sizeof s->peer)) peer_len = sizeof s->peer;
-  std::memset(&s->peer, 0, sizeof s->peer);
-  if (peer != nullptr) std::memcpy(&s->peer, peer, peer_len);
+  if (peer_len > static_cast<socklen_t>(sizeof s->peer) || peer == nullptr) {
+    peer_len = peer == nullptr ? 0 : sizeof s->peer;
+  }
+  if (peer_len > 0) std::memcpy(&s->peer, peer, peer_len);
+  std::memset(reinterpret_cast<char*>(&s->peer) + peer_len, 0, sizeof s->peer - peer_len);
   s->peer_len = peer_len;
   s->pending.store(nullptr, std::memory_order_relaxed);
   g_live.fetch_add(1, std::memory_order_relaxed);
@@ -182,6 +184,17 @@ SessionRef session_peek(int fd) noexcept {
     if (sl->load(std::memory_order_acquire) == index) return SessionRef{s};
     unref(s);
   }
+}
+
+bool session_kind_hint(int fd, SessionKind& kind) noexcept {
+  if (!g_used.load(std::memory_order_relaxed)) return false;
+  std::atomic<std::uint32_t>* sl = slot(fd, false);
+  if (sl == nullptr) return false;
+  const std::uint32_t index = sl->load(std::memory_order_acquire);
+  if (index == 0) return false;
+  // Sessions are never unmapped: reading a released one's kind is safe, merely stale.
+  kind = at(index)->kind.load(std::memory_order_relaxed);
+  return true;
 }
 
 SessionRef session_verified(int fd, std::uint64_t cookie_now) noexcept {

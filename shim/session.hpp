@@ -65,6 +65,10 @@ SessionRef session_create(SessionKind kind, std::uint64_t cookie, const sockaddr
                           socklen_t peer_len) noexcept;
 /// The session `fd` points to, without checking that the socket is still the same one.
 SessionRef session_peek(int fd) noexcept;
+/// A hint: the kind of the session `fd` points to (false when none), read without taking a
+/// reference or checking the socket. Callers confirm with session_of() before acting on it;
+/// it exists so that the calls that are almost never about a session stay one or two loads.
+bool session_kind_hint(int fd, SessionKind& kind) noexcept;
 /// The session of `fd` if it belongs to the socket whose cookie is `cookie_now`; a stale
 /// one is dropped.
 SessionRef session_verified(int fd, std::uint64_t cookie_now) noexcept;

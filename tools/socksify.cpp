@@ -191,11 +191,14 @@ void print_help(bool check) {
     std::string_view flags = o.flags;
     while (!flags.empty()) {
       const auto comma = flags.find(',');
-      head += std::string(flags.substr(0, comma));
+      head.append(flags.substr(0, comma));
       flags = comma == std::string_view::npos ? std::string_view{} : flags.substr(comma + 1);
-      if (!flags.empty()) head += ", ";
+      if (!flags.empty()) head.append(", ");
     }
-    if (!o.metavar.empty()) head += " " + std::string(o.metavar);
+    if (!o.metavar.empty()) {
+      head.push_back(' ');
+      head.append(o.metavar);
+    }
     std::printf("%-28s %.*s", head.c_str(), static_cast<int>(o.help.size()), o.help.data());
     if (!o.env.empty()) std::printf(" [%.*s]", static_cast<int>(o.env.size()), o.env.data());
     std::printf("\n");

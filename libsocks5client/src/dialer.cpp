@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -94,6 +95,15 @@ bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out) {
   return true;
 }
 
+// Method "none" carries no state: one shared object serves every handshake, with no
+// allocation per connection. Made on first use and never destroyed, so no static
+// constructor or exit-time destructor runs (a hook may dial during another library's exit
+// handlers).
+std::span<AuthMethod* const> no_auth_offer() {
+  static AuthMethod* const offer[1] = {new NoAuth};
+  return offer;
+}
+
 std::vector<std::unique_ptr<AuthMethod>> methods_for(const ProxyUri& proxy) {
   std::vector<std::unique_ptr<AuthMethod>> m;
   // With credentials, offer only RFC 1929: a single method is what makes pipelining possible,
@@ -131,6 +141,7 @@ void reset_pipelining_memory() noexcept {
 
 Dial::Dial(const DialPlan& plan, DialSocket socket, DialRequest request, Deadline deadline)
     : plan_(plan),
+      sys_(plan.syscalls != nullptr ? plan.syscalls : &Syscalls::libc()),
       socket_(std::move(socket)),
       request_(std::move(request)),
       deadline_(deadline),
@@ -144,8 +155,13 @@ Dial::~Dial() {
   if (owns_fd_ && fd_ >= 0) sys().close(fd_);
 }
 
-const Syscalls& Dial::sys() const noexcept {
-  return plan_.syscalls != nullptr ? *plan_.syscalls : Syscalls::libc();
+const Address& Dial::endpoint() const {
+  if (tcp_connected_) {
+    if (auto a = Address::from_sockaddr(address(), addr_len_)) endpoint_ = *a;
+  } else if (socket_.connected) {
+    endpoint_ = socket_.endpoint;
+  }
+  return endpoint_;
 }
 
 const sockaddr* Dial::address() const noexcept {
@@ -163,25 +179,33 @@ std::size_t Dial::hops() const noexcept {
 
 Dial::Step Dial::start() {
   started_ = true;
-  t_connect_ = Clock::now();
+  if (plan_.measure) t_connect_ = Clock::now();
   if (plan_.proxies.empty()) return fail(Errc::invalid_argument, DialStage::resolve);
   if (socket_.connected) {
     // Adopted: already connected to the first proxy.
-    endpoint_ = socket_.endpoint;
+    t_handshake_ = t_connect_;
     state_ = request_.tcp_only ? State::done : State::hop;
     return run();
   }
   // Failover: healthy proxies first, in order, then those cooling down; each at most once.
   // A strict chain always starts at its first hop.
   const std::size_t n = plan_.chain == ChainMode::strict ? 1 : plan_.proxies.size();
-  order_.reserve(n);
-  for (int pass = 0; pass < 2; ++pass) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const bool cooling =
-          plan_.health != nullptr && plan_.chain == ChainMode::failover && plan_.health->cooling(i);
-      if (cooling == (pass == 1)) order_.push_back(static_cast<std::uint32_t>(i));
+  if (n > order_inline_.size()) order_more_.resize(n);
+  std::uint32_t* order = n > order_inline_.size() ? order_more_.data() : order_inline_.data();
+  // Each proxy's health is asked once: healthy ones go first, in order; the cooling ones are
+  // kept at the back, in order too.
+  std::size_t back = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    const bool cooling =
+        plan_.health != nullptr && plan_.chain == ChainMode::failover && plan_.health->cooling(i);
+    if (cooling) {
+      order[--back] = static_cast<std::uint32_t>(i);
+    } else {
+      order[order_count_++] = static_cast<std::uint32_t>(i);
     }
   }
+  std::reverse(order + back, order + n);
+  order_count_ = n;
   return run();
 }
 
@@ -224,20 +248,43 @@ Dial::Step Dial::on_error(int err) {
   return fail(std::error_code(err, std::generic_category()), stage_);
 }
 
-Dial::Step Dial::wait_for(short events, Clock::time_point until, int timer) {
+Dial::Step Dial::wait_for(short events, Clock::time_point until, int timer, Clock::time_point now) {
   timer_ = timer;
-  step_ = Step{Next::wait, events, until};
+  int ms = 0;
+  if (until > now) {
+    // Rounded up, so that a poll that times out is past `until`.
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until - now).count();
+    const auto left = (ns + 999999) / 1000000;
+    ms = left > 0x7fffffff ? 0x7fffffff : static_cast<int>(left);
+  }
+  step_ = Step{Next::wait, events, until, ms};
   return step_;
 }
 
+void Dial::add_address(const sockaddr_storage& ss) {
+  if (addr_count_ == 0) {
+    addr_inline_ = ss;
+  } else {
+    if (addr_more_.empty()) addr_more_.push_back(addr_inline_);
+    addr_more_.push_back(ss);
+  }
+  ++addr_count_;
+}
+
+const sockaddr_storage& Dial::address_at(std::size_t i) const noexcept {
+  return addr_more_.empty() ? addr_inline_ : addr_more_[i];
+}
+
 bool Dial::resolve(std::size_t i) {
-  addrs_.clear();
+  addr_more_.clear();
+  addr_count_ = 0;
   addr_pos_ = 0;
   const ProxyUri& p = plan_.proxies[i];
   if (i < plan_.numeric.size() && plan_.numeric[i].ss_family != AF_UNSPEC) {
-    sockaddr_storage ss{};
-    if (fit_family(reinterpret_cast<const sockaddr*>(&plan_.numeric[i]), socket_.family, ss)) {
-      addrs_.push_back(ss);
+    // The usual case: parsed once, fitted straight into place.
+    if (fit_family(reinterpret_cast<const sockaddr*>(&plan_.numeric[i]), socket_.family,
+                   addr_inline_)) {
+      addr_count_ = 1;
     }
   } else {
     // A host name names the proxy: it is resolved here, locally.
@@ -259,11 +306,11 @@ bool Dial::resolve(std::size_t i) {
     }
     for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
       sockaddr_storage ss{};
-      if (fit_family(ai->ai_addr, socket_.family, ss)) addrs_.push_back(ss);
+      if (fit_family(ai->ai_addr, socket_.family, ss)) add_address(ss);
     }
     sys().freeaddrinfo(list);
   }
-  if (addrs_.empty()) {
+  if (addr_count_ == 0) {
     last_error_ = Errc::no_proxy_address;
     return false;
   }
@@ -271,8 +318,11 @@ bool Dial::resolve(std::size_t i) {
 }
 
 void Dial::connected() {
-  stats_.connect_time = Clock::now() - t_connect_;
-  if (auto a = Address::from_sockaddr(address(), addr_len_)) endpoint_ = *a;
+  if (plan_.measure) {
+    t_handshake_ = Clock::now();
+    stats_.connect_time = t_handshake_ - t_connect_;
+  }
+  tcp_connected_ = true;
   state_ = request_.tcp_only ? State::done : State::hop;
   hop_ = 0;
   if (plan_.chain == ChainMode::strict) current_ = 0;
@@ -294,7 +344,7 @@ void Dial::proxy_failed(std::size_t i, DialStage stage, const std::error_code& e
   last_error_ = ec;
   stage_ = stage;
   const bool failover = plan_.chain == ChainMode::failover;
-  const bool next = failover && next_ < order_.size() && !deadline_.expired();
+  const bool next = failover && next_ < order_count_ && !deadline_.expired();
   if (failover && plan_.health != nullptr) plan_.health->failed(i);
   if (plan_.observer != nullptr) plan_.observer->proxy_failed(i, stage, ec, next);
   if (next) {
@@ -312,8 +362,10 @@ bool Dial::can_reconnect() const noexcept {
 }
 
 void Dial::hop_failed(const std::error_code& ec) {
-  if (pump_) stats_.waits += pump_->waits();
-  if (negotiation_) stats_.method = negotiation_->method();
+  if (negotiation_) {
+    stats_.waits += pump_.waits();
+    stats_.method = negotiation_->method();
+  }
   pump_.reset();
   negotiation_.reset();
   const ProxyUri& uri = plan_.proxies[current_];
@@ -325,12 +377,16 @@ void Dial::hop_failed(const std::error_code& ec) {
       if (plan_.observer != nullptr) plan_.observer->pipelining_fallback(current_);
       stats_.fell_back = true;
       reset_socket();
-      sockaddr_storage ss{};
-      if (endpoint_.to_sockaddr(ss) == 0) {
+      // Where the stalled connection went: the address this dial connected to, or the one
+      // the adopted socket was said to be connected to.
+      sockaddr_storage ss = addr_;
+      if (!tcp_connected_ && socket_.endpoint.to_sockaddr(ss) == 0) {
         fail(ec, DialStage::handshake);
         return;
       }
-      addrs_.assign(1, ss);
+      addr_more_.clear();
+      addr_count_ = 0;
+      add_address(ss);
       addr_pos_ = 0;
       attempt_until_ = deadline_.at();
       hop_ = 0;
@@ -357,7 +413,7 @@ void Dial::hop_failed(const std::error_code& ec) {
 }
 
 void Dial::hop_done() {
-  stats_.waits += pump_->waits();
+  stats_.waits += pump_.waits();
   stats_.method = negotiation_->method();
   if (hop_ + 1 < hops()) {
     ++hop_;
@@ -368,7 +424,7 @@ void Dial::hop_done() {
   if (request_.command) bound_ = negotiation_->reply().bound;
   protection_ = negotiation_->take_protection();
   reader_ = std::move(negotiation_->reader());
-  stats_.handshake_time = Clock::now() - t_handshake_;
+  if (plan_.measure) stats_.handshake_time = Clock::now() - t_handshake_;
   pump_.reset();
   negotiation_.reset();
   state_ = State::done;
@@ -399,7 +455,7 @@ Dial::Step Dial::fail(const std::error_code& ec, DialStage stage) {
   pump_.reset();
   negotiation_.reset();
   state_ = State::failed;
-  step_ = Step{Next::failed, 0, {}};
+  step_ = Step{Next::failed, 0, {}, 0};
   return step_;
 }
 
@@ -407,10 +463,11 @@ Dial::Step Dial::run() {
   for (;;) {
     switch (state_) {
       case State::pick: {
-        if (next_ >= order_.size()) {
+        if (next_ >= order_count_) {
           return fail(last_error_ ? last_error_ : make_error_code(Errc::invalid_argument), stage_);
         }
-        current_ = order_[next_++];
+        current_ = order_count_ > order_inline_.size() ? order_more_[next_] : order_inline_[next_];
+        ++next_;
         hop_ = 0;
         if (!resolve(current_)) {
           proxy_failed(current_, DialStage::resolve, last_error_);
@@ -418,25 +475,28 @@ Dial::Step Dial::run() {
         }
         // A proxy that drops SYNs must not eat the whole deadline while others wait: each
         // proxy still to try gets an equal share of what is left for its TCP connect.
-        const std::size_t left = order_.size() - next_ + 1;
-        const auto now = Clock::now();
+        const std::size_t left = order_count_ - next_ + 1;
         attempt_until_ = deadline_.at();
-        if (left > 1 && now < deadline_.at()) {
-          attempt_until_ = now + (deadline_.at() - now) / static_cast<long>(left);
+        if (left > 1) {
+          const auto now = Clock::now();
+          if (now < deadline_.at()) {
+            attempt_until_ = now + (deadline_.at() - now) / static_cast<long>(left);
+          }
         }
         state_ = State::address;
         continue;
       }
       case State::address: {
-        if (deadline_.expired()) {
+        // Time passes only in waits: before the first attempt there is nothing to check.
+        if (last_error_ && deadline_.expired()) {
           proxy_failed(current_, DialStage::tcp_connect, Errc::timed_out);
           continue;
         }
-        if (addr_pos_ >= addrs_.size()) {
+        if (addr_pos_ >= addr_count_) {
           proxy_failed(current_, DialStage::tcp_connect, last_error_);
           continue;
         }
-        addr_ = addrs_[addr_pos_++];
+        addr_ = address_at(addr_pos_++);
         addr_len_ = length_of(addr_);
         if (owns_fd_) {
           if (fd_ >= 0) sys().close(fd_);
@@ -447,13 +507,14 @@ Dial::Step Dial::run() {
         }
         dialed_ = true;
         stage_ = DialStage::tcp_connect;
-        step_ = Step{Next::connect, 0, attempt_until_};
+        step_ = Step{Next::connect, 0, attempt_until_, 0};
         return step_;
       }
       case State::connecting: {
         if (!woke_) {
           return wait_for(POLLOUT, attempt_until_,
-                          attempt_until_ < deadline_.at() ? kTimerAttempt : kTimerDeadline);
+                          attempt_until_ < deadline_.at() ? kTimerAttempt : kTimerDeadline,
+                          Clock::now());
         }
         woke_ = false;
         int err = 0;
@@ -471,22 +532,24 @@ Dial::Step Dial::run() {
         current_ = p;
         const ProxyUri& uri = plan_.proxies[p];
         const bool last = hop_ + 1 >= hops();
-        Address target = request_.target;
-        if (!last) {
-          // The next hop, as its URI names it: an address, or a name for this hop to resolve.
-          const ProxyUri& next = plan_.proxies[p + 1];
-          target = Address::from_host(next.host, next.port);
-        }
+        // The next hop, as its URI names it (an address, or a name for this hop to resolve),
+        // or the destination.
+        Address target =
+            last ? request_.target
+                 : Address::from_host(plan_.proxies[p + 1].host, plan_.proxies[p + 1].port);
         const bool pipelining =
             plan_.pipelining == Pipelining::on ||
             (plan_.pipelining == Pipelining::automatic && !pipelining_known_bad(uri));
-        negotiation_ = std::make_unique<Negotiation>(
-            methods_for(uri), last ? request_.command : wire::Command::connect, target, pipelining);
+        const auto command = last ? request_.command : wire::Command::connect;
+        if (uri.user) {
+          negotiation_.emplace(methods_for(uri), command, std::move(target), pipelining);
+        } else {
+          negotiation_.emplace(no_auth_offer(), command, std::move(target), pipelining);
+        }
         auto s = negotiation_->start();
         if (!s) return fail(s.error(), DialStage::handshake);
-        pump_ = std::make_unique<Pump>();
+        pump_.reset();
         stats_.pipelined = negotiation_->pipelined();
-        if (hop_ == 0) t_handshake_ = Clock::now();
         stage_ = DialStage::handshake;
         woke_ = false;
         state_ = State::handshake;
@@ -495,7 +558,7 @@ Dial::Step Dial::run() {
       case State::handshake: {
         const bool readable = woke_;
         woke_ = false;
-        auto want = pump_->run(*negotiation_, fd_, sys(), readable);
+        auto want = pump_.run(*negotiation_, fd_, sys(), readable);
         if (!want) {
           hop_failed(want.error());
           continue;
@@ -504,22 +567,25 @@ Dial::Step Dial::run() {
           hop_done();
           continue;
         }
-        if (deadline_.expired()) {  // also bounds a server that trickles
+        const auto now = Clock::now();
+        if (now >= deadline_.at()) {  // also bounds a server that trickles
           hop_failed(Errc::timed_out);
           continue;
         }
-        if (*want == Pump::Want::writable) return wait_for(POLLOUT, deadline_.at(), kTimerDeadline);
+        if (*want == Pump::Want::writable) {
+          return wait_for(POLLOUT, deadline_.at(), kTimerDeadline, now);
+        }
         if (plan_.pipelining == Pipelining::automatic && negotiation_->pipelined() &&
             negotiation_->method_selected()) {
           // Pipelined octets a server dropped are never answered: silence for stall_timeout
           // after the method selection means a stall, not a slow server.
-          const auto stall_at = Clock::now() + plan_.stall_timeout;
-          if (stall_at < deadline_.at()) return wait_for(POLLIN, stall_at, kTimerStall);
+          const auto stall_at = now + plan_.stall_timeout;
+          if (stall_at < deadline_.at()) return wait_for(POLLIN, stall_at, kTimerStall, now);
         }
-        return wait_for(POLLIN, deadline_.at(), kTimerDeadline);
+        return wait_for(POLLIN, deadline_.at(), kTimerDeadline, now);
       }
-      case State::done: step_ = Step{Next::done, 0, {}}; return step_;
-      case State::failed: step_ = Step{Next::failed, 0, {}}; return step_;
+      case State::done: step_ = Step{Next::done, 0, {}, 0}; return step_;
+      case State::failed: step_ = Step{Next::failed, 0, {}, 0}; return step_;
     }
   }
 }
@@ -595,7 +661,7 @@ DriveOutcome run_blocking(Dial& dial, const BlockingOptions& options) {
       case Dial::Next::wait: {
         const bool theirs = give_up < s.until;
         pollfd p{dial.fd(), s.events, 0};
-        const int n = sys.poll(&p, 1, poll_ms_until(theirs ? give_up : s.until));
+        const int n = sys.poll(&p, 1, theirs ? poll_ms_until(give_up) : s.poll_ms);
         if (n > 0) {
           s = dial.on_ready(p.revents);
         } else if (n == 0) {

@@ -37,16 +37,32 @@ Negotiation::Negotiation(std::vector<std::unique_ptr<AuthMethod>> methods,
       destination_(std::move(destination)),
       want_pipelining_(pipelining) {}
 
+Negotiation::Negotiation(std::span<AuthMethod* const> methods, std::optional<wire::Command> command,
+                         Address destination, bool pipelining)
+    : borrowed_(methods),
+      command_(command),
+      destination_(std::move(destination)),
+      want_pipelining_(pipelining) {}
+
+std::size_t Negotiation::method_count() const noexcept {
+  return methods_.empty() ? borrowed_.size() : methods_.size();
+}
+
+AuthMethod* Negotiation::method_at(std::size_t i) const noexcept {
+  return methods_.empty() ? borrowed_[i] : methods_[i].get();
+}
+
 Negotiation::Negotiation(Negotiation&&) noexcept = default;
 Negotiation& Negotiation::operator=(Negotiation&&) noexcept = default;
 Negotiation::~Negotiation() = default;
 
 Result<void> Negotiation::start() {
-  if (methods_.empty()) return fail(Errc::invalid_argument);
-  if (methods_.size() > 255) return fail(Errc::message_too_long);
+  const std::size_t count = method_count();
+  if (count == 0) return fail(Errc::invalid_argument);
+  if (count > 255) return fail(Errc::message_too_long);
   wire::Method ids[255];
   std::size_t n = 0;
-  for (const auto& m : methods_) ids[n++] = m->id();
+  for (std::size_t i = 0; i < count; ++i) ids[n++] = method_at(i)->id();
   // Greeting, credentials and request together fit in one small allocation.
   out_.reserve(3 + n + 3 + 255 + 255 + 4 + 1 + 255 + 2);
   auto g = wire::encode_greeting(std::span<const wire::Method>(ids, n), out_);
@@ -54,9 +70,9 @@ Result<void> Negotiation::start() {
   // One write instead of one per round trip: valid only when the server has exactly one
   // choice (so the method sub-negotiation can be sent blind) and that method needs at most
   // one message each way and no protection layer.
-  pipelined_ = want_pipelining_ && methods_.size() == 1 && methods_.front()->pipelinable();
+  pipelined_ = want_pipelining_ && count == 1 && method_at(0)->pipelinable();
   if (pipelined_) {
-    auto b = methods_.front()->begin(out_);
+    auto b = method_at(0)->begin(out_);
     if (!b) return fail(b.error());
     return send_request();
   }
@@ -86,8 +102,8 @@ Result<std::size_t> Negotiation::receive(ByteView in) {
         used += (*sel)->size;
         method_ = (*sel)->value;
         if (method_ == wire::Method::no_acceptable) return fail(Errc::no_acceptable_method);
-        for (auto& m : methods_) {
-          if (m->id() == method_) active_ = m.get();
+        for (std::size_t i = 0; i < method_count(); ++i) {
+          if (method_at(i)->id() == method_) active_ = method_at(i);
         }
         if (active_ == nullptr) return fail(Errc::unexpected_method);
         state_ = State::auth;

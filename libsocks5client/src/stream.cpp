@@ -51,6 +51,15 @@ bool would_block(int e) {
 
 }  // namespace
 
+void Pump::reset() noexcept {
+  pending_.clear();
+  out_off_ = 0;
+  discard_ = 0;
+  sent_ = false;
+  readable_ = false;
+  waits_ = 0;
+}
+
 Result<void> Pump::feed(Machine& m, std::size_t got, bool peeked) {
   const std::size_t old = pending_.size();
   if (old > 0) pending_.insert(pending_.end(), buf_, buf_ + got);

@@ -175,11 +175,18 @@ std::string ProxyUri::to_string(bool reveal) const {
   std::string s = remote_dns ? "socks5h://" : "socks5://";
   if (user) {
     s += encode(*user);
-    if (password) s += ":" + (reveal ? encode(*password) : std::string("***"));
+    if (password) {
+      s.push_back(':');
+      s.append(reveal ? encode(*password) : std::string("***"));
+    }
     s += "@";
   }
-  s += host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  s += ":" + std::to_string(port);
+  const bool v6 = host.find(':') != std::string::npos;
+  if (v6) s.push_back('[');
+  s.append(host);
+  if (v6) s.push_back(']');
+  s.push_back(':');
+  s.append(std::to_string(port));
   return s;
 }
 

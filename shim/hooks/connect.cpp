@@ -135,7 +135,7 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
     if (v.action != Action::direct) return refuse(v, d, "UDP");
     return real().connect(fd, addr, len);
   }
-  if (sessions_in_use()) {
+  if (SessionKind hint{}; session_kind_hint(fd, hint)) {
     if (SessionRef s = session_of(fd)) {
       if (s->kind.load(std::memory_order_acquire) == SessionKind::connecting) {
         return resume_connect(fd, *s.get());

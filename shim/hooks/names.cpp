@@ -1,8 +1,8 @@
 // What a managed socket says about itself.
 //  - getpeername returns the destination the program asked for (a fake address or a real
 //    one), not the proxy; while its connect is still under way, ENOTCONN as the kernel says.
-//  - getsockname is the kernel's answer: the local end of the connection to the proxy (a real
-//    local address and port of this host).
+//  - getsockname is not interposed: the kernel's answer is the local end of the connection to
+//    the proxy (a real local address and port of this host).
 //  - getsockopt(SO_ERROR) on a socket whose proxied connect returned early (a signal,
 //    SO_SNDTIMEO) finishes it and reports its outcome, once.
 // Each answer is given only after checking that the fd is still the socket the session was
@@ -45,6 +45,11 @@ int on_getsockopt(int fd, int level, int name, void* value, socklen_t* len) noex
       *len < static_cast<socklen_t>(sizeof(int)) || !sessions_in_use()) {
     return real().getsockopt(fd, level, name, value, len);
   }
+  // Most SO_ERROR reads follow a connect that finished: no reference, no identity check.
+  SessionKind hint{};
+  if (!session_kind_hint(fd, hint) || hint != SessionKind::connecting) {
+    return real().getsockopt(fd, level, name, value, len);
+  }
   SessionRef s = session_of(fd);
   if (!s || s->kind.load(std::memory_order_acquire) != SessionKind::connecting) {
     return real().getsockopt(fd, level, name, value, len);
@@ -60,10 +65,6 @@ int on_getsockopt(int fd, int level, int name, void* value, socklen_t* len) noex
 
 extern "C" SOCKSIFY_EXPORT int getpeername(int fd, sockaddr* addr, socklen_t* len) {
   return socksify::shim::on_getpeername(fd, addr, len);
-}
-
-extern "C" SOCKSIFY_EXPORT int getsockname(int fd, sockaddr* addr, socklen_t* len) {
-  return socksify::shim::real().getsockname(fd, addr, len);
 }
 
 extern "C" SOCKSIFY_EXPORT int getsockopt(int fd, int level, int name, void* value,

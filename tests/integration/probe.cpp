@@ -584,7 +584,9 @@ int do_fakes(const char* first, int count, const char* port) {
   std::printf("first %s\n", addr_text(kept).c_str());
   int v4 = 0, v6 = 0, failed = 0;
   for (int i = 0; i < count; ++i) {
-    const std::string name = "n" + std::to_string(i) + ".fill.lab";
+    std::string name = std::to_string(i);  // (appended: GCC 12 misreports "n" + ...)
+    name.insert(0, 1, 'n');
+    name.append(".fill.lab");
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* ai = nullptr;

@@ -16,6 +16,13 @@ socks5::Bytes octets(std::initializer_list<int> v) {
   return out;
 }
 
+socks5::ProxyUri loopback_proxy(std::uint16_t port) {
+  socks5::ProxyUri u;
+  u.host = "127.0.0.1";
+  u.port = port;
+  return u;
+}
+
 ScriptServer::ScriptServer(std::vector<Step> script)
     : ScriptServer(std::vector<std::vector<Step>>{std::move(script)}) {}
 

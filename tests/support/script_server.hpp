@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "socks5/uri.hpp"
 #include "socks5/wire.hpp"
 
 namespace testing {
@@ -58,5 +59,8 @@ class ScriptServer {
 
 /// Convenience: octets from a list of ints.
 socks5::Bytes octets(std::initializer_list<int> v);
+
+/// socks5://127.0.0.1:PORT (where a ScriptServer listens).
+socks5::ProxyUri loopback_proxy(std::uint16_t port);
 
 }  // namespace testing

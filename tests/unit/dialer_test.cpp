@@ -12,6 +12,7 @@
 
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
+#include "support/peers.hpp"
 #include "support/script_server.hpp"
 
 using namespace socks5;
@@ -25,23 +26,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 ProxyUri at(std::uint16_t port) {
-  ProxyUri u;
-  u.host = "127.0.0.1";
-  u.port = port;
-  return u;
+  return testing::loopback_proxy(port);
 }
 
 // A loopback port where nothing listens.
 std::uint16_t closed_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in);
-  socklen_t len = sizeof in;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
-  close(fd);
-  return ntohs(in.sin_port);
+  return testing::free_port();
 }
 
 // A listener that drops SYNs: its accept queue is full (backlog 0, one connection already

@@ -19,10 +19,7 @@ using namespace std::chrono_literals;
 namespace {
 
 ProxyUri proxy_at(std::uint16_t port) {
-  ProxyUri u;
-  u.host = "127.0.0.1";
-  u.port = port;
-  return u;
+  return testing::loopback_proxy(port);
 }
 
 ClientOptions quick(Pipelining p = Pipelining::off, std::chrono::milliseconds t = 1500ms) {

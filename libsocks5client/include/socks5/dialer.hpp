@@ -11,6 +11,7 @@
 // whole dial: it is passed in and never restarted, whatever happens inside.
 #include <sys/socket.h>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -93,6 +94,8 @@ struct DialPlan {
   std::chrono::milliseconds stall_timeout{1500};
   ProxyHealth* health = nullptr;
   DialObserver* observer = nullptr;
+  /// Time the TCP connect and the handshakes (HandshakeStats); off saves clock reads.
+  bool measure = true;
   const Syscalls* syscalls = nullptr;  ///< nullptr = Syscalls::libc()
 };
 
@@ -134,6 +137,7 @@ class Dial {
     Next next = Next::failed;
     short events = 0;
     Clock::time_point until{};
+    int poll_ms = 0;  ///< wait: milliseconds from when the step was made to `until`, rounded up
   };
 
   Dial(const DialPlan& plan, DialSocket socket, DialRequest request, Deadline deadline);
@@ -182,7 +186,9 @@ class Dial {
   /// The proxy (failover) or hop (strict) the dial is at, or ended with.
   std::size_t proxy() const noexcept { return current_; }
   /// The address of the first proxy as connected.
-  const Address& endpoint() const noexcept { return endpoint_; }
+  const Address& endpoint() const;
+  /// The destination asked for.
+  const Address& target() const noexcept { return request_.target; }
   /// The final reply's BND address (with a command).
   const Address& bound() const noexcept { return bound_; }
   const HandshakeStats& stats() const noexcept { return stats_; }
@@ -201,8 +207,10 @@ class Dial {
     failed,
   };
   Step run();
-  Step wait_for(short events, Clock::time_point until, int timer);
+  Step wait_for(short events, Clock::time_point until, int timer, Clock::time_point now);
   bool resolve(std::size_t i);
+  void add_address(const sockaddr_storage& ss);
+  const sockaddr_storage& address_at(std::size_t i) const noexcept;
   void connected();
   void tcp_failed(int err);
   void proxy_failed(std::size_t i, DialStage stage, const std::error_code& ec);
@@ -212,9 +220,10 @@ class Dial {
   void reset_socket() noexcept;
   Step fail(const std::error_code& ec, DialStage stage);
   std::size_t hops() const noexcept;
-  const Syscalls& sys() const noexcept;
+  const Syscalls& sys() const noexcept { return *sys_; }
 
   DialPlan plan_;
+  const Syscalls* sys_;
   DialSocket socket_;
   DialRequest request_;
   Deadline deadline_;
@@ -225,13 +234,19 @@ class Dial {
   bool dialed_ = false;  // fd_ was connected (or is connecting) by this dial
   bool caller_fault_ = false;
   bool started_ = false;
-  std::vector<std::uint32_t> order_;  // failover: proxies in the order to try, each once
-  std::size_t next_ = 0;              // next index into order_
-  std::size_t current_ = 0;           // proxy (failover) or hop (strict) in use
-  std::size_t hop_ = 0;               // hop being negotiated (strict); 0 in failover
-  std::vector<sockaddr_storage> addrs_;
+  // Failover: the proxies in the order to try them, each once (inline for the usual few).
+  std::array<std::uint32_t, 8> order_inline_;
+  std::vector<std::uint32_t> order_more_;
+  std::size_t order_count_ = 0;
+  std::size_t next_ = 0;     // next index into the order
+  std::size_t current_ = 0;  // proxy (failover) or hop (strict) in use
+  std::size_t hop_ = 0;      // hop being negotiated (strict); 0 in failover
+  // The current proxy's addresses (inline for the usual one).
+  sockaddr_storage addr_inline_;
+  std::vector<sockaddr_storage> addr_more_;
+  std::size_t addr_count_ = 0;
   std::size_t addr_pos_ = 0;
-  sockaddr_storage addr_{};
+  sockaddr_storage addr_;
   socklen_t addr_len_ = 0;
   Clock::time_point attempt_until_{};  // the TCP connect of this attempt gives up here
   int timer_ = 0;                      // what the current wait's `until` is: see dialer.cpp
@@ -239,13 +254,14 @@ class Dial {
   std::error_code error_;
   std::error_code last_error_;
   DialStage stage_ = DialStage::resolve;
-  Address endpoint_;
+  mutable Address endpoint_;    // made when asked for (only check and Client::open ask)
+  bool tcp_connected_ = false;  // addr_ is where this dial connected fd_ itself
   Address bound_;
   HandshakeStats stats_;
   Clock::time_point t_connect_{};
   Clock::time_point t_handshake_{};
-  std::unique_ptr<Negotiation> negotiation_;
-  std::unique_ptr<Pump> pump_;
+  std::optional<Negotiation> negotiation_;
+  Pump pump_;
   std::unique_ptr<Protection> protection_;
   ReplyReader reader_;
 };

@@ -4,6 +4,7 @@
 // It says which octets to write (output()) and consumes whatever the server sent (receive()).
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "socks5/auth.hpp"
@@ -35,6 +36,10 @@ class Negotiation final : public Machine {
   /// negotiation ends after authentication (used to probe a proxy).
   Negotiation(std::vector<std::unique_ptr<AuthMethod>> methods,
               std::optional<wire::Command> command, Address destination, bool pipelining);
+  /// The same with methods the caller keeps alive for the whole negotiation (stateless ones,
+  /// such as a shared NoAuth: no allocation per handshake).
+  Negotiation(std::span<AuthMethod* const> methods, std::optional<wire::Command> command,
+              Address destination, bool pipelining);
   Negotiation(Negotiation&&) noexcept;
   Negotiation& operator=(Negotiation&&) noexcept;
   ~Negotiation() override;
@@ -68,7 +73,11 @@ class Negotiation final : public Machine {
   enum class State { await_method, auth, await_reply, done };
   Result<void> send_request();
 
-  std::vector<std::unique_ptr<AuthMethod>> methods_;
+  std::size_t method_count() const noexcept;
+  AuthMethod* method_at(std::size_t i) const noexcept;
+
+  std::vector<std::unique_ptr<AuthMethod>> methods_;  // owned ones, or
+  std::span<AuthMethod* const> borrowed_;             // the caller's
   AuthMethod* active_ = nullptr;
   std::optional<wire::Command> command_;
   Address destination_;

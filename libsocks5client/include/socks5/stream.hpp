@@ -85,6 +85,8 @@ class Pump {
   Result<Want> run(Machine& m, int fd, const Syscalls& sys, bool readable);
   /// Times the client sent something and then had to wait for the server.
   int waits() const noexcept { return waits_; }
+  /// Ready for another machine (the next hop of a chain).
+  void reset() noexcept;
 
  private:
   Result<void> feed(Machine& m, std::size_t got, bool peeked);
