@@ -9,6 +9,12 @@ namespace socksify::shim {
 
 void (*g_release_pending)(PendingConnect*) noexcept = nullptr;
 
+// LeakSanitizer scans the heap, stacks and globals, not our own mappings: sessions own heap
+// objects (an interrupted connect's dial), so a sanitized build shows it the pools. Weak: in
+// other builds the function does not exist and this does nothing.
+extern "C" void __lsan_register_root_region(const void* begin, std::size_t size)
+    __attribute__((weak));
+
 namespace {
 
 // --- Session pools: type-stable memory, indexed from 1 (0 = none) ---
@@ -65,6 +71,9 @@ bool grow() noexcept {
   std::uint32_t count = g_pool_count.load(std::memory_order_relaxed);
   while (count < slot + 1 &&
          !g_pool_count.compare_exchange_weak(count, slot + 1, std::memory_order_acq_rel)) {
+  }
+  if (__lsan_register_root_region != nullptr) {
+    __lsan_register_root_region(mem, sizeof(Session) * kPool);
   }
   auto* pool = static_cast<Session*>(mem);
   for (std::uint32_t i = 0; i < kPool; ++i) pool[i].index = slot * kPool + i + 1;

@@ -185,7 +185,7 @@ TEST_CASE("one proxy, one attempt: a wrong password is sent once", "[shim][lab][
 
 TEST_CASE("state follows the socket: a proxied fd closed behind the library's back",
           "[shim][lab][probe]") {
-  for (const char* how : {"fclose", "closefrom", "syscall", "unspec"}) {
+  for (const char* how : {"fclose", "closefrom", "closerange", "syscall", "unspec"}) {
     INFO(how);
     const std::string out = run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
                                    " stale target.lab 7000 " + how);

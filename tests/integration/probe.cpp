@@ -19,7 +19,7 @@
 //   probe sigconnect HOST PORT restart|norestart
 //                                  (a blocking connect interrupted by SIGALRM after 300 ms)
 //   probe sndtimeo HOST PORT MS    (SO_SNDTIMEO bounds a blocking connect; then SO_ERROR)
-//   probe stale HOST PORT fclose|closefrom|syscall|unspec
+//   probe stale HOST PORT fclose|closefrom|closerange|syscall|unspec
 //                                  (a proxied fd goes away behind the library's back; a new
 //                                   socket with the same number must start clean)
 //   probe handler HOST PORT ADDR PORT2
@@ -679,6 +679,8 @@ int do_stale(const char* host, const char* port, const std::string& how) {
     std::fclose(fdopen(fd, "r+"));  // closes fd with the C library's internal close
   } else if (how == "closefrom") {
     closefrom(fd);
+  } else if (how == "closerange") {
+    close_range(static_cast<unsigned>(fd), static_cast<unsigned>(fd), 0);
   } else if (how == "syscall") {
     syscall(SYS_close, fd);
   } else {

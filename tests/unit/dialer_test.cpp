@@ -157,6 +157,20 @@ TEST_CASE("dialer: each proxy at most once per dial, even when all are cooling",
   CHECK(both.failed == std::vector<std::size_t>{0, 1});
 }
 
+TEST_CASE("dialer: no limit on the number of proxies", "[dialer]") {
+  // Twenty dead proxies, then a good one: the 21st is tried (no silent cap at 16).
+  ScriptServer good({Step::expect(kGreet + kReq), Step::send(kSel), Step::send(kOk)});
+  std::vector<ProxyUri> proxies;
+  for (int i = 0; i < 20; ++i) proxies.push_back(at(closed_port()));
+  proxies.push_back(at(good.port()));
+  Health health(proxies.size());
+  Events events;
+  Dial d = dial(proxies, ChainMode::failover, 10s, &health, &events);
+  REQUIRE(d.step().next == Dial::Next::done);
+  CHECK(d.proxy() == 20);
+  CHECK(events.failed.size() == 20);
+}
+
 TEST_CASE("dialer: the proxy answered, so the destination failed: no failover", "[dialer]") {
   ScriptServer refusing({Step::expect(kGreet + kReq), Step::send(kSel),
                          Step::send(octets({0x05, 0x05, 0x00, 0x01, 0, 0, 0, 0, 0, 0}))});

@@ -98,7 +98,9 @@ TEST_CASE("fake DNS: a million names, none of them ever changes meaning", "[shim
 }
 
 TEST_CASE("fake DNS: a forked child's names are seen by the parent", "[shim][dns]") {
-  FakeDns* dns = FakeDns::create(*parse_cidr("198.18.0.0/15"), *parse_cidr("fd5f:636b:7366::/48"));
+  // A table of its own (kept for the life of the process, as the library keeps its table).
+  static FakeDns* dns =
+      FakeDns::create(*parse_cidr("198.18.0.0/15"), *parse_cidr("fd5f:636b:7366::/48"));
   REQUIRE(dns != nullptr);
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -120,7 +122,7 @@ TEST_CASE("fake DNS: a forked child's names are seen by the parent", "[shim][dns
 }
 
 TEST_CASE("fake DNS: a small IPv4 range runs out, then names are IPv6 only", "[shim][dns]") {
-  FakeDns* dns = FakeDns::create(*parse_cidr("198.18.7.0/24"), *parse_cidr("fd00:7::/48"));
+  static FakeDns* dns = FakeDns::create(*parse_cidr("198.18.7.0/24"), *parse_cidr("fd00:7::/48"));
   REQUIRE(dns != nullptr);
   CHECK(dns->capacity4() == 254u);
   std::vector<FakeName> names;
