@@ -1,7 +1,7 @@
 #pragma once
 // THE table of settings. Each row names one setting once: its SOCKSIFY_* environment
 // variable (how a socksified process and its children receive it), its configuration-file
-// key(s) and its command-line flags. The wrapper's parsers (the fast path and the CLI11 one),
+// key(s) and its command-line flags. The wrapper's command-line parser and help,
 // the configuration file reader, the environment reader, `socksify check`, and the tests that
 // keep socksify(1) and socksify.conf(5) complete all iterate this one table.
 #include <span>
@@ -28,7 +28,7 @@ struct Option {
   std::string_view env;       ///< SOCKSIFY_* variable ("" = none)
   std::string_view key;       ///< configuration-file key ("" = none)
   std::string_view list_key;  ///< the file key that takes a list of strings ("" = none)
-  std::string_view flags;     ///< command-line flags, CLI11 style "-x,--proxy" ("" = none)
+  std::string_view flags;     ///< command-line flags, comma-separated: "-x,--proxy" ("" = none)
   ValueKind kind;
   std::string_view choices;  ///< choice/count: "a|b|c"
   long min = 0, max = 0;     ///< integer range
