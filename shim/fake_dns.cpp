@@ -1,5 +1,7 @@
 #include "fake_dns.hpp"
 
+#include "mutex_lock.hpp"
+
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -64,21 +66,6 @@ T* at(void* base, std::size_t off) {
   return reinterpret_cast<T*>(static_cast<char*>(base) + off);
 }
 
-class Lock {
- public:
-  explicit Lock(pthread_mutex_t* m) : m_(m) {
-    // A process that died holding the lock leaves it "owner dead": the table is still
-    // consistent (entries are published last), so mark it consistent and go on.
-    if (pthread_mutex_lock(m_) == EOWNERDEAD) pthread_mutex_consistent(m_);
-  }
-  ~Lock() { pthread_mutex_unlock(m_); }
-  Lock(const Lock&) = delete;
-  Lock& operator=(const Lock&) = delete;
-
- private:
-  pthread_mutex_t* m_;
-};
-
 }  // namespace
 
 FakeDns* FakeDns::create(const Cidr& net4, const Cidr& net6) noexcept {
@@ -123,7 +110,7 @@ std::optional<FakeName> FakeDns::lookup_or_add(std::string_view name) noexcept {
   auto* owner = at<std::uint32_t>(header_, l.v4_owner);
   char* arena = at<char>(header_, l.arena);
   const std::uint32_t b = hash(key) & (kBuckets - 1);
-  Lock lock(&header_->mu);
+  MutexLock lock(&header_->mu);
   for (std::uint32_t e = buckets[b]; e != 0; e = entries[e - 1].next) {
     const Entry& en = entries[e - 1];
     if (en.name_len == key.size() &&
@@ -180,7 +167,7 @@ bool FakeDns::name_of(int family, const std::uint8_t* ip, char* out,
   const auto* entries = at<Entry>(header_, l.entries);
   const auto* owner = at<std::uint32_t>(header_, l.v4_owner);
   const char* arena = at<char>(header_, l.arena);
-  Lock lock(&header_->mu);
+  MutexLock lock(&header_->mu);
   std::uint32_t idx = 0;
   if (family == AF_INET) {
     std::uint8_t base[4];
@@ -215,7 +202,7 @@ std::uint32_t FakeDns::capacity() noexcept {
 }
 
 std::uint32_t FakeDns::size() const noexcept {
-  Lock lock(&header_->mu);
+  MutexLock lock(&header_->mu);
   return header_->count;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "log.hpp"
+#include "mutex_lock.hpp"
 #include "real_libc.hpp"
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
@@ -214,23 +215,12 @@ int run_pending(int fd, Session& s, PendingConnect& p, bool stop_early,
   return p.result;
 }
 
-class Locked {
- public:
-  explicit Locked(pthread_mutex_t* m) : m_(m) { pthread_mutex_lock(m_); }
-  ~Locked() { pthread_mutex_unlock(m_); }
-  Locked(const Locked&) = delete;
-  Locked& operator=(const Locked&) = delete;
-
- private:
-  pthread_mutex_t* m_;
-};
-
 }  // namespace
 
 int resume_connect(int fd, Session& s) noexcept {
   PendingConnect* p = s.pending.load(std::memory_order_acquire);
   if (p == nullptr) return set_errno(EISCONN);
-  Locked lock(&p->mu);
+  MutexLock lock(&p->mu);
   const bool was_done = p->result == 0;
   socks5::DriveOutcome outcome{};
   const int r = run_pending(fd, s, *p, true, outcome);
@@ -244,7 +234,7 @@ int resume_connect(int fd, Session& s) noexcept {
 int finish_connect(int fd, Session& s) noexcept {
   PendingConnect* p = s.pending.load(std::memory_order_acquire);
   if (p == nullptr) return 0;
-  Locked lock(&p->mu);
+  MutexLock lock(&p->mu);
   socks5::DriveOutcome outcome{};
   const int r = run_pending(fd, s, *p, false, outcome);
   if (r < 0) return EINPROGRESS;  // not reached: nothing stops this wait but the deadline

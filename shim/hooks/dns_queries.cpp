@@ -184,35 +184,24 @@ SOCKSIFY_EXPORT int res_nsend(res_state s, const unsigned char* m, int ml, unsig
   return sh::nsend(s, m, ml, a, l);
 }
 
-// The names older glibc headers mapped the functions to (#define res_query __res_query).
-SOCKSIFY_EXPORT int __res_query(const char* d, int c, int t, unsigned char* a, int l) noexcept {
-  return sh::query(d, c, t, a, l);
-}
-SOCKSIFY_EXPORT int __res_search(const char* d, int c, int t, unsigned char* a, int l) noexcept {
-  return sh::search(d, c, t, a, l);
-}
-SOCKSIFY_EXPORT int __res_querydomain(const char* n, const char* d, int c, int t, unsigned char* a,
-                                      int l) noexcept {
-  return sh::querydomain(n, d, c, t, a, l);
-}
-SOCKSIFY_EXPORT int __res_send(const unsigned char* m, int ml, unsigned char* a, int l) noexcept {
-  return sh::send_query(m, ml, a, l);
-}
-SOCKSIFY_EXPORT int __res_nquery(res_state s, const char* d, int c, int t, unsigned char* a,
-                                 int l) noexcept {
-  return sh::nquery(s, d, c, t, a, l);
-}
-SOCKSIFY_EXPORT int __res_nsearch(res_state s, const char* d, int c, int t, unsigned char* a,
-                                  int l) noexcept {
-  return sh::nsearch(s, d, c, t, a, l);
-}
-SOCKSIFY_EXPORT int __res_nquerydomain(res_state s, const char* n, const char* d, int c, int t,
-                                       unsigned char* a, int l) noexcept {
-  return sh::nquerydomain(s, n, d, c, t, a, l);
-}
-SOCKSIFY_EXPORT int __res_nsend(res_state s, const unsigned char* m, int ml, unsigned char* a,
-                                int l) noexcept {
-  return sh::nsend(s, m, ml, a, l);
-}
+// The names older glibc headers mapped the functions to (#define res_query __res_query): the
+// same functions under a second name.
+SOCKSIFY_EXPORT int __res_query(const char*, int, int, unsigned char*, int) noexcept
+    __attribute__((alias("res_query")));
+SOCKSIFY_EXPORT int __res_search(const char*, int, int, unsigned char*, int) noexcept
+    __attribute__((alias("res_search")));
+SOCKSIFY_EXPORT int __res_querydomain(const char*, const char*, int, int, unsigned char*,
+                                      int) noexcept __attribute__((alias("res_querydomain")));
+SOCKSIFY_EXPORT int __res_send(const unsigned char*, int, unsigned char*, int) noexcept
+    __attribute__((alias("res_send")));
+SOCKSIFY_EXPORT int __res_nquery(res_state, const char*, int, int, unsigned char*, int) noexcept
+    __attribute__((alias("res_nquery")));
+SOCKSIFY_EXPORT int __res_nsearch(res_state, const char*, int, int, unsigned char*, int) noexcept
+    __attribute__((alias("res_nsearch")));
+SOCKSIFY_EXPORT int __res_nquerydomain(res_state, const char*, const char*, int, int,
+                                       unsigned char*, int) noexcept
+    __attribute__((alias("res_nquerydomain")));
+SOCKSIFY_EXPORT int __res_nsend(res_state, const unsigned char*, int, unsigned char*, int) noexcept
+    __attribute__((alias("res_nsend")));
 
 }  // extern "C"
