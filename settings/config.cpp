@@ -262,6 +262,15 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
   return c;
 }
 
+std::string route_text(const Config& config) {
+  std::string out;
+  for (const auto& p : config.proxies) {
+    if (!out.empty()) out += " -> ";
+    out += p.to_string();
+  }
+  return out;
+}
+
 const char* action_name(Action a) noexcept {
   switch (a) {
     case Action::direct: return "direct";

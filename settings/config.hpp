@@ -102,6 +102,9 @@ std::optional<Cidr> parse_cidr(std::string_view text);
 /// default.
 socks5::Result<void, ConfigError> parse_rules(std::string_view text, Config& config);
 
+/// The proxies as a route: "socks5h://a:1080 -> socks5://b:1080" (passwords masked).
+std::string route_text(const Config& config);
+
 /// "direct", "proxy", "reject", "loopback".
 const char* action_name(Action a) noexcept;
 

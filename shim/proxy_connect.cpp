@@ -44,18 +44,6 @@ std::string proxy_text(std::size_t i) {
   return i < proxies.size() ? proxies[i].to_string() : std::string("?");
 }
 
-// "socks5h://a:1080" or, for a strict chain, "socks5h://a:1080 -> socks5h://b:1080".
-std::string route_text() {
-  const auto& cfg = runtime().config;
-  if (cfg.chain != socks5::ChainMode::strict) return {};
-  std::string out;
-  for (const auto& p : cfg.proxies) {
-    if (!out.empty()) out += " -> ";
-    out += p.to_string();
-  }
-  return out;
-}
-
 std::string why_text(const Verdict& v) {
   return v.rule > 0 ? "rule " + std::to_string(v.rule) : std::string(v.why);
 }
@@ -112,8 +100,9 @@ bool is_blocking(int fd) {
 void log_outcome(const socks5::Dial& dial, const Verdict& v, Clock::time_point t0) {
   if (!log_enabled(LogLevel::info)) return;
   const Address& target = dial.target();
-  const std::string route = route_text();
-  const std::string via = route.empty() ? proxy_text(dial.proxy()) : route;
+  const auto& cfg = runtime().config;
+  const std::string via =
+      cfg.chain == socks5::ChainMode::strict ? settings::route_text(cfg) : proxy_text(dial.proxy());
   const std::string why = why_text(v);
   if (dial.step().next == socks5::Dial::Next::done) {
     const auto& st = dial.stats();

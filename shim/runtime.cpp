@@ -92,6 +92,12 @@ void Cooldown::failed(std::size_t i) noexcept {
   if (i < n_) until_[i].store(now_ms() + cooldown_ms_, std::memory_order_relaxed);
 }
 
+void describe_fake(const Runtime& rt, Destination& d, Context& ctx, char (&name)[256]) noexcept {
+  if (rt.dns == nullptr || !rt.dns->in_range(d.family, d.ip.data())) return;
+  ctx.fake = true;
+  if (!ctx.nested && rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
+}
+
 const Runtime& runtime() noexcept {
   pthread_once(&g_once, init);
   return *g_runtime;

@@ -13,6 +13,7 @@
 
 #include "config.hpp"
 #include "fake_dns.hpp"
+#include "policy.hpp"
 #include "socks5/dialer.hpp"
 
 namespace socksify::shim {
@@ -47,6 +48,11 @@ struct Runtime {
 const Runtime& runtime() noexcept;
 /// The runtime if it is initialised, else nullptr (never waits: for signal-handler paths).
 const Runtime* runtime_if_ready() noexcept;
+
+/// What the fake ranges say about `d`: sets ctx.fake when it lies in them, and d.name to the
+/// name behind it (kept in `name`), unless ctx.nested: the table's lock is never taken from a
+/// signal handler that may have interrupted its holder.
+void describe_fake(const Runtime& rt, Destination& d, Context& ctx, char (&name)[256]) noexcept;
 
 /// Monotonic milliseconds.
 std::int64_t now_ms() noexcept;

@@ -206,13 +206,13 @@ bool session_kind_hint(int fd, SessionKind& kind) noexcept {
   return true;
 }
 
-SessionRef session_verified(int fd, std::uint64_t cookie_now) noexcept {
+SessionRef session_verified(int fd, std::uint64_t (*cookie_of)(int) noexcept) noexcept {
   SessionRef s = session_peek(fd);
-  if (s && s->cookie != cookie_now) {
-    session_detach(fd);  // the socket behind fd is not the one the session was made for
-    return SessionRef{};
-  }
-  return s;
+  if (!s || s->cookie == cookie_of(fd)) return s;
+  // The socket behind fd is not the one the session was made for (closed by a path no hook
+  // sees, and the number reused): forget it.
+  session_detach(fd);
+  return SessionRef{};
 }
 
 void session_attach(int fd, Session* s) noexcept {

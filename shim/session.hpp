@@ -69,9 +69,9 @@ SessionRef session_peek(int fd) noexcept;
 /// reference or checking the socket. Callers confirm with session_of() before acting on it;
 /// it exists so that the calls that are almost never about a session stay one or two loads.
 bool session_kind_hint(int fd, SessionKind& kind) noexcept;
-/// The session of `fd` if it belongs to the socket whose cookie is `cookie_now`; a stale
-/// one is dropped.
-SessionRef session_verified(int fd, std::uint64_t cookie_now) noexcept;
+/// The session of `fd` if it belongs to the socket `fd` is now, as `cookie_of(fd)` tells
+/// (asked only when `fd` has a session); a stale one is dropped.
+SessionRef session_verified(int fd, std::uint64_t (*cookie_of)(int) noexcept) noexcept;
 /// Points `fd` at `s` (the table takes its own reference), releasing what was there.
 void session_attach(int fd, Session* s) noexcept;
 /// Forgets `fd` (close).

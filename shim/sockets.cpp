@@ -19,12 +19,7 @@ std::uint64_t socket_cookie(int fd) noexcept {
 }
 
 SessionRef session_of(int fd) noexcept {
-  SessionRef s = session_peek(fd);
-  if (!s || s->cookie == socket_cookie(fd)) return s;
-  // The socket behind fd is not the one the session was made for (closed by a path no hook
-  // sees, and the number reused): forget it.
-  session_detach(fd);
-  return SessionRef{};
+  return session_verified(fd, socket_cookie);
 }
 
 }  // namespace socksify::shim

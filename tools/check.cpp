@@ -54,6 +54,19 @@ socks5::Result<socks5::Address> resolve_locally(const socks5::Address& a) {
   return out;
 }
 
+// The target as `resolving` (the proxy that reaches it) takes it: as written for socks5h://,
+// resolved here for socks5://. Prints the failure and returns nullopt when that fails.
+std::optional<socks5::Address> target_for(const socks5::ProxyUri& resolving,
+                                          const socks5::Address& target) {
+  if (resolving.remote_dns) return target;
+  auto resolved = resolve_locally(target);
+  if (!resolved) {
+    failure("target", target.to_string() + " (resolved locally, socks5://)", resolved.error());
+    return std::nullopt;
+  }
+  return *resolved;
+}
+
 socks5::ClientOptions options_of(const settings::Config& c) {
   socks5::ClientOptions o;
   o.timeout = c.timeout;
@@ -81,14 +94,9 @@ int check_proxy(const socks5::ProxyUri& proxy, const settings::Config& config,
     std::printf("result:    proxy OK\n");
     return 0;
   }
-  socks5::Address dst = *target;
-  if (!proxy.remote_dns) {
-    auto resolved = resolve_locally(dst);
-    if (!resolved)
-      return failure("target", dst.to_string() + " (resolved locally, socks5://)",
-                     resolved.error());
-    dst = *resolved;
-  }
+  const auto resolved = target_for(proxy, *target);
+  if (!resolved) return 1;
+  const socks5::Address& dst = *resolved;
   auto bound = client->connect(dst);
   if (!bound) {
     if (client->stats().method != socks5::wire::Method::no_acceptable) {
@@ -110,16 +118,11 @@ int check_proxy(const socks5::ProxyUri& proxy, const settings::Config& config,
 // A strict chain as a whole: TCP to the first hop, then each hop's handshake through the
 // previous one, then the target (or, without one, authentication at the last hop).
 int check_chain(const settings::Config& config, const std::optional<socks5::Address>& target) {
-  std::string route;
-  for (const auto& p : config.proxies) route += (route.empty() ? "" : " -> ") + p.to_string();
-  std::printf("chain:     %s\n", route.c_str());
-  socks5::Address dst = target ? *target : socks5::Address{};
-  if (target && !config.proxies.back().remote_dns) {
-    auto resolved = resolve_locally(dst);
-    if (!resolved) {
-      return failure("target", dst.to_string() + " (resolved locally, socks5://)",
-                     resolved.error());
-    }
+  std::printf("chain:     %s\n", settings::route_text(config).c_str());
+  socks5::Address dst;
+  if (target) {
+    const auto resolved = target_for(config.proxies.back(), *target);
+    if (!resolved) return 1;
     dst = *resolved;
   }
   socks5::DialPlan plan;

@@ -55,22 +55,7 @@ int connect_direct_by_name(int fd, int family, const Destination& d) {
 }
 
 int refuse(const Verdict& v, const Destination& d, const char* what) {
-  if (log_enabled(LogLevel::info)) {
-    char addr[64] = "an address";
-    if (!d.name.empty()) {
-      std::snprintf(addr, sizeof addr, "%.*s", static_cast<int>(d.name.size()), d.name.data());
-    } else if (d.family != 0) {
-      inet_ntop(d.family, d.ip.data(), addr, sizeof addr);
-    }
-    char why[32];
-    if (v.rule > 0) {
-      std::snprintf(why, sizeof why, "rule %d", v.rule);
-    } else {
-      std::snprintf(why, sizeof why, "%s", v.why);
-    }
-    log_line(LogLevel::info, "refused %s to %s port %u (%s): %s", what, addr, d.port, why,
-             socks5::make_error_code(v.refusal).message().c_str());
-  }
+  log_refusal(v, d, what);
   errno = socks5::to_errno(v.refusal);
   return -1;
 }
@@ -78,7 +63,7 @@ int refuse(const Verdict& v, const Destination& d, const char* what) {
 // connect() reached while this thread is inside the shim: a signal handler interrupted our
 // work, or the local resolver we called is making its own connections. No allocation, no
 // lock: classify as usual, with what can be known without the fake-DNS table's lock.
-int nested_connect(int fd, const sockaddr* addr, socklen_t len, const Destination& d) {
+int nested_connect(int fd, const sockaddr* addr, socklen_t len, Destination d) {
   const Runtime* rt = runtime_if_ready();
   Context ctx;
   ctx.nested = true;
@@ -91,7 +76,8 @@ int nested_connect(int fd, const sockaddr* addr, socklen_t len, const Destinatio
     errno = ENETUNREACH;
     return -1;
   }
-  ctx.fake = rt->dns != nullptr && rt->dns->in_range(d.family, d.ip.data());
+  char name[256];
+  describe_fake(*rt, d, ctx, name);
   const int type = socket_type(fd);
   const Operation op = (type & 0xF) == SOCK_STREAM ? Operation::connect : Operation::datagram;
   const Verdict v = classify(rt->config, op, d, ctx);
@@ -100,6 +86,24 @@ int nested_connect(int fd, const sockaddr* addr, socklen_t len, const Destinatio
 }
 
 }  // namespace
+
+void log_refusal(const Verdict& v, const Destination& d, const char* what) noexcept {
+  if (!log_enabled(LogLevel::info)) return;
+  char addr[64] = "an address";
+  if (!d.name.empty()) {
+    std::snprintf(addr, sizeof addr, "%.*s", static_cast<int>(d.name.size()), d.name.data());
+  } else if (d.family != 0) {
+    inet_ntop(d.family, d.ip.data(), addr, sizeof addr);
+  }
+  char why[32];
+  if (v.rule > 0) {
+    std::snprintf(why, sizeof why, "rule %d", v.rule);
+  } else {
+    std::snprintf(why, sizeof why, "%s", v.why);
+  }
+  log_line(LogLevel::info, "refused %s to %s port %u (%s): %s", what, addr, d.port, why,
+           socks5::make_error_code(v.refusal).message().c_str());
+}
 
 int socket_type(int fd) noexcept {
   int type = 0;
@@ -124,10 +128,7 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
   const Runtime& rt = runtime();
   Context ctx;
   char name[256];
-  if (rt.dns != nullptr && rt.dns->in_range(d.family, d.ip.data())) {
-    ctx.fake = true;
-    if (rt.dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
-  }
+  describe_fake(rt, d, ctx, name);
   if ((type & 0xF) != SOCK_STREAM) {
     // Datagram sockets (UDP, ICMP, raw): connect() only sets the default destination; the
     // datagram policy decides (fail-closed until UDP ASSOCIATE).

@@ -6,7 +6,6 @@
 //  - On an unconnected stream socket, MSG_FASTOPEN connects as connect() would: a proxied
 //    destination is reached through the proxy first (the data then follows as a plain send),
 //    a rejected one is refused, a direct one is left to the kernel (data in the SYN).
-#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -22,21 +21,6 @@
 namespace socksify::shim {
 namespace {
 
-void log_refusal(const Destination& d, const Verdict& v) {
-  if (!log_enabled(LogLevel::info)) return;
-  if (d.port == 53 && v.refusal == socks5::Errc::dns_would_leak) {
-    log_line(LogLevel::info, "refused DNS over UDP to port 53 (remote DNS: it would leak)");
-  } else if (!d.name.empty()) {
-    log_line(LogLevel::info, "refused UDP to %.*s port %u: %s", static_cast<int>(d.name.size()),
-             d.name.data(), d.port, socks5::make_error_code(v.refusal).message().c_str());
-  } else {
-    char text[64] = "";
-    inet_ntop(d.family, d.ip.data(), text, sizeof text);
-    log_line(LogLevel::info, "refused UDP to %s port %u (%s): %s", text, d.port,
-             v.rule > 0 ? "rule" : v.why, socks5::make_error_code(v.refusal).message().c_str());
-  }
-}
-
 // 0 if a datagram to `to` may leave `fd`, else the errno to fail with (after one log line).
 // `nested`: the thread was inside the shim when the hook was called.
 int datagram_refusal(int fd, const sockaddr* to, socklen_t len, bool nested) noexcept {
@@ -49,11 +33,7 @@ int datagram_refusal(int fd, const sockaddr* to, socklen_t len, bool nested) noe
   const Runtime* rt = ctx.nested ? runtime_if_ready() : &runtime();
   if (rt == nullptr) return ctx.in_resolver || is_loopback(d.family, d.ip.data()) ? 0 : ENETUNREACH;
   char name[256];
-  if (rt->dns != nullptr && rt->dns->in_range(d.family, d.ip.data())) {
-    ctx.fake = true;
-    // The table's lock is never taken from a signal handler that may have interrupted it.
-    if (!ctx.nested && rt->dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
-  }
+  describe_fake(*rt, d, ctx, name);
   // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
   const Verdict v = classify(rt->config, Operation::datagram, d, ctx);
   if (v.action == Action::direct) return 0;
@@ -61,7 +41,7 @@ int datagram_refusal(int fd, const sockaddr* to, socklen_t len, bool nested) noe
   if (type < 0 || (type & 0xF) == SOCK_STREAM) {
     return 0;  // not a socket (the kernel says why), or a stream: the address is ignored
   }
-  log_refusal(d, v);
+  log_refusal(v, d, "UDP");
   return socks5::to_errno(v.refusal);
 }
 

@@ -4,6 +4,12 @@
 
 namespace socksify::shim {
 
+struct Destination;
+struct Verdict;
+
+/// One log line for a refusal: "refused WHAT to DEST port N (why): what it means".
+void log_refusal(const Verdict& v, const Destination& d, const char* what) noexcept;
+
 /// The socket's type (SO_TYPE), or -1 when `fd` is not a socket.
 int socket_type(int fd) noexcept;
 

@@ -76,10 +76,10 @@ TEST_CASE("sessions: ranges, and a stale entry is dropped by identity", "[shim][
   CHECK_FALSE(session_peek(4500));
   CHECK(session_peek(5002));
   // The fd now holds another socket (closed and reused by a path no hook saw).
-  CHECK_FALSE(session_verified(5002, 999));
+  CHECK_FALSE(session_verified(5002, [](int) noexcept -> std::uint64_t { return 999; }));
   CHECK_FALSE(session_peek(5002));
   session_attach(5002, b.get());
-  CHECK(session_verified(5002, 22));
+  CHECK(session_verified(5002, [](int) noexcept -> std::uint64_t { return 22; }));
   session_detach_range(0, ~0u);  // must terminate
   CHECK_FALSE(session_peek(5002));
 }
