@@ -401,14 +401,8 @@ void Dial::hop_failed(const std::error_code& ec) {
     fail(ec, DialStage::handshake);  // the proxy answered: no failover, no cool-down
     return;
   }
-  if (ec == Errc::timed_out) {
-    if (plan_.chain == ChainMode::failover && plan_.health != nullptr)
-      plan_.health->failed(current_);
-    if (plan_.observer != nullptr)
-      plan_.observer->proxy_failed(current_, DialStage::handshake, ec, false);
-    fail(ec, DialStage::handshake);
-    return;
-  }
+  // Everything else is the proxy's fault (a timeout too: with the deadline gone, no other
+  // proxy is tried).
   proxy_failed(current_, DialStage::handshake, ec);
 }
 
