@@ -24,20 +24,20 @@ constexpr int kTimerDeadline = 0;  // the dial's deadline
 constexpr int kTimerAttempt = 1;   // this attempt's share of it (TCP connect, failover)
 constexpr int kTimerStall = 2;     // silence after the method selection (pipelining stall)
 
-// Proxies seen stalling on a pipelined handshake (they read one message per recv() and drop
-// the rest, as microsocks does). Process-wide, lock-free (so fork() can never inherit a held
-// lock), fixed size, trivially initialised: fingerprints of host and port, 0 = empty.
-std::array<std::atomic<std::uint64_t>, 32> g_stalling{};
-std::atomic<std::uint32_t> g_stalling_next{0};
+// What was learned about proxies and pipelined handshakes. Process-wide, lock-free (so fork()
+// can never inherit a held lock), fixed size, trivially initialised: per slot a fingerprint of
+// host and port with bit 0 saying whether the proxy drops pipelined octets; 0 = empty.
+std::array<std::atomic<std::uint64_t>, 32> g_pipelining{};
+std::atomic<std::uint32_t> g_pipelining_next{0};
 
 std::uint64_t fingerprint(const ProxyUri& proxy) {
-  // FNV-1a over the host text and the port; never 0 (0 marks an empty slot).
+  // FNV-1a over the host text and the port; bit 1 set so that it is never 0 with bit 0 clear.
   std::uint64_t h = 1469598103934665603ULL;
   auto mix = [&h](std::uint8_t b) { h = (h ^ b) * 1099511628211ULL; };
   for (char c : proxy.host) mix(static_cast<std::uint8_t>(c));
   mix(static_cast<std::uint8_t>(proxy.port >> 8));
   mix(static_cast<std::uint8_t>(proxy.port & 0xFF));
-  return h == 0 ? 1 : h;
+  return (h | 2) & ~std::uint64_t{1};
 }
 
 // connect() errors that are the caller's (a socket of the wrong family, a bad fd, no memory):
@@ -118,25 +118,40 @@ std::vector<std::unique_ptr<AuthMethod>> methods_for(const ProxyUri& proxy) {
 
 }  // namespace
 
-bool pipelining_known_bad(const ProxyUri& proxy) noexcept {
-  // Nothing remembered (the usual case): no need to hash.
-  if (g_stalling_next.load(std::memory_order_relaxed) == 0) return false;
+PipeliningVerdict pipelining_verdict(const ProxyUri& proxy) noexcept {
+  // Nothing learned (the usual case for a process that has not dialed yet): no need to hash.
+  if (g_pipelining_next.load(std::memory_order_relaxed) == 0) return PipeliningVerdict::unknown;
   const std::uint64_t f = fingerprint(proxy);
-  for (const auto& slot : g_stalling) {
-    if (slot.load(std::memory_order_relaxed) == f) return true;
+  for (const auto& slot : g_pipelining) {
+    const std::uint64_t v = slot.load(std::memory_order_relaxed);
+    if ((v & ~std::uint64_t{1}) == f) {
+      return (v & 1) != 0 ? PipeliningVerdict::drops : PipeliningVerdict::works;
+    }
   }
-  return false;
+  return PipeliningVerdict::unknown;
 }
 
-void remember_pipelining_bad(const ProxyUri& proxy) noexcept {
-  if (pipelining_known_bad(proxy)) return;
-  const std::uint32_t i = g_stalling_next.fetch_add(1, std::memory_order_relaxed);
-  g_stalling[i % g_stalling.size()].store(fingerprint(proxy), std::memory_order_relaxed);
+void remember_pipelining(const ProxyUri& proxy, PipeliningVerdict verdict) noexcept {
+  if (verdict == PipeliningVerdict::unknown) return;
+  const std::uint64_t f = fingerprint(proxy);
+  const std::uint64_t v = f | (verdict == PipeliningVerdict::drops ? 1 : 0);
+  for (auto& slot : g_pipelining) {
+    if ((slot.load(std::memory_order_relaxed) & ~std::uint64_t{1}) == f) {
+      slot.store(v, std::memory_order_relaxed);
+      return;
+    }
+  }
+  const std::uint32_t i = g_pipelining_next.fetch_add(1, std::memory_order_relaxed);
+  g_pipelining[i % g_pipelining.size()].store(v, std::memory_order_relaxed);
+}
+
+bool pipelining_known_bad(const ProxyUri& proxy) noexcept {
+  return pipelining_verdict(proxy) == PipeliningVerdict::drops;
 }
 
 void reset_pipelining_memory() noexcept {
-  for (auto& slot : g_stalling) slot.store(0, std::memory_order_relaxed);
-  g_stalling_next.store(0, std::memory_order_relaxed);
+  for (auto& slot : g_pipelining) slot.store(0, std::memory_order_relaxed);
+  g_pipelining_next.store(0, std::memory_order_relaxed);
 }
 
 Dial::Dial(const DialPlan& plan, DialSocket socket, DialRequest request, Deadline deadline)
@@ -237,11 +252,20 @@ Dial::Step Dial::on_timeout() {
       tcp_failed(ETIMEDOUT);  // this attempt's share is used up: the next address or proxy
     }
   } else if (state_ == State::handshake) {
-    hop_failed(deadline_passed || timer_ != kTimerStall
-                   ? make_error_code(Errc::timed_out)
-                   : make_error_code(Errc::pipelining_stalled));
+    if (deadline_passed || timer_ != kTimerStall) {
+      hop_failed(handshake_timeout());
+    } else {
+      hop_failed(make_error_code(Errc::pipelining_stalled));
+    }
   }
   return run();
+}
+
+std::error_code Dial::handshake_timeout() const noexcept {
+  // Silence from the first octet on says more than "timed out": whatever listens there does
+  // not speak SOCKS5 (or is wedged).
+  const bool greeted = negotiation_ && negotiation_->method_selected();
+  return make_error_code(greeted ? Errc::timed_out : Errc::greeting_unanswered);
 }
 
 Dial::Step Dial::on_error(int err) {
@@ -362,20 +386,24 @@ bool Dial::can_reconnect() const noexcept {
 }
 
 void Dial::hop_failed(const std::error_code& ec) {
+  if (ec == Errc::not_socks5) keep_peer_octets();
   if (negotiation_) {
     stats_.waits += pump_.waits();
     stats_.method = negotiation_->method();
   }
   pump_.reset();
   negotiation_.reset();
-  const ProxyUri& uri = plan_.proxies[current_];
   if (ec == Errc::pipelining_stalled) {
-    remember_pipelining_bad(uri);
     if (can_reconnect() && !deadline_.expired()) {
-      // The server dropped our pipelined octets: same proxy, a new connection, one message
-      // per round trip (the memory above now says so). Same deadline: nothing restarts it.
+      // The server seems to have dropped our pipelined octets: same proxy, a new connection,
+      // one message per round trip. Same deadline: nothing restarts it. Whether the stall was
+      // a drop is decided when the retry is through (learn_pipelining()).
       if (plan_.observer != nullptr) plan_.observer->pipelining_fallback(current_);
       stats_.fell_back = true;
+      unpipelined_retry_ = true;
+      stalled_hop_ = current_;
+      retry_from_ = Clock::now();
+      stalled_for_ = retry_from_ - selected_at_;
       reset_socket();
       // Where the stalled connection went: the address this dial connected to, or the one
       // the adopted socket was said to be connected to.
@@ -406,7 +434,51 @@ void Dial::hop_failed(const std::error_code& ec) {
   proxy_failed(current_, DialStage::handshake, ec);
 }
 
+void Dial::keep_peer_octets() {
+  // What the server said instead of a method selection: the octets already read and what else
+  // has arrived, for a message that names the other protocol.
+  const ByteView first = pump_.last_read();
+  peer_octets_.assign(first.begin(), first.end());
+  std::uint8_t more[64];
+  const ssize_t n = sys().recv(fd_, more, sizeof more, MSG_DONTWAIT);
+  if (n > 0) peer_octets_.append(more, more + n);
+}
+
+void Dial::learn_pipelining(PipeliningVerdict v) {
+  const std::size_t i = unpipelined_retry_ ? stalled_hop_ : current_;
+  remember_pipelining(plan_.proxies[i], v);
+  if (plan_.observer != nullptr) {
+    plan_.observer->pipelining_learned(
+        i, v, std::chrono::duration_cast<std::chrono::milliseconds>(stalled_for_));
+  }
+}
+
+Dial::Clock::time_point Dial::stall_at(Clock::time_point now) {
+  if (selected_at_ == Clock::time_point{}) selected_at_ = now;
+  auto wait = std::chrono::duration_cast<Clock::duration>(plan_.stall_timeout);
+  if (pipelining_verdict(plan_.proxies[current_]) == PipeliningVerdict::unknown) {
+    // Not known yet: a dropping server shows itself sooner. Eight round trips of the method
+    // selection, within [probe_stall, stall_timeout].
+    const auto rtt = selected_at_ - hop_sent_;
+    const Clock::duration floor = std::min<Clock::duration>(plan_.probe_stall, wait);
+    wait = std::clamp<Clock::duration>(8 * rtt, floor, wait);
+  }
+  return selected_at_ + wait;
+}
+
 void Dial::hop_done() {
+  if (plan_.pipelining == Pipelining::automatic) {
+    if (unpipelined_retry_ && (hop_ + 1 >= hops())) {
+      // The retry is through. Faster than the silence it replaced: the octets were dropped. As
+      // slow or slower: the proxy was slow to reach the destination, and pipelining works.
+      learn_pipelining(Clock::now() - retry_from_ < stalled_for_ ? PipeliningVerdict::drops
+                                                                 : PipeliningVerdict::works);
+      unpipelined_retry_ = false;
+    } else if (negotiation_->pipelined() &&
+               pipelining_verdict(plan_.proxies[current_]) == PipeliningVerdict::unknown) {
+      learn_pipelining(PipeliningVerdict::works);
+    }
+  }
   stats_.waits += pump_.waits();
   stats_.method = negotiation_->method();
   if (hop_ + 1 < hops()) {
@@ -531,9 +603,9 @@ Dial::Step Dial::run() {
         Address target =
             last ? request_.target
                  : Address::from_host(plan_.proxies[p + 1].host, plan_.proxies[p + 1].port);
-        const bool pipelining =
-            plan_.pipelining == Pipelining::on ||
-            (plan_.pipelining == Pipelining::automatic && !pipelining_known_bad(uri));
+        const bool pipelining = plan_.pipelining == Pipelining::on ||
+                                (plan_.pipelining == Pipelining::automatic && !unpipelined_retry_ &&
+                                 pipelining_verdict(uri) != PipeliningVerdict::drops);
         const auto command = last ? request_.command : wire::Command::connect;
         if (uri.user) {
           negotiation_.emplace(methods_for(uri), command, std::move(target), pipelining);
@@ -544,6 +616,10 @@ Dial::Step Dial::run() {
         if (!s) return fail(s.error(), DialStage::handshake);
         pump_.reset();
         stats_.pipelined = negotiation_->pipelined();
+        if (stats_.pipelined && plan_.pipelining == Pipelining::automatic) {
+          hop_sent_ = Clock::now();
+          selected_at_ = {};
+        }
         stage_ = DialStage::handshake;
         woke_ = false;
         state_ = State::handshake;
@@ -563,7 +639,7 @@ Dial::Step Dial::run() {
         }
         const auto now = Clock::now();
         if (now >= deadline_.at()) {  // also bounds a server that trickles
-          hop_failed(Errc::timed_out);
+          hop_failed(handshake_timeout());
           continue;
         }
         if (*want == Pump::Want::writable) {
@@ -571,10 +647,17 @@ Dial::Step Dial::run() {
         }
         if (plan_.pipelining == Pipelining::automatic && negotiation_->pipelined() &&
             negotiation_->method_selected()) {
-          // Pipelined octets a server dropped are never answered: silence for stall_timeout
-          // after the method selection means a stall, not a slow server.
-          const auto stall_at = now + plan_.stall_timeout;
-          if (stall_at < deadline_.at()) return wait_for(POLLIN, stall_at, kTimerStall, now);
+          if (negotiation_->answered_beyond_greeting()) {
+            // It answered the credentials sent with the greeting: it reads pipelined octets.
+            if (pipelining_verdict(plan_.proxies[current_]) == PipeliningVerdict::unknown) {
+              learn_pipelining(PipeliningVerdict::works);
+            }
+          } else {
+            // Pipelined octets a server dropped are never answered: silence after the method
+            // selection means a stall, not a slow server.
+            const auto until = stall_at(now);
+            if (until < deadline_.at()) return wait_for(POLLIN, until, kTimerStall, now);
+          }
         }
         return wait_for(POLLIN, deadline_.at(), kTimerDeadline, now);
       }

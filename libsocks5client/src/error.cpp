@@ -34,6 +34,10 @@ constexpr Entry kTable[] = {
     {Errc::bad_domain_length, EPROTO, "protocol violation: empty domain name"},
     {Errc::bad_message_type, EPROTO, "protocol violation: unexpected message type"},
     {Errc::pipelining_stalled, ETIMEDOUT, "proxy stalled on pipelined handshake"},
+    // A server of another protocol (an HTTP server, an SSH daemon) or none at all behind the
+    // port: the proxy is unusable, as if it had refused the connection.
+    {Errc::not_socks5, ECONNREFUSED, "not a SOCKS5 server"},
+    {Errc::greeting_unanswered, ETIMEDOUT, "no answer to the greeting"},
     {Errc::connection_closed, ECONNRESET, "proxy closed the connection mid-message"},
     {Errc::timed_out, ETIMEDOUT, "timed out"},
     {Errc::invalid_argument, EINVAL, "invalid argument"},

@@ -97,7 +97,9 @@ Result<std::size_t> Negotiation::receive(ByteView in) {
     switch (state_) {
       case State::await_method: {
         auto sel = wire::decode_method_selection(rest);
-        if (!sel) return fail(sel.error());
+        // The first octet from the server is not SOCKS version 5: another protocol is
+        // speaking (an HTTP server's "HTTP/1.1 400", an SSH banner...).
+        if (!sel) return fail(sel.error() == Errc::bad_version ? Errc::not_socks5 : sel.error());
         if (!*sel) return used;
         used += (*sel)->size;
         method_ = (*sel)->value;

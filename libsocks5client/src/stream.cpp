@@ -58,6 +58,7 @@ void Pump::reset() noexcept {
   sent_ = false;
   readable_ = false;
   waits_ = 0;
+  last_ = 0;
 }
 
 Result<void> Pump::feed(Machine& m, std::size_t got, bool peeked) {
@@ -131,6 +132,7 @@ Result<Pump::Want> Pump::run(Machine& m, int fd, const Syscalls& sys, bool reada
       continue;
     }
     if (n == 0) return fail(Errc::connection_closed);
+    last_ = static_cast<std::size_t>(n);
     readable_ = false;  // wait before the next read, unless what was peeked is still queued
     auto f = feed(m, static_cast<std::size_t>(n), peek);
     if (!f) return fail(f.error());

@@ -84,6 +84,13 @@ struct Events final : DialObserver {
     failed.push_back(i);
   }
   void pipelining_fallback(std::size_t) noexcept override { ++fallbacks; }
+  std::vector<PipeliningVerdict> learned;
+  std::chrono::milliseconds stalled{0};
+  void pipelining_learned(std::size_t, PipeliningVerdict v,
+                          std::chrono::milliseconds waited) noexcept override {
+    learned.push_back(v);
+    stalled = waited;
+  }
 };
 
 const Address kTarget = Address::ipv4({10, 9, 8, 7}, 80);
@@ -93,15 +100,15 @@ constexpr std::size_t kGreet = 3, kReq = 10;
 
 // Runs a dial on an own socket to the end.
 Dial dial(const std::vector<ProxyUri>& proxies, ChainMode chain, std::chrono::milliseconds limit,
-          ProxyHealth* health = nullptr, DialObserver* obs = nullptr,
-          Pipelining p = Pipelining::on) {
+          ProxyHealth* health = nullptr, DialObserver* obs = nullptr, Pipelining p = Pipelining::on,
+          std::chrono::milliseconds stall = 200ms) {
   DialPlan plan;
   plan.proxies = proxies;
   plan.chain = chain;
   plan.pipelining = p;
   plan.health = health;
   plan.observer = obs;
-  plan.stall_timeout = 200ms;
+  plan.stall_timeout = stall;
   DialRequest req;
   req.target = kTarget;
   Dial d(plan, DialSocket{}, req, Deadline::after(limit));
@@ -265,6 +272,79 @@ TEST_CASE("dialer: a pipelining stall falls back inside the same deadline", "[di
   CHECK(e.error() == Errc::timed_out);
   CHECK(Clock::now() - t0 < 5s);
   reset_pipelining_memory();
+}
+
+TEST_CASE("dialer: a first stall is short, and believed only when the retry is faster",
+          "[dialer]") {
+  reset_pipelining_memory();
+  // A dropping proxy not seen before: the stall counts after probe_stall (200 ms), not after
+  // stall_timeout (5 s here); the retry answers at once, so the drop is believed.
+  ScriptServer dropper(std::vector<std::vector<Step>>{
+      {Step::expect(kGreet + kReq), Step::send(kSel), Step::sleep(10s)},
+      {Step::expect(kGreet), Step::send(kSel), Step::expect(kReq), Step::send(kOk)}});
+  Events events;
+  Dial d = dial({at(dropper.port())}, ChainMode::failover, 8s, nullptr, &events,
+                Pipelining::automatic, 5s);
+  REQUIRE(d.step().next == Dial::Next::done);
+  CHECK(events.fallbacks == 1);
+  CHECK(events.learned == std::vector<PipeliningVerdict>{PipeliningVerdict::drops});
+  CHECK(events.stalled >= 200ms);
+  CHECK(events.stalled < 5s);
+  CHECK(pipelining_verdict(at(dropper.port())) == PipeliningVerdict::drops);
+
+  // A proxy that is slow to reach the destination (its reply takes 600 ms both times): the
+  // short stall falls back, but the retry is no faster, so pipelining is remembered as working.
+  ScriptServer slow(std::vector<std::vector<Step>>{
+      {Step::expect(kGreet + kReq), Step::send(kSel), Step::sleep(600ms), Step::send(kOk)},
+      {Step::expect(kGreet), Step::send(kSel), Step::expect(kReq), Step::sleep(600ms),
+       Step::send(kOk)}});
+  Events slow_events;
+  Dial e = dial({at(slow.port())}, ChainMode::failover, 8s, nullptr, &slow_events,
+                Pipelining::automatic, 5s);
+  REQUIRE(e.step().next == Dial::Next::done);
+  CHECK(slow_events.fallbacks == 1);
+  CHECK(slow_events.learned == std::vector<PipeliningVerdict>{PipeliningVerdict::works});
+  CHECK(pipelining_verdict(at(slow.port())) == PipeliningVerdict::works);
+
+  // Known to work: the same slowness is waited out (stall_timeout), with no fallback.
+  ScriptServer known(
+      {Step::expect(kGreet + kReq), Step::send(kSel), Step::sleep(600ms), Step::send(kOk)});
+  Events known_events;
+  ProxyUri moved = at(known.port());
+  remember_pipelining(moved, PipeliningVerdict::works);
+  Dial f =
+      dial({moved}, ChainMode::failover, 8s, nullptr, &known_events, Pipelining::automatic, 5s);
+  REQUIRE(f.step().next == Dial::Next::done);
+  CHECK(known_events.fallbacks == 0);
+  CHECK(f.stats().waits == 1);
+
+  // An answer to the pipelined credentials proves it at once.
+  ScriptServer auth({Step::expect(kGreet + 5 + kReq), Step::send(octets({0x05, 0x02})),
+                     Step::send(octets({0x01, 0x00})), Step::send(kOk)});
+  ProxyUri user = at(auth.port());
+  user.user = "u";
+  user.password = "p";
+  Events auth_events;
+  Dial g = dial({user}, ChainMode::failover, 8s, nullptr, &auth_events, Pipelining::automatic);
+  REQUIRE(g.step().next == Dial::Next::done);
+  CHECK(auth_events.learned == std::vector<PipeliningVerdict>{PipeliningVerdict::works});
+  reset_pipelining_memory();
+}
+
+TEST_CASE("dialer: a server that is not SOCKS5 is named, with what it sent", "[dialer]") {
+  const std::string http = "HTTP/1.1 400 Bad Request\r\nServer: test\r\n\r\n";
+  ScriptServer s({Step::expect(kGreet), Step::send(Bytes(http.begin(), http.end()))});
+  Dial d = dial({at(s.port())}, ChainMode::failover, 5s, nullptr, nullptr, Pipelining::off);
+  REQUIRE(d.step().next == Dial::Next::failed);
+  CHECK(d.error() == Errc::not_socks5);
+  CHECK(d.failed_stage() == DialStage::handshake);
+  CHECK(d.peer_octets().rfind("HTTP/1.1 400 Bad Request", 0) == 0);
+  // Silence after the greeting: "no answer to the greeting", not a plain timeout.
+  ScriptServer mute({Step::expect(kGreet), Step::sleep(5s)});
+  Dial e = dial({at(mute.port())}, ChainMode::failover, 300ms, nullptr, nullptr, Pipelining::off);
+  REQUIRE(e.step().next == Dial::Next::failed);
+  CHECK(e.error() == Errc::greeting_unanswered);
+  CHECK(to_errno(e.error()) == ETIMEDOUT);
 }
 
 TEST_CASE("dialer: the caller's own errors are not a proxy's fault", "[dialer]") {

@@ -30,6 +30,8 @@ TEST_CASE("errno table", "[error]") {
       {Errc::bad_domain_length, EPROTO},
       {Errc::bad_message_type, EPROTO},
       {Errc::pipelining_stalled, ETIMEDOUT},
+      {Errc::not_socks5, ECONNREFUSED},
+      {Errc::greeting_unanswered, ETIMEDOUT},
       {Errc::connection_closed, ECONNRESET},
       {Errc::timed_out, ETIMEDOUT},
       {Errc::invalid_argument, EINVAL},

@@ -157,7 +157,7 @@ TEST_CASE("server refusals and violations", "[negotiation][fault]") {
   };
   CHECK(fails(false, bytes({0x05, 0xFF})) == Errc::no_acceptable_method);
   CHECK(fails(false, bytes({0x05, 0x02})) == Errc::unexpected_method);
-  CHECK(fails(false, bytes({0x04, 0x00})) == Errc::bad_version);
+  CHECK(fails(false, bytes({0x04, 0x00})) == Errc::not_socks5);
   CHECK(fails(true, cat({kSelUser, bytes({0x01, 0x01})})) == Errc::auth_rejected);
   CHECK(fails(true, cat({kSelUser, bytes({0x05, 0x00})})) == Errc::bad_version);
   for (int rep = 1; rep <= 0xFF; ++rep) {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -34,6 +35,13 @@ enum class Pipelining {
   off,        ///< one message per round trip, like every other client
   on,         ///< always pipeline when a single method is offered
   automatic,  ///< pipeline, but a server that stalls on it is remembered and not pipelined
+};
+
+/// What is known about a proxy and pipelined handshakes.
+enum class PipeliningVerdict : std::uint8_t {
+  unknown,  ///< not seen yet: a stall is suspected early (DialPlan::probe_stall)
+  works,    ///< it answered octets sent together with the greeting
+  drops,    ///< it dropped them (reads one message per recv(), as microsocks does)
 };
 
 /// What a handshake did (all hops of a chain together).
@@ -74,9 +82,14 @@ class DialObserver {
   /// goes on with another proxy.
   virtual void proxy_failed(std::size_t i, DialStage stage, const std::error_code& ec,
                             bool next) noexcept = 0;
-  /// Proxy `i` dropped pipelined octets: the dial reconnects and sends one message per round
-  /// trip (this proxy is remembered, see pipelining_known_bad()).
+  /// Proxy `i` seems to have dropped pipelined octets: the dial reconnects and sends one
+  /// message per round trip.
   virtual void pipelining_fallback(std::size_t i) noexcept = 0;
+  /// The dial learned what proxy `i` does with pipelined octets (it is now remembered in this
+  /// process, see pipelining_verdict()); `stalled` is how long it waited before falling back
+  /// (zero when nothing stalled).
+  virtual void pipelining_learned(std::size_t /*i*/, PipeliningVerdict /*v*/,
+                                  std::chrono::milliseconds /*stalled*/) noexcept {}
 
  protected:
   ~DialObserver() = default;
@@ -90,8 +103,15 @@ struct DialPlan {
   std::span<const sockaddr_storage> numeric;
   ChainMode chain = ChainMode::failover;
   Pipelining pipelining = Pipelining::automatic;
-  /// In automatic mode: silence after the method selection that counts as a stall.
+  /// In automatic mode: silence after the method selection that counts as a stall, for a
+  /// proxy known to answer pipelined octets.
   std::chrono::milliseconds stall_timeout{1500};
+  /// For a proxy whose pipelining is not known yet: the stall counts after eight times the
+  /// method selection's round trip, but at least this and at most stall_timeout. A fallback
+  /// is believed (and the proxy remembered as dropping) only if the retry, one message per
+  /// round trip, then finished faster than the silence it replaced: a proxy that was merely
+  /// slow to reach the destination is remembered as `works` instead.
+  std::chrono::milliseconds probe_stall{200};
   ProxyHealth* health = nullptr;
   DialObserver* observer = nullptr;
   /// Time the TCP connect and the handshakes (HandshakeStats); off saves clock reads.
@@ -189,6 +209,9 @@ class Dial {
   const Address& endpoint() const;
   /// The destination asked for.
   const Address& target() const noexcept { return request_.target; }
+  /// What a server that is not SOCKS5 sent instead of a method selection (error not_socks5):
+  /// its first octets, as received.
+  const std::string& peer_octets() const noexcept { return peer_octets_; }
   /// The final reply's BND address (with a command).
   const Address& bound() const noexcept { return bound_; }
   const HandshakeStats& stats() const noexcept { return stats_; }
@@ -215,6 +238,10 @@ class Dial {
   void tcp_failed(int err);
   void proxy_failed(std::size_t i, DialStage stage, const std::error_code& ec);
   void hop_failed(const std::error_code& ec);
+  void keep_peer_octets();
+  std::error_code handshake_timeout() const noexcept;
+  void learn_pipelining(PipeliningVerdict v);
+  Clock::time_point stall_at(Clock::time_point now);
   void hop_done();
   bool can_reconnect() const noexcept;
   void reset_socket() noexcept;
@@ -257,6 +284,15 @@ class Dial {
   mutable Address endpoint_;    // made when asked for (only check and Client::open ask)
   bool tcp_connected_ = false;  // addr_ is where this dial connected fd_ itself
   Address bound_;
+  std::string peer_octets_;
+  // Pipelining in automatic mode: when the hop's first write left and the method selection
+  // came, whether the retry after a stall runs, when it started and how long the stall was.
+  Clock::time_point hop_sent_{};
+  Clock::time_point selected_at_{};
+  Clock::time_point retry_from_{};
+  Clock::duration stalled_for_{};
+  std::size_t stalled_hop_ = 0;
+  bool unpipelined_retry_ = false;
   HandshakeStats stats_;
   Clock::time_point t_connect_{};
   Clock::time_point t_handshake_{};
@@ -290,11 +326,13 @@ enum class DriveOutcome : std::uint8_t {
 /// Runs `dial` to the end with poll(), or resumes it where an earlier call returned.
 DriveOutcome run_blocking(Dial& dial, const BlockingOptions& options = {});
 
-/// True if this proxy stalled on a pipelined handshake earlier in this process.
+/// What this process knows about the proxy and pipelining (by host and port).
+PipeliningVerdict pipelining_verdict(const ProxyUri& proxy) noexcept;
+/// Records it (replacing what was known).
+void remember_pipelining(const ProxyUri& proxy, PipeliningVerdict verdict) noexcept;
+/// True if this proxy dropped pipelined octets earlier (pipelining_verdict() == drops).
 bool pipelining_known_bad(const ProxyUri& proxy) noexcept;
-/// Records that this proxy stalls on pipelined handshakes.
-void remember_pipelining_bad(const ProxyUri& proxy) noexcept;
-/// Forgets which proxies were found to mishandle pipelining (for tests).
+/// Forgets what was learned about pipelining (for tests).
 void reset_pipelining_memory() noexcept;
 
 }  // namespace socks5

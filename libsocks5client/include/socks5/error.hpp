@@ -23,13 +23,15 @@ enum class Errc : int {
   no_acceptable_method,  ///< METHOD 0xFF
   auth_rejected,         ///< RFC 1929 STATUS != 0, or a GSSAPI abort
   // Protocol violations by the server.
-  bad_version,         ///< VER is not what the RFC requires
-  unexpected_method,   ///< server chose a method the client did not offer
-  bad_reserved,        ///< RSV is not zero
-  bad_address_type,    ///< ATYP not 1, 3 or 4
-  bad_domain_length,   ///< domain name of length 0
-  bad_message_type,    ///< RFC 1961 MTYP not expected here
-  pipelining_stalled,  ///< server swallowed pipelined bytes (see Client)
+  bad_version,          ///< VER is not what the RFC requires
+  unexpected_method,    ///< server chose a method the client did not offer
+  bad_reserved,         ///< RSV is not zero
+  bad_address_type,     ///< ATYP not 1, 3 or 4
+  bad_domain_length,    ///< domain name of length 0
+  bad_message_type,     ///< RFC 1961 MTYP not expected here
+  pipelining_stalled,   ///< server swallowed pipelined bytes (see Client)
+  not_socks5,           ///< the server's first octet is not VER 5: another protocol
+  greeting_unanswered,  ///< no answer to the greeting before the deadline
   // Transport.
   connection_closed,  ///< EOF in the middle of a message
   timed_out,          ///< the deadline passed

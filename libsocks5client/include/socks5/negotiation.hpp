@@ -61,6 +61,11 @@ class Negotiation final : public Machine {
   bool pipelined() const noexcept { return pipelined_; }
   /// True once the server chose a method.
   bool method_selected() const noexcept { return state_ != State::await_method; }
+  /// True once the server answered a message sent after the greeting (the credentials of a
+  /// method with a sub-negotiation, or the request).
+  bool answered_beyond_greeting() const noexcept {
+    return state_ == State::done || (state_ == State::await_reply && method_ != wire::Method::none);
+  }
   /// The chosen method (valid once method_selected()).
   wire::Method method() const noexcept { return method_; }
   /// The successful reply (only with a command).

@@ -87,6 +87,8 @@ class Pump {
   int waits() const noexcept { return waits_; }
   /// Ready for another machine (the next hop of a chain).
   void reset() noexcept;
+  /// The octets of the last read from the socket (what a failed machine choked on).
+  ByteView last_read() const noexcept { return {buf_, last_}; }
 
  private:
   Result<void> feed(Machine& m, std::size_t got, bool peeked);
@@ -96,6 +98,7 @@ class Pump {
   bool sent_ = false;        // something was sent since the last wait
   bool readable_ = false;    // a read may be tried without waiting first
   int waits_ = 0;
+  std::size_t last_ = 0;  // octets in buf_ from the last read
   std::uint8_t buf_[4096];
 };
 
