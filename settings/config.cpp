@@ -238,12 +238,21 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
   if (const Setting* v = get("SOCKSIFY_LOG")) {
     if (v->value == "0" || v->value == "quiet") {
       c.log_level = LogLevel::quiet;
+    } else if (v->value == "error") {
+      c.log_level = LogLevel::error;
     } else if (v->value == "1" || v->value == "info") {
       c.log_level = LogLevel::info;
     } else if (v->value == "2" || v->value == "debug") {
       c.log_level = LogLevel::debug;
     } else {
-      return bad(*v, "expected quiet, info or debug");
+      return bad(*v, "expected quiet, error, info or debug");
+    }
+  }
+  if (const Setting* v = get("SOCKSIFY_STRICT")) {
+    if (v->value == "1" || v->value == "true" || v->value == "on" || v->value == "yes") {
+      c.strict = true;
+    } else if (v->value != "0" && v->value != "false" && v->value != "off" && v->value != "no") {
+      return bad(*v, "expected 1 or 0");
     }
   }
   if (const Setting* f = get("SOCKSIFY_LOG_FILE")) c.log_file = f->value;

@@ -47,7 +47,9 @@ struct Rule {
   std::string suffix;  ///< Kind::domain: lower-case, without leading dot
 };
 
-enum class LogLevel : std::uint8_t { quiet = 0, info = 1, debug = 2 };
+/// quiet: nothing; error (the default): a line per failed proxied connection; info: also a
+/// line per connection; debug: everything.
+enum class LogLevel : std::uint8_t { quiet = 0, error = 1, info = 2, debug = 3 };
 
 /// Everything the library and the wrapper need to know.
 struct Config {
@@ -58,7 +60,9 @@ struct Config {
   Action default_action = Action::proxy;
   Cidr fake4;  ///< default 198.18.0.0/15
   Cidr fake6;  ///< default fd5f:636b:7366::/48
-  LogLevel log_level = LogLevel::quiet;
+  LogLevel log_level = LogLevel::error;
+  /// Refuse to start programs the library cannot reach (static, setuid, Go...).
+  bool strict = false;
   std::string log_file;  ///< empty = standard error
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds cooldown{30000};  ///< a failed proxy is tried last this long

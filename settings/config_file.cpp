@@ -104,6 +104,11 @@ socks5::Result<Settings, ConfigError> read_config_file(const std::string& path) 
                                  " to " + std::to_string(spec->max)));
       }
       value = std::to_string(i->get());
+    } else if (spec->kind == ValueKind::flag) {
+      const auto* b = node.as_boolean();
+      if (b == nullptr)
+        return unexpected(at(path, node.source(), "'" + key + "' must be true or false"));
+      value = b->get() ? "1" : "0";
     } else {
       const auto* s = node.as_string();
       if (s == nullptr)

@@ -24,7 +24,10 @@ constexpr Option kOptions[] = {
     {"fake_net6", "SOCKSIFY_FAKE_NET6", "fake_net6", "", "--fake-net6", ValueKind::text, "", 0, 0,
      ' ', "CIDR", "IPv6 range for remote-DNS fake addresses (fd5f:636b:7366::/48)"},
     {"log", "SOCKSIFY_LOG", "log", "", "-v,--verbose", ValueKind::count, "info|debug", 0, 0, ' ',
-     "", "-v: one line per connection; -vv: debug (variable and key: quiet, info, debug)"},
+     "", "-v: also a line per proxied and direct connection, with the reason; -vv: debug "
+     "(variable and key: quiet, error, info, debug; default error: a line per failure)"},
+    {"quiet", "", "", "", "-q,--quiet", ValueKind::preset, "SOCKSIFY_LOG=quiet", 0, 0, ' ', "",
+     "no lines at all, not even for a failed connection"},
     {"log_file", "SOCKSIFY_LOG_FILE", "log_file", "", "--log-file", ValueKind::path, "", 0, 0, ' ',
      "FILE", "append log lines to FILE instead of standard error"},
     {"timeout", "SOCKSIFY_TIMEOUT", "timeout_ms", "", "--timeout", ValueKind::integer, "", 1,
@@ -34,8 +37,9 @@ constexpr Option kOptions[] = {
     {"config", "SOCKSIFY_CONF", "", "", "-c,--config", ValueKind::path, "", 0, 0, ' ', "FILE",
      "configuration file (socksify.conf(5)); default: $XDG_CONFIG_HOME/socksify/socksify.conf, "
      "then /etc/socksify.conf"},
-    {"strict", "", "", "", "--strict", ValueKind::flag, "", 0, 0, ' ', "",
-     "refuse to run programs the library cannot reach (static, setuid, setcap, Go)"},
+    {"strict", "SOCKSIFY_STRICT", "strict", "", "--strict", ValueKind::flag, "", 0, 0, ' ', "",
+     "refuse to run programs the library cannot reach (static, setuid, setcap, Go), here and "
+     "when a socksified program starts one"},
 };
 // clang-format on
 

@@ -17,7 +17,8 @@ enum class ValueKind : unsigned char {
   integer,  ///< a decimal integer in [min, max]
   choice,   ///< one of `choices` ("a|b|c")
   count,    ///< a repeatable flag (-v, -vv): 1 = first choice, 2 = second...
-  flag,     ///< a flag of the wrapper itself (no variable)
+  flag,     ///< an on/off setting: the flag sets it to 1; the file takes true or false
+  preset,   ///< a flag that sets another row's variable: `choices` is "VARIABLE=VALUE"
   path,     ///< a file name (made absolute for children that change directory)
   secret,   ///< read from a file named on the command line or in the file, never from argv
 };

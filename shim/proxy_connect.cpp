@@ -13,8 +13,10 @@
 #include "log.hpp"
 #include "mutex_lock.hpp"
 #include "real_libc.hpp"
+#include "report.hpp"
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
+#include "state.hpp"
 
 namespace socksify::shim {
 
@@ -60,10 +62,26 @@ class LogObserver final : public socks5::DialObserver {
              ec.message().c_str());
   }
   void pipelining_fallback(std::size_t i) noexcept override {
-    log_line(LogLevel::info,
-             "proxy %s dropped pipelined octets: retrying one message per round trip "
-             "(--pipelining off avoids the wait)",
+    log_line(LogLevel::debug,
+             "proxy %s did not answer what was sent with the greeting: retrying one message "
+             "per round trip",
              proxy_text(i).c_str());
+  }
+  void pipelining_learned(std::size_t i, socks5::PipeliningVerdict v,
+                          std::chrono::milliseconds stalled) noexcept override {
+    const Runtime& rt = runtime();
+    if (i >= rt.config.proxies.size()) return;
+    const auto& proxy = rt.config.proxies[i];
+    const bool saved = settings::record_pipelining(rt.state_dir, proxy, v);
+    if (v != socks5::PipeliningVerdict::drops || !log_enabled(LogLevel::info)) return;
+    const std::string where =
+        saved ? "remembered for a day in " + settings::pipelining_file(rt.state_dir, proxy)
+              : std::string("not remembered (no usable state directory)");
+    log_line(LogLevel::info,
+             "proxy %s drops messages sent together with the greeting (as microsocks does): "
+             "waited %lld ms, then sent one message per round trip; %s; %s",
+             proxy.to_string().c_str(), static_cast<long long>(stalled.count()), where.c_str(),
+             settings::pipelining_advice().c_str());
   }
 };
 
@@ -96,34 +114,32 @@ bool is_blocking(int fd) {
   return flags >= 0 && (flags & O_NONBLOCK) == 0;
 }
 
+// One line for a failed dial: by default (level error), so that a wrong password or a dead
+// proxy is not only the program's own "connection refused".
+void log_failure(const socks5::Dial& dial, const Verdict& v) {
+  if (!log_enabled(dial.caller_fault() ? LogLevel::info : LogLevel::error)) return;
+  const std::string why = log_enabled(LogLevel::info) ? " (" + why_text(v) + ")" : "";
+  log_line(LogLevel::error, "connect to %s failed%s: %s", dial.target().to_string().c_str(),
+           why.c_str(), settings::failure_text(dial, runtime().config).c_str());
+}
+
 // One line for the outcome of a dial.
 void log_outcome(const socks5::Dial& dial, const Verdict& v, Clock::time_point t0) {
+  if (dial.step().next != socks5::Dial::Next::done) {
+    log_failure(dial, v);
+    return;
+  }
   if (!log_enabled(LogLevel::info)) return;
   const Address& target = dial.target();
   const auto& cfg = runtime().config;
   const std::string via =
       cfg.chain == socks5::ChainMode::strict ? settings::route_text(cfg) : proxy_text(dial.proxy());
   const std::string why = why_text(v);
-  if (dial.step().next == socks5::Dial::Next::done) {
-    const auto& st = dial.stats();
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    log_line(LogLevel::info, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
-             target.to_string().c_str(), via.c_str(), why.c_str(),
-             socks5::wire::method_name(st.method).c_str(), st.waits, st.waits == 1 ? "" : "s", ms);
-    return;
-  }
-  const auto stage = dial.failed_stage();
-  if (dial.caller_fault()) {
-    log_line(LogLevel::info, "connect %s (%s): %s (the program's own call)",
-             target.to_string().c_str(), why.c_str(), dial.error().message().c_str());
-  } else if (stage == socks5::DialStage::handshake) {
-    log_line(LogLevel::info, "connect %s via %s (%s): %s", target.to_string().c_str(), via.c_str(),
-             why.c_str(), dial.error().message().c_str());
-  } else {
-    log_line(LogLevel::info, "proxy %s %s: %s (connect %s, %s)", proxy_text(dial.proxy()).c_str(),
-             stage == socks5::DialStage::resolve ? "has no usable address" : "unreachable",
-             dial.error().message().c_str(), target.to_string().c_str(), why.c_str());
-  }
+  const auto& st = dial.stats();
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  log_line(LogLevel::info, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
+           target.to_string().c_str(), via.c_str(), why.c_str(),
+           socks5::wire::method_name(st.method).c_str(), st.waits, st.waits == 1 ? "" : "s", ms);
 }
 
 // The errno a finished dial gives the program (0: connected).

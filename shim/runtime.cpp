@@ -12,6 +12,7 @@
 #include "log.hpp"
 #include "proxy_connect.hpp"
 #include "real_libc.hpp"
+#include "state.hpp"
 
 namespace socksify::shim {
 
@@ -47,6 +48,14 @@ void init() {
     if (a.is_ip()) a.to_sockaddr(rt.proxy_numeric[i]);
   }
   rt.health.init(rt.config.proxies.size(), rt.config.cooldown);
+  if (rt.config.pipelining == socks5::Pipelining::automatic) {
+    // What earlier processes learned about the proxies' pipelining: one open() per proxy, so a
+    // proxy that drops pipelined messages costs its stall once, not in every process.
+    rt.state_dir = settings::state_dir([](const char* name) { return secure_getenv(name); });
+    for (const auto& p : rt.config.proxies) {
+      socks5::remember_pipelining(p, settings::recall_pipelining(rt.state_dir, p));
+    }
+  }
   rt.plan.proxies = rt.config.proxies;
   rt.plan.numeric = rt.proxy_numeric;
   rt.plan.chain = rt.config.chain;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config.hpp"
@@ -40,6 +41,8 @@ struct Runtime {
   /// so that a connect needs no parsing; family AF_UNSPEC for a host name.
   std::vector<sockaddr_storage> proxy_numeric;
   Cooldown health;
+  /// Where what was learned about the proxies is kept between processes (settings/state.hpp).
+  std::string state_dir;
   /// What every dial starts from: views into the above.
   socks5::DialPlan plan;
 };

@@ -4,9 +4,13 @@
 
 #include <cstdio>
 
+#include "report.hpp"
 #include "socks5/client.hpp"
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
+#include "state.hpp"
+
+#include <cstdlib>
 
 namespace socksify::tool {
 namespace {
@@ -67,92 +71,119 @@ std::optional<socks5::Address> target_for(const socks5::ProxyUri& resolving,
   return *resolved;
 }
 
-socks5::ClientOptions options_of(const settings::Config& c) {
-  socks5::ClientOptions o;
-  o.timeout = c.timeout;
-  o.pipelining = c.pipelining;
-  return o;
+// Learns what the proxies do with pipelined messages, and keeps it for later processes as a
+// socksified program would (settings/state.hpp).
+class Learner final : public socks5::DialObserver {
+ public:
+  Learner(const settings::Config& config, std::string dir)
+      : config_(config), dir_(std::move(dir)) {}
+  void proxy_failed(std::size_t, socks5::DialStage, const std::error_code&,
+                    bool) noexcept override {}
+  void pipelining_fallback(std::size_t) noexcept override {}
+  void pipelining_learned(std::size_t i, socks5::PipeliningVerdict v,
+                          std::chrono::milliseconds) noexcept override {
+    if (i < config_.proxies.size()) settings::record_pipelining(dir_, config_.proxies[i], v);
+  }
+  const std::string& dir() const noexcept { return dir_; }
+
+ private:
+  const settings::Config& config_;
+  std::string dir_;
+};
+
+// What the user can do about a proxy that drops pipelined messages.
+void advise_pipelining(const socks5::ProxyUri& proxy, const Learner& learner) {
+  if (socks5::pipelining_verdict(proxy) != socks5::PipeliningVerdict::drops) return;
+  std::printf(
+      "advice:    this proxy drops messages sent together with the greeting (as "
+      "microsocks does);\n"
+      "           socksify remembers it for a day (%s), and %s\n",
+      settings::pipelining_file(learner.dir(), proxy).c_str(),
+      settings::pipelining_advice().c_str());
+}
+
+// Runs one dial through `proxies` (one proxy, or a strict chain) to `target` (or, without
+// one, through authentication only).
+socks5::Dial run_dial(std::span<const socks5::ProxyUri> proxies, const settings::Config& config,
+                      const std::optional<socks5::Address>& target, Learner& learner) {
+  socks5::DialPlan plan;
+  plan.proxies = proxies;
+  plan.chain = proxies.size() > 1 ? socks5::ChainMode::strict : socks5::ChainMode::failover;
+  plan.pipelining = config.pipelining;
+  plan.observer = &learner;
+  socks5::DialRequest request;
+  if (!target) request.command.reset();
+  if (target) request.target = *target;
+  socks5::Dial dial(plan, socks5::DialSocket{}, request, socks5::Deadline::after(config.timeout));
+  socks5::run_blocking(dial);
+  return dial;
+}
+
+// The one line for a failed dial, on standard error.
+int report_failure(const socks5::Dial& dial, const settings::Config& config) {
+  std::fprintf(stderr, "socksify: %s\n", settings::failure_text(dial, config).c_str());
+  return 1;
 }
 
 // One proxy on its own (failover mode checks each in turn).
-int check_proxy(const socks5::ProxyUri& proxy, const settings::Config& config,
-                const std::optional<socks5::Address>& target) {
+int check_proxy(std::size_t index, const settings::Config& config,
+                const std::optional<socks5::Address>& target, Learner& learner) {
+  const socks5::ProxyUri& proxy = config.proxies[index];
   std::printf("proxy:     %s\n", proxy.to_string().c_str());
-  auto client = socks5::Client::open(proxy, options_of(config));
-  if (!client)
-    return failure("proxy", proxy.host + ":" + std::to_string(proxy.port) + " unreachable",
-                   client.error());
-  std::printf("tcp:       connected to %s in %.3f ms\n",
-              client->proxy_address().to_string().c_str(), ms(client->stats().connect_time));
-  if (!target) {
-    auto a = client->authenticate();
-    if (!a) {
-      report_handshake(client->stats());
-      return failure("proxy", "handshake", a.error());
-    }
-    report_handshake(client->stats());
-    std::printf("result:    proxy OK\n");
-    return 0;
+  std::optional<socks5::Address> dst;
+  if (target) {
+    dst = target_for(proxy, *target);
+    if (!dst) return 1;
   }
-  const auto resolved = target_for(proxy, *target);
-  if (!resolved) return 1;
-  const socks5::Address& dst = *resolved;
-  auto bound = client->connect(dst);
-  if (!bound) {
-    if (client->stats().method != socks5::wire::Method::no_acceptable) {
-      report_handshake(client->stats());
-    }
-    const auto& ec = bound.error();
-    const bool refused_by_proxy =
-        ec == socks5::Errc::no_acceptable_method || ec == socks5::Errc::auth_rejected;
-    return failure(refused_by_proxy ? "proxy" : "target",
-                   refused_by_proxy ? std::string("authentication") : dst.to_string(), ec);
+  // Messages name the proxy by its place in the configuration.
+  settings::Config one = config;
+  one.proxies = {proxy};
+  one.chain = socks5::ChainMode::failover;
+  socks5::Dial dial = run_dial(one.proxies, config, dst, learner);
+  const bool ok = dial.step().next == socks5::Dial::Next::done;
+  if (!ok && dial.failed_stage() != socks5::DialStage::handshake) {
+    return report_failure(dial, one);
   }
-  report_handshake(client->stats());
-  std::printf("target:    %s connected through the proxy (proxy side %s)\n",
-              dst.to_string().c_str(), bound->to_string().c_str());
-  std::printf("result:    OK\n");
+  std::printf("tcp:       connected to %s in %.3f ms\n", dial.endpoint().to_string().c_str(),
+              ms(dial.stats().connect_time));
+  if (dial.stats().method != socks5::wire::Method::no_acceptable || ok) {
+    report_handshake(dial.stats());
+  }
+  advise_pipelining(proxy, learner);
+  if (!ok) return report_failure(dial, one);
+  if (dst) {
+    std::printf("target:    %s connected through the proxy (proxy side %s)\n",
+                dst->to_string().c_str(), dial.bound().to_string().c_str());
+  }
+  std::printf("result:    %s\n", dst ? "OK" : "proxy OK");
   return 0;
 }
 
 // A strict chain as a whole: TCP to the first hop, then each hop's handshake through the
 // previous one, then the target (or, without one, authentication at the last hop).
-int check_chain(const settings::Config& config, const std::optional<socks5::Address>& target) {
+int check_chain(const settings::Config& config, const std::optional<socks5::Address>& target,
+                Learner& learner) {
   std::printf("chain:     %s\n", settings::route_text(config).c_str());
-  socks5::Address dst;
+  std::optional<socks5::Address> dst;
   if (target) {
-    const auto resolved = target_for(config.proxies.back(), *target);
-    if (!resolved) return 1;
-    dst = *resolved;
+    dst = target_for(config.proxies.back(), *target);
+    if (!dst) return 1;
   }
-  socks5::DialPlan plan;
-  plan.proxies = config.proxies;
-  plan.chain = socks5::ChainMode::strict;
-  plan.pipelining = config.pipelining;
-  socks5::DialRequest request;
-  if (!target) request.command.reset();
-  request.target = dst;
-  socks5::Dial dial(plan, socks5::DialSocket{}, request, socks5::Deadline::after(config.timeout));
-  socks5::run_blocking(dial);
+  socks5::Dial dial = run_dial(config.proxies, config, dst, learner);
   const bool ok = dial.step().next == socks5::Dial::Next::done;
   if (!ok && dial.failed_stage() != socks5::DialStage::handshake) {
-    const auto& p = config.proxies[dial.proxy()];
-    return failure("proxy", p.host + ":" + std::to_string(p.port) + " unreachable", dial.error());
+    return report_failure(dial, config);
   }
   std::printf("tcp:       connected to %s in %.3f ms\n", dial.endpoint().to_string().c_str(),
               ms(dial.stats().connect_time));
   report_handshake(dial.stats());
-  if (!ok) {
-    return failure(
-        "hop",
-        std::to_string(dial.proxy() + 1) + " (" + config.proxies[dial.proxy()].to_string() + ")",
-        dial.error());
-  }
-  if (target) {
+  for (const auto& p : config.proxies) advise_pipelining(p, learner);
+  if (!ok) return report_failure(dial, config);
+  if (dst) {
     std::printf("target:    %s connected through %zu proxies (last hop's side %s)\n",
-                dst.to_string().c_str(), config.proxies.size(), dial.bound().to_string().c_str());
+                dst->to_string().c_str(), config.proxies.size(), dial.bound().to_string().c_str());
   }
-  std::printf("result:    %s\n", target ? "OK" : "chain OK");
+  std::printf("result:    %s\n", dst ? "OK" : "chain OK");
   return 0;
 }
 
@@ -169,8 +200,17 @@ int run_check(const CheckRequest& request) {
     }
   }
   const settings::Config& config = request.config;
+  // What earlier processes learned about the proxies' pipelining, as a socksified program
+  // would start from.
+  Learner learner(config, settings::state_dir(
+                              [](const char* name) -> const char* { return std::getenv(name); }));
+  if (config.pipelining == socks5::Pipelining::automatic) {
+    for (const auto& p : config.proxies) {
+      socks5::remember_pipelining(p, settings::recall_pipelining(learner.dir(), p));
+    }
+  }
   if (config.chain == socks5::ChainMode::strict && config.proxies.size() > 1) {
-    const int rc = check_chain(config, target);
+    const int rc = check_chain(config, target, learner);
     std::fflush(stdout);
     return rc;
   }
@@ -178,7 +218,7 @@ int run_check(const CheckRequest& request) {
   for (std::size_t i = 0; i < config.proxies.size(); ++i) {
     if (i > 0) std::printf("\n");
     std::fflush(stdout);
-    if (check_proxy(config.proxies[i], config, target) != 0) rc = 1;
+    if (check_proxy(i, config, target, learner) != 0) rc = 1;
     std::fflush(stdout);
   }
   return rc;

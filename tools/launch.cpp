@@ -16,6 +16,7 @@
 
 #include "config.hpp"
 #include "config_file.hpp"
+#include "options.hpp"
 
 namespace socksify::tool {
 namespace {
@@ -181,15 +182,99 @@ std::string find_shim() {
   return "";
 }
 
-int launch(const LaunchRequest& request) {
-  // Validate with the library's own parser, so a bad setting fails here with one clear line
-  // that names what the user wrote (the flag, the variable or the file line).
-  auto parsed = settings::load_config(
-      [](const char* name) -> const char* { return std::getenv(name); }, request.settings);
-  if (!parsed) {
-    std::fprintf(stderr, "socksify: %s\n", parsed.error().message.c_str());
+std::string usable(const settings::Config& config) {
+  if (!config.log_file.empty()) {
+    // Lines a program cannot write would be lost without a word: say so now.
+    const int fd = open(config.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return "cannot write the log file " + config.log_file + ": " + std::strerror(errno);
+    }
+    close(fd);
+  }
+  return "";
+}
+
+void warn_about(const settings::Config& config) {
+  if (config.log_level == settings::LogLevel::quiet) return;
+  for (const auto& p : config.proxies) {
+    if (p.user && !p.password) {
+      std::fprintf(stderr,
+                   "socksify: warning: %s names user '%s' but no password; set "
+                   "SOCKSIFY_PASSWORD or use --password-file (an empty password is sent)\n",
+                   p.to_string().c_str(), p.user->c_str());
+    }
+  }
+}
+
+namespace {
+
+// 'text' for a POSIX shell.
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
+bool is_shim_entry(std::string_view entry) {
+  const auto slash = entry.rfind('/');
+  return entry.substr(slash == std::string_view::npos ? 0 : slash + 1) == "libsocksify.so";
+}
+
+}  // namespace
+
+int print_activation(const settings::Settings& cli) {
+  const std::string shim_path = find_shim();
+  if (shim_path.empty()) {
+    std::fprintf(stderr, "socksify: cannot find libsocksify.so (set SOCKSIFY_SHIM)\n");
     return 2;
   }
+  std::printf(
+      "# socksify: every later command of this shell goes through the proxy; "
+      "eval \"$(socksify off)\" undoes it\n");
+  std::printf("export LD_PRELOAD=%s\n",
+              shell_quote(preload_list(shim_path, std::getenv("LD_PRELOAD"))).c_str());
+  for (const auto& [name, s] : cli) {
+    std::printf("export %s=%s\n", name.c_str(), shell_quote(s.value).c_str());
+  }
+  return 0;
+}
+
+int print_deactivation() {
+  std::string rest;
+  const std::string_view old =
+      std::getenv("LD_PRELOAD") != nullptr ? std::getenv("LD_PRELOAD") : "";
+  std::size_t start = 0;
+  while (start <= old.size()) {
+    auto end = old.find_first_of(": ", start);
+    if (end == std::string_view::npos) end = old.size();
+    const std::string_view entry = old.substr(start, end - start);
+    start = end + 1;
+    if (entry.empty() || is_shim_entry(entry)) continue;
+    if (!rest.empty()) rest += ":";
+    rest.append(entry);
+  }
+  if (rest.empty()) {
+    std::printf("unset LD_PRELOAD\n");
+  } else {
+    std::printf("export LD_PRELOAD=%s\n", shell_quote(rest).c_str());
+  }
+  std::string names;
+  for (const auto& o : settings::options()) {
+    if (o.env.empty()) continue;
+    names += " ";
+    names.append(o.env);
+  }
+  std::printf("unset%s SOCKSIFY_INHERIT\n", names.c_str());
+  return 0;
+}
+
+int launch(const LaunchRequest& request) {
   const std::string shim_path = find_shim();
   if (shim_path.empty()) {
     std::fprintf(stderr, "socksify: cannot find libsocksify.so (set SOCKSIFY_SHIM)\n");

@@ -26,7 +26,18 @@ std::string find_shim();
 /// (which may be null); `shim` is never listed twice.
 std::string preload_list(const std::string& shim, const char* old);
 
-/// Validates, exports and execs; returns only on failure (the exit code to use).
+/// Exports and execs; returns only on failure (the exit code to use).
 int launch(const LaunchRequest& request);
+
+/// What makes a valid configuration unusable here (an unwritable log file), or "".
+std::string usable(const settings::Config& config);
+/// Warnings about a configuration that will probably fail (a user without a password).
+void warn_about(const settings::Config& config);
+
+/// `socksify env`: prints the export lines (LD_PRELOAD with the library's absolute path first,
+/// then the SOCKSIFY_* settings of the options). Returns the exit code.
+int print_activation(const settings::Settings& settings);
+/// `socksify off`: prints the lines that undo it. Returns the exit code.
+int print_deactivation();
 
 }  // namespace socksify::tool

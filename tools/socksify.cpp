@@ -30,6 +30,8 @@ struct CommandLine {
   socksify::settings::Settings settings;
   bool strict = false;
   bool check = false;
+  bool activate = false;    // socksify env: print the export lines
+  bool deactivate = false;  // socksify off: print the lines that undo them
   bool help = false;
   bool version = false;
   std::optional<std::string> target;  // check's HOST:PORT
@@ -100,7 +102,45 @@ std::string take(const Option& o, std::string_view flag, const std::string& valu
   }
 }
 
-// Parses argv. Returns "" or the one-line error.
+// One option as written: `flag` (e.g. "-x", "--proxy"), with its value inline when it had
+// one ("--proxy=URI", "-xURI"). Takes the value from the next argument when it needs one.
+// Returns "" or the error.
+std::string option(const Option& o, const std::string& flag,
+                   const std::optional<std::string>& inline_value, int argc, char** argv, int& i,
+                   CommandLine& cl) {
+  switch (o.kind) {
+    case ValueKind::count:
+      if (inline_value) return flag + " takes no value";
+      ++cl.verbosity;
+      cl.verbosity_flag = flag;
+      return "";
+    case ValueKind::flag:
+      if (inline_value) return flag + " takes no value";
+      if (o.name == "strict") cl.strict = true;
+      cl.settings[std::string(o.env)] = {"1", flag};
+      return "";
+    case ValueKind::preset: {
+      if (inline_value) return flag + " takes no value";
+      const std::string_view preset = o.choices;
+      const auto eq = preset.find('=');
+      cl.settings[std::string(preset.substr(0, eq))] = {std::string(preset.substr(eq + 1)), flag};
+      if (o.name == "quiet") cl.verbosity = 0;
+      return "";
+    }
+    default: break;
+  }
+  std::string value;
+  if (inline_value) {
+    value = *inline_value;
+  } else {
+    if (i + 1 >= argc) return flag + " needs a value (" + std::string(o.metavar) + ")";
+    value = argv[++i];
+  }
+  return take(o, flag, value, cl);
+}
+
+// Parses argv, as getopt_long would: "--name VALUE", "--name=VALUE", "-x VALUE", "-xVALUE",
+// and short flags together ("-vx URI", "-vv"). Returns "" or the one-line error.
 std::string parse(int argc, char** argv, CommandLine& cl) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -116,41 +156,55 @@ std::string parse(int argc, char** argv, CommandLine& cl) {
       cl.version = true;
       continue;
     }
-    if (a.size() > 1 && a[0] == '-') {
-      std::string value;
-      bool inline_value = false;
-      if (const auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+    if (a.rfind("--", 0) == 0) {
+      std::optional<std::string> value;
+      if (const auto eq = a.find('='); eq != std::string::npos) {
         value = a.substr(eq + 1);
         a.resize(eq);
-        inline_value = true;
-      }
-      if (a == "-vv") {
-        cl.verbosity += 2;
-        cl.verbosity_flag = a;
-        continue;
       }
       const Option* o = socksify::settings::option_by_flag(a);
       if (o == nullptr) return "unknown option '" + a + "' (see socksify --help)";
-      if (o->kind == ValueKind::count) {
-        ++cl.verbosity;
-        cl.verbosity_flag = a;
-        continue;
+      if (std::string e = option(*o, a, value, argc, argv, i, cl); !e.empty()) return e;
+      continue;
+    }
+    if (a.size() > 1 && a[0] == '-') {
+      // One or more short flags; the first that takes a value takes the rest of the word.
+      for (std::size_t k = 1; k < a.size(); ++k) {
+        const std::string flag = std::string("-") + a[k];
+        if (flag == "-h") {
+          cl.help = true;
+          continue;
+        }
+        const Option* o = socksify::settings::option_by_flag(flag);
+        if (o == nullptr) {
+          return "unknown option '" + flag + "'" + (a.size() > 2 ? " in '" + a + "'" : "") +
+                 " (see socksify --help)";
+        }
+        const bool takes_value = o->kind != ValueKind::count && o->kind != ValueKind::flag &&
+                                 o->kind != ValueKind::preset;
+        std::optional<std::string> value;
+        if (takes_value && k + 1 < a.size()) value = a.substr(k + 1);
+        if (std::string e = option(*o, flag, value, argc, argv, i, cl); !e.empty()) return e;
+        if (takes_value) break;
       }
-      if (o->kind == ValueKind::flag) {
-        cl.strict = true;
-        continue;
-      }
-      if (!inline_value) {
-        if (i + 1 >= argc) return a + " needs a value (" + std::string(o->metavar) + ")";
-        value = argv[++i];
-      }
-      if (std::string e = take(*o, a, value, cl); !e.empty()) return e;
       continue;
     }
     // A positional: the subcommand, check's target, or the command to run.
-    if (!cl.check && cl.command.empty() && a == "check") {
+    const bool first = !cl.check && !cl.activate && !cl.deactivate && cl.command.empty();
+    if (first && a == "check") {
       cl.check = true;
       continue;
+    }
+    if (first && a == "env") {
+      cl.activate = true;
+      continue;
+    }
+    if (first && a == "off") {
+      cl.deactivate = true;
+      continue;
+    }
+    if (cl.activate || cl.deactivate) {
+      return std::string(cl.activate ? "env" : "off") + " takes options only (got '" + a + "')";
     }
     if (cl.check) {
       if (cl.target) return "check takes one HOST:PORT (got '" + *cl.target + "' and '" + a + "')";
@@ -177,13 +231,18 @@ void print_help(bool check) {
         "SOCKSIFY_* environment and the configuration file.\n\nOptions:\n");
   } else {
     std::printf(
-        "usage: socksify [OPTIONS] [--] COMMAND [ARGS...]\n"
-        "       socksify [OPTIONS] check [HOST:PORT]\n"
+        "usage: socksify [OPTIONS] [--] COMMAND [ARGS...]   run COMMAND through the proxy\n"
+        "       socksify [OPTIONS] check [HOST:PORT]        test the proxies (and a CONNECT)\n"
+        "       eval \"$(socksify [OPTIONS] env)\"            socksify every later command of\n"
+        "                                                   this shell\n"
+        "       eval \"$(socksify off)\"                      undo it\n"
         "       socksify --help | --version\n\n"
+        "Example: socksify -x socks5h://127.0.0.1:1080 curl https://example.org/\n\n"
         "Runs COMMAND with libsocksify.so preloaded, so that its connections go through a\n"
         "SOCKS5 proxy. Each option sets the SOCKSIFY_* variable shown, which the program and\n"
         "its children inherit; the same settings can come from the environment or from the\n"
-        "configuration file (socksify.conf(5)).\n\nOptions:\n");
+        "configuration file (socksify.conf(5)). A failed proxied connection prints one line\n"
+        "on standard error (-q: none; -v: every connection).\n\nOptions:\n");
   }
   for (const Option& o : socksify::settings::options()) {
     if (o.flags.empty()) continue;
@@ -226,23 +285,32 @@ int main(int argc, char** argv) {
     std::printf("socksify %s\n", SOCKSIFY_VERSION);
     return 0;
   }
-  if (cl.check) {
-    auto config = socksify::settings::load_config(
-        [](const char* name) -> const char* { return std::getenv(name); }, cl.settings);
-    if (!config) {
-      std::fprintf(stderr, "socksify: %s\n", config.error().message.c_str());
-      return 2;
-    }
-    return socksify::tool::run_check({std::move(*config), cl.target});
-  }
-  if (cl.command.empty()) {
-    std::fprintf(stderr, "socksify: no command to run (see socksify --help)\n");
+  if (cl.deactivate) return socksify::tool::print_deactivation();
+  if (!cl.check && !cl.activate && cl.command.empty()) {
+    std::fprintf(stderr,
+                 "socksify: no command to run; usage: socksify [OPTIONS] COMMAND [ARGS...] "
+                 "(see socksify --help)\n");
     return 2;
   }
+  // The configuration a socksified program would get, checked here: a bad setting fails with
+  // one line that names what the user wrote (the flag, the variable or the file line).
+  auto config = socksify::settings::load_config(
+      [](const char* name) -> const char* { return std::getenv(name); }, cl.settings);
+  if (!config) {
+    std::fprintf(stderr, "socksify: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  if (const std::string e = socksify::tool::usable(*config); !e.empty()) {
+    std::fprintf(stderr, "socksify: %s\n", e.c_str());
+    return 2;
+  }
+  socksify::tool::warn_about(*config);
+  if (cl.check) return socksify::tool::run_check({std::move(*config), cl.target});
+  if (cl.activate) return socksify::tool::print_activation(cl.settings);
   socksify::tool::LaunchRequest launch;
   launch.command = std::move(cl.command);
   launch.settings = std::move(cl.settings);
-  launch.strict = cl.strict;
+  launch.strict = cl.strict || config->strict;
   std::fflush(stdout);
   return socksify::tool::launch(launch);
 }

@@ -342,7 +342,8 @@ bool Dial::resolve(std::size_t i) {
 }
 
 void Dial::connected() {
-  if (plan_.measure) {
+  // After a pipelining stall the handshake's time runs on from the first connection's.
+  if (plan_.measure && !stats_.fell_back) {
     t_handshake_ = Clock::now();
     stats_.connect_time = t_handshake_ - t_connect_;
   }
@@ -387,6 +388,10 @@ bool Dial::can_reconnect() const noexcept {
 
 void Dial::hop_failed(const std::error_code& ec) {
   if (ec == Errc::not_socks5) keep_peer_octets();
+  // A retry the server answered (a refusal is an answer too) settles what the stall was.
+  if (unpipelined_retry_ && (ec == Errc::auth_rejected || destination_failure(ec))) {
+    learn_from_retry();
+  }
   if (negotiation_) {
     stats_.waits += pump_.waits();
     stats_.method = negotiation_->method();
@@ -453,6 +458,14 @@ void Dial::learn_pipelining(PipeliningVerdict v) {
   }
 }
 
+void Dial::learn_from_retry() {
+  // Answered faster than the silence it replaced: the octets were dropped. As slow or slower:
+  // the proxy was slow to reach the destination, and pipelining works.
+  learn_pipelining(Clock::now() - retry_from_ < stalled_for_ ? PipeliningVerdict::drops
+                                                             : PipeliningVerdict::works);
+  unpipelined_retry_ = false;
+}
+
 Dial::Clock::time_point Dial::stall_at(Clock::time_point now) {
   if (selected_at_ == Clock::time_point{}) selected_at_ = now;
   auto wait = std::chrono::duration_cast<Clock::duration>(plan_.stall_timeout);
@@ -469,11 +482,7 @@ Dial::Clock::time_point Dial::stall_at(Clock::time_point now) {
 void Dial::hop_done() {
   if (plan_.pipelining == Pipelining::automatic) {
     if (unpipelined_retry_ && (hop_ + 1 >= hops())) {
-      // The retry is through. Faster than the silence it replaced: the octets were dropped. As
-      // slow or slower: the proxy was slow to reach the destination, and pipelining works.
-      learn_pipelining(Clock::now() - retry_from_ < stalled_for_ ? PipeliningVerdict::drops
-                                                                 : PipeliningVerdict::works);
-      unpipelined_retry_ = false;
+      learn_from_retry();
     } else if (negotiation_->pipelined() &&
                pipelining_verdict(plan_.proxies[current_]) == PipeliningVerdict::unknown) {
       learn_pipelining(PipeliningVerdict::works);

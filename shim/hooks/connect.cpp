@@ -85,6 +85,26 @@ int nested_connect(int fd, const sockaddr* addr, socklen_t len, Destination d) {
   return refuse(v, d, "connect");
 }
 
+// -v: a direct connection, with its destination and why it is direct.
+void log_direct(const Verdict& v, const Destination& d) {
+  char addr[INET6_ADDRSTRLEN + 2] = "?";
+  if (!d.name.empty()) {
+    std::snprintf(addr, sizeof addr, "%.*s", static_cast<int>(d.name.size()), d.name.data());
+  } else if (d.family == AF_INET6) {
+    addr[0] = '[';
+    if (inet_ntop(AF_INET6, d.ip.data(), addr + 1, sizeof addr - 2) != nullptr) {
+      std::strcat(addr, "]");
+    }
+  } else if (d.family == AF_INET) {
+    inet_ntop(AF_INET, d.ip.data(), addr, sizeof addr);
+  }
+  if (v.rule > 0) {
+    log_line(LogLevel::info, "connect %s:%u direct (rule %d)", addr, d.port, v.rule);
+  } else {
+    log_line(LogLevel::info, "connect %s:%u direct (%s)", addr, d.port, v.why);
+  }
+}
+
 }  // namespace
 
 void log_refusal(const Verdict& v, const Destination& d, const char* what) noexcept {
@@ -149,10 +169,7 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
   const Verdict v = classify(rt.config, Operation::connect, d, ctx);
   switch (v.action) {
     case Action::direct:
-      if (log_enabled(LogLevel::debug)) {
-        log_line(LogLevel::debug, "direct connect on fd %d (%s)", fd,
-                 v.rule > 0 ? "a rule" : v.why);
-      }
+      if (log_enabled(LogLevel::info)) log_direct(v, d);
       if (!d.name.empty()) return connect_direct_by_name(fd, addr->sa_family, d);
       if (direct_fastopen != nullptr) {
         *direct_fastopen = true;  // the kernel sends the data with the SYN itself

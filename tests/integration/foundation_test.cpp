@@ -176,7 +176,7 @@ TEST_CASE("one proxy, one attempt: a wrong password is sent once", "[shim][lab][
       run_fail("SOCKSIFY_PASSWORD=wrong " + lab().socksify() +
                " -x socks5h://alice@192.0.2.1:1092 -v " + probe() + " connect target.lab 7000");
   CHECK_THAT(out, Catch::Contains("errno=EACCES"));
-  CHECK(count(out, "authentication rejected") == 1);
+  CHECK(count(out, "rejected user 'alice': wrong user name or password") == 1);
   // The probe had the server's answer before it exited, and the server logs before answering.
   const std::string log = lab().hostile_log();
   CHECK(count(log, "reject-auth accept") == 1);

@@ -241,6 +241,7 @@ class Dial {
   void keep_peer_octets();
   std::error_code handshake_timeout() const noexcept;
   void learn_pipelining(PipeliningVerdict v);
+  void learn_from_retry();
   Clock::time_point stall_at(Clock::time_point now);
   void hop_done();
   bool can_reconnect() const noexcept;

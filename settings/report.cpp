@@ -1,0 +1,96 @@
+#include "report.hpp"
+
+#include "socks5/error.hpp"
+
+namespace socksify::settings {
+namespace {
+
+using socks5::Errc;
+
+std::string ms_text(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count()) + " ms";
+}
+
+// "proxy socks5://host:1080" or, in a strict chain, "hop 2 (socks5://host:1080)".
+std::string who(const socks5::Dial& dial, const Config& config) {
+  const std::size_t i = dial.proxy();
+  const std::string uri = i < config.proxies.size() ? config.proxies[i].to_string() : "?";
+  if (config.chain == socks5::ChainMode::strict && config.proxies.size() > 1) {
+    return "hop " + std::to_string(i + 1) + " (" + uri + ")";
+  }
+  return "proxy " + uri;
+}
+
+}  // namespace
+
+std::string printable_prefix(const std::string& octets) {
+  std::string out;
+  for (char c : octets) {
+    if (c == '\r' || c == '\n') break;
+    if (out.size() >= 40) {
+      out += "...";
+      break;
+    }
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '.');
+  }
+  return out;
+}
+
+std::string pipelining_advice() {
+  return "--pipelining off (SOCKSIFY_PIPELINING=off, key pipelining = \"off\") avoids even the "
+         "first wait";
+}
+
+std::string failure_text(const socks5::Dial& dial, const Config& config) {
+  const std::error_code& ec = dial.error();
+  const std::string proxy = who(dial, config);
+  const std::size_t i = dial.proxy();
+  const socks5::ProxyUri* uri = i < config.proxies.size() ? &config.proxies[i] : nullptr;
+  if (dial.caller_fault()) return ec.message() + " (the program's own socket or address)";
+  switch (dial.failed_stage()) {
+    case socks5::DialStage::resolve:
+      if (ec == Errc::no_proxy_address) return proxy + " has no address of the socket's family";
+      return proxy + ": its host name does not resolve";
+    case socks5::DialStage::tcp_connect:
+      if (ec == Errc::timed_out || ec == std::errc::timed_out) {
+        return proxy + " unreachable: no TCP connection within " + ms_text(config.timeout);
+      }
+      return proxy + " unreachable: " + ec.message();
+    case socks5::DialStage::handshake: break;
+  }
+  if (ec == Errc::not_socks5) {
+    return proxy + " is not a SOCKS5 server: it sent '" + printable_prefix(dial.peer_octets()) +
+           "'";
+  }
+  if (ec == Errc::greeting_unanswered) {
+    return proxy + " is not a SOCKS5 server (or is stuck): no answer to the greeting within " +
+           ms_text(config.timeout);
+  }
+  if (ec == Errc::timed_out) return proxy + " timed out after " + ms_text(config.timeout);
+  if (ec == Errc::no_acceptable_method) {
+    if (uri != nullptr && uri->user) {
+      return proxy + " does not accept username/password authentication";
+    }
+    return proxy + " requires authentication: put the user in the proxy URI " +
+           "(socks5://USER@HOST:PORT) and the password in SOCKSIFY_PASSWORD";
+  }
+  if (ec == Errc::auth_rejected) {
+    const std::string user = uri != nullptr && uri->user ? *uri->user : std::string();
+    if (uri != nullptr && (!uri->password || uri->password->empty())) {
+      return proxy + " rejected user '" + user +
+             "': no password was given (set SOCKSIFY_PASSWORD, or socksify --password-file)";
+    }
+    return proxy + " rejected user '" + user + "': wrong user name or password";
+  }
+  if (ec == Errc::connection_closed || ec == std::errc::connection_reset) {
+    return proxy + " closed the connection during the handshake";
+  }
+  if (ec.category() == socks5::socks5_category() &&
+      ec.value() <= static_cast<int>(Errc::unassigned_reply)) {
+    // The proxy answered the request: it could not (or would not) reach the destination.
+    return proxy + " could not connect to " + dial.target().to_string() + ": " + ec.message();
+  }
+  return proxy + ": " + ec.message();
+}
+
+}  // namespace socksify::settings
