@@ -10,7 +10,10 @@
 #include <cstring>
 
 #include "inherit.hpp"
+#include "log.hpp"
+#include "program.hpp"
 #include "real_libc.hpp"
+#include "runtime.hpp"
 
 namespace socksify::shim {
 namespace {
@@ -47,14 +50,77 @@ std::size_t count_args(va_list ap) {
   return n;
 }
 
+bool truthy(const char* v) {
+  return v != nullptr && (std::strcmp(v, "1") == 0 || std::strcmp(v, "true") == 0 ||
+                          std::strcmp(v, "on") == 0 || std::strcmp(v, "yes") == 0);
+}
+
+// The program a search (execvp, posix_spawnp) would run, into `out` (PATH_MAX): the first
+// executable candidate along PATH, as the C library's search finds it. False if none.
+bool search_path(const char* file, char (&out)[PATH_MAX]) {
+  if (std::strchr(file, '/') != nullptr) {
+    if (std::strlen(file) >= sizeof out) return false;
+    std::strcpy(out, file);
+    return true;
+  }
+  const char* path = getenv("PATH");
+  if (path == nullptr) path = "/bin:/usr/bin";
+  const std::size_t flen = std::strlen(file);
+  for (const char* p = path;; ++p) {
+    const char* end = std::strchr(p, ':');
+    const std::size_t dlen = end != nullptr ? static_cast<std::size_t>(end - p) : std::strlen(p);
+    if (dlen + 1 + flen < sizeof out) {
+      std::memcpy(out, dlen == 0 ? "." : p, dlen == 0 ? 1 : dlen);
+      const std::size_t d = dlen == 0 ? 1 : dlen;
+      out[d] = '/';
+      std::memcpy(out + d + 1, file, flen + 1);
+      if (access(out, X_OK) == 0) return true;
+    }
+    if (end == nullptr) return false;
+    p = end;
+  }
+}
+
+// A socksified program starting one the library cannot reach: a static or Go program (whose
+// connections would silently go direct) gets a warning, and under --strict
+// (SOCKSIFY_STRICT) every unreachable kind is refused with EACCES. The settings come from
+// the runtime if it is up, else from the environment (no initialisation here: this may run
+// in a vfork child).
+bool exec_allowed(const char* path) {
+  const auto* rt = runtime_if_ready();
+  const bool strict = rt != nullptr ? rt->config.strict : truthy(getenv("SOCKSIFY_STRICT"));
+  bool quiet = false;
+  if (rt != nullptr) {
+    quiet = rt->config.log_level == settings::LogLevel::quiet;
+  } else if (const char* l = getenv("SOCKSIFY_LOG")) {
+    quiet = std::strcmp(l, "quiet") == 0 || std::strcmp(l, "0") == 0;
+  }
+  const settings::Reach r = settings::program_reach(path);
+  if (r == settings::Reach::preloadable) return true;
+  log_capture_stderr();  // (if nothing has yet: one fstat)
+  if (strict) {
+    log_error("refusing to run %s (--strict, SOCKSIFY_STRICT): it %s", path,
+              settings::reach_text(r));
+    errno = EACCES;
+    return false;
+  }
+  const bool silent_direct =
+      r == settings::Reach::static_binary || r == settings::Reach::go_runtime;
+  if (silent_direct && !quiet) log_error("warning: %s %s", path, settings::reach_text(r));
+  return true;
+}
+
 // The hooks' work, by the real function each ends in: the forwarding hooks (execv, execl...)
 // call these, never another hook by name.
 int exec_path(const char* path, char* const argv[], char* const envp[]) {
+  if (!exec_allowed(path)) return -1;
   ExecEnv e;
   return real().execve(path, argv, exec_env(envp, e));
 }
 
 int exec_search(const char* file, char* const argv[], char* const envp[]) {
+  char found[PATH_MAX];
+  if (search_path(file, found) && !exec_allowed(found)) return -1;
   ExecEnv e;
   return real().execvpe(file, argv, exec_env(envp, e));
 }
@@ -136,6 +202,7 @@ SOCKSIFY_EXPORT int posix_spawn(pid_t* pid, const char* path,
                                 const posix_spawn_file_actions_t* actions,
                                 const posix_spawnattr_t* attr, char* const argv[],
                                 char* const envp[]) {
+  if (!sh::exec_allowed(path)) return EACCES;
   sh::ExecEnv e;
   return real().posix_spawn(pid, path, actions, attr, argv, sh::exec_env(envp, e));
 }
@@ -144,6 +211,8 @@ SOCKSIFY_EXPORT int posix_spawnp(pid_t* pid, const char* file,
                                  const posix_spawn_file_actions_t* actions,
                                  const posix_spawnattr_t* attr, char* const argv[],
                                  char* const envp[]) {
+  char found[PATH_MAX];
+  if (sh::search_path(file, found) && !sh::exec_allowed(found)) return EACCES;
   sh::ExecEnv e;
   return real().posix_spawnp(pid, file, actions, attr, argv, sh::exec_env(envp, e));
 }

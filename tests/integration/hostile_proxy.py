@@ -82,6 +82,18 @@ def serve_reject_auth(c, logpath):
     c.close()
 
 
+def serve_http(c):
+    # An HTTP server on the port a SOCKS5 proxy was expected at: it answers whatever it
+    # reads with a 400, as web servers do with a request line they cannot parse.
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        time.sleep(0.5)
+    except OSError:
+        pass
+    c.close()
+
+
 def main():
     logpath, mode, addr, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -109,6 +121,8 @@ def main():
             threading.Thread(target=serve_slow, args=args, daemon=True).start()
         elif mode == "silent":
             threading.Thread(target=serve_silent, args=(c,), daemon=True).start()
+        elif mode == "http":
+            threading.Thread(target=serve_http, args=(c,), daemon=True).start()
         elif mode == "reject-auth":
             threading.Thread(target=serve_reject_auth, args=(c, logpath), daemon=True).start()
 

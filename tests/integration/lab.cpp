@@ -156,7 +156,10 @@ bool Lab::wait_on_proxy_side(const std::string& host, int port) const {
 }
 
 int Lab::client(const std::string& command, std::string* out) const {
-  return run_command("ip netns exec " + client_ns_ + " sh -c '" + command + "'", out);
+  // What socksify remembers between processes (settings/state.hpp) stays in this lab.
+  return run_command(
+      "ip netns exec " + client_ns_ + " env XDG_RUNTIME_DIR=" + dir() + " sh -c '" + command + "'",
+      out);
 }
 
 void Lab::sync_dns() const {

@@ -34,7 +34,8 @@ TEST_CASE("socksify check through danted", "[tool][danted]") {
 
   CHECK(run_command("SOCKSIFY_PASSWORD=wrong " + tool + " check -x " + uri + " 127.0.0.1:1",
                     &out) == 1);
-  CHECK_THAT(out, Catch::Contains("rejected user '" + std::string(kTestUser) + "': wrong user name or password"));
+  CHECK_THAT(out, Catch::Contains("rejected user '" + std::string(kTestUser) +
+                                  "': wrong user name or password"));
 
   CHECK(run_command(tool + " check -x socks5://127.0.0.1:1 127.0.0.1:80", &out) == 1);
   CHECK_THAT(out, Catch::Contains("unreachable: Connection refused"));
