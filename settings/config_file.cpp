@@ -1,6 +1,7 @@
 #include "config_file.hpp"
 
 #include "options.hpp"
+#include "proxychains.hpp"
 
 #include <sys/stat.h>
 
@@ -69,6 +70,8 @@ socks5::Result<Settings, ConfigError> read_config_file(const std::string& path) 
   if (!slurp(path, text)) {
     return unexpected(ConfigError{path + ": cannot read the configuration file"});
   }
+  // A user coming from proxychains4 points -c at its file: read that format too.
+  if (looks_like_proxychains(text)) return read_proxychains(path, text);
   toml::parse_result parsed = toml::parse(text, path);
   if (!parsed) {
     const auto& e = parsed.error();

@@ -125,3 +125,72 @@ TEST_CASE("config file: the command line wins over the environment and the file"
   CHECK(c->proxies[0].host == "10.0.0.1");  // the file named by -c
   CHECK(c->remote_dns);                     // --dns over the environment over the file
 }
+
+TEST_CASE("config file: proxychains4's format is read as it is", "[shim][config]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("proxychains4.conf");
+  testing::write_file(path,
+                      "# proxychains.conf  VER 4.x\n"
+                      "strict_chain\n"
+                      "#dynamic_chain\n"
+                      "quiet_mode\n"
+                      "proxy_dns\n"
+                      "remote_dns_subnet 224\n"
+                      "tcp_read_time_out 15000\n"
+                      "tcp_connect_time_out 8000\n"
+                      "localnet 127.0.0.0/255.0.0.0\n"
+                      "localnet 10.0.0.0/8\n"
+                      "localnet ::1/128\n"
+                      "\n"
+                      "[ProxyList]\n"
+                      "# add proxy here ...\n"
+                      "socks5 \t127.0.0.1 1080\n"
+                      "socks5  10.1.2.3 1081 alice s3cr:t@\n");
+  auto c = load({{"SOCKSIFY_CONF", path}});
+  INFO((c ? "" : c.error().message));
+  REQUIRE(c);
+  REQUIRE(c->proxies.size() == 2);
+  CHECK(c->proxies[0].to_string() == "socks5h://127.0.0.1:1080");
+  CHECK(c->proxies[1].host == "10.1.2.3");
+  CHECK(c->proxies[1].user == std::optional<std::string>("alice"));
+  CHECK(c->proxies[1].password == std::optional<std::string>("s3cr:t@"));
+  CHECK(c->chain == socks5::ChainMode::strict);
+  CHECK(c->remote_dns);
+  CHECK(c->log_level == LogLevel::quiet);
+  CHECK(c->timeout == std::chrono::milliseconds(8000));
+  CHECK(c->rules.size() == 3);
+  CHECK(c->rules[0].action == Action::direct);
+  CHECK(c->rules[0].net.prefix == 8);
+  CHECK(c->rules[2].net.prefix == 128);
+  CHECK(c->fake4.prefix == 8);
+  CHECK(c->fake4.bytes[0] == 224);
+
+  // Without proxy_dns, names are resolved locally (socks5://).
+  testing::write_file(path, "dynamic_chain\n[ProxyList]\nsocks5 127.0.0.1 1080\n");
+  c = load({{"SOCKSIFY_CONF", path}});
+  REQUIRE(c);
+  CHECK(c->proxies[0].to_string() == "socks5://127.0.0.1:1080");
+  CHECK_FALSE(c->remote_dns);
+  CHECK(c->chain == socks5::ChainMode::failover);
+
+  // What socksify cannot do is named, with the line.
+  const std::pair<std::string, std::string> bad[] = {
+      {"[ProxyList]\nsocks4 127.0.0.1 1080\n", ":2: socks4 proxies are not supported"},
+      {"[ProxyList]\nhttp 127.0.0.1 8080\n", ":2: http proxies are not supported"},
+      {"random_chain\n[ProxyList]\nsocks5 127.0.0.1 1080\n", ":1: random_chain is not supported"},
+      {"localnet 10.0.0.0:80/255.0.0.0\n[ProxyList]\nsocks5 127.0.0.1 1080\n",
+       ":1: localnet: a port in localnet is not supported"},
+      {"localnet 10.0.0.0/255.0.255.0\n[ProxyList]\nsocks5 127.0.0.1 1080\n",
+       "is not contiguous"},
+      {"dnat 1.1.1.1 1.1.1.2\n[ProxyList]\nsocks5 127.0.0.1 1080\n", ":1: dnat is not supported"},
+      {"[ProxyList]\nsocks5 127.0.0.1 99999\n", ":2: invalid port '99999'"},
+      {"[ProxyList]\n", "no socks5 proxy in its [ProxyList]"},
+  };
+  for (const auto& [text, message] : bad) {
+    testing::write_file(path, text);
+    auto r = load({{"SOCKSIFY_CONF", path}});
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains(message));
+    CHECK_THAT(r.error().message, Catch::StartsWith(path));
+  }
+}
