@@ -195,3 +195,28 @@ TEST_CASE("the man pages cover every row of the option table", "[config][docs]")
     }
   }
 }
+
+TEST_CASE("the bash and zsh completions offer every flag and every choice", "[config]") {
+  const std::string bash = testing::read_file(SOCKSIFY_SOURCE_DIR "/completions/socksify.bash");
+  const std::string zsh = testing::read_file(SOCKSIFY_SOURCE_DIR "/completions/_socksify");
+  REQUIRE_FALSE(bash.empty());
+  REQUIRE_FALSE(zsh.empty());
+  for (const Option& o : options()) {
+    INFO(o.name);
+    std::string_view f = o.flags;
+    while (!f.empty()) {
+      const auto comma = f.find(',');
+      const std::string flag(f.substr(0, comma));
+      CHECK_THAT(bash, Catch::Contains(flag + " ") || Catch::Contains(flag + ")") ||
+                           Catch::Contains(flag + "\n"));
+      CHECK_THAT(zsh, Catch::Contains(flag));
+      f = comma == std::string_view::npos ? std::string_view{} : f.substr(comma + 1);
+    }
+    if (o.kind == ValueKind::choice) {
+      std::string words(o.choices);
+      for (char& c : words) c = c == '|' ? ' ' : c;
+      CHECK_THAT(bash, Catch::Contains("\"" + words + "\""));
+      CHECK_THAT(zsh, Catch::Contains("(" + words + ")"));
+    }
+  }
+}
