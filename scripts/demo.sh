@@ -5,7 +5,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake --workflow --preset release >/dev/null
+echo "== building socksify (release preset; about a minute on two cores the first time) =="
+cmake --workflow --preset release
+echo "== built: $PWD/build/release/tools/socksify =="
+echo
 socksify="$PWD/build/release/tools/socksify"
 
 work=$(mktemp -d)
@@ -58,7 +61,11 @@ run "$socksify" -x "socks5h://127.0.0.1:$proxy_port" -r "proxy 127.0.0.1/32" -v 
   curl -sS "http://127.0.0.1:$web_port/"
 echo
 run "$socksify" check --proxy "socks5://127.0.0.1:$proxy_port" "127.0.0.1:$web_port"
-sleep 0.2
+# The server logs after it answered: wait for the line (bounded: 5 s).
+for _ in $(seq 1 50); do
+  grep -q "^127.0.0.2 " "$work/web.log" && break
+  sleep 0.1
+done
 echo
 echo "The web server saw the proxy's egress address (127.0.0.2), not the client's:"
 sed 's/^/  /' "$work/web.log"

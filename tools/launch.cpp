@@ -81,12 +81,18 @@ std::string find_shim() {
   if (n <= 0) return "";
   std::string dir(exe, static_cast<std::size_t>(n));
   dir.resize(dir.rfind('/'));
-  const std::string parent = dir.substr(0, dir.rfind('/'));
-  for (const char* rel : {"/lib/socksify/libsocksify.so", "/shim/libsocksify.so",
-                          "/lib/x86_64-linux-gnu/socksify/libsocksify.so"}) {
-    const std::string candidate = parent + rel;
-    if (access(candidate.c_str(), R_OK) == 0) return candidate;
+  // Installed: where this build installs the library, relative to where it installs us.
+  std::string_view rel = SOCKSIFY_SHIM_FROM_BIN;
+  std::string base = dir;
+  while (rel.rfind("../", 0) == 0) {
+    rel.remove_prefix(3);
+    base.resize(base.rfind('/'));
   }
+  std::string candidate = base + "/" + std::string(rel);
+  if (access(candidate.c_str(), R_OK) == 0) return candidate;
+  // The build tree: tools/socksify next to shim/libsocksify.so.
+  candidate = dir.substr(0, dir.rfind('/')) + "/shim/libsocksify.so";
+  if (access(candidate.c_str(), R_OK) == 0) return candidate;
   return "";
 }
 
