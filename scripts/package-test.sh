@@ -17,7 +17,7 @@ work=$(mktemp -d)
 pids=""
 cleanup() {
   for p in $pids; do kill "$p" 2>/dev/null || true; done
-  DEBIAN_FRONTEND=noninteractive apt-get remove -y -q socksify >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get purge -y -q socksify >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -86,7 +86,7 @@ until grep -q '^127\.0\.0\.3 ' "$work/web.log"; do
 done
 grep '^127\.0\.0\.3 ' "$work/web.log" | tail -n 1
 # Removing the package puts Dante's command back.
-DEBIAN_FRONTEND=noninteractive apt-get remove -y -q socksify >/dev/null 2>&1 || fail "apt-get remove"
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -q socksify >/dev/null 2>&1 || fail "apt-get remove"
 if dpkg-query -W -f='${Status}' dante-client 2>/dev/null | grep -q "install ok installed"; then
   [ -x /usr/bin/socksify ] && [ ! -e /usr/bin/socksify.dante ] ||
     fail "dante-client's socksify was not put back"
