@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 
 #include "real_libc.hpp"
 
@@ -31,13 +34,28 @@ int stderr_fd() {
   return st.st_dev == g_stderr_dev && st.st_ino == g_stderr_ino ? 2 : -1;
 }
 
+std::atomic<bool> g_file_failed{false};
+
 void write_line(const char* buf, std::size_t len) {
   if (g_log_file != nullptr) {
     const int fd = real().open(g_log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return;
-    (void)!real().write(fd, buf, len);
-    real().close(fd);
-    return;
+    if (fd >= 0) {
+      (void)!real().write(fd, buf, len);
+      real().close(fd);
+      return;
+    }
+    // Lines must not vanish without a word: say once why, then use standard error.
+    const int e = errno;
+    const int err = stderr_fd();
+    if (!g_file_failed.exchange(true) && err >= 0) {
+      char note[512];
+      const int n = std::snprintf(note, sizeof note,
+                                  "socksify[%d]: cannot write the log file %s: %s; logging to "
+                                  "standard error\n",
+                                  static_cast<int>(getpid()), g_log_file, strerrordesc_np(e));
+      if (n > 0)
+        (void)!real().write(err, note, std::min(sizeof note - 1, static_cast<std::size_t>(n)));
+    }
   }
   const int fd = stderr_fd();
   if (fd >= 0) (void)!real().write(fd, buf, len);

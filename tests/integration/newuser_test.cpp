@@ -69,6 +69,12 @@ TEST_CASE("a failed proxied connect says why by default, -q silences it, -v adds
   out = run_ok(lab().socksify() + " -v -x " + kDanted + " -r \"direct 192.0.2.1/32\" " + probe() +
                " connect 192.0.2.1 7000");
   CHECK_THAT(out, Catch::Contains("connect 192.0.2.1:7000 direct (rule 1)"));
+  // Preloaded by hand with a log file that cannot be written: said once, then standard error.
+  out = run_fail("env LD_PRELOAD=" SOCKSIFY_SHIM
+                 " SOCKSIFY_PROXY=socks5h://192.0.2.1:1 SOCKSIFY_LOG_FILE=/nonexistent/dir/log" +
+                 connect);
+  CHECK(count(out, "cannot write the log file /nonexistent/dir/log") == 1);
+  CHECK(count(out, "connect to target.lab:7000 failed") == 1);
   // A success prints nothing by default.
   out = run_ok(lab().socksify() + " -x " + kDanted + connect);
   CHECK_THAT(out, !Catch::Contains("socksify"));
