@@ -121,6 +121,7 @@ socks5::Dial run_dial(std::span<const socks5::ProxyUri> proxies, const settings:
 
 // The one line for a failed dial, on standard error.
 int report_failure(const socks5::Dial& dial, const settings::Config& config) {
+  std::fflush(stdout);  // after the report so far, also when both go to one pipe
   std::fprintf(stderr, "socksify: %s\n", settings::failure_text(dial, config).c_str());
   return 1;
 }
