@@ -148,15 +148,20 @@ Verdict classify(const Config& config, Operation op, const Destination& dst,
   switch (op) {
     case Operation::connect: v = route(config, dst, ctx, true); break;
     case Operation::datagram:
-      // A DNS query over UDP: in remote-DNS mode it would tell the local network (or a
-      // loopback stub, which forwards it) the name; in local-DNS mode that is what is wanted.
-      if (dst.port == 53) {
-        v = config.remote_dns ? refuse(Errc::dns_would_leak, "dns over udp") : direct("local dns");
+      // A DNS query over UDP: in local-DNS mode that is what is wanted. In remote-DNS mode a
+      // query to a loopback stub would be forwarded by it to the local network: refused. A
+      // query to a server the program chose goes as any datagram does: through the proxy
+      // (UDP ASSOCIATE), unless a rule says otherwise.
+      if (dst.port == 53 && !config.remote_dns) {
+        v = direct("local dns");
+        break;
+      }
+      if (dst.port == 53 && dst.name.empty() && !ctx.fake &&
+          is_loopback(dst.family, dst.ip.data())) {
+        v = refuse(Errc::dns_would_leak, "dns over udp to a local stub");
         break;
       }
       v = route(config, dst, ctx, false);
-      // Until UDP ASSOCIATE: fail closed where TCP would go through the proxy.
-      if (v.action == Action::proxy) v = refuse(Errc::udp_not_proxied, v.why, v.rule);
       break;
     case Operation::listen: return direct("local listening socket");
     case Operation::resolve: {

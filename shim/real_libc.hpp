@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -41,6 +42,15 @@ namespace socksify::shim {
   X(sendto)                \
   X(sendmsg)               \
   X(sendmmsg)              \
+  X(send)                  \
+  X(write)                 \
+  X(writev)                \
+  X(recv)                  \
+  X(recvfrom)              \
+  X(recvmsg)               \
+  X(recvmmsg)              \
+  X(read)                  \
+  X(readv)                 \
   X(getaddrinfo)           \
   X(freeaddrinfo)          \
   X(getnameinfo)           \
@@ -96,14 +106,12 @@ namespace socksify::shim {
 // C library functions the shim calls but does not interpose.
 #define SOCKSIFY_USED(X) \
   X(socket)              \
-  X(send)                \
-  X(recv)                \
   X(poll)                \
   X(setsockopt)          \
+  X(getsockname)         \
   X(fstat)               \
   X(sigaction)           \
-  X(open)                \
-  X(write)
+  X(open)
 
 /// The real functions behind the hooks and the ones the shim uses (null for a missing
 /// optional one).

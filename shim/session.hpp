@@ -26,9 +26,11 @@ namespace socksify::shim {
 enum class SessionKind : std::uint8_t {
   proxied,     ///< a TCP stream connected through the proxy
   connecting,  ///< a proxied connect() returned early (a signal, SO_SNDTIMEO): see connect.cpp
+  udp,         ///< a datagram socket with a UDP association through the proxy (udp.hpp)
 };
 
 struct PendingConnect;  // connect.cpp: the dial of an interrupted connect()
+struct Association;     // udp.cpp: a UDP ASSOCIATE's control connection and relay
 
 /// One managed socket.
 struct Session {
@@ -40,6 +42,7 @@ struct Session {
   sockaddr_storage peer;  ///< what getpeername() reports: the address the program asked for
   socklen_t peer_len;
   std::atomic<PendingConnect*> pending;  ///< owned; kind connecting only
+  std::atomic<Association*> udp;         ///< owned; kind udp only
 };
 
 /// A counted reference to a session.
@@ -94,7 +97,8 @@ std::uint64_t socket_cookie(int fd) noexcept;
 /// `fd` has a session).
 SessionRef session_of(int fd) noexcept;
 
-/// Frees what a session owns beyond itself (set by connect.cpp).
+/// Frees what a session owns beyond itself (set at init by the preloaded library).
 extern void (*g_release_pending)(PendingConnect*) noexcept;
+extern void (*g_release_association)(Association*) noexcept;
 
 }  // namespace socksify::shim

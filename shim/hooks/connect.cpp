@@ -19,6 +19,7 @@
 #include "real_libc.hpp"
 #include "runtime.hpp"
 #include "session.hpp"
+#include "udp.hpp"
 
 namespace socksify::shim {
 namespace {
@@ -135,6 +136,11 @@ int socket_type(int fd) noexcept {
 int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastopen) noexcept {
   if (addr != nullptr && len >= static_cast<socklen_t>(sizeof(sa_family_t)) &&
       addr->sa_family == AF_UNSPEC) {
+    // A datagram socket with a UDP association forgets its peer and keeps the relay.
+    if (SessionRef s = udp_of(fd)) {
+      udp_disconnect(*s.get());
+      return 0;
+    }
     // Dissolving the association: what the shim knew about the old one goes with it.
     session_detach(fd);
     return real().connect(fd, addr, len);
@@ -151,8 +157,12 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
   describe_fake(rt, d, ctx, name);
   if ((type & 0xF) != SOCK_STREAM) {
     // Datagram sockets (UDP, ICMP, raw): connect() only sets the default destination; the
-    // datagram policy decides (fail-closed until UDP ASSOCIATE).
+    // datagram policy decides. Through the proxy, the socket stays connected to the relay and
+    // the destination becomes the association's peer (udp.hpp).
     const Verdict v = classify(rt.config, Operation::datagram, d, ctx);
+    if (v.action == Action::proxy && (type & 0xF) == SOCK_DGRAM) {
+      return udp_connect(fd, rt, addr, len);
+    }
     if (v.action != Action::direct) return refuse(v, d, "UDP");
     return real().connect(fd, addr, len);
   }

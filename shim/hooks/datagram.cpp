@@ -1,8 +1,8 @@
-// Datagrams and TCP Fast Open: sendto, sendmsg and sendmmsg with a destination address.
-//  - On a datagram socket the datagram policy decides (policy.cpp): in remote-DNS mode DNS
-//    over UDP is refused (port 53, any address, loopback stub resolvers included: they forward
-//    what they get), and until UDP ASSOCIATE routes them, datagrams to destinations the policy
-//    proxies are refused too.
+// Sending datagrams, and TCP Fast Open: sendto, sendmsg, sendmmsg, and on an associated
+// socket (udp.hpp) send, write and writev too.
+//  - On a datagram socket the datagram policy decides (policy.cpp): a destination it proxies
+//    is reached through the socket's UDP association, a direct one as usual, and a refused one
+//    (a reject rule; in remote-DNS mode, DNS to a loopback stub, which would forward it) fails.
 //  - On an unconnected stream socket, MSG_FASTOPEN connects as connect() would: a proxied
 //    destination is reached through the proxy first (the data then follows as a plain send),
 //    a rejected one is refused, a direct one is left to the kernel (data in the SYN).
@@ -17,32 +17,53 @@
 #include "policy.hpp"
 #include "real_libc.hpp"
 #include "runtime.hpp"
+#include "session.hpp"
+#include "udp.hpp"
 
 namespace socksify::shim {
 namespace {
 
-// 0 if a datagram to `to` may leave `fd`, else the errno to fail with (after one log line).
+// Where a datagram to `to` goes from `fd`.
+enum class Route : unsigned char { direct, proxy, refused };
+
+// Decides for one datagram; for Route::proxy, `d` is the destination (with the name behind a
+// fake address in `name`), for Route::refused errno is set (after one log line).
 // `nested`: the thread was inside the shim when the hook was called.
-int datagram_refusal(int fd, const sockaddr* to, socklen_t len, bool nested) noexcept {
-  Destination d;
-  if (to == nullptr || !destination_from(to, len, d)) return 0;
+Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Destination& d,
+                     char (&name)[256]) noexcept {
+  if (to == nullptr || !destination_from(to, len, d)) return Route::direct;
   Context ctx;
   ctx.nested = nested;
   ctx.in_resolver = in_resolver();
   Guard guard;
   const Runtime* rt = ctx.nested ? runtime_if_ready() : &runtime();
-  if (rt == nullptr) return ctx.in_resolver || is_loopback(d.family, d.ip.data()) ? 0 : ENETUNREACH;
-  char name[256];
+  if (rt == nullptr) {
+    if (ctx.in_resolver || is_loopback(d.family, d.ip.data())) return Route::direct;
+    errno = ENETUNREACH;
+    return Route::refused;
+  }
   describe_fake(*rt, d, ctx, name);
   // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
   const Verdict v = classify(rt->config, Operation::datagram, d, ctx);
-  if (v.action == Action::direct) return 0;
+  if (v.action == Action::direct) return Route::direct;
   const int type = socket_type(fd);
   if (type < 0 || (type & 0xF) == SOCK_STREAM) {
-    return 0;  // not a socket (the kernel says why), or a stream: the address is ignored
+    return Route::direct;  // not a socket (the kernel says why), or a stream: address ignored
   }
+  if (v.action == Action::proxy) return Route::proxy;
   log_refusal(v, d, "UDP");
-  return socks5::to_errno(v.refusal);
+  errno = socks5::to_errno(v.refusal);
+  return Route::refused;
+}
+
+// One datagram to a destination the policy proxies: through the socket's association (made
+// now if it has none).
+ssize_t proxied_datagram(int fd, const Destination& d, const msghdr& msg, int flags) noexcept {
+  Guard guard;
+  const Runtime& rt = runtime();
+  SessionRef s = udp_session(fd, rt);
+  if (!s) return -1;
+  return udp_send(fd, *s.get(), rt, d, msg, flags);
 }
 
 // MSG_FASTOPEN on a stream socket: connect as the policy says. Returns -1 with errno when the
@@ -56,6 +77,20 @@ int fastopen_connect(int fd, const sockaddr* to, socklen_t len) noexcept {
   return direct ? 1 : 0;
 }
 
+// A send without an address on an associated socket: to the peer it was connected to.
+ssize_t connected_datagram(int fd, Session& s, const msghdr& msg, int flags) noexcept {
+  Guard guard;
+  return udp_send_connected(fd, s, runtime(), msg, flags);
+}
+
+msghdr one_buffer(const void* buf, size_t n, iovec& iov) {
+  iov = iovec{const_cast<void*>(buf), n};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  return m;
+}
+
 }  // namespace
 }  // namespace socksify::shim
 
@@ -64,25 +99,42 @@ using socksify::shim::real;
 
 extern "C" SOCKSIFY_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags,
                                           const sockaddr* to, socklen_t len) {
-  if (to == nullptr) return real().sendto(fd, buf, n, flags, to, len);
+  if (to == nullptr) {
+    if (sh::SessionRef s = sh::udp_of(fd)) {
+      iovec iov;
+      return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), flags);
+    }
+    return real().sendto(fd, buf, n, flags, to, len);
+  }
   if ((flags & MSG_FASTOPEN) != 0 && !sh::inside()) {
     const int r = sh::fastopen_connect(fd, to, len);
     if (r < 0) return -1;
     if (r == 0) return real().send(fd, buf, n, flags & ~MSG_FASTOPEN);
     return real().sendto(fd, buf, n, flags, to, len);
   }
-  if (const int e = sh::datagram_refusal(fd, to, len, sh::inside()); e != 0) {
-    errno = e;
-    return -1;
+  sh::Destination d;
+  char name[256];
+  switch (sh::datagram_route(fd, to, len, sh::inside(), d, name)) {
+    case sh::Route::direct: return real().sendto(fd, buf, n, flags, to, len);
+    case sh::Route::refused: return -1;
+    case sh::Route::proxy: break;
   }
-  return real().sendto(fd, buf, n, flags, to, len);
+  iovec iov;
+  return sh::proxied_datagram(fd, d, sh::one_buffer(buf, n, iov), flags);
 }
 
-extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  if (msg == nullptr || msg->msg_name == nullptr) return real().sendmsg(fd, msg, flags);
+namespace socksify::shim {
+
+// sendmsg() as the hook does it (sendmmsg sends each message through it too).
+ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept {
+  if (msg == nullptr) return real().sendmsg(fd, msg, flags);
+  if (msg->msg_name == nullptr) {
+    if (SessionRef s = udp_of(fd)) return connected_datagram(fd, *s.get(), *msg, flags);
+    return real().sendmsg(fd, msg, flags);
+  }
   const auto* to = static_cast<const sockaddr*>(msg->msg_name);
-  if ((flags & MSG_FASTOPEN) != 0 && !sh::inside()) {
-    const int r = sh::fastopen_connect(fd, to, msg->msg_namelen);
+  if ((flags & MSG_FASTOPEN) != 0 && !inside()) {
+    const int r = fastopen_connect(fd, to, msg->msg_namelen);
     if (r < 0) return -1;
     if (r == 0) {
       msghdr plain = *msg;
@@ -92,33 +144,79 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags)
     }
     return real().sendmsg(fd, msg, flags);
   }
-  if (const int e = sh::datagram_refusal(fd, to, msg->msg_namelen, sh::inside()); e != 0) {
-    errno = e;
-    return -1;
+  Destination d;
+  char name[256];
+  switch (datagram_route(fd, to, msg->msg_namelen, inside(), d, name)) {
+    case Route::direct: return real().sendmsg(fd, msg, flags);
+    case Route::refused: return -1;
+    case Route::proxy: break;
   }
-  return real().sendmsg(fd, msg, flags);
+  return proxied_datagram(fd, d, *msg, flags);
 }
 
-// Several datagrams at once: the ones before the first refused one leave, as the kernel
-// reports a partial send; a refused first message fails the call.
+}  // namespace socksify::shim
+
+extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  return sh::send_message(fd, msg, flags);
+}
+
+// Several datagrams at once. When none needs the proxy (and the socket has no association),
+// the kernel sends them all; otherwise one at a time, each as sendmsg would, and the ones
+// before the first failure count, as the kernel reports a partial send.
 extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
-  if (vec != nullptr) {
-    const bool nested = sh::inside();
-    for (unsigned int i = 0; i < vlen; ++i) {
-      const msghdr& m = vec[i].msg_hdr;
-      const int e = m.msg_name == nullptr
-                        ? 0
-                        : sh::datagram_refusal(fd, static_cast<const sockaddr*>(m.msg_name),
-                                               m.msg_namelen, nested);
-      if (e != 0) {
-        if (i == 0) {
-          errno = e;
-          return -1;
-        }
-        vlen = i;
+  if (vec == nullptr || vlen == 0) return real().sendmmsg(fd, vec, vlen, flags);
+  const bool nested = sh::inside();
+  bool plain = !static_cast<bool>(sh::udp_of(fd));
+  for (unsigned int i = 0; i < vlen && plain; ++i) {
+    const msghdr& m = vec[i].msg_hdr;
+    if (m.msg_name == nullptr) continue;
+    sh::Destination d;
+    char name[256];
+    switch (sh::datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, nested,
+                               d, name)) {
+      case sh::Route::direct: break;
+      case sh::Route::proxy: plain = false; break;
+      case sh::Route::refused:
+        if (i == 0) return -1;
+        vlen = i;  // those before it leave; the refused one fails the next call
         break;
-      }
+    }
+    if (i >= vlen) break;
+  }
+  if (plain) return real().sendmmsg(fd, vec, vlen, flags);
+  unsigned int sent = 0;
+  for (; sent < vlen; ++sent) {
+    const ssize_t n = sh::send_message(fd, &vec[sent].msg_hdr, flags);
+    if (n < 0) return sent > 0 ? static_cast<int>(sent) : -1;
+    vec[sent].msg_len = static_cast<unsigned int>(n);
+  }
+  return static_cast<int>(sent);
+}
+
+extern "C" SOCKSIFY_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  if (sh::SessionRef s = sh::udp_of(fd)) {
+    iovec iov;
+    return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), flags);
+  }
+  return real().send(fd, buf, n, flags);
+}
+
+extern "C" SOCKSIFY_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+  if (sh::SessionRef s = sh::udp_of(fd)) {
+    iovec iov;
+    return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), 0);
+  }
+  return real().write(fd, buf, n);
+}
+
+extern "C" SOCKSIFY_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
+  if (count >= 0) {
+    if (sh::SessionRef s = sh::udp_of(fd)) {
+      msghdr m{};
+      m.msg_iov = const_cast<iovec*>(iov);
+      m.msg_iovlen = static_cast<size_t>(count);
+      return sh::connected_datagram(fd, *s.get(), m, 0);
     }
   }
-  return real().sendmmsg(fd, vec, vlen, flags);
+  return real().writev(fd, iov, count);
 }

@@ -16,6 +16,7 @@
 #include "proxy_connect.hpp"
 #include "real_libc.hpp"
 #include "session.hpp"
+#include "udp.hpp"
 
 namespace socksify::shim {
 namespace {
@@ -29,6 +30,12 @@ int on_getpeername(int fd, sockaddr* addr, socklen_t* len) noexcept {
   if (addr == nullptr || len == nullptr) return real().getpeername(fd, addr, len);
   SessionRef s = managed(fd);
   if (!s) return real().getpeername(fd, addr, len);
+  if (s->kind.load(std::memory_order_acquire) == SessionKind::udp) {
+    // The peer the program connected to, not the relay.
+    if (udp_peer(*s.get(), addr, len)) return 0;
+    errno = ENOTCONN;
+    return -1;
+  }
   if (s->kind.load(std::memory_order_acquire) != SessionKind::proxied) {
     errno = ENOTCONN;
     return -1;

@@ -92,7 +92,8 @@ TEST_CASE("policy, connect: first match wins, loopback direct, proxies direct, f
   CHECK(act(closed, op, v4("203.0.113.5", 443)) == Action::proxy);
 }
 
-TEST_CASE("policy, datagrams: fail closed until UDP ASSOCIATE, DNS never leaks", "[shim][policy]") {
+TEST_CASE("policy, datagrams: through the proxy (UDP ASSOCIATE), DNS never leaks",
+          "[shim][policy]") {
   const Config remote = config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"},
                                 {"SOCKSIFY_RULES", "direct 10.0.0.0/8; reject port 9"}});
   const auto op = Operation::datagram;
@@ -100,11 +101,11 @@ TEST_CASE("policy, datagrams: fail closed until UDP ASSOCIATE, DNS never leaks",
   CHECK(dns.action == Action::reject);
   CHECK(dns.refusal == Errc::dns_would_leak);
   CHECK(socks5::to_errno(dns.refusal) == EACCES);
-  const Verdict out = classify(remote, op, v4("203.0.113.5", 443));
-  CHECK(out.action == Action::reject);
-  CHECK(out.refusal == Errc::udp_not_proxied);
-  CHECK(socks5::to_errno(out.refusal) == ENETUNREACH);
-  CHECK(classify(remote, op, named("quic.example", 443)).refusal == Errc::udp_not_proxied);
+  CHECK(act(remote, op, v4("203.0.113.5", 443)) == Action::proxy);
+  CHECK(act(remote, op, named("quic.example", 443)) == Action::proxy);
+  // A DNS server the program chose is reached through the proxy, never direct.
+  CHECK(act(remote, op, v4("203.0.113.53", 53)) == Action::proxy);
+  CHECK(act(remote, op, v4("10.0.0.53", 53)) == Action::direct);  // a direct rule says so
   CHECK(classify(remote, op, v4("203.0.113.5", 9)).refusal == Errc::rejected_by_rule);
   CHECK(act(remote, op, v4("10.1.2.3", 443)) == Action::direct);
   CHECK(act(remote, op, v4("127.0.0.1", 5353)) == Action::direct);
