@@ -51,6 +51,7 @@ namespace socksify::shim {
   X(recvmmsg)              \
   X(read)                  \
   X(readv)                 \
+  X(syscall)               \
   X(getaddrinfo)           \
   X(freeaddrinfo)          \
   X(getnameinfo)           \

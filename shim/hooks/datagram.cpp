@@ -97,30 +97,39 @@ msghdr one_buffer(const void* buf, size_t n, iovec& iov) {
 namespace sh = socksify::shim;
 using socksify::shim::real;
 
-extern "C" SOCKSIFY_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags,
-                                          const sockaddr* to, socklen_t len) {
+namespace socksify::shim {
+
+ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
+                socklen_t len) noexcept {
   if (to == nullptr) {
-    if (sh::SessionRef s = sh::udp_of(fd)) {
+    if (SessionRef s = udp_of(fd)) {
       iovec iov;
-      return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), flags);
+      return connected_datagram(fd, *s.get(), one_buffer(buf, n, iov), flags);
     }
     return real().sendto(fd, buf, n, flags, to, len);
   }
-  if ((flags & MSG_FASTOPEN) != 0 && !sh::inside()) {
-    const int r = sh::fastopen_connect(fd, to, len);
+  if ((flags & MSG_FASTOPEN) != 0 && !inside()) {
+    const int r = fastopen_connect(fd, to, len);
     if (r < 0) return -1;
     if (r == 0) return real().send(fd, buf, n, flags & ~MSG_FASTOPEN);
     return real().sendto(fd, buf, n, flags, to, len);
   }
-  sh::Destination d;
+  Destination d;
   char name[256];
-  switch (sh::datagram_route(fd, to, len, sh::inside(), d, name)) {
-    case sh::Route::direct: return real().sendto(fd, buf, n, flags, to, len);
-    case sh::Route::refused: return -1;
-    case sh::Route::proxy: break;
+  switch (datagram_route(fd, to, len, inside(), d, name)) {
+    case Route::direct: return real().sendto(fd, buf, n, flags, to, len);
+    case Route::refused: return -1;
+    case Route::proxy: break;
   }
   iovec iov;
-  return sh::proxied_datagram(fd, d, sh::one_buffer(buf, n, iov), flags);
+  return proxied_datagram(fd, d, one_buffer(buf, n, iov), flags);
+}
+
+}  // namespace socksify::shim
+
+extern "C" SOCKSIFY_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags,
+                                          const sockaddr* to, socklen_t len) {
+  return sh::send_to(fd, buf, n, flags, to, len);
 }
 
 namespace socksify::shim {
@@ -163,20 +172,22 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags)
 // Several datagrams at once. When none needs the proxy (and the socket has no association),
 // the kernel sends them all; otherwise one at a time, each as sendmsg would, and the ones
 // before the first failure count, as the kernel reports a partial send.
-extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
+namespace socksify::shim {
+
+int send_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
   if (vec == nullptr || vlen == 0) return real().sendmmsg(fd, vec, vlen, flags);
-  const bool nested = sh::inside();
-  bool plain = !static_cast<bool>(sh::udp_of(fd));
+  const bool nested = inside();
+  bool plain = !static_cast<bool>(udp_of(fd));
   for (unsigned int i = 0; i < vlen && plain; ++i) {
     const msghdr& m = vec[i].msg_hdr;
     if (m.msg_name == nullptr) continue;
-    sh::Destination d;
+    Destination d;
     char name[256];
-    switch (sh::datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, nested,
-                               d, name)) {
-      case sh::Route::direct: break;
-      case sh::Route::proxy: plain = false; break;
-      case sh::Route::refused:
+    switch (datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, nested, d,
+                           name)) {
+      case Route::direct: break;
+      case Route::proxy: plain = false; break;
+      case Route::refused:
         if (i == 0) return -1;
         vlen = i;  // those before it leave; the refused one fails the next call
         break;
@@ -186,11 +197,17 @@ extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen,
   if (plain) return real().sendmmsg(fd, vec, vlen, flags);
   unsigned int sent = 0;
   for (; sent < vlen; ++sent) {
-    const ssize_t n = sh::send_message(fd, &vec[sent].msg_hdr, flags);
+    const ssize_t n = send_message(fd, &vec[sent].msg_hdr, flags);
     if (n < 0) return sent > 0 ? static_cast<int>(sent) : -1;
     vec[sent].msg_len = static_cast<unsigned int>(n);
   }
   return static_cast<int>(sent);
+}
+
+}  // namespace socksify::shim
+
+extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
+  return sh::send_mmsg(fd, vec, vlen, flags);
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {

@@ -1,6 +1,7 @@
 #pragma once
 // Handlers shared between hook families.
 #include <sys/socket.h>
+#include <time.h>
 
 namespace socksify::shim {
 
@@ -17,5 +18,15 @@ int socket_type(int fd) noexcept;
 /// goes direct is not connected: *direct_fastopen is set and 0 returned, so that the caller
 /// lets the kernel send the data with the SYN.
 int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastopen) noexcept;
+
+/// The datagram hooks' work (also reached from syscall(2), see syscall.cpp).
+ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
+                socklen_t len) noexcept;
+ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept;
+int send_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept;
+ssize_t receive_from(int fd, void* buf, size_t n, int flags, sockaddr* from,
+                     socklen_t* fromlen) noexcept;
+ssize_t receive_message(int fd, msghdr* msg, int flags) noexcept;
+int receive_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) noexcept;
 
 }  // namespace socksify::shim

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include "hooks/hooks.hpp"
 #include "real_libc.hpp"
 #include "session.hpp"
 #include "udp.hpp"
@@ -38,32 +39,45 @@ extern "C" SOCKSIFY_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) 
   return real().recv(fd, buf, n, flags);
 }
 
-extern "C" SOCKSIFY_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
-                                            socklen_t* fromlen) {
-  if (sh::SessionRef s = sh::udp_of(fd))
-    return receive_one(fd, *s.get(), buf, n, flags, from, fromlen);
+namespace socksify::shim {
+
+ssize_t receive_from(int fd, void* buf, size_t n, int flags, sockaddr* from,
+                     socklen_t* fromlen) noexcept {
+  if (SessionRef s = udp_of(fd)) return receive_one(fd, *s.get(), buf, n, flags, from, fromlen);
   return real().recvfrom(fd, buf, n, flags, from, fromlen);
 }
 
-extern "C" SOCKSIFY_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+ssize_t receive_message(int fd, msghdr* msg, int flags) noexcept {
   if (msg != nullptr) {
-    if (sh::SessionRef s = sh::udp_of(fd)) return sh::udp_receive(fd, *s.get(), msg, flags);
+    if (SessionRef s = udp_of(fd)) return udp_receive(fd, *s.get(), msg, flags);
   }
   return real().recvmsg(fd, msg, flags);
+}
+
+}  // namespace socksify::shim
+
+extern "C" SOCKSIFY_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
+                                            socklen_t* fromlen) {
+  return sh::receive_from(fd, buf, n, flags, from, fromlen);
+}
+
+extern "C" SOCKSIFY_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  return sh::receive_message(fd, msg, flags);
 }
 
 // A batch: the first datagram as the flags say, then whatever else is already there
 // (MSG_DONTWAIT), as the kernel's recvmmsg returns what it has. The timeout is not applied
 // to an associated socket.
-extern "C" SOCKSIFY_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags,
-                                        timespec* timeout) {
+namespace socksify::shim {
+
+int receive_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) noexcept {
   if (vec != nullptr && vlen > 0) {
-    if (sh::SessionRef s = sh::udp_of(fd)) {
+    if (SessionRef s = udp_of(fd)) {
       unsigned int got = 0;
       for (; got < vlen; ++got) {
         const int f =
             got == 0 ? (flags & ~MSG_WAITFORONE) : ((flags & ~MSG_WAITFORONE) | MSG_DONTWAIT);
-        const ssize_t r = sh::udp_receive(fd, *s.get(), &vec[got].msg_hdr, f);
+        const ssize_t r = udp_receive(fd, *s.get(), &vec[got].msg_hdr, f);
         if (r < 0) {
           if (got == 0) return -1;
           break;
@@ -74,6 +88,13 @@ extern "C" SOCKSIFY_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen,
     }
   }
   return real().recvmmsg(fd, vec, vlen, flags, timeout);
+}
+
+}  // namespace socksify::shim
+
+extern "C" SOCKSIFY_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags,
+                                        timespec* timeout) {
+  return sh::receive_mmsg(fd, vec, vlen, flags, timeout);
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t read(int fd, void* buf, size_t n) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Servers for the shim lab, run INSIDE the proxy-side network namespace.
 
-lab_servers.py LOG WWWDIR ADDR...   TCP echo on port 7000 and HTTP on port 8080 of each ADDR;
-                                    every accepted connection is logged as "<kind> <peer>".
+lab_servers.py LOG WWWDIR ADDR...   TCP and UDP echo on port 7000 and HTTP on port 8080 of each
+                                    ADDR, a DNS server on port 53 of the first ADDR (target.lab
+                                    is 198.51.100.1); every accepted connection, datagram and
+                                    query is logged as "<kind> <peer> ...".
 lab_servers.py --dns-sink LOG       a DNS sink on 127.0.0.1:53 (UDP and TCP) that logs every
                                     query ("query <name>") and answers SERVFAIL; run on the
                                     CLIENT side, any line in its log is a leak.
@@ -47,6 +49,34 @@ def echo_server(logpath, addr, port):
     while True:
         c, peer = s.accept()
         threading.Thread(target=serve, args=(c, peer), daemon=True).start()
+
+
+def udp_echo_server(logpath, addr, port):
+    s = socket.socket(family_of(addr), socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    while True:
+        data, peer = s.recvfrom(65535)
+        log(logpath, "udp %s %d" % (peer[0], len(data)))
+        s.sendto(data, peer)
+
+
+def dns_server(logpath, addr):
+    """Answers A questions for target.lab with 198.51.100.1 (NXDOMAIN otherwise)."""
+    s = socket.socket(family_of(addr), socket.SOCK_DGRAM)
+    s.bind((addr, 53))
+    while True:
+        msg, peer = s.recvfrom(4096)
+        name = qname(msg)
+        log(logpath, "dns %s %s" % (peer[0], name))
+        end = 12 + sum(len(l) + 1 for l in name.split(".")) + 1 + 4
+        question = msg[12:end]
+        if name == "target.lab":
+            answer = b"\xc0\x0c" + bytes([0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 1])
+            head = msg[:2] + bytes([0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0])
+            s.sendto(head + question + answer, peer)
+        else:
+            head = msg[:2] + bytes([0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0])
+            s.sendto(head + question, peer)
 
 
 def http_server(logpath, wwwdir, addr, port):
@@ -128,7 +158,9 @@ def main():
     threads = []
     for a in addrs:
         threads.append(threading.Thread(target=echo_server, args=(logpath, a, 7000), daemon=True))
+        threads.append(threading.Thread(target=udp_echo_server, args=(logpath, a, 7000), daemon=True))
         threads.append(threading.Thread(target=http_server, args=(logpath, wwwdir, a, 8080), daemon=True))
+    threads.append(threading.Thread(target=dns_server, args=(logpath, addrs[0]), daemon=True))
     for t in threads:
         t.start()
     log(logpath, "ready")

@@ -47,9 +47,11 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -80,6 +82,9 @@ const char* errno_name(int e) {
     case ENOTCONN: return "ENOTCONN";
     case EBADF: return "EBADF";
     case EPIPE: return "EPIPE";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EAGAIN: return "EAGAIN";
+    case EDESTADDRREQ: return "EDESTADDRREQ";
     default: return "other";
   }
 }
@@ -363,6 +368,204 @@ int do_udp(const char* addr, const char* port) {
   if (send(fd, "ping", 4, 0) != 4) return fail("send", errno);
   std::printf("udp sent\n");
   return 0;
+}
+
+// A datagram of `n` octets: a counter pattern, so that a reordered or truncated echo shows.
+std::vector<char> pattern(std::size_t n, char tag) {
+  std::vector<char> v(n);
+  for (std::size_t i = 0; i < n; ++i)
+    v[i] = static_cast<char>((i * 7 + static_cast<std::size_t>(tag)) & 0xFF);
+  if (n > 0) v[0] = tag;
+  return v;
+}
+
+// Every UDP call family against the lab's UDP echo (HOST PORT, family 4 or 6): sendto and
+// recvfrom with SIZE octets; sendmsg and recvmsg split over two iovecs; MSG_PEEK and MSG_TRUNC
+// with a short buffer; sendmmsg and recvmmsg, a batch of three; connect, then send, recv,
+// write, read, writev, readv and getpeername; a non-blocking socket driven by epoll.
+int do_udpecho(const char* host, const char* port, const char* fam, std::size_t size) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, fam, ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto* to = reinterpret_cast<sockaddr*>(&ss);
+  std::vector<char> out = pattern(size, 'a'), in(size + 100);
+  if (sendto(fd, out.data(), size, 0, to, len) != static_cast<ssize_t>(size))
+    return fail("sendto", errno);
+  sockaddr_storage from{};
+  socklen_t flen = sizeof from;
+  ssize_t n = recvfrom(fd, in.data(), in.size(), 0, reinterpret_cast<sockaddr*>(&from), &flen);
+  if (n != static_cast<ssize_t>(size) || std::memcmp(in.data(), out.data(), size) != 0)
+    return fail("recvfrom", n < 0 ? errno : EPROTO);
+  std::printf("recvfrom %zd from %s\n", n, addr_text(from).c_str());
+  // sendmsg / recvmsg over two iovecs each.
+  {
+    std::vector<char> o = pattern(size, 'b');
+    const std::size_t half = size / 2;
+    iovec oi[2] = {{o.data(), half}, {o.data() + half, size - half}};
+    msghdr m{};
+    m.msg_name = to;
+    m.msg_namelen = len;
+    m.msg_iov = oi;
+    m.msg_iovlen = 2;
+    if (sendmsg(fd, &m, 0) != static_cast<ssize_t>(size)) return fail("sendmsg", errno);
+    std::vector<char> a(half), b(size - half + 10);
+    iovec ii[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+    msghdr r{};
+    sockaddr_storage src{};
+    r.msg_name = &src;
+    r.msg_namelen = sizeof src;
+    r.msg_iov = ii;
+    r.msg_iovlen = 2;
+    n = recvmsg(fd, &r, 0);
+    if (n != static_cast<ssize_t>(size) || std::memcmp(a.data(), o.data(), half) != 0 ||
+        std::memcmp(b.data(), o.data() + half, size - half) != 0 ||
+        (r.msg_flags & MSG_TRUNC) != 0) {
+      return fail("recvmsg", n < 0 ? errno : EPROTO);
+    }
+    std::printf("recvmsg %zd from %s\n", n, addr_text(src).c_str());
+  }
+  // MSG_PEEK leaves the datagram; MSG_TRUNC reports its real length into a short buffer.
+  {
+    if (sendto(fd, out.data(), size, 0, to, len) < 0) return fail("sendto (peek)", errno);
+    char small[4];
+    n = recv(fd, small, sizeof small, MSG_PEEK | MSG_TRUNC);
+    if (n != static_cast<ssize_t>(size))
+      return fail("recv MSG_PEEK|MSG_TRUNC", n < 0 ? errno : EPROTO);
+    iovec iv{small, sizeof small};
+    msghdr r{};
+    r.msg_iov = &iv;
+    r.msg_iovlen = 1;
+    n = recvmsg(fd, &r, 0);
+    if (n != static_cast<ssize_t>(std::min<std::size_t>(size, 4)) ||
+        (size > 4 && (r.msg_flags & MSG_TRUNC) == 0)) {
+      return fail("recvmsg short buffer", n < 0 ? errno : EPROTO);
+    }
+    std::printf("peek %zu, then %zd with MSG_TRUNC\n", size, n);
+  }
+  // A batch of three each way.
+  {
+    std::vector<char> b0 = pattern(size, 'c'), b1 = pattern(size, 'd'), b2 = pattern(size, 'e');
+    iovec ov[3] = {{b0.data(), size}, {b1.data(), size}, {b2.data(), size}};
+    mmsghdr om[3]{};
+    for (int i = 0; i < 3; ++i) {
+      om[i].msg_hdr.msg_name = to;
+      om[i].msg_hdr.msg_namelen = len;
+      om[i].msg_hdr.msg_iov = &ov[i];
+      om[i].msg_hdr.msg_iovlen = 1;
+    }
+    if (sendmmsg(fd, om, 3, 0) != 3) return fail("sendmmsg", errno);
+    std::vector<std::vector<char>> bufs(3, std::vector<char>(size + 10));
+    iovec iv[3];
+    mmsghdr im[3]{};
+    int got = 0;
+    for (int tries = 0; got < 3 && tries < 3; ++tries) {
+      for (int i = got; i < 3; ++i) {
+        iv[i] = iovec{bufs[static_cast<std::size_t>(i)].data(), size + 10};
+        im[i].msg_hdr = msghdr{};
+        im[i].msg_hdr.msg_iov = &iv[i];
+        im[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int k = recvmmsg(fd, im + got, static_cast<unsigned>(3 - got), MSG_WAITFORONE, nullptr);
+      if (k <= 0) return fail("recvmmsg", errno);
+      got += k;
+    }
+    for (int i = 0; i < 3; ++i) {
+      if (im[i].msg_len != size) return fail("recvmmsg length", EPROTO);
+    }
+    std::printf("sendmmsg/recvmmsg 3 x %zu\n", size);
+  }
+  // Connected: send/recv, write/read, writev/readv, getpeername.
+  {
+    if (connect(fd, to, len) != 0) return fail("connect", errno);
+    sockaddr_storage peer{};
+    socklen_t plen = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0)
+      return fail("getpeername", errno);
+    std::printf("peer %s\n", addr_text(peer).c_str());
+    std::vector<char> o = pattern(size, 'f');
+    if (send(fd, o.data(), size, 0) != static_cast<ssize_t>(size)) return fail("send", errno);
+    n = recv(fd, in.data(), in.size(), 0);
+    if (n != static_cast<ssize_t>(size) || std::memcmp(in.data(), o.data(), size) != 0)
+      return fail("recv", n < 0 ? errno : EPROTO);
+    if (write(fd, o.data(), size) != static_cast<ssize_t>(size)) return fail("write", errno);
+    n = read(fd, in.data(), in.size());
+    if (n != static_cast<ssize_t>(size)) return fail("read", n < 0 ? errno : EPROTO);
+    iovec wv[2] = {{o.data(), size / 2}, {o.data() + size / 2, size - size / 2}};
+    if (writev(fd, wv, 2) != static_cast<ssize_t>(size)) return fail("writev", errno);
+    iovec rv[1] = {{in.data(), in.size()}};
+    n = readv(fd, rv, 1);
+    if (n != static_cast<ssize_t>(size) || std::memcmp(in.data(), o.data(), size) != 0)
+      return fail("readv", n < 0 ? errno : EPROTO);
+    std::printf("connected send/recv, write/read, writev/readv %zu\n", size);
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    if (connect(fd, &unspec, sizeof unspec) != 0) return fail("connect AF_UNSPEC", errno);
+    plen = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0 || errno != ENOTCONN) {
+      return fail("getpeername after AF_UNSPEC", errno);
+    }
+    if (send(fd, o.data(), size, 0) >= 0) return fail("send after AF_UNSPEC", EPROTO);
+    std::printf("disconnected: %s\n", errno_name(errno));
+  }
+  close(fd);
+  // Non-blocking, driven by epoll.
+  {
+    const int u = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = u;
+    epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev);
+    char buf[16];
+    if (recv(u, buf, sizeof buf, 0) >= 0 || errno != EAGAIN)
+      return fail("recv on an empty socket", errno);
+    if (sendto(u, out.data(), size, 0, to, len) != static_cast<ssize_t>(size))
+      return fail("sendto (epoll)", errno);
+    epoll_event got{};
+    if (epoll_wait(ep, &got, 1, 5000) != 1) return fail("epoll_wait", ETIMEDOUT);
+    n = recv(u, in.data(), in.size(), 0);
+    if (n != static_cast<ssize_t>(size)) return fail("recv (epoll)", n < 0 ? errno : EPROTO);
+    if (recv(u, buf, sizeof buf, 0) >= 0 || errno != EAGAIN)
+      return fail("recv after the datagram", errno);
+    std::printf("epoll: readable, %zd, then EAGAIN\n", n);
+    close(ep);
+    close(u);
+  }
+  std::printf("udp echo ok\n");
+  return 0;
+}
+
+// THREADS threads share one UDP socket, each sending COUNT datagrams and receiving as many
+// (any thread may receive any echo): every datagram comes back whole.
+int do_udpthreads(const char* host, const char* port, int threads, int count) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < count; ++i) {
+        std::vector<char> o = pattern(512, static_cast<char>('A' + t));
+        if (sendto(fd, o.data(), o.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) != 512) {
+          ++bad;
+          continue;
+        }
+        char in[600];
+        const ssize_t n = recv(fd, in, sizeof in, 0);
+        (n == 512 && in[0] >= 'A' && in[0] < 'A' + threads) ? ++ok : ++bad;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::printf("udp threads ok=%d bad=%d\n", ok.load(), bad.load());
+  return bad.load() == 0 ? 0 : 1;
 }
 
 int do_udp53(const char* addr) {
@@ -831,6 +1034,12 @@ int main(int argc, char** argv) {
   if (mode == "resolve" && argc == 3) return do_resolve(argv[2]);
   if (mode == "udp53" && argc == 3) return do_udp53(argv[2]);
   if (mode == "udp" && argc == 4) return do_udp(argv[2], argv[3]);
+  if (mode == "udpecho" && argc == 6) {
+    return do_udpecho(argv[2], argv[3], argv[4], static_cast<std::size_t>(std::atol(argv[5])));
+  }
+  if (mode == "udpthreads" && argc == 6) {
+    return do_udpthreads(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
+  }
   if (mode == "forked" && argc == 4) return do_forked(argv[2], argv[3]);
   if (mode == "resquery" && argc == 3) return do_resquery(argv[2]);
   if (mode == "reverse" && argc == 3) return do_reverse(argv[2]);
