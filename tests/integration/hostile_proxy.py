@@ -7,6 +7,11 @@ hostile_proxy.py LOG MODE ADDR PORT [ARGS]
   silent                         accepts and reads, never answers
   tarpit                         never accepts: its queue is full, so SYNs are dropped
   reject-auth                    chooses username/password and rejects every attempt
+  udp-frag                       a SOCKS5 server for UDP ASSOCIATE whose relay echoes each
+                                 datagram back in three fragments (FRAG 1, 2, 3|0x80), after
+                                 an abandoned sequence (FRAG 1, 2, then a lower 1 restarts)
+  udp-close                      the same with whole datagrams, but it closes the control
+                                 connection right after echoing the first one
 Every accepted connection is logged as "MODE accept PEER"; each authentication attempt as
 "auth attempt". Runs until killed.
 """
@@ -94,6 +99,55 @@ def serve_http(c):
     c.close()
 
 
+def udp_header_size(d):
+    atyp = d[3]
+    if atyp == 1:
+        return 4 + 4 + 2
+    if atyp == 4:
+        return 4 + 16 + 2
+    return 4 + 1 + d[4] + 2
+
+
+def serve_udp(c, addr, logpath, mode):
+    """Method none, then UDP ASSOCIATE: a relay on ADDR that echoes what it gets."""
+    try:
+        head = recv_exact(c, 2)
+        recv_exact(c, head[1])
+        c.sendall(b"\x05\x00")
+        req = recv_exact(c, 4)
+        atyp = req[3]
+        recv_exact(c, {1: 4, 4: 16}.get(atyp, 0) or recv_exact(c, 1)[0])
+        recv_exact(c, 2)
+        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        r.bind((addr, 0))
+        port = r.getsockname()[1]
+        c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(addr) + port.to_bytes(2, "big"))
+        log(logpath, "%s associate" % mode)
+        data, peer = r.recvfrom(65535)
+        hdr = data[:udp_header_size(data)]
+        payload = data[len(hdr):]
+        log(logpath, "%s datagram %d" % (mode, len(payload)))
+        if mode == "udp-frag":
+            third = max(1, len(payload) // 3)
+            parts = [payload[:third], payload[third:2 * third], payload[2 * third:]]
+            # An abandoned start: FRAG 1 and 2 of a sequence that never ends, then a lower
+            # FRAG (1) starts the real one over.
+            r.sendto(hdr[:2] + b"\x01" + hdr[3:] + b"junk-1", peer)
+            r.sendto(hdr[:2] + b"\x02" + hdr[3:] + b"junk-2", peer)
+            for i, part in enumerate(parts):
+                frag = (i + 1) | (0x80 if i == 2 else 0)
+                r.sendto(hdr[:2] + bytes([frag]) + hdr[3:] + part, peer)
+        else:
+            r.sendto(hdr + payload, peer)
+            c.close()
+            log(logpath, "%s closed" % mode)
+            return
+        while c.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
 def main():
     logpath, mode, addr, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -121,6 +175,8 @@ def main():
             threading.Thread(target=serve_slow, args=args, daemon=True).start()
         elif mode == "silent":
             threading.Thread(target=serve_silent, args=(c,), daemon=True).start()
+        elif mode in ("udp-frag", "udp-close"):
+            threading.Thread(target=serve_udp, args=(c, addr, logpath, mode), daemon=True).start()
         elif mode == "http":
             threading.Thread(target=serve_http, args=(c,), daemon=True).start()
         elif mode == "reject-auth":

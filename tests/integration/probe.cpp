@@ -568,6 +568,52 @@ int do_udpthreads(const char* host, const char* port, int threads, int count) {
   return bad.load() == 0 ? 0 : 1;
 }
 
+// One datagram of SIZE octets through a relay that answers in fragments: what arrives is
+// the datagram, whole.
+int do_udpfrag(const char* host, const char* port, std::size_t size) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::vector<char> out = pattern(size, 'z'), in(size + 100);
+  if (sendto(fd, out.data(), size, 0, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    return fail("sendto", errno);
+  }
+  const ssize_t n = recv(fd, in.data(), in.size(), 0);
+  if (n != static_cast<ssize_t>(size) || std::memcmp(in.data(), out.data(), size) != 0) {
+    return fail("recv (reassembled)", n < 0 ? errno : EPROTO);
+  }
+  std::printf("reassembled %zd\n", n);
+  return 0;
+}
+
+// The proxy closes the control connection after echoing the first datagram: a later send
+// fails (tried again, a bounded number of times, until the close has arrived).
+int do_udpclose(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto* to = reinterpret_cast<sockaddr*>(&ss);
+  if (sendto(fd, "first", 5, 0, to, len) != 5) return fail("sendto", errno);
+  char buf[16];
+  if (recv(fd, buf, sizeof buf, 0) != 5) return fail("recv", errno);
+  std::printf("first echoed\n");
+  for (int i = 0; i < 200; ++i) {
+    if (sendto(fd, "later", 5, 0, to, len) < 0) {
+      std::printf("later send: errno=%s\n", errno_name(errno));
+      return 0;
+    }
+    poll(nullptr, 0, 10);  // bounded: 2 s in all
+  }
+  std::printf("later sends still succeed\n");
+  return 1;
+}
+
 int do_udp53(const char* addr) {
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -1037,6 +1083,10 @@ int main(int argc, char** argv) {
   if (mode == "udpecho" && argc == 6) {
     return do_udpecho(argv[2], argv[3], argv[4], static_cast<std::size_t>(std::atol(argv[5])));
   }
+  if (mode == "udpfrag" && argc == 5) {
+    return do_udpfrag(argv[2], argv[3], static_cast<std::size_t>(std::atol(argv[4])));
+  }
+  if (mode == "udpclose" && argc == 4) return do_udpclose(argv[2], argv[3]);
   if (mode == "udpthreads" && argc == 6) {
     return do_udpthreads(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
   }

@@ -11,6 +11,16 @@
 
 using namespace testing;
 
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
 TEST_CASE("lab sanity: without the shim the client reaches nothing", "[shim][lab]") {
   auto out = run_fail("curl -sS -m 3 http://198.51.100.1:8080/");
   CHECK_THAT(out, Catch::Contains("curl"));
@@ -324,6 +334,20 @@ TEST_CASE("UDP ASSOCIATE: eight threads share one socket", "[shim][lab][probe]")
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
                     " udpthreads 198.51.100.1 7000 8 50"),
              Catch::Contains("udp threads ok=400 bad=0"));
+}
+
+TEST_CASE("UDP fragments are reassembled, and a proxy that closes the association fails the socket",
+          "[shim][lab][probe]") {
+  lab().start_hostile("udp-frag", "192.0.2.1", 1095);
+  CHECK_THAT(run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1095 " + probe() +
+                    " udpfrag 198.51.100.1 7000 3000"),
+             Catch::Contains("reassembled 3000"));
+  lab().start_hostile("udp-close", "192.0.2.1", 1096);
+  const std::string out = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1096 " + probe() +
+                                 " udpclose 198.51.100.1 7000");
+  CHECK_THAT(out, Catch::Contains("first echoed"));
+  CHECK_THAT(out, Catch::Contains("later send: errno=ECONNRESET"));
+  CHECK(count_of(out, "the proxy closed its control connection") == 1);
 }
 
 TEST_CASE("UDP through a proxy without UDP ASSOCIATE fails closed, with one line",
