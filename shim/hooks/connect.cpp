@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -133,6 +134,14 @@ int socket_type(int fd) noexcept {
   return type;
 }
 
+bool is_udp(int fd, int type) noexcept {
+  if ((type & 0xF) != SOCK_DGRAM) return false;
+  int protocol = 0;
+  socklen_t len = sizeof protocol;
+  return real().getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 &&
+         protocol == IPPROTO_UDP;
+}
+
 int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastopen) noexcept {
   if (addr != nullptr && len >= static_cast<socklen_t>(sizeof(sa_family_t)) &&
       addr->sa_family == AF_UNSPEC) {
@@ -160,8 +169,11 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
     // datagram policy decides. Through the proxy, the socket stays connected to the relay and
     // the destination becomes the association's peer (udp.hpp).
     const Verdict v = classify(rt.config, Operation::datagram, d, ctx);
-    if (v.action == Action::proxy && (type & 0xF) == SOCK_DGRAM) {
-      return udp_connect(fd, rt, addr, len);
+    if (v.action == Action::proxy && is_udp(fd, type)) return udp_connect(fd, rt, addr, len);
+    if (v.action == Action::proxy) {
+      // ICMP and raw sockets: SOCKS carries only UDP.
+      return refuse(Verdict{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied}, d,
+                    "datagram");
     }
     if (v.action != Action::direct) return refuse(v, d, "UDP");
     return real().connect(fd, addr, len);

@@ -50,7 +50,14 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
   if (type < 0 || (type & 0xF) == SOCK_STREAM) {
     return Route::direct;  // not a socket (the kernel says why), or a stream: address ignored
   }
-  if (v.action == Action::proxy) return Route::proxy;
+  if (v.action == Action::proxy) {
+    if (is_udp(fd, type)) return Route::proxy;
+    // ICMP ("ping" sockets) and raw sockets: SOCKS carries only UDP. Never sent direct.
+    const Verdict r{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied};
+    log_refusal(r, d, "datagram");
+    errno = socks5::to_errno(r.refusal);
+    return Route::refused;
+  }
   log_refusal(v, d, "UDP");
   errno = socks5::to_errno(v.refusal);
   return Route::refused;

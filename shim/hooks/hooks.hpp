@@ -14,6 +14,10 @@ void log_refusal(const Verdict& v, const Destination& d, const char* what) noexc
 /// The socket's type (SO_TYPE), or -1 when `fd` is not a socket.
 int socket_type(int fd) noexcept;
 
+/// True for a UDP socket (SOCK_DGRAM of protocol UDP; `type` from socket_type()): the only
+/// datagrams SOCKS carries.
+bool is_udp(int fd, int type) noexcept;
+
 /// connect() as the hook does it. With `direct_fastopen` (TCP Fast Open), a destination that
 /// goes direct is not connected: *direct_fastopen is set and 0 returned, so that the caller
 /// lets the kernel send the data with the SYN.

@@ -614,6 +614,21 @@ int do_udpclose(const char* host, const char* port) {
   return 1;
 }
 
+// An ICMP echo request on a raw socket (as root): SOCKS carries only UDP.
+int do_rawicmp(const char* addr) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  inet_pton(AF_INET, addr, &in.sin_addr);
+  const int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) return fail("socket", errno);
+  const unsigned char echo[8] = {8, 0, 0xF7, 0xFF, 0, 0, 0, 0};  // type 8, checksum, id 0, seq 0
+  if (sendto(fd, echo, sizeof echo, 0, reinterpret_cast<sockaddr*>(&in), sizeof in) < 0) {
+    return fail("raw sendto", errno);
+  }
+  std::printf("raw sent\n");
+  return 0;
+}
+
 int do_udp53(const char* addr) {
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -1087,6 +1102,7 @@ int main(int argc, char** argv) {
     return do_udpfrag(argv[2], argv[3], static_cast<std::size_t>(std::atol(argv[4])));
   }
   if (mode == "udpclose" && argc == 4) return do_udpclose(argv[2], argv[3]);
+  if (mode == "rawicmp" && argc == 3) return do_rawicmp(argv[2]);
   if (mode == "udpthreads" && argc == 6) {
     return do_udpthreads(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
   }

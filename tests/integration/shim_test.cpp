@@ -297,6 +297,11 @@ TEST_CASE(
   CHECK_THAT(run_fail(lab().socksify() + " -x " + kDanted + " -r \"reject port 9999\" " + probe() +
                       " udp 192.0.2.1 9999"),
              Catch::Contains("sendto: errno=EACCES"));
+  // ICMP on a raw socket: SOCKS carries only UDP; refused, never sent direct.
+  const std::string raw =
+      run_fail(lab().socksify() + " -v -x " + kDanted + " " + probe() + " rawicmp 198.51.100.1");
+  CHECK_THAT(raw, Catch::Contains("raw sendto: errno=ENETUNREACH"));
+  CHECK_THAT(raw, Catch::Contains("only UDP datagrams go through the proxy"));
   // Direct destinations work: loopback by default, others by a rule.
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " udp 127.0.0.1 9999"),
              Catch::Contains("udp sent"));
