@@ -379,6 +379,26 @@ std::vector<char> pattern(std::size_t n, char tag) {
   return v;
 }
 
+// UDP may lose a datagram (a full socket buffer on a busy machine): each exchange sends again
+// after 2 s of silence, four times at most. A late echo of an earlier attempt (or step) is
+// recognised by its contents and skipped.
+template <class Send, class Receive>
+bool exchange(const char* what, Send send_once, Receive receive_match) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (!send_once()) {
+      fail(what, errno);
+      return false;
+    }
+    if (receive_match()) return true;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      fail(what, errno);
+      return false;
+    }
+  }
+  fail(what, ETIMEDOUT);
+  return false;
+}
+
 // Every UDP call family against the lab's UDP echo (HOST PORT, family 4 or 6): sendto and
 // recvfrom with SIZE octets; sendmsg and recvmsg split over two iovecs; MSG_PEEK and MSG_TRUNC
 // with a short buffer; sendmmsg and recvmmsg, a batch of three; connect, then send, recv,
@@ -388,92 +408,150 @@ int do_udpecho(const char* host, const char* port, const char* fam, std::size_t 
   socklen_t len = 0;
   if (!resolve(host, port, fam, ss, len)) return fail("resolve", EHOSTUNREACH);
   const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  timeval tv{5, 0};
+  timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const int rcvbuf = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   auto* to = reinterpret_cast<sockaddr*>(&ss);
-  std::vector<char> out = pattern(size, 'a'), in(size + 100);
-  if (sendto(fd, out.data(), size, 0, to, len) != static_cast<ssize_t>(size))
-    return fail("sendto", errno);
-  sockaddr_storage from{};
-  socklen_t flen = sizeof from;
-  ssize_t n = recvfrom(fd, in.data(), in.size(), 0, reinterpret_cast<sockaddr*>(&from), &flen);
-  if (n != static_cast<ssize_t>(size) || std::memcmp(in.data(), out.data(), size) != 0)
-    return fail("recvfrom", n < 0 ? errno : EPROTO);
-  std::printf("recvfrom %zd from %s\n", n, addr_text(from).c_str());
+  std::vector<char> in(size + 100);
+  const auto sz = static_cast<ssize_t>(size);
+  // recvfrom
+  {
+    const std::vector<char> o = pattern(size, 'a');
+    sockaddr_storage from{};
+    if (!exchange(
+            "sendto/recvfrom", [&] { return sendto(fd, o.data(), size, 0, to, len) == sz; },
+            [&] {
+              for (;;) {
+                socklen_t flen = sizeof from;
+                const ssize_t n = recvfrom(fd, in.data(), in.size(), 0,
+                                           reinterpret_cast<sockaddr*>(&from), &flen);
+                if (n < 0) return false;
+                if (n == sz && std::memcmp(in.data(), o.data(), size) == 0) return true;
+              }
+            })) {
+      return 1;
+    }
+    std::printf("recvfrom %zu from %s\n", size, addr_text(from).c_str());
+  }
   // sendmsg / recvmsg over two iovecs each.
   {
-    std::vector<char> o = pattern(size, 'b');
+    const std::vector<char> o = pattern(size, 'b');
     const std::size_t half = size / 2;
-    iovec oi[2] = {{o.data(), half}, {o.data() + half, size - half}};
-    msghdr m{};
-    m.msg_name = to;
-    m.msg_namelen = len;
-    m.msg_iov = oi;
-    m.msg_iovlen = 2;
-    if (sendmsg(fd, &m, 0) != static_cast<ssize_t>(size)) return fail("sendmsg", errno);
-    std::vector<char> a(half), b(size - half + 10);
-    iovec ii[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
-    msghdr r{};
+    std::vector<char> x(half), y(size - half + 10);
     sockaddr_storage src{};
-    r.msg_name = &src;
-    r.msg_namelen = sizeof src;
-    r.msg_iov = ii;
-    r.msg_iovlen = 2;
-    n = recvmsg(fd, &r, 0);
-    if (n != static_cast<ssize_t>(size) || std::memcmp(a.data(), o.data(), half) != 0 ||
-        std::memcmp(b.data(), o.data() + half, size - half) != 0 ||
-        (r.msg_flags & MSG_TRUNC) != 0) {
-      return fail("recvmsg", n < 0 ? errno : EPROTO);
+    msghdr r{};
+    iovec ii[2];
+    if (!exchange(
+            "sendmsg/recvmsg",
+            [&] {
+              iovec oi[2] = {{const_cast<char*>(o.data()), half},
+                             {const_cast<char*>(o.data()) + half, size - half}};
+              msghdr m{};
+              m.msg_name = to;
+              m.msg_namelen = len;
+              m.msg_iov = oi;
+              m.msg_iovlen = 2;
+              return sendmsg(fd, &m, 0) == sz;
+            },
+            [&] {
+              for (;;) {
+                ii[0] = iovec{x.data(), x.size()};
+                ii[1] = iovec{y.data(), y.size()};
+                r = msghdr{};
+                r.msg_name = &src;
+                r.msg_namelen = sizeof src;
+                r.msg_iov = ii;
+                r.msg_iovlen = 2;
+                const ssize_t n = recvmsg(fd, &r, 0);
+                if (n < 0) return false;
+                if (n == sz && std::memcmp(x.data(), o.data(), half) == 0 &&
+                    std::memcmp(y.data(), o.data() + half, size - half) == 0 &&
+                    (r.msg_flags & MSG_TRUNC) == 0) {
+                  return true;
+                }
+              }
+            })) {
+      return 1;
     }
-    std::printf("recvmsg %zd from %s\n", n, addr_text(src).c_str());
+    std::printf("recvmsg %zu from %s\n", size, addr_text(src).c_str());
   }
   // MSG_PEEK leaves the datagram; MSG_TRUNC reports its real length into a short buffer.
   {
-    if (sendto(fd, out.data(), size, 0, to, len) < 0) return fail("sendto (peek)", errno);
-    char small[4];
-    n = recv(fd, small, sizeof small, MSG_PEEK | MSG_TRUNC);
-    if (n != static_cast<ssize_t>(size))
-      return fail("recv MSG_PEEK|MSG_TRUNC", n < 0 ? errno : EPROTO);
-    iovec iv{small, sizeof small};
-    msghdr r{};
-    r.msg_iov = &iv;
-    r.msg_iovlen = 1;
-    n = recvmsg(fd, &r, 0);
-    if (n != static_cast<ssize_t>(std::min<std::size_t>(size, 4)) ||
-        (size > 4 && (r.msg_flags & MSG_TRUNC) == 0)) {
-      return fail("recvmsg short buffer", n < 0 ? errno : EPROTO);
+    const std::vector<char> o = pattern(size, 'p');
+    ssize_t shortened = 0;
+    if (!exchange(
+            "MSG_PEEK/MSG_TRUNC", [&] { return sendto(fd, o.data(), size, 0, to, len) == sz; },
+            [&] {
+              for (;;) {
+                char small[4];
+                const ssize_t n = recv(fd, small, sizeof small, MSG_PEEK | MSG_TRUNC);
+                if (n < 0) return false;
+                const bool ours = n == sz && small[0] == 'p';
+                iovec iv{small, sizeof small};
+                msghdr r{};
+                r.msg_iov = &iv;
+                r.msg_iovlen = 1;
+                shortened = recvmsg(fd, &r, 0);
+                if (!ours) continue;
+                if (shortened != static_cast<ssize_t>(std::min<std::size_t>(size, 4)) ||
+                    (size > 4 && (r.msg_flags & MSG_TRUNC) == 0)) {
+                  errno = EPROTO;
+                  return false;
+                }
+                return true;
+              }
+            })) {
+      return 1;
     }
-    std::printf("peek %zu, then %zd with MSG_TRUNC\n", size, n);
+    std::printf("peek %zu, then %zd with MSG_TRUNC\n", size, shortened);
   }
   // A batch of three each way.
   {
-    std::vector<char> b0 = pattern(size, 'c'), b1 = pattern(size, 'd'), b2 = pattern(size, 'e');
-    iovec ov[3] = {{b0.data(), size}, {b1.data(), size}, {b2.data(), size}};
-    mmsghdr om[3]{};
-    for (int i = 0; i < 3; ++i) {
-      om[i].msg_hdr.msg_name = to;
-      om[i].msg_hdr.msg_namelen = len;
-      om[i].msg_hdr.msg_iov = &ov[i];
-      om[i].msg_hdr.msg_iovlen = 1;
-    }
-    if (sendmmsg(fd, om, 3, 0) != 3) return fail("sendmmsg", errno);
-    std::vector<std::vector<char>> bufs(3, std::vector<char>(size + 10));
-    iovec iv[3];
-    mmsghdr im[3]{};
-    int got = 0;
-    for (int tries = 0; got < 3 && tries < 3; ++tries) {
-      for (int i = got; i < 3; ++i) {
-        iv[i] = iovec{bufs[static_cast<std::size_t>(i)].data(), size + 10};
-        im[i].msg_hdr = msghdr{};
-        im[i].msg_hdr.msg_iov = &iv[i];
-        im[i].msg_hdr.msg_iovlen = 1;
-      }
-      const int k = recvmmsg(fd, im + got, static_cast<unsigned>(3 - got), MSG_WAITFORONE, nullptr);
-      if (k <= 0) return fail("recvmmsg", errno);
-      got += k;
-    }
-    for (int i = 0; i < 3; ++i) {
-      if (im[i].msg_len != size) return fail("recvmmsg length", EPROTO);
+    const char tags[3] = {'c', 'd', 'e'};
+    std::vector<std::vector<char>> sent;
+    for (char t : tags) sent.push_back(pattern(size, t));
+    bool seen[3] = {false, false, false};
+    if (!exchange(
+            "sendmmsg/recvmmsg",
+            [&] {
+              iovec ov[3];
+              mmsghdr om[3]{};
+              for (int i = 0; i < 3; ++i) {
+                ov[i] = iovec{sent[static_cast<std::size_t>(i)].data(), size};
+                om[i].msg_hdr.msg_name = to;
+                om[i].msg_hdr.msg_namelen = len;
+                om[i].msg_hdr.msg_iov = &ov[i];
+                om[i].msg_hdr.msg_iovlen = 1;
+              }
+              return sendmmsg(fd, om, 3, 0) == 3;
+            },
+            [&] {
+              std::vector<std::vector<char>> bufs(3, std::vector<char>(size + 10));
+              while (!(seen[0] && seen[1] && seen[2])) {
+                iovec iv[3];
+                mmsghdr im[3]{};
+                for (int i = 0; i < 3; ++i) {
+                  iv[i] = iovec{bufs[static_cast<std::size_t>(i)].data(), size + 10};
+                  im[i].msg_hdr.msg_iov = &iv[i];
+                  im[i].msg_hdr.msg_iovlen = 1;
+                }
+                const int k = recvmmsg(fd, im, 3, MSG_WAITFORONE, nullptr);
+                if (k <= 0) return false;
+                for (int i = 0; i < k; ++i) {
+                  const auto& b = bufs[static_cast<std::size_t>(i)];
+                  for (int t = 0; t < 3; ++t) {
+                    if (im[i].msg_len == size &&
+                        std::memcmp(b.data(), sent[static_cast<std::size_t>(t)].data(), size) ==
+                            0) {
+                      seen[t] = true;
+                    }
+                  }
+                }
+              }
+              return true;
+            })) {
+      return 1;
     }
     std::printf("sendmmsg/recvmmsg 3 x %zu\n", size);
   }
@@ -482,23 +560,39 @@ int do_udpecho(const char* host, const char* port, const char* fam, std::size_t 
     if (connect(fd, to, len) != 0) return fail("connect", errno);
     sockaddr_storage peer{};
     socklen_t plen = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0)
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) {
       return fail("getpeername", errno);
+    }
     std::printf("peer %s\n", addr_text(peer).c_str());
-    std::vector<char> o = pattern(size, 'f');
-    if (send(fd, o.data(), size, 0) != static_cast<ssize_t>(size)) return fail("send", errno);
-    n = recv(fd, in.data(), in.size(), 0);
-    if (n != static_cast<ssize_t>(size) || std::memcmp(in.data(), o.data(), size) != 0)
-      return fail("recv", n < 0 ? errno : EPROTO);
-    if (write(fd, o.data(), size) != static_cast<ssize_t>(size)) return fail("write", errno);
-    n = read(fd, in.data(), in.size());
-    if (n != static_cast<ssize_t>(size)) return fail("read", n < 0 ? errno : EPROTO);
-    iovec wv[2] = {{o.data(), size / 2}, {o.data() + size / 2, size - size / 2}};
-    if (writev(fd, wv, 2) != static_cast<ssize_t>(size)) return fail("writev", errno);
-    iovec rv[1] = {{in.data(), in.size()}};
-    n = readv(fd, rv, 1);
-    if (n != static_cast<ssize_t>(size) || std::memcmp(in.data(), o.data(), size) != 0)
-      return fail("readv", n < 0 ? errno : EPROTO);
+    const std::vector<char> f = pattern(size, 'f'), g = pattern(size, 'g'), h = pattern(size, 'h');
+    auto matches = [&](const std::vector<char>& o, auto read_once) {
+      return [&, read_once] {
+        for (;;) {
+          const ssize_t n = read_once();
+          if (n < 0) return false;
+          if (n == sz && std::memcmp(in.data(), o.data(), size) == 0) return true;
+        }
+      };
+    };
+    if (!exchange(
+            "send/recv", [&] { return send(fd, f.data(), size, 0) == sz; },
+            matches(f, [&] { return recv(fd, in.data(), in.size(), 0); })) ||
+        !exchange(
+            "write/read", [&] { return write(fd, g.data(), size) == sz; },
+            matches(g, [&] { return read(fd, in.data(), in.size()); })) ||
+        !exchange(
+            "writev/readv",
+            [&] {
+              iovec wv[2] = {{const_cast<char*>(h.data()), size / 2},
+                             {const_cast<char*>(h.data()) + size / 2, size - size / 2}};
+              return writev(fd, wv, 2) == sz;
+            },
+            matches(h, [&] {
+              iovec rv[1] = {{in.data(), in.size()}};
+              return readv(fd, rv, 1);
+            }))) {
+      return 1;
+    }
     std::printf("connected send/recv, write/read, writev/readv %zu\n", size);
     sockaddr unspec{};
     unspec.sa_family = AF_UNSPEC;
@@ -507,30 +601,45 @@ int do_udpecho(const char* host, const char* port, const char* fam, std::size_t 
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0 || errno != ENOTCONN) {
       return fail("getpeername after AF_UNSPEC", errno);
     }
-    if (send(fd, o.data(), size, 0) >= 0) return fail("send after AF_UNSPEC", EPROTO);
+    if (send(fd, f.data(), size, 0) >= 0) return fail("send after AF_UNSPEC", EPROTO);
     std::printf("disconnected: %s\n", errno_name(errno));
   }
   close(fd);
   // Non-blocking, driven by epoll.
   {
     const int u = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    setsockopt(u, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     const int ep = epoll_create1(EPOLL_CLOEXEC);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = u;
     epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev);
     char buf[16];
-    if (recv(u, buf, sizeof buf, 0) >= 0 || errno != EAGAIN)
+    if (recv(u, buf, sizeof buf, 0) >= 0 || errno != EAGAIN) {
       return fail("recv on an empty socket", errno);
-    if (sendto(u, out.data(), size, 0, to, len) != static_cast<ssize_t>(size))
-      return fail("sendto (epoll)", errno);
-    epoll_event got{};
-    if (epoll_wait(ep, &got, 1, 5000) != 1) return fail("epoll_wait", ETIMEDOUT);
-    n = recv(u, in.data(), in.size(), 0);
-    if (n != static_cast<ssize_t>(size)) return fail("recv (epoll)", n < 0 ? errno : EPROTO);
-    if (recv(u, buf, sizeof buf, 0) >= 0 || errno != EAGAIN)
+    }
+    const std::vector<char> o = pattern(size, 'q');
+    if (!exchange(
+            "epoll", [&] { return sendto(u, o.data(), size, 0, to, len) == sz; },
+            [&] {
+              epoll_event got{};
+              if (epoll_wait(ep, &got, 1, 2000) != 1) {
+                errno = EAGAIN;
+                return false;
+              }
+              const ssize_t n = recv(u, in.data(), in.size(), 0);
+              if (n != sz) {
+                errno = n < 0 ? errno : EPROTO;
+                return false;
+              }
+              return true;
+            })) {
+      return 1;
+    }
+    if (recv(u, buf, sizeof buf, 0) >= 0 || errno != EAGAIN) {
       return fail("recv after the datagram", errno);
-    std::printf("epoll: readable, %zd, then EAGAIN\n", n);
+    }
+    std::printf("epoll: readable, %zu, then EAGAIN\n", size);
     close(ep);
     close(u);
   }
@@ -539,27 +648,38 @@ int do_udpecho(const char* host, const char* port, const char* fam, std::size_t 
 }
 
 // THREADS threads share one UDP socket, each sending COUNT datagrams and receiving as many
-// (any thread may receive any echo): every datagram comes back whole.
+// (any thread may receive any echo; a datagram lost on a busy machine is sent again after 2 s
+// of silence, four times at most): every datagram that arrives is whole.
 int do_udpthreads(const char* host, const char* port, int threads, int count) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
   const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  timeval tv{5, 0};
+  timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const int rcvbuf = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   std::atomic<int> ok{0}, bad{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&, t] {
+      const std::vector<char> o = pattern(512, static_cast<char>('A' + t));
       for (int i = 0; i < count; ++i) {
-        std::vector<char> o = pattern(512, static_cast<char>('A' + t));
-        if (sendto(fd, o.data(), o.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) != 512) {
-          ++bad;
-          continue;
+        bool done = false;
+        for (int attempt = 0; attempt < 4 && !done; ++attempt) {
+          if (sendto(fd, o.data(), o.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) != 512) {
+            break;
+          }
+          char in[600];
+          const ssize_t n = recv(fd, in, sizeof in, 0);
+          if (n == 512 && in[0] >= 'A' && in[0] < 'A' + threads &&
+              std::memcmp(in + 1, pattern(512, in[0]).data() + 1, 511) == 0) {
+            done = true;
+          } else if (n >= 0) {
+            break;  // a datagram that is not one of ours, or damaged
+          }
         }
-        char in[600];
-        const ssize_t n = recv(fd, in, sizeof in, 0);
-        (n == 512 && in[0] >= 'A' && in[0] < 'A' + threads) ? ++ok : ++bad;
+        done ? ++ok : ++bad;
       }
     });
   }
