@@ -8,16 +8,17 @@ _socksify() {
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local flags="-x --proxy --chain --password-file --dns -r --rule --fake-net4 --fake-net6
-        -v --verbose -q --quiet --log-file --timeout --pipelining -c --config --strict
+        -v --verbose -q --quiet --log-file --timeout --pipelining --listen -c --config --strict
         -h --help --version"
     local with_value="-x --proxy --chain --password-file --dns -r --rule --fake-net4
-        --fake-net6 --log-file --timeout --pipelining -c --config"
+        --fake-net6 --log-file --timeout --pipelining --listen -c --config"
 
     # The value of the option before the cursor.
     case $prev in
         --chain) COMPREPLY=($(compgen -W "failover strict" -- "$cur")); return ;;
         --dns) COMPREPLY=($(compgen -W "remote local" -- "$cur")); return ;;
         --pipelining) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return ;;
+        --listen) COMPREPLY=($(compgen -W "auto proxy local" -- "$cur")); return ;;
         --password-file | --log-file | -c | --config)
             COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
         -x | --proxy)

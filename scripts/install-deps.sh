@@ -5,7 +5,7 @@ set -eu
 packages="g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev catch2
   libtomlplusplus-dev
   clang-format dante-server microsocks openssh-server openssh-client curl wget git python3 iproute2
-  passwd procps libcap2-bin golang-go bash-completion zsh man-db dpkg-dev file bind9-dnsutils"
+  passwd procps libcap2-bin golang-go bash-completion zsh man-db dpkg-dev file bind9-dnsutils python3-pyftpdlib"
 missing=""
 for p in $packages; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -260,6 +260,14 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
   if (!timeout) return unexpected(timeout.error());
   if (*timeout != nullptr)
     c.timeout = std::chrono::milliseconds(*number((*timeout)->value, 3600000));
+  auto listen = checked("SOCKSIFY_LISTEN");
+  if (!listen) return unexpected(listen.error());
+  if (*listen != nullptr) {
+    const std::string& l = (*listen)->value;
+    c.listen = l == "proxy"   ? ListenMode::proxy
+               : l == "local" ? ListenMode::local
+                              : ListenMode::automatic;
+  }
   auto pipelining = checked("SOCKSIFY_PIPELINING");
   if (!pipelining) return unexpected(pipelining.error());
   if (*pipelining != nullptr) {

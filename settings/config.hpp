@@ -51,6 +51,13 @@ struct Rule {
 /// line per connection; debug: everything.
 enum class LogLevel : std::uint8_t { quiet = 0, error = 1, info = 2, debug = 3 };
 
+/// Which listening sockets go through the proxy (SOCKS BIND).
+enum class ListenMode : std::uint8_t {
+  automatic,  ///< those bound to the local address of a proxied connection (active FTP)
+  proxy,      ///< every one not bound to loopback
+  local,      ///< none
+};
+
 /// Everything the library and the wrapper need to know.
 struct Config {
   std::vector<socks5::ProxyUri> proxies;  ///< in order: failover candidates or chain hops
@@ -67,6 +74,7 @@ struct Config {
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds cooldown{30000};  ///< a failed proxy is tried last this long
   socks5::Pipelining pipelining = socks5::Pipelining::automatic;
+  ListenMode listen = ListenMode::automatic;
 };
 
 /// Looks up an environment variable (nullptr when unset).

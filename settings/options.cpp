@@ -32,6 +32,10 @@ constexpr Option kOptions[] = {
      "FILE", "append log lines to FILE instead of standard error"},
     {"timeout", "SOCKSIFY_TIMEOUT", "timeout_ms", "", "--timeout", ValueKind::integer, "", 1,
      3600000, ' ', "MS", "deadline of each connect through the proxy, in milliseconds (10000)"},
+    {"listen", "SOCKSIFY_LISTEN", "listen", "", "--listen", ValueKind::choice, "auto|proxy|local", 0,
+     0, ' ', "MODE",
+     "listening sockets through the proxy (SOCKS BIND): auto: those bound to the local address "
+     "of a proxied connection (active FTP); proxy: all but loopback ones; local: none"},
     {"pipelining", "SOCKSIFY_PIPELINING", "pipelining", "", "--pipelining", ValueKind::choice,
      "auto|on|off", 0, 0, ' ', "MODE", "send greeting, credentials and request in one write"},
     {"config", "SOCKSIFY_CONF", "", "", "-c,--config", ValueKind::path, "", 0, 0, ' ', "FILE",

@@ -163,7 +163,20 @@ Verdict classify(const Config& config, Operation op, const Destination& dst,
       }
       v = route(config, dst, ctx, false);
       break;
-    case Operation::listen: return direct("local listening socket");
+    case Operation::listen:
+      // Loopback listeners are for this host; the rest follows the listen mode.
+      if (config.listen == settings::ListenMode::local) return direct("local listening socket");
+      if (dst.family != 0 && is_loopback(dst.family, dst.ip.data())) {
+        return direct("loopback listening socket");
+      }
+      if (config.listen == settings::ListenMode::proxy) {
+        v = Verdict{Action::proxy, "listen through the proxy", -1, Errc::invalid_argument};
+      } else if (ctx.beside_proxied) {
+        v = Verdict{Action::proxy, "bound beside a proxied connection", -1, Errc::invalid_argument};
+      } else {
+        return direct("local listening socket");
+      }
+      break;
     case Operation::resolve: {
       if (!config.remote_dns) return direct("local dns");
       if (is_localhost_name(dst.name)) {

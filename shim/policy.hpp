@@ -23,7 +23,7 @@ using settings::Config;
 enum class Operation : std::uint8_t {
   connect,    ///< connect() of a stream socket, or TCP Fast Open data (sendto MSG_FASTOPEN)
   datagram,   ///< a datagram (sendto, sendmsg, sendmmsg) or connect() of a datagram socket
-  listen,     ///< bind()/listen() (local: BIND through the proxy comes later)
+  listen,     ///< listen() on a socket bound to Destination (local, or SOCKS BIND)
   resolve,    ///< a forward lookup of Destination::name
   reverse,    ///< a reverse lookup of Destination's address
   dns_query,  ///< a resolver-library query (res_query and relatives) about Destination::name
@@ -47,6 +47,9 @@ struct Context {
   bool direct_by_name = false;
   /// The address lies in a fake range (with or without a name behind it).
   bool fake = false;
+  /// listen: the socket is bound to the local address of a connection through the proxy (a
+  /// data connection a protocol announces on it, as active FTP does).
+  bool beside_proxied = false;
 };
 
 /// The decision, the reason (for -v logs) and, for refusals, what to tell the program.

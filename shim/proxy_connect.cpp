@@ -149,6 +149,30 @@ int outcome_errno(const socks5::Dial& dial) {
   return e != 0 ? e : ECONNREFUSED;
 }
 
+// The proxy's BND address, for getsockname(): unless the proxy left it unspecified.
+void record_local(Session& s, const socks5::Dial& dial, int family) {
+  const Address& b = dial.bound();
+  if (!b.is_ip() || b.is_unspecified()) return;
+  sockaddr_storage ss{};
+  const socklen_t n = b.to_sockaddr(ss);
+  if (n == 0) return;
+  if (ss.ss_family == family) {
+    s.local = ss;
+    s.local_len = n;
+  } else if (family == AF_INET6 && ss.ss_family == AF_INET) {
+    sockaddr_in in{};
+    std::memcpy(&in, &ss, sizeof in);
+    sockaddr_in6 m{};
+    m.sin6_family = AF_INET6;
+    m.sin6_port = in.sin_port;
+    m.sin6_addr.s6_addr[10] = 0xFF;
+    m.sin6_addr.s6_addr[11] = 0xFF;
+    std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+    std::memcpy(&s.local, &m, sizeof m);
+    s.local_len = sizeof m;
+  }
+}
+
 int set_errno(int e) {
   errno = e;
   return -1;
@@ -182,7 +206,10 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
     const int e = outcome_errno(dial);
     if (e != 0) return set_errno(e);
     SessionRef s = session_create(SessionKind::proxied, socket_cookie(fd), addr, len);
-    if (s) session_attach(fd, s.get());
+    if (s) {
+      record_local(*s.get(), dial, addr->sa_family);
+      session_attach(fd, s.get());
+    }
     return 0;
   }
   // Interrupted, or the socket's own send timeout passed: still under way, as the kernel's
@@ -216,7 +243,10 @@ int run_pending(int fd, Session& s, PendingConnect& p, bool stop_early,
   if (outcome != socks5::DriveOutcome::finished) return -1;
   log_outcome(p.dial, p.verdict, p.t0);
   p.result = outcome_errno(p.dial);
-  if (p.result == 0) s.kind.store(SessionKind::proxied, std::memory_order_release);
+  if (p.result == 0) {
+    record_local(s, p.dial, s.peer.ss_family);
+    s.kind.store(SessionKind::proxied, std::memory_order_release);
+  }
   return p.result;
 }
 

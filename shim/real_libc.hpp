@@ -52,6 +52,11 @@ namespace socksify::shim {
   X(read)                  \
   X(readv)                 \
   X(syscall)               \
+  X(bind)                  \
+  X(listen)                \
+  X(accept)                \
+  X(accept4)               \
+  X(getsockname)           \
   X(getaddrinfo)           \
   X(freeaddrinfo)          \
   X(getnameinfo)           \
@@ -109,7 +114,6 @@ namespace socksify::shim {
   X(socket)              \
   X(poll)                \
   X(setsockopt)          \
-  X(getsockname)         \
   X(fstat)               \
   X(sigaction)           \
   X(open)

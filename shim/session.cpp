@@ -9,6 +9,7 @@ namespace socksify::shim {
 
 void (*g_release_pending)(PendingConnect*) noexcept = nullptr;
 void (*g_release_association)(Association*) noexcept = nullptr;
+void (*g_release_binding)(Binding*) noexcept = nullptr;
 
 // LeakSanitizer scans the heap, stacks and globals, not our own mappings: sessions own heap
 // objects (an interrupted connect's dial), so a sanitized build shows it the pools. Weak: in
@@ -108,6 +109,9 @@ void unref(Session* s) noexcept {
   if (Association* a = s->udp.exchange(nullptr, std::memory_order_acq_rel)) {
     if (g_release_association != nullptr) g_release_association(a);
   }
+  if (Binding* b = s->binding.exchange(nullptr, std::memory_order_acq_rel)) {
+    if (g_release_binding != nullptr) g_release_binding(b);
+  }
   g_live.fetch_sub(1, std::memory_order_relaxed);
   push_free(index_of(s));
 }
@@ -176,8 +180,10 @@ SessionRef session_create(SessionKind kind, std::uint64_t cookie, const sockaddr
   if (peer_len > 0) std::memcpy(&s->peer, peer, peer_len);
   std::memset(reinterpret_cast<char*>(&s->peer) + peer_len, 0, sizeof s->peer - peer_len);
   s->peer_len = peer_len;
+  s->local_len = 0;
   s->pending.store(nullptr, std::memory_order_relaxed);
   s->udp.store(nullptr, std::memory_order_relaxed);
+  s->binding.store(nullptr, std::memory_order_relaxed);
   g_live.fetch_add(1, std::memory_order_relaxed);
   // Publishes the fields above to whoever takes a reference after this.
   s->refs.fetch_add(1, std::memory_order_release);

@@ -27,10 +27,12 @@ enum class SessionKind : std::uint8_t {
   proxied,     ///< a TCP stream connected through the proxy
   connecting,  ///< a proxied connect() returned early (a signal, SO_SNDTIMEO): see connect.cpp
   udp,         ///< a datagram socket with a UDP association through the proxy (udp.hpp)
+  listening,   ///< a listening socket through the proxy: its fd holds a BIND (bind.hpp)
 };
 
 struct PendingConnect;  // connect.cpp: the dial of an interrupted connect()
 struct Association;     // udp.cpp: a UDP ASSOCIATE's control connection and relay
+struct Binding;         // bind.cpp: what a listening socket through the proxy knows
 
 /// One managed socket.
 struct Session {
@@ -41,8 +43,13 @@ struct Session {
   std::uint64_t cookie;   ///< SO_COOKIE of the socket (0 if unknown: never verified)
   sockaddr_storage peer;  ///< what getpeername() reports: the address the program asked for
   socklen_t peer_len;
+  /// What getsockname() reports for a proxied connection: the proxy's BND address (where the
+  /// world sees the connection come from); 0 = the kernel's answer. Set before attach.
+  sockaddr_storage local;
+  socklen_t local_len;
   std::atomic<PendingConnect*> pending;  ///< owned; kind connecting only
   std::atomic<Association*> udp;         ///< owned; kind udp only
+  std::atomic<Binding*> binding;         ///< owned; kind listening only
 };
 
 /// A counted reference to a session.
@@ -100,5 +107,6 @@ SessionRef session_of(int fd) noexcept;
 /// Frees what a session owns beyond itself (set at init by the preloaded library).
 extern void (*g_release_pending)(PendingConnect*) noexcept;
 extern void (*g_release_association)(Association*) noexcept;
+extern void (*g_release_binding)(Binding*) noexcept;
 
 }  // namespace socksify::shim

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "bind.hpp"
 #include "direct_names.hpp"
 #include "guard.hpp"
 #include "log.hpp"
@@ -179,7 +180,10 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
     return real().connect(fd, addr, len);
   }
   if (SessionKind hint{}; session_kind_hint(fd, hint)) {
-    if (SessionRef s = session_of(fd)) {
+    // A socket bound beside a proxied connection got a BIND at bind() time: connecting
+    // instead of listening gives it back its plain socket first.
+    if (hint == SessionKind::listening && bind_undo(fd) != 0) return -1;
+    if (SessionRef s = session_of(fd); s && s->kind.load() != SessionKind::listening) {
       if (s->kind.load(std::memory_order_acquire) == SessionKind::connecting) {
         return resume_connect(fd, *s.get());
       }

@@ -1,8 +1,8 @@
 // What a managed socket says about itself.
 //  - getpeername returns the destination the program asked for (a fake address or a real
 //    one), not the proxy; while its connect is still under way, ENOTCONN as the kernel says.
-//  - getsockname is not interposed: the kernel's answer is the local end of the connection to
-//    the proxy (a real local address and port of this host).
+//  - getsockname (listen.cpp) returns the proxy's BND address for a proxied connection, and
+//    the proxy's BIND address for a listening socket through the proxy.
 //  - getsockopt(SO_ERROR) on a socket whose proxied connect returned early (a signal,
 //    SO_SNDTIMEO) finishes it and reports its outcome, once.
 // Each answer is given only after checking that the fd is still the socket the session was

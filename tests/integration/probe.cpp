@@ -749,6 +749,77 @@ int do_rawicmp(const char* addr) {
   return 0;
 }
 
+// Active-FTP style: a connection through the proxy to HOST:PORT, then a socket bound to that
+// connection's local address listens (through the proxy: SOCKS BIND) and announces where;
+// a second connection through the proxy to the announced address is accepted (blocking, or
+// non-blocking with epoll), and data crosses both ways.
+int do_bind(const char* host, const char* port, bool nonblocking) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(c, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("connect", errno);
+  sockaddr_in local{};
+  socklen_t llen = sizeof local;
+  getsockname(c, reinterpret_cast<sockaddr*>(&local), &llen);
+  local.sin_port = 0;
+  const int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+  if (bind(l, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return fail("bind", errno);
+  if (listen(l, 1) != 0) return fail("listen", errno);
+  sockaddr_storage at{};
+  socklen_t alen = sizeof at;
+  if (getsockname(l, reinterpret_cast<sockaddr*>(&at), &alen) != 0)
+    return fail("getsockname", errno);
+  std::printf("listening at %s\n", addr_text(at).c_str());
+  int ep = -1;
+  if (nonblocking) {
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = l;
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+    if (accept4(l, nullptr, nullptr, SOCK_CLOEXEC) >= 0 || errno != EAGAIN) {
+      return fail("accept4 before a peer", errno);
+    }
+  }
+  std::atomic<int> peer_fd{-1};
+  std::thread peer([&] {
+    const int d = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(d, reinterpret_cast<sockaddr*>(&at), alen) == 0) peer_fd = d;
+  });
+  if (nonblocking) {
+    epoll_event got{};
+    if (epoll_wait(ep, &got, 1, 10000) != 1) return fail("epoll_wait", ETIMEDOUT);
+  }
+  sockaddr_storage from{};
+  socklen_t flen = sizeof from;
+  const int a = accept4(l, reinterpret_cast<sockaddr*>(&from), &flen, SOCK_CLOEXEC);
+  peer.join();
+  if (a < 0) return fail("accept", errno);
+  if (peer_fd < 0) return fail("peer connect", ECONNREFUSED);
+  std::printf("accepted from %s\n", addr_text(from).c_str());
+  if (send(peer_fd, "ping\n", 5, MSG_NOSIGNAL) != 5) return fail("peer send", errno);
+  char buf[8] = {};
+  if (recv(a, buf, 5, MSG_WAITALL) != 5 || std::memcmp(buf, "ping\n", 5) != 0) {
+    return fail("recv on the accepted socket", errno);
+  }
+  if (send(a, "pong\n", 5, MSG_NOSIGNAL) != 5) return fail("send on the accepted socket", errno);
+  if (recv(peer_fd, buf, 5, MSG_WAITALL) != 5 || std::memcmp(buf, "pong\n", 5) != 0) {
+    return fail("peer recv", errno);
+  }
+  sockaddr_storage p{};
+  socklen_t plen = sizeof p;
+  getpeername(a, reinterpret_cast<sockaddr*>(&p), &plen);
+  std::printf("accepted peer %s\n", addr_text(p).c_str());
+  // The listening socket listens on (a new BIND), at a new address or the same.
+  alen = sizeof at;
+  if (getsockname(l, reinterpret_cast<sockaddr*>(&at), &alen) != 0)
+    return fail("getsockname again", errno);
+  std::printf("listening again at %s\n", addr_text(at).c_str());
+  std::printf("bind ok\n");
+  return 0;
+}
+
 int do_udp53(const char* addr) {
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -1223,6 +1294,8 @@ int main(int argc, char** argv) {
   }
   if (mode == "udpclose" && argc == 4) return do_udpclose(argv[2], argv[3]);
   if (mode == "rawicmp" && argc == 3) return do_rawicmp(argv[2]);
+  if (mode == "bind" && argc == 5)
+    return do_bind(argv[2], argv[3], std::string(argv[4]) == "epoll");
   if (mode == "udpthreads" && argc == 6) {
     return do_udpthreads(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
   }

@@ -553,3 +553,52 @@ TEST_CASE("verbose logging with --log-file writes the connection lines to the fi
   CHECK_THAT(read_file(log),
              Catch::Contains("connect target.lab:8080 via socks5h://192.0.2.1:1080"));
 }
+
+TEST_CASE("BIND: a socket listening beside a proxied connection listens at the proxy",
+          "[shim][lab][probe]") {
+  // Blocking accept, then a non-blocking one driven by epoll. The peer connects to the
+  // address the proxy announced (only reachable through the proxy from here).
+  for (const char* how : {"block", "epoll"}) {
+    INFO(how);
+    const std::string out = run_ok(lab().socksify() + " -v -x " + kDanted + " " + probe() +
+                                   " bind 198.51.100.1 7000 " + how);
+    CHECK_THAT(out, Catch::Contains("listening at 198.51.100.1 "));
+    CHECK_THAT(out, Catch::Contains("(bound beside a proxied connection)"));
+    CHECK_THAT(out, Catch::Contains("accepted from 198.51.100.1 "));
+    CHECK_THAT(out, Catch::Contains("accepted peer 198.51.100.1 "));
+    // A BIND takes one connection: the socket listens on through a new one.
+    CHECK_THAT(out, Catch::Contains("listening again at 198.51.100.1 "));
+    CHECK_THAT(out, Catch::Contains("bind ok"));
+  }
+  CHECK_THAT(lab().danted_log(), Catch::Contains("tcp/bind"));
+}
+
+TEST_CASE("BIND refused by the proxy: listen fails, nothing listens locally",
+          "[shim][lab][probe]") {
+  // microsocks has no BIND ("command not supported").
+  const std::string out = run_fail(lab().socksify() + " -x socks5h://192.0.2.1:1082 " + probe() +
+                                   " bind 198.51.100.1 7000 block");
+  // The BIND is sent when the socket is bound beside the proxied connection: bind() fails.
+  CHECK_THAT(out, Catch::Contains("bind: errno=EOPNOTSUPP"));
+  CHECK_THAT(out, Catch::Contains("BIND failed"));
+}
+
+TEST_CASE("active-mode FTP: curl --ftp-port - through the proxy to pyftpdlib", "[shim][lab]") {
+  const std::string python = require_program("/usr/bin/python3", "python3");
+  // Debian's python3 with python3-pyftpdlib (not another python3 earlier in PATH).
+  INFO("apt-get install -y python3-pyftpdlib (scripts/install-deps.sh installs it)");
+  REQUIRE(run_command(python + " -c \"import pyftpdlib\"") == 0);
+  const std::string root = lab().dir() + "/ftp";
+  REQUIRE(run_command("mkdir -p " + root) == 0);
+  write_file(root + "/hello.txt", "hello over active FTP\n");
+  lab().start_on_proxy_side(
+      {python, "-m", "pyftpdlib", "-i", "198.51.100.1", "-p", "2121", "-d", root}, "ftp.out");
+  REQUIRE(lab().wait_on_proxy_side("198.51.100.1", 2121));
+  const std::string out = run_ok(lab().socksify() + " -v -x " + kDanted +
+                                 " curl -sS -m 20 --ftp-port - ftp://198.51.100.1:2121/hello.txt");
+  CHECK_THAT(out, Catch::Contains("hello over active FTP"));
+  // The data connection came in through danted's BIND.
+  CHECK_THAT(out, Catch::Contains("listen via " + kDanted));
+  CHECK_THAT(out, Catch::Contains("accepted 198.51.100.1:"));
+  CHECK_THAT(lab().danted_log(), Catch::Contains("tcp/bind"));
+}
