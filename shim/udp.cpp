@@ -14,6 +14,7 @@
 #include <new>
 #include <vector>
 
+#include "dns_answer.hpp"
 #include "fake_dns.hpp"
 #include "log.hpp"
 #include "mutex_lock.hpp"
@@ -44,6 +45,15 @@ struct Association {
   socks5::Address frag_source;
   int frag_last = 0;
   std::chrono::steady_clock::time_point frag_started{};
+  // Stub mode (no proxy): DNS queries to a local stub are answered here (dns_answer.hpp) and
+  // the answers delivered as real datagrams from `helper`, a loopback socket of ours; the
+  // program sees them come from the stub it asked.
+  bool stub = false;
+  int helper = -1;
+  sockaddr_storage helper_addr{};
+  socklen_t helper_len = 0;
+  sockaddr_storage stub_addr{};
+  socklen_t stub_len = 0;
 };
 
 namespace {
@@ -185,6 +195,7 @@ Association* associate(int fd, const Runtime& rt) {
 // 0 while the association lives; the errno to fail with once the proxy has closed (or said
 // anything on) the control connection. One poll, no wait.
 int association_error(Association& a) {
+  if (a.stub) return 0;
   if (const int e = a.dead.load(std::memory_order_acquire); e != 0) return e;
   pollfd p{a.control, POLLIN | POLLRDHUP, 0};
   if (real().poll(&p, 1, 0) == 0) return 0;
@@ -288,11 +299,141 @@ bool reassemble(Association& a, std::uint8_t frag, const socks5::Address& src,
   return true;
 }
 
+bool same_address(const sockaddr_storage& a, socklen_t alen, const void* b, socklen_t blen) {
+  return alen == blen && std::memcmp(&a, b, alen) == 0;
+}
+
+// The loopback address of `family` at port 0.
+socklen_t loopback_any(int family, sockaddr_storage& out) {
+  out = sockaddr_storage{};
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&out);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sizeof(sockaddr_in);
+  }
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_addr = in6addr_loopback;
+  return sizeof(sockaddr_in6);
+}
+
+// Stub mode for `fd`: its helper socket, connected to fd's own (loopback) address.
+Association* make_stub(int fd, const sockaddr* stub, socklen_t stub_len) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (real().getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return nullptr;
+  const int family = local.ss_family;
+  if (family != AF_INET && family != AF_INET6) {
+    errno = EAFNOSUPPORT;
+    return nullptr;
+  }
+  Destination me;
+  destination_from(reinterpret_cast<sockaddr*>(&local), len, me);
+  if (me.port == 0) {
+    // The answers need an address to come to: the one the kernel would pick at the send.
+    sockaddr_storage any{};
+    any.ss_family = static_cast<sa_family_t>(family);
+    const socklen_t any_len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    if (real().bind(fd, reinterpret_cast<sockaddr*>(&any), any_len) != 0) return nullptr;
+    len = sizeof local;
+    if (real().getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return nullptr;
+    destination_from(reinterpret_cast<sockaddr*>(&local), len, me);
+  }
+  sockaddr_storage target{};
+  const socklen_t target_len = loopback_any(family, target);
+  if (family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&target)->sin_port = htons(me.port);
+  } else {
+    reinterpret_cast<sockaddr_in6*>(&target)->sin6_port = htons(me.port);
+  }
+  auto* a = new (std::nothrow) Association;
+  if (a == nullptr) {
+    errno = ENOBUFS;
+    return nullptr;
+  }
+  a->stub = true;
+  a->family = family;
+  a->helper = real().socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage helper{};
+  const socklen_t helper_len = loopback_any(family, helper);
+  a->helper_len = sizeof a->helper_addr;
+  if (a->helper < 0 ||
+      real().bind(a->helper, reinterpret_cast<sockaddr*>(&helper), helper_len) != 0 ||
+      real().connect(a->helper, reinterpret_cast<sockaddr*>(&target), target_len) != 0 ||
+      real().getsockname(a->helper, reinterpret_cast<sockaddr*>(&a->helper_addr), &a->helper_len) !=
+          0) {
+    const int e = errno;
+    release_association(a);
+    errno = e;
+    return nullptr;
+  }
+  a->stub_len = std::min<socklen_t>(stub_len, sizeof a->stub_addr);
+  std::memcpy(&a->stub_addr, stub, a->stub_len);
+  return a;
+}
+
+// A query to the stub: answered here (or, for a name a direct rule keeps local, passed on to
+// the stub itself). Returns the query's length as the send would.
+ssize_t stub_query(int fd, Association& a, const Runtime& rt, const msghdr& msg, int flags) {
+  std::uint8_t q[4096];
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < msg.msg_iovlen && n < sizeof q; ++i) {
+    const std::size_t k = std::min(sizeof q - n, msg.msg_iov[i].iov_len);
+    std::memcpy(q + n, msg.msg_iov[i].iov_base, k);
+    n += k;
+  }
+  const std::size_t total = capacity(msg);
+  char name[256];
+  std::uint16_t qtype = 0, qclass = 0;
+  StubAnswer answer;
+  std::uint8_t v4[4], v6[16];
+  if (!parse_question(std::span<const std::uint8_t>(q, n), name, qtype, qclass)) {
+    log_line(LogLevel::info, "a message to the local DNS stub that is not a query: dropped");
+    return static_cast<ssize_t>(total);
+  }
+  Destination d;
+  d.name = name;
+  Context ctx;
+  const Verdict v = classify(rt.config, Operation::resolve, d, ctx);
+  if (v.action == Action::direct) {
+    // A name a direct rule keeps local: the stub itself answers.
+    sockaddr_storage to = a.stub_addr;
+    return real().sendto(fd, q, n, flags, reinterpret_cast<sockaddr*>(&to), a.stub_len);
+  }
+  if (qclass != 1 || (qtype != 1 && qtype != 28)) {
+    answer.refused = true;  // SOCKS can carry names, not other records
+  } else if (v.action == Action::loopback) {
+    static constexpr std::uint8_t kLo4[4] = {127, 0, 0, 1};
+    static constexpr std::uint8_t kLo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    answer.v4 = kLo4;
+    answer.v6 = kLo6;
+  } else if (rt.dns != nullptr) {
+    if (const auto fake = rt.dns->lookup_or_add(name)) {
+      if (fake->has_v4()) {
+        rt.dns->address4(*fake, v4);
+        answer.v4 = v4;
+      }
+      rt.dns->address6(*fake, v6);
+      answer.v6 = v6;
+    } else {
+      answer.refused = true;  // the table is full
+    }
+  }
+  std::uint8_t out[4096 + 32];
+  const std::size_t len = build_answer(std::span<const std::uint8_t>(q, n), qtype, answer, out);
+  if (len > 0) (void)!real().send(a.helper, out, len, MSG_DONTWAIT);
+  log_line(LogLevel::debug, "answered the local DNS stub's query for %s (type %u) here", name,
+           static_cast<unsigned>(qtype));
+  return static_cast<ssize_t>(total);
+}
+
 }  // namespace
 
 void release_association(Association* a) noexcept {
   if (a == nullptr) return;
   if (a->control >= 0) real().close(a->control);
+  if (a->helper >= 0) real().close(a->helper);
   delete a;
 }
 
@@ -323,11 +464,49 @@ SessionRef udp_session(int fd, const Runtime& rt) noexcept {
   return s;
 }
 
+SessionRef stub_session(int fd, const sockaddr* stub, socklen_t stub_len) noexcept {
+  if (SessionRef s = udp_of(fd)) return s;
+  MutexLock lock(&g_associating);
+  if (SessionRef s = udp_of(fd)) return s;
+  g_release_association = release_association;
+  Association* a = make_stub(fd, stub, stub_len);
+  if (a == nullptr) return SessionRef{};
+  SessionRef s = session_create(SessionKind::udp, socket_cookie(fd), nullptr, 0);
+  if (!s) {
+    release_association(a);
+    errno = ENOBUFS;
+    return SessionRef{};
+  }
+  s->udp.store(a, std::memory_order_release);
+  session_attach(fd, s.get());
+  return s;
+}
+
+bool is_stub(Session& s) noexcept {
+  Association* a = s.udp.load(std::memory_order_acquire);
+  return a != nullptr && a->stub;
+}
+
+int stub_connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
+  SessionRef s = stub_session(fd, addr, len);
+  if (!s) return -1;
+  Association* a = s->udp.load(std::memory_order_acquire);
+  if (!a->stub) {
+    errno = EISCONN;  // associated with the proxy already
+    return -1;
+  }
+  MutexLock lock(&a->mu);
+  a->peer_len = std::min<socklen_t>(len, sizeof a->peer);
+  std::memcpy(&a->peer, addr, a->peer_len);
+  a->connected = true;
+  return 0;
+}
+
 ssize_t udp_send(int fd, Session& s, const Runtime& rt, const Destination& d, const msghdr& msg,
                  int flags) noexcept {
-  (void)rt;
   Association* a = s.udp.load(std::memory_order_acquire);
   if (a == nullptr) return fail(EBADF);
+  if (a->stub) return stub_query(fd, *a, rt, msg, flags);
   if (const int e = association_error(*a); e != 0) return fail(e);
   std::uint8_t header[kMaxHeader];
   const std::size_t hlen = encode_header(d, header);
@@ -378,6 +557,20 @@ ssize_t udp_send_connected(int fd, Session& s, const Runtime& rt, const msghdr& 
 ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags) noexcept {
   Association* a = s.udp.load(std::memory_order_acquire);
   if (a == nullptr) return fail(EBADF);
+  if (a->stub) {
+    // Answers come from our helper: the program sees them come from the stub it asked.
+    const socklen_t room = msg->msg_namelen;
+    const ssize_t n = real().recvmsg(fd, msg, flags);
+    if (n >= 0 && msg->msg_name != nullptr &&
+        same_address(a->helper_addr, a->helper_len, msg->msg_name, msg->msg_namelen)) {
+      MutexLock lock(&a->mu);
+      const sockaddr_storage& src = a->connected ? a->peer : a->stub_addr;
+      const socklen_t src_len = a->connected ? a->peer_len : a->stub_len;
+      std::memcpy(msg->msg_name, &src, std::min(room, src_len));
+      msg->msg_namelen = src_len;
+    }
+    return n;
+  }
   const std::size_t want = capacity(*msg);
   // Room for the program's data and the largest header; the stack for small reads.
   std::uint8_t small[2048];

@@ -32,7 +32,17 @@ void release_association(Association* a) noexcept;
 /// with errno set when the association cannot be made.
 SessionRef udp_session(int fd, const Runtime& rt) noexcept;
 
-/// Sends the datagram `msg` (its msg_name is ignored) to `d` through the association.
+/// Stub mode (remote DNS, a query to a local stub resolver): the udp session of `fd` whose
+/// queries to `stub` are answered by the library (dns_answer.hpp), made when `fd` has none.
+SessionRef stub_session(int fd, const sockaddr* stub, socklen_t stub_len) noexcept;
+/// connect() of a datagram socket to a local stub in remote-DNS mode: stub mode, `addr` as
+/// the peer.
+int stub_connect(int fd, const sockaddr* addr, socklen_t len) noexcept;
+/// True if the session's association is in stub mode.
+bool is_stub(Session& s) noexcept;
+
+/// Sends the datagram `msg` (its msg_name is ignored) to `d` through the association (in stub
+/// mode: answers the query).
 ssize_t udp_send(int fd, Session& s, const Runtime& rt, const Destination& d, const msghdr& msg,
                  int flags) noexcept;
 

@@ -135,6 +135,11 @@ int socket_type(int fd) noexcept {
   return type;
 }
 
+bool local_stub_query(const Runtime& rt, const Destination& d) noexcept {
+  return rt.config.remote_dns && d.port == 53 && d.name.empty() && d.family != 0 &&
+         is_loopback(d.family, d.ip.data());
+}
+
 bool is_udp(int fd, int type) noexcept {
   if ((type & 0xF) != SOCK_DGRAM) return false;
   int protocol = 0;
@@ -169,6 +174,9 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
     // Datagram sockets (UDP, ICMP, raw): connect() only sets the default destination; the
     // datagram policy decides. Through the proxy, the socket stays connected to the relay and
     // the destination becomes the association's peer (udp.hpp).
+    if (!ctx.fake && local_stub_query(rt, d) && is_udp(fd, type)) {
+      return stub_connect(fd, addr, len);  // its queries are answered here
+    }
     const Verdict v = classify(rt.config, Operation::datagram, d, ctx);
     if (v.action == Action::proxy && is_udp(fd, type)) return udp_connect(fd, rt, addr, len);
     if (v.action == Action::proxy) {

@@ -24,7 +24,7 @@ namespace socksify::shim {
 namespace {
 
 // Where a datagram to `to` goes from `fd`.
-enum class Route : unsigned char { direct, proxy, refused };
+enum class Route : unsigned char { direct, proxy, stub, refused };
 
 // Decides for one datagram; for Route::proxy, `d` is the destination (with the name behind a
 // fake address in `name`), for Route::refused errno is set (after one log line).
@@ -43,6 +43,11 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
     return Route::refused;
   }
   describe_fake(*rt, d, ctx, name);
+  // A DNS query to a local stub in remote-DNS mode: answered by the library itself.
+  if (!nested && local_stub_query(*rt, d)) {
+    const int type = socket_type(fd);
+    if (type >= 0 && is_udp(fd, type)) return Route::stub;
+  }
   // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
   const Verdict v = classify(rt->config, Operation::datagram, d, ctx);
   if (v.action == Action::direct) return Route::direct;
@@ -64,12 +69,37 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
 }
 
 // One datagram to a destination the policy proxies: through the socket's association (made
-// now if it has none).
+// now if it has none). A socket that talks to the local DNS stub (answered here) does not
+// also reach the proxy.
 ssize_t proxied_datagram(int fd, const Destination& d, const msghdr& msg, int flags) noexcept {
   Guard guard;
   const Runtime& rt = runtime();
   SessionRef s = udp_session(fd, rt);
   if (!s) return -1;
+  if (is_stub(*s.get())) {
+    log_line(LogLevel::error,
+             "a UDP socket that asked the local DNS stub cannot also send through the proxy");
+    errno = ENETUNREACH;
+    return -1;
+  }
+  return udp_send(fd, *s.get(), rt, d, msg, flags);
+}
+
+// A DNS query to the local stub (remote-DNS mode): answered by the library, never sent.
+ssize_t stub_datagram(int fd, const Destination& d, const sockaddr* to, socklen_t len,
+                      const msghdr& msg, int flags) noexcept {
+  Guard guard;
+  const Runtime& rt = runtime();
+  SessionRef s = stub_session(fd, to, len);
+  if (!s) return -1;
+  if (!is_stub(*s.get())) {
+    // Associated with the proxy already: the query would have to leave through it to a
+    // loopback address, which means nothing there.
+    log_line(LogLevel::error,
+             "refused DNS to the local stub on a UDP socket associated with the proxy");
+    errno = EACCES;
+    return -1;
+  }
   return udp_send(fd, *s.get(), rt, d, msg, flags);
 }
 
@@ -123,12 +153,13 @@ ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to
   }
   Destination d;
   char name[256];
+  iovec iov;
   switch (datagram_route(fd, to, len, inside(), d, name)) {
     case Route::direct: return real().sendto(fd, buf, n, flags, to, len);
     case Route::refused: return -1;
+    case Route::stub: return stub_datagram(fd, d, to, len, one_buffer(buf, n, iov), flags);
     case Route::proxy: break;
   }
-  iovec iov;
   return proxied_datagram(fd, d, one_buffer(buf, n, iov), flags);
 }
 
@@ -165,6 +196,7 @@ ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept {
   switch (datagram_route(fd, to, msg->msg_namelen, inside(), d, name)) {
     case Route::direct: return real().sendmsg(fd, msg, flags);
     case Route::refused: return -1;
+    case Route::stub: return stub_datagram(fd, d, to, msg->msg_namelen, *msg, flags);
     case Route::proxy: break;
   }
   return proxied_datagram(fd, d, *msg, flags);
@@ -193,7 +225,8 @@ int send_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
     switch (datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, nested, d,
                            name)) {
       case Route::direct: break;
-      case Route::proxy: plain = false; break;
+      case Route::proxy:
+      case Route::stub: plain = false; break;
       case Route::refused:
         if (i == 0) return -1;
         vlen = i;  // those before it leave; the refused one fails the next call

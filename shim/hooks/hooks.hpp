@@ -7,6 +7,7 @@ namespace socksify::shim {
 
 struct Destination;
 struct Verdict;
+struct Runtime;
 
 /// One log line for a refusal: "refused WHAT to DEST port N (why): what it means".
 void log_refusal(const Verdict& v, const Destination& d, const char* what) noexcept;
@@ -22,6 +23,10 @@ bool is_udp(int fd, int type) noexcept;
 /// goes direct is not connected: *direct_fastopen is set and 0 returned, so that the caller
 /// lets the kernel send the data with the SYN.
 int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastopen) noexcept;
+
+/// True for a DNS query to a local stub resolver (UDP port 53 on loopback) in remote-DNS
+/// mode: the library answers it (udp.hpp, stub mode) instead of letting the name out.
+bool local_stub_query(const Runtime& rt, const Destination& d) noexcept;
 
 /// The datagram hooks' work (also reached from syscall(2), see syscall.cpp).
 ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to,

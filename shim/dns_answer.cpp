@@ -1,0 +1,99 @@
+#include "dns_answer.hpp"
+
+#include <cstring>
+
+namespace socksify::shim {
+namespace {
+
+constexpr std::uint16_t kTypeA = 1;
+constexpr std::uint16_t kTypeAAAA = 28;
+constexpr std::uint32_t kTtl = 5;
+
+std::uint16_t be16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v & 0xFF);
+}
+
+// Where the question section ends (after QTYPE and QCLASS), or 0.
+std::size_t question_end(std::span<const std::uint8_t> q) {
+  std::size_t i = 12;
+  while (i < q.size() && q[i] != 0) {
+    if ((q[i] & 0xC0) != 0) return 0;  // no compression in a question
+    i += 1 + std::size_t{q[i]};
+  }
+  if (i >= q.size()) return 0;
+  i += 1 + 4;
+  return i <= q.size() ? i : 0;
+}
+
+}  // namespace
+
+bool parse_question(std::span<const std::uint8_t> q, char (&name)[256], std::uint16_t& qtype,
+                    std::uint16_t& qclass) noexcept {
+  if (q.size() < 12 + 1 + 4) return false;
+  const bool response = (q[2] & 0x80) != 0;
+  const int opcode = (q[2] >> 3) & 0x0F;
+  if (response || opcode != 0 || be16(&q[4]) != 1) return false;
+  const std::size_t end = question_end(q);
+  if (end == 0) return false;
+  std::size_t n = 0;
+  for (std::size_t i = 12; q[i] != 0; i += 1 + std::size_t{q[i]}) {
+    if (n != 0) {
+      if (n + 1 >= sizeof name) return false;
+      name[n++] = '.';
+    }
+    for (std::size_t k = 0; k < q[i]; ++k) {
+      if (n + 1 >= sizeof name) return false;
+      const char c = static_cast<char>(q[i + 1 + k]);
+      name[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+  }
+  name[n] = '\0';
+  qtype = be16(&q[end - 4]);
+  qclass = be16(&q[end - 2]);
+  return true;
+}
+
+std::size_t build_answer(std::span<const std::uint8_t> q, std::uint16_t qtype, const StubAnswer& a,
+                         std::span<std::uint8_t> out) noexcept {
+  const std::size_t end = question_end(q);
+  if (end == 0 || out.size() < end) return 0;
+  std::memcpy(out.data(), q.data(), end);
+  const std::uint8_t* rdata = nullptr;
+  std::uint16_t rdlen = 0;
+  if (!a.refused && qtype == kTypeA && a.v4 != nullptr) {
+    rdata = a.v4;
+    rdlen = 4;
+  } else if (!a.refused && qtype == kTypeAAAA && a.v6 != nullptr) {
+    rdata = a.v6;
+    rdlen = 16;
+  }
+  // QR, the query's opcode and RD; RA; RCODE 0 (NOERROR, with or without a record) or 5.
+  out[2] = static_cast<std::uint8_t>(0x80 | (q[2] & 0x79));
+  out[3] = static_cast<std::uint8_t>(0x80 | (a.refused ? 5 : 0));
+  put16(&out[4], 1);
+  put16(&out[6], rdata != nullptr ? 1 : 0);
+  put16(&out[8], 0);
+  put16(&out[10], 0);
+  std::size_t n = end;
+  if (rdata != nullptr) {
+    if (out.size() < n + 12 + rdlen) return 0;
+    out[n++] = 0xC0;  // the name: a pointer to the question's
+    out[n++] = 0x0C;
+    put16(&out[n], qtype);
+    put16(&out[n + 2], 1);  // IN
+    out[n + 4] = 0;
+    out[n + 5] = 0;
+    put16(&out[n + 6], static_cast<std::uint16_t>(kTtl));
+    put16(&out[n + 8], rdlen);
+    std::memcpy(&out[n + 10], rdata, rdlen);
+    n += 10 + rdlen;
+  }
+  return n;
+}
+
+}  // namespace socksify::shim
