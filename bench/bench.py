@@ -111,12 +111,15 @@ def setup():
         f.write("logoutput: %s/danted.log\ninternal: %s port = 1080\nexternal: %s\n"
                 "clientmethod: none\nsocksmethod: none\nuser.privileged: root\n"
                 "user.unprivileged: nobody\nclient pass {\n from: 0/0 to: 0/0\n}\n"
-                "socks pass {\n from: 0/0 to: 0/0\n command: connect\n}\n" % (WORK, PROXY, TARGET))
+                "socks pass {\n from: 0/0 to: 0/0\n command: connect udpassociate\n}\n"
+                "socks pass {\n from: 0/0 to: 0/0\n command: udpreply\n}\n" % (WORK, PROXY, TARGET))
     with open(os.path.join(WORK, "turns.py"), "w") as f:
         f.write(TURNS_PY)
     spawn(P, "danted -f %s/danted.conf" % WORK, "danted.out")
     spawn(P, "python3 %s/turns.py %s/turns.log" % (WORK, WORK), "turns.out")
     spawn(P, "python3 -m http.server --bind %s --directory %s 8080" % (TARGET, www), "http.out")
+    sh("cc -O2 -o %s/udp_rtt %s/bench/udp_rtt.c" % (WORK, ROOT))
+    spawn(P, "%s/udp_rtt echo %s 7000 %s/udp.log" % (WORK, TARGET, WORK), "udp.out")
     wait_port(C, PROXY, 1080)
     wait_port(C, PROXY, 1081)
     wait_port(C, TARGET, 8080)
@@ -217,6 +220,61 @@ def startup_ms(commands):
     return [statistics.median(t) * 1000 for t in times]
 
 
+def udp_all():
+    """Datagram round trips per second (64 octets, through danted's UDP ASSOCIATE) and client
+    instructions per datagram, for socksify and Dante's socksify (the only other socksifier
+    with UDP), the direct path as the floor. The tools take turns, round after round; each
+    gets its median."""
+    count = 2000 if QUICK else 20000
+    tools = {
+        "direct (no proxy)": "",
+        "Dante socksify": "env SOCKS_CONF=%s/dante-1080.conf /usr/bin/socksify" % WORK,
+        "socksify": "%s -x socks5h://%s:1080" % (SOCKSIFY, PROXY),
+    }
+    rates = {name: [] for name in tools}
+    for _ in range(1 if QUICK else 5):
+        for name, prefix in tools.items():
+            out = sh(in_ns(C, "%s %s/udp_rtt client %s 7000 %d" % (prefix, WORK, TARGET, count)),
+                     capture=True, check=False)
+            m = re.findall(r"rtt/s (\d+)", out)
+            if m:
+                rates[name].append(float(m[-1]))
+    result = {}
+    for name, prefix in tools.items():
+        if not rates[name]:
+            print("  %s: UDP round trips failed" % name, file=sys.stderr)
+            continue
+        # Instructions per datagram round trip: (1001 - 1) / 1000, every process counted.
+        def instr(n):
+            out = sh(in_ns(C, "%s valgrind --tool=callgrind --trace-children=yes "
+                              "--callgrind-out-file=/dev/null %s/udp_rtt client %s 7000 %d"
+                           % (prefix, WORK, TARGET, n)), capture=True, check=False)
+            m = re.findall(r"Collected : (\d+)", out)
+            return sum(int(x) for x in m) if m else float("nan")
+        result[name] = (statistics.median(rates[name]), (instr(1001) - instr(1)) / 1000)
+    return result
+
+
+def report_udp():
+    print("measuring UDP round trips (interleaved) ...", file=sys.stderr)
+    open(os.path.join(WORK, "udp.log"), "w").close()
+    sh(in_ns(C, "%s -x socks5h://%s:1080 %s/udp_rtt client %s 7000 1"
+             % (SOCKSIFY, PROXY, WORK, TARGET)))
+    time.sleep(0.2)
+    crossed = "udp %s" % TARGET in open(os.path.join(WORK, "udp.log")).read()
+    udp = udp_all()
+    print("\nUDP (64-octet datagrams through danted's UDP ASSOCIATE; the echo server saw %s):"
+          % ("danted's address: they crossed the proxy" if crossed else "NOT danted's address"))
+    print("\n| tool | round trips/s | client instr/round trip |")
+    print("|---|---|---|")
+    dante = udp.get("Dante socksify")
+    for name, (rate, ins) in udp.items():
+        r1 = " (x%.2f)" % (rate / dante[0]) if dante else ""
+        r2 = " (x%.2f)" % (ins / dante[1]) if dante and dante[1] == dante[1] else ""
+        print("| %s | %.0f%s | %.0f%s |" % (name, rate, r1, ins, r2))
+    print("ratios against Dante's socksify (round trips: higher is better; instructions: lower).")
+
+
 def via_proxy_count():
     """Requests the target served to danted's egress address (i.e. through the proxy)."""
     return open(os.path.join(WORK, "http.out")).read().count(TARGET + " - -")
@@ -226,6 +284,9 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
     setup()
+    if "--udp" in sys.argv:  # only the UDP part
+        report_udp()
+        return
     rows = {}
     for name, (prefix, extra, anchor) in variants(1080).items():
         print("measuring %s ..." % name, file=sys.stderr)
@@ -315,6 +376,7 @@ def main():
           % (bare, env_true, preload, preload / env_true, empty_true, empty_true / env_true))
     print("socksify wrapper: x%.2f of bare /bin/true; fastest other wrapper (proxychains4): x%.2f."
           % (ours / bare, pc / bare))
+    report_udp()
     print("instructions to run /bin/true: bare %d; with libsocksify.so preloaded %d (+%d);"
           " with libproxychains.so.4 preloaded %d (+%d)."
           % (i_bare, i_ours, i_ours - i_bare, i_pc, i_pc - i_bare))
