@@ -33,6 +33,7 @@
 //   probe peer FD                  (what getpeername says about FD)
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -820,6 +821,46 @@ int do_bind(const char* host, const char* port, bool nonblocking) {
   return 0;
 }
 
+int open_fds() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (readdir(d) != nullptr) ++n;
+    closedir(d);
+  }
+  return n;
+}
+
+// Nothing left behind: a UDP socket with an association, and a listening socket through the
+// proxy, closed before any peer came, leave no descriptor of the library's open.
+int do_fds(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int before = open_fds();
+  const int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sendto(u, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len) != 1)
+    return fail("sendto", errno);
+  const int with_udp = open_fds();
+  close(u);
+  const int after_udp = open_fds();
+  const int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(c, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("connect", errno);
+  sockaddr_in local{};
+  socklen_t llen = sizeof local;
+  getsockname(c, reinterpret_cast<sockaddr*>(&local), &llen);
+  local.sin_port = 0;
+  const int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (bind(l, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return fail("bind", errno);
+  if (listen(l, 1) != 0) return fail("listen", errno);
+  const int with_listener = open_fds();
+  close(l);
+  close(c);
+  const int after = open_fds();
+  std::printf("fds: before %d, with an association %d, after %d; with a listener %d, after %d\n",
+              before, with_udp, after_udp, with_listener, after);
+  return after_udp == before && after == before ? 0 : 1;
+}
+
 int do_udp53(const char* addr) {
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -1314,6 +1355,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "udpclose" && argc == 4) return do_udpclose(argv[2], argv[3]);
   if (mode == "rawicmp" && argc == 3) return do_rawicmp(argv[2]);
+  if (mode == "fds" && argc == 4) return do_fds(argv[2], argv[3]);
   if (mode == "bind" && argc == 5)
     return do_bind(argv[2], argv[3], std::string(argv[4]) == "epoll");
   if (mode == "udpthreads" && argc == 6) {

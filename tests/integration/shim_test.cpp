@@ -586,6 +586,13 @@ TEST_CASE("BIND: a socket listening beside a proxied connection listens at the p
   CHECK_THAT(lab().danted_log(), Catch::Contains("tcp/bind"));
 }
 
+TEST_CASE("closing an associated UDP socket or a listener through the proxy leaves no fd behind",
+          "[shim][lab][probe]") {
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " fds 198.51.100.1 7000");
+  CHECK_THAT(out, Catch::Contains("fds: before"));
+}
+
 TEST_CASE("BIND refused by the proxy: listen fails, nothing listens locally",
           "[shim][lab][probe]") {
   // microsocks has no BIND ("command not supported").
