@@ -437,6 +437,15 @@ void release_association(Association* a) noexcept {
   delete a;
 }
 
+SessionRef udp_of_unverified(int fd) noexcept {
+  SessionKind hint{};
+  if (!session_kind_hint(fd, hint) || hint != SessionKind::udp) return SessionRef{};
+  SessionRef s = session_peek(fd);
+  if (!s || s->kind.load(std::memory_order_acquire) != SessionKind::udp) return SessionRef{};
+  if (s->udp.load(std::memory_order_acquire) == nullptr) return SessionRef{};
+  return s;
+}
+
 SessionRef udp_of(int fd) noexcept {
   SessionKind hint{};
   if (!session_kind_hint(fd, hint) || hint != SessionKind::udp) return SessionRef{};
@@ -554,7 +563,7 @@ ssize_t udp_send_connected(int fd, Session& s, const Runtime& rt, const msghdr& 
   return udp_send(fd, s, rt, d, msg, flags);
 }
 
-ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags) noexcept {
+ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags, bool verified) noexcept {
   Association* a = s.udp.load(std::memory_order_acquire);
   if (a == nullptr) return fail(EBADF);
   if (a->stub) {
@@ -585,6 +594,9 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags) noexcept {
   for (;;) {
     iovec iov{buf, room};
     msghdr in{};
+    sockaddr_storage src{};
+    in.msg_name = &src;
+    in.msg_namelen = sizeof src;
     in.msg_iov = &iov;
     in.msg_iovlen = 1;
     in.msg_control = msg->msg_control;
@@ -594,8 +606,26 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags) noexcept {
     if (got < 0) return -1;
     const std::size_t total = static_cast<std::size_t>(got);
     const std::size_t held = std::min(total, room);
-    auto h = socks5::wire::decode_udp_header(socks5::ByteView(buf, held));
     const bool peeking = (flags & MSG_PEEK) != 0;
+    // The socket is connected to the relay, so every datagram comes from it. One that does
+    // not means the descriptor is not the associated socket any more (closed by a path no
+    // hook saw, the number reused): checked then, and the datagram is the program's as is.
+    if (!same_address(a->relay, a->relay_len, &src, in.msg_namelen)) {
+      if (!verified && session_of(fd).get() != &s) {
+        const std::size_t copied = scatter(*msg, buf, std::min(held, want));
+        if (msg->msg_name != nullptr) {
+          std::memcpy(msg->msg_name, &src, std::min(msg->msg_namelen, in.msg_namelen));
+          msg->msg_namelen = in.msg_namelen;
+        }
+        msg->msg_controllen = in.msg_controllen;
+        msg->msg_flags = in.msg_flags;
+        return static_cast<ssize_t>((flags & MSG_TRUNC) != 0 ? total : copied);
+      }
+      verified = true;
+      if (peeking) real().recv(fd, buf, 1, MSG_DONTWAIT);
+      continue;  // not from the relay: dropped
+    }
+    auto h = socks5::wire::decode_udp_header(socks5::ByteView(buf, held));
     if (!h) {
       // Not a datagram from a SOCKS relay: dropped (taken off the socket if only peeked).
       if (peeking) real().recv(fd, buf, 1, MSG_DONTWAIT);
@@ -607,16 +637,17 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags) noexcept {
     if (h->value.frag != 0) {
       // A fragment: kept until its sequence is whole, then delivered as one datagram.
       std::vector<std::uint8_t> whole;
-      socks5::Address src;
+      socks5::Address whole_source;
       bool done = false;
       {
         MutexLock lock(&a->mu);
         if (peeking) real().recv(fd, buf, 1, MSG_DONTWAIT);  // fragments are always taken
-        done = reassemble(*a, h->value.frag, h->value.destination, buf + start, have, whole, src);
+        done = reassemble(*a, h->value.frag, h->value.destination, buf + start, have, whole,
+                          whole_source);
       }
       if (!done) continue;
       const std::size_t copied = scatter(*msg, whole.data(), whole.size());
-      set_source(*a, src, msg);
+      set_source(*a, whole_source, msg);
       msg->msg_controllen = in.msg_controllen;
       msg->msg_flags = copied < whole.size() ? MSG_TRUNC : 0;
       return static_cast<ssize_t>((flags & MSG_TRUNC) != 0 ? whole.size() : copied);

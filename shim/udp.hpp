@@ -51,8 +51,10 @@ ssize_t udp_send(int fd, Session& s, const Runtime& rt, const Destination& d, co
 ssize_t udp_send_connected(int fd, Session& s, const Runtime& rt, const msghdr& msg,
                            int flags) noexcept;
 
-/// Receives one datagram for the program: unwrapped, its source in msg_name.
-ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags) noexcept;
+/// Receives one datagram for the program: unwrapped, its source in msg_name. `verified`: the
+/// session was checked against the socket (else a datagram that is not from the relay makes
+/// it check).
+ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags, bool verified = true) noexcept;
 
 /// connect() of a datagram socket to a destination the policy proxies: the association, and
 /// `addr` as the peer.
@@ -67,5 +69,8 @@ bool udp_peer(Session& s, sockaddr* addr, socklen_t* len) noexcept;
 /// The session of `fd` when it is an associated datagram socket (a verified reference), else
 /// an empty ref. Cheap for every other fd (one or two loads).
 SessionRef udp_of(int fd) noexcept;
+/// The same without checking the socket's identity (no system call): for receiving, where
+/// udp_receive() checks it when a datagram is not from the relay.
+SessionRef udp_of_unverified(int fd) noexcept;
 
 }  // namespace socksify::shim

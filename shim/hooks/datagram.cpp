@@ -51,6 +51,12 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
   // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
   const Verdict v = classify(rt->config, Operation::datagram, d, ctx);
   if (v.action == Action::direct) return Route::direct;
+  // An associated socket is known to be UDP: no system call to ask again.
+  if (v.action == Action::proxy) {
+    if (SessionKind hint{}; session_kind_hint(fd, hint) && hint == SessionKind::udp) {
+      return Route::proxy;
+    }
+  }
   const int type = socket_type(fd);
   if (type < 0 || (type & 0xF) == SOCK_STREAM) {
     return Route::direct;  // not a socket (the kernel says why), or a stream: address ignored

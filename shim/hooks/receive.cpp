@@ -26,7 +26,7 @@ ssize_t receive_one(int fd, sh::Session& s, void* buf, size_t n, int flags, sock
     m.msg_name = from;
     m.msg_namelen = *fromlen;
   }
-  const ssize_t r = sh::udp_receive(fd, s, &m, flags);
+  const ssize_t r = sh::udp_receive(fd, s, &m, flags, false);
   if (r >= 0 && from != nullptr && fromlen != nullptr) *fromlen = m.msg_namelen;
   return r;
 }
@@ -34,7 +34,7 @@ ssize_t receive_one(int fd, sh::Session& s, void* buf, size_t n, int flags, sock
 }  // namespace
 
 extern "C" SOCKSIFY_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  if (sh::SessionRef s = sh::udp_of(fd))
+  if (sh::SessionRef s = sh::udp_of_unverified(fd))
     return receive_one(fd, *s.get(), buf, n, flags, nullptr, nullptr);
   return real().recv(fd, buf, n, flags);
 }
@@ -43,13 +43,14 @@ namespace socksify::shim {
 
 ssize_t receive_from(int fd, void* buf, size_t n, int flags, sockaddr* from,
                      socklen_t* fromlen) noexcept {
-  if (SessionRef s = udp_of(fd)) return receive_one(fd, *s.get(), buf, n, flags, from, fromlen);
+  if (SessionRef s = udp_of_unverified(fd))
+    return receive_one(fd, *s.get(), buf, n, flags, from, fromlen);
   return real().recvfrom(fd, buf, n, flags, from, fromlen);
 }
 
 ssize_t receive_message(int fd, msghdr* msg, int flags) noexcept {
   if (msg != nullptr) {
-    if (SessionRef s = udp_of(fd)) return udp_receive(fd, *s.get(), msg, flags);
+    if (SessionRef s = udp_of_unverified(fd)) return udp_receive(fd, *s.get(), msg, flags, false);
   }
   return real().recvmsg(fd, msg, flags);
 }
@@ -72,12 +73,12 @@ namespace socksify::shim {
 
 int receive_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) noexcept {
   if (vec != nullptr && vlen > 0) {
-    if (SessionRef s = udp_of(fd)) {
+    if (SessionRef s = udp_of_unverified(fd)) {
       unsigned int got = 0;
       for (; got < vlen; ++got) {
         const int f =
             got == 0 ? (flags & ~MSG_WAITFORONE) : ((flags & ~MSG_WAITFORONE) | MSG_DONTWAIT);
-        const ssize_t r = udp_receive(fd, *s.get(), &vec[got].msg_hdr, f);
+        const ssize_t r = udp_receive(fd, *s.get(), &vec[got].msg_hdr, f, false);
         if (r < 0) {
           if (got == 0) return -1;
           break;
@@ -98,18 +99,18 @@ extern "C" SOCKSIFY_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen,
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t read(int fd, void* buf, size_t n) {
-  if (sh::SessionRef s = sh::udp_of(fd))
+  if (sh::SessionRef s = sh::udp_of_unverified(fd))
     return receive_one(fd, *s.get(), buf, n, 0, nullptr, nullptr);
   return real().read(fd, buf, n);
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t readv(int fd, const iovec* iov, int count) {
   if (count >= 0) {
-    if (sh::SessionRef s = sh::udp_of(fd)) {
+    if (sh::SessionRef s = sh::udp_of_unverified(fd)) {
       msghdr m{};
       m.msg_iov = const_cast<iovec*>(iov);
       m.msg_iovlen = static_cast<size_t>(count);
-      return sh::udp_receive(fd, *s.get(), &m, 0);
+      return sh::udp_receive(fd, *s.get(), &m, 0, false);
     }
   }
   return real().readv(fd, iov, count);
