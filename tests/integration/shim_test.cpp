@@ -368,14 +368,26 @@ TEST_CASE("UDP fragments are reassembled, and a proxy that closes the associatio
   CHECK(count_of(out, "the proxy closed its control connection") == 1);
 }
 
-TEST_CASE("UDP through a proxy without UDP ASSOCIATE fails closed, with one line",
-          "[shim][lab][probe]") {
+TEST_CASE("UDP through a proxy without UDP ASSOCIATE (microsocks, ssh -D) fails closed",
+          "[shim][lab]") {
   // microsocks answers "command not supported".
-  const std::string out = run_fail(lab().socksify() + " -x socks5h://192.0.2.1:1082 " + probe() +
-                                   " udp 198.51.100.1 9999");
+  std::string out = run_fail(lab().socksify() + " -x socks5h://192.0.2.1:1082 " + probe() +
+                             " udp 198.51.100.1 9999");
   CHECK_THAT(out, Catch::Contains("sendto: errno=EOPNOTSUPP"));
   CHECK_THAT(out, Catch::Contains("UDP ASSOCIATE failed"));
   CHECK_THAT(out, Catch::Contains("command not supported"));
+  // OpenSSH's dynamic forwarding: no UDP either. The socket fails, nothing goes direct.
+  const std::string key = start_sshd(2223);
+  lab().start_on_proxy_side(
+      {"/bin/sh", "-c",
+       require_program("ssh", "openssh-client") + " -N -D 192.0.2.1:1086 -i " + key + kSshOptions +
+           " -o ExitOnForwardFailure=yes -p 2223 root@198.51.100.1"},
+      "ssh-D-udp.log");
+  REQUIRE(lab().wait_on_proxy_side("192.0.2.1", 1086));
+  out = run_fail(lab().socksify() + " -x socks5h://192.0.2.1:1086 " + probe() +
+                 " udp 198.51.100.1 7000");
+  CHECK_THAT(out, Catch::Contains("sendto: errno="));
+  CHECK_THAT(out, Catch::Contains("UDP ASSOCIATE failed"));
 }
 
 TEST_CASE("a python3 UDP client and dig through the proxy", "[shim][lab]") {
