@@ -821,6 +821,42 @@ int do_bind(const char* host, const char* port, bool nonblocking) {
   return 0;
 }
 
+// A UDP socket associated in the parent, then used by a forked child and again by the
+// parent: they share the association as they share the socket.
+int do_udpfork(const char* host, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto round_trip = [&](char tag) {
+    const std::vector<char> o = pattern(100, tag);
+    return exchange(
+        "round trip",
+        [&] {
+          return sendto(fd, o.data(), o.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) == 100;
+        },
+        [&] {
+          for (;;) {
+            char in[200];
+            const ssize_t n = recv(fd, in, sizeof in, 0);
+            if (n < 0) return false;
+            if (n == 100 && in[0] == tag) return true;
+          }
+        });
+  };
+  if (!round_trip('p')) return 1;
+  const pid_t child = fork();
+  if (child == 0) _exit(round_trip('c') ? 0 : 1);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail("the child's round trip", EPROTO);
+  if (!round_trip('q')) return 1;
+  std::printf("udp fork ok\n");
+  return 0;
+}
+
 int open_fds() {
   int n = 0;
   if (DIR* d = opendir("/proc/self/fd")) {
@@ -1356,6 +1392,7 @@ int main(int argc, char** argv) {
   if (mode == "udpclose" && argc == 4) return do_udpclose(argv[2], argv[3]);
   if (mode == "rawicmp" && argc == 3) return do_rawicmp(argv[2]);
   if (mode == "fds" && argc == 4) return do_fds(argv[2], argv[3]);
+  if (mode == "udpfork" && argc == 4) return do_udpfork(argv[2], argv[3]);
   if (mode == "bind" && argc == 5)
     return do_bind(argv[2], argv[3], std::string(argv[4]) == "epoll");
   if (mode == "udpthreads" && argc == 6) {

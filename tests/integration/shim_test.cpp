@@ -348,6 +348,15 @@ TEST_CASE("UDP ASSOCIATE through danted: every call family, IPv4 and IPv6, 8000 
   CHECK_THAT(named, Catch::Contains("udp echo ok"));
 }
 
+TEST_CASE("UDP ASSOCIATE: a forked child shares the association", "[shim][lab][probe]") {
+  CHECK_THAT(
+      run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " udpfork 198.51.100.1 7000"),
+      Catch::Contains("udp fork ok"));
+  // One association, made by the parent (danted logs it when it is made).
+  CHECK(count_of(wait_for_text([] { return lab().danted_log(); }, "udpassociate"),
+                 "udpassociate") == 1);
+}
+
 TEST_CASE("UDP ASSOCIATE: eight threads share one socket", "[shim][lab][probe]") {
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() +
                     " udpthreads 198.51.100.1 7000 8 50"),
