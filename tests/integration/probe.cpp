@@ -754,23 +754,31 @@ int do_rawicmp(const char* addr) {
 // connection's local address listens (through the proxy: SOCKS BIND) and announces where;
 // a second connection through the proxy to the announced address is accepted (blocking, or
 // non-blocking with epoll), and data crosses both ways.
-int do_bind(const char* host, const char* port, bool nonblocking) {
+int do_bind(const char* host, const char* port, bool nonblocking, const char* fam) {
   sockaddr_storage ss{};
   socklen_t len = 0;
-  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
-  const int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (!resolve(host, port, fam, ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int family = ss.ss_family;
+  const int c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (connect(c, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("connect", errno);
-  sockaddr_in local{};
+  // The data socket is bound to the control connection's address, as getsockname() gives it.
+  sockaddr_storage local{};
   socklen_t llen = sizeof local;
   getsockname(c, reinterpret_cast<sockaddr*>(&local), &llen);
-  local.sin_port = 0;
-  const int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
-  if (bind(l, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return fail("bind", errno);
+  std::printf("control connection's address %s\n", addr_text(local).c_str());
+  if (family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&local)->sin_port = 0;
+  } else {
+    reinterpret_cast<sockaddr_in6*>(&local)->sin6_port = 0;
+  }
+  const int l = socket(family, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+  if (bind(l, reinterpret_cast<sockaddr*>(&local), llen) != 0) return fail("bind", errno);
   if (listen(l, 1) != 0) return fail("listen", errno);
   sockaddr_storage at{};
   socklen_t alen = sizeof at;
-  if (getsockname(l, reinterpret_cast<sockaddr*>(&at), &alen) != 0)
+  if (getsockname(l, reinterpret_cast<sockaddr*>(&at), &alen) != 0) {
     return fail("getsockname", errno);
+  }
   std::printf("listening at %s\n", addr_text(at).c_str());
   int ep = -1;
   if (nonblocking) {
@@ -785,7 +793,7 @@ int do_bind(const char* host, const char* port, bool nonblocking) {
   }
   std::atomic<int> peer_fd{-1};
   std::thread peer([&] {
-    const int d = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int d = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (connect(d, reinterpret_cast<sockaddr*>(&at), alen) == 0) peer_fd = d;
   });
   if (nonblocking) {
@@ -1393,8 +1401,9 @@ int main(int argc, char** argv) {
   if (mode == "rawicmp" && argc == 3) return do_rawicmp(argv[2]);
   if (mode == "fds" && argc == 4) return do_fds(argv[2], argv[3]);
   if (mode == "udpfork" && argc == 4) return do_udpfork(argv[2], argv[3]);
-  if (mode == "bind" && argc == 5)
-    return do_bind(argv[2], argv[3], std::string(argv[4]) == "epoll");
+  if (mode == "bind" && (argc == 5 || argc == 6)) {
+    return do_bind(argv[2], argv[3], std::string(argv[4]) == "epoll", argc == 6 ? argv[5] : "4");
+  }
   if (mode == "udpthreads" && argc == 6) {
     return do_udpthreads(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
   }

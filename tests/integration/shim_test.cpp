@@ -605,6 +605,13 @@ TEST_CASE("BIND: a socket listening beside a proxied connection listens at the p
     CHECK_THAT(out, Catch::Contains("bind ok"));
   }
   CHECK_THAT(lab().danted_log(), Catch::Contains("tcp/bind"));
+  // IPv6: the control connection's address (getsockname) is danted's IPv6 one.
+  const std::string v6 = run_ok(lab().socksify() + " -v -x " + kDanted + " " + probe() +
+                                " bind 2001:db8::1 7000 block 6");
+  CHECK_THAT(v6, Catch::Contains("control connection's address 2001:db8::1 "));
+  CHECK_THAT(v6, Catch::Contains("listening at 2001:db8::1 "));
+  CHECK_THAT(v6, Catch::Contains("accepted peer 2001:db8::1 "));
+  CHECK_THAT(v6, Catch::Contains("bind ok"));
 }
 
 TEST_CASE("closing an associated UDP socket or a listener through the proxy leaves no fd behind",
