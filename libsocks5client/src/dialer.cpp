@@ -450,6 +450,7 @@ void Dial::keep_peer_octets() {
 }
 
 void Dial::learn_pipelining(PipeliningVerdict v) {
+  verdict_ = v;
   const std::size_t i = unpipelined_retry_ ? stalled_hop_ : current_;
   remember_pipelining(plan_.proxies[i], v);
   if (plan_.observer != nullptr) {
@@ -469,7 +470,7 @@ void Dial::learn_from_retry() {
 Dial::Clock::time_point Dial::stall_at(Clock::time_point now) {
   if (selected_at_ == Clock::time_point{}) selected_at_ = now;
   auto wait = std::chrono::duration_cast<Clock::duration>(plan_.stall_timeout);
-  if (pipelining_verdict(plan_.proxies[current_]) == PipeliningVerdict::unknown) {
+  if (verdict_ == PipeliningVerdict::unknown) {
     // Not known yet: a dropping server shows itself sooner. Eight round trips of the method
     // selection, within [probe_stall, stall_timeout].
     const auto rtt = selected_at_ - hop_sent_;
@@ -483,8 +484,7 @@ void Dial::hop_done() {
   if (plan_.pipelining == Pipelining::automatic) {
     if (unpipelined_retry_ && (hop_ + 1 >= hops())) {
       learn_from_retry();
-    } else if (negotiation_->pipelined() &&
-               pipelining_verdict(plan_.proxies[current_]) == PipeliningVerdict::unknown) {
+    } else if (negotiation_->pipelined() && verdict_ == PipeliningVerdict::unknown) {
       learn_pipelining(PipeliningVerdict::works);
     }
   }
@@ -612,9 +612,12 @@ Dial::Step Dial::run() {
         Address target =
             last ? request_.target
                  : Address::from_host(plan_.proxies[p + 1].host, plan_.proxies[p + 1].port);
+        // What is known about this proxy, asked once per hop (a hash and a short scan).
+        verdict_ = plan_.pipelining == Pipelining::automatic ? pipelining_verdict(uri)
+                                                             : PipeliningVerdict::unknown;
         const bool pipelining = plan_.pipelining == Pipelining::on ||
                                 (plan_.pipelining == Pipelining::automatic && !unpipelined_retry_ &&
-                                 pipelining_verdict(uri) != PipeliningVerdict::drops);
+                                 verdict_ != PipeliningVerdict::drops);
         const auto command = last ? request_.command : wire::Command::connect;
         if (uri.user) {
           negotiation_.emplace(methods_for(uri), command, std::move(target), pipelining);
@@ -658,9 +661,7 @@ Dial::Step Dial::run() {
             negotiation_->method_selected()) {
           if (negotiation_->answered_beyond_greeting()) {
             // It answered the credentials sent with the greeting: it reads pipelined octets.
-            if (pipelining_verdict(plan_.proxies[current_]) == PipeliningVerdict::unknown) {
-              learn_pipelining(PipeliningVerdict::works);
-            }
+            if (verdict_ == PipeliningVerdict::unknown) learn_pipelining(PipeliningVerdict::works);
           } else {
             // Pipelined octets a server dropped are never answered: silence after the method
             // selection means a stall, not a slow server.

@@ -294,6 +294,7 @@ class Dial {
   Clock::duration stalled_for_{};
   std::size_t stalled_hop_ = 0;
   bool unpipelined_retry_ = false;
+  PipeliningVerdict verdict_ = PipeliningVerdict::unknown;  // of the current hop's proxy
   HandshakeStats stats_;
   Clock::time_point t_connect_{};
   Clock::time_point t_handshake_{};
