@@ -76,6 +76,7 @@ std::string proxy_text(const Runtime& rt, std::size_t i) {
 // program is listening beside it (active FTP). Its destination becomes the expected peer.
 struct Beside {
   Destination d;
+  bool kernel_check = true;  // also compare with the kernel's local end of each connection
   bool found = false;
   bool reported = false;  // it matched the proxy's BND address, not a local one
   socks5::Address peer = socks5::Address::ipv4({0, 0, 0, 0}, 0);
@@ -97,7 +98,7 @@ void look_beside(int fd, Session& s, void* ctx) {
       destination_from(reinterpret_cast<const sockaddr*>(&s.local), s.local_len, reported) &&
       same_ip(reported, b->d);
   b->reported = match;
-  if (!match) {
+  if (!match && b->kernel_check) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (real().getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
@@ -202,7 +203,23 @@ enum class When : unsigned char { bind, listen };
 // 0: done; -1 with errno. At bind() time only a socket beside a proxied connection is taken
 // (its address is what a protocol announces next: active FTP reads it back before listen);
 // at listen() time the listen mode decides for the rest.
+// Loopback and wildcard addresses: never beside a proxied connection.
+bool anywhere_or_loopback(const Destination& d) {
+  const std::size_t n = d.family == AF_INET ? 4 : 16;
+  return is_loopback(d.family, d.ip.data()) ||
+         std::all_of(d.ip.begin(), d.ip.begin() + static_cast<long>(n),
+                     [](std::uint8_t b) { return b == 0; });
+}
+
 int start_binding(int fd, When when, const sockaddr* requested, socklen_t requested_len) {
+  // bind() to loopback or to a wildcard address (what servers do): nothing to look at, not
+  // even the socket's type.
+  if (when == When::bind && requested != nullptr) {
+    Destination quick;
+    if (!destination_from(requested, requested_len, quick) || anywhere_or_loopback(quick)) {
+      return 1;
+    }
+  }
   const int type = socket_type(fd);
   if (type < 0 || (type & 0xF) != SOCK_STREAM) return 1;
   sockaddr_storage ss{};
@@ -219,7 +236,10 @@ int start_binding(int fd, When when, const sockaddr* requested, socklen_t reques
   Guard guard;
   const Runtime& rt = runtime();
   if (rt.config.listen == settings::ListenMode::local) return 1;
-  for_each_session(look_beside, &beside);
+  // An address a program read from getsockname() of a proxied connection is the proxy's (no
+  // system call to compare); after the kernel's bind, its local ends are compared too.
+  beside.kernel_check = requested == nullptr;
+  if (!anywhere_or_loopback(beside.d)) for_each_session(look_beside, &beside);
   if (when == When::bind && !beside.found) return 1;
   // Only an address the program got from getsockname() of a proxied connection (the proxy's)
   // is taken before the kernel's bind; a local one was bound first.
@@ -274,7 +294,10 @@ SessionRef binding_session(int fd) {
 
 }  // namespace
 
-int bind_bound(int fd) noexcept {
+int bind_bound(int fd, const sockaddr* addr, socklen_t len) noexcept {
+  // Loopback and wildcard binds (servers) are left alone without a system call.
+  Destination d;
+  if (!destination_from(addr, len, d) || anywhere_or_loopback(d)) return 0;
   const int r = start_binding(fd, When::bind, nullptr, 0);
   return r == 1 ? 0 : r;
 }

@@ -25,7 +25,7 @@ void release_binding(Binding* b) noexcept;
 /// After a successful bind(): a socket bound to the local address of a proxied connection
 /// gets its BIND now (so that getsockname() already names the proxy's address, which an
 /// active-FTP client reads before it listens). 0, or -1 with errno.
-int bind_bound(int fd) noexcept;
+int bind_bound(int fd, const sockaddr* addr, socklen_t len) noexcept;
 
 /// bind() to an address the program read from getsockname() of a proxied connection (the
 /// proxy's own): not a local address, so the kernel is not asked; the BIND is sent now.

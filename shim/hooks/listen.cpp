@@ -16,7 +16,7 @@ extern "C" SOCKSIFY_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len)
   if (const int r = sh::bind_proxy_address(fd, addr, len); r != 1) return r;
   const int r = real().bind(fd, addr, len);
   if (r != 0) return r;
-  return sh::bind_bound(fd);
+  return sh::bind_bound(fd, addr, len);
 }
 
 extern "C" SOCKSIFY_EXPORT int listen(int fd, int backlog) {
