@@ -17,7 +17,7 @@ using socksify::shim::real;
 // Not instrumented by AddressSanitizer: like the C library's own wrapper, this reads six
 // arguments whatever the caller passed (a futex wait passes four), and the sixth then comes
 // from the caller's stack frame, which ASan would report as an underflow.
-extern "C" SOCKSIFY_EXPORT __attribute__((no_sanitize("address"))) long syscall(long number, ...) {
+extern "C" __attribute__((no_sanitize("address"))) SOCKSIFY_EXPORT long syscall(long number, ...) {
   // The kernel takes at most six arguments; the C library's wrapper passes six, as here.
   va_list ap;
   va_start(ap, number);
