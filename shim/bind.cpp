@@ -40,38 +40,6 @@ struct Binding {
 
 namespace {
 
-socklen_t in_family(const socks5::Address& a, int family, sockaddr_storage& out) {
-  sockaddr_storage ss{};
-  const socklen_t len = a.to_sockaddr(ss);
-  if (len == 0) return 0;
-  if (ss.ss_family == family) {
-    out = ss;
-    return len;
-  }
-  if (family != AF_INET6 || ss.ss_family != AF_INET) return 0;
-  sockaddr_in in{};
-  std::memcpy(&in, &ss, sizeof in);
-  sockaddr_in6 m{};
-  m.sin6_family = AF_INET6;
-  m.sin6_port = in.sin_port;
-  m.sin6_addr.s6_addr[10] = 0xFF;
-  m.sin6_addr.s6_addr[11] = 0xFF;
-  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-  std::memcpy(&out, &m, sizeof m);
-  return sizeof m;
-}
-
-bool unspecified(const socks5::Address& a) {
-  if (!a.is_ip()) return false;
-  const std::size_t n = a.type() == socks5::AddressType::ipv4 ? 4 : 16;
-  return std::all_of(a.octets().begin(), a.octets().begin() + static_cast<long>(n),
-                     [](std::uint8_t b) { return b == 0; });
-}
-
-std::string proxy_text(const Runtime& rt, std::size_t i) {
-  return i < rt.config.proxies.size() ? rt.config.proxies[i].to_string() : std::string("?");
-}
-
 // Looks for a connection through the proxy whose local address is `d`'s address: the
 // program is listening beside it (active FTP). Its destination becomes the expected peer.
 struct Beside {
@@ -131,13 +99,13 @@ int issue_bind(const Runtime& rt, const socks5::Address& target, int family, int
   }
   proxy = dial.proxy();
   socks5::Address at = dial.bound();
-  if (unspecified(at)) {
+  if (at.is_unspecified()) {
     // "0.0.0.0": the proxy's own address, at the port the reply gave.
     socks5::Address self = dial.endpoint();
     self.set_port(at.port());
     at = self;
   }
-  local_len = in_family(at, family, local);
+  local_len = sockaddr_for(at, family, local);
   control = dial.release_fd();
   if (local_len == 0) {
     real().close(control);
@@ -435,7 +403,7 @@ int bind_accept(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
     return -1;
   }
   sockaddr_storage peer{};
-  const socklen_t peer_len = in_family(reply.bound, b->family, peer);
+  const socklen_t peer_len = sockaddr_for(reply.bound, b->family, peer);
   SessionRef c = session_create(SessionKind::proxied, socket_cookie(conn),
                                 reinterpret_cast<sockaddr*>(&peer), peer_len);
   if (c) session_attach(conn, c.get());

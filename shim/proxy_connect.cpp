@@ -42,8 +42,7 @@ socks5::Address target_of(const Destination& d) {
 }
 
 std::string proxy_text(std::size_t i) {
-  const auto& proxies = runtime().config.proxies;
-  return i < proxies.size() ? proxies[i].to_string() : std::string("?");
+  return shim::proxy_text(runtime(), i);
 }
 
 std::string why_text(const Verdict& v) {
@@ -153,24 +152,7 @@ int outcome_errno(const socks5::Dial& dial) {
 void record_local(Session& s, const socks5::Dial& dial, int family) {
   const Address& b = dial.bound();
   if (!b.is_ip() || b.is_unspecified()) return;
-  sockaddr_storage ss{};
-  const socklen_t n = b.to_sockaddr(ss);
-  if (n == 0) return;
-  if (ss.ss_family == family) {
-    s.local = ss;
-    s.local_len = n;
-  } else if (family == AF_INET6 && ss.ss_family == AF_INET) {
-    sockaddr_in in{};
-    std::memcpy(&in, &ss, sizeof in);
-    sockaddr_in6 m{};
-    m.sin6_family = AF_INET6;
-    m.sin6_port = in.sin_port;
-    m.sin6_addr.s6_addr[10] = 0xFF;
-    m.sin6_addr.s6_addr[11] = 0xFF;
-    std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-    std::memcpy(&s.local, &m, sizeof m);
-    s.local_len = sizeof m;
-  }
+  s.local_len = sockaddr_for(b, family, s.local);
 }
 
 int set_errno(int e) {

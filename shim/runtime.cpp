@@ -116,6 +116,10 @@ const Runtime* runtime_if_ready() noexcept {
   return g_ready.load(std::memory_order_acquire) ? g_runtime : nullptr;
 }
 
+std::string proxy_text(const Runtime& rt, std::size_t i) {
+  return i < rt.config.proxies.size() ? rt.config.proxies[i].to_string() : std::string("?");
+}
+
 std::int64_t now_ms() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

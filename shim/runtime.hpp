@@ -57,6 +57,9 @@ const Runtime* runtime_if_ready() noexcept;
 /// signal handler that may have interrupted its holder.
 void describe_fake(const Runtime& rt, Destination& d, Context& ctx, char (&name)[256]) noexcept;
 
+/// Proxy `i` as its URI (password masked), for log lines; "?" out of range.
+std::string proxy_text(const Runtime& rt, std::size_t i);
+
 /// Monotonic milliseconds.
 std::int64_t now_ms() noexcept;
 

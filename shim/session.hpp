@@ -20,6 +20,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "socks5/address.hpp"
+
 namespace socksify::shim {
 
 /// What a session is.
@@ -103,6 +105,9 @@ std::uint64_t socket_cookie(int fd) noexcept;
 /// The session of `fd`, verified against the socket `fd` is now (one getsockopt, only when
 /// `fd` has a session).
 SessionRef session_of(int fd) noexcept;
+/// `a` as a sockaddr for a socket of `family` (an IPv4 address v4-mapped for an IPv6 socket);
+/// its length, or 0 when it does not fit.
+socklen_t sockaddr_for(const socks5::Address& a, int family, sockaddr_storage& out) noexcept;
 
 /// Frees what a session owns beyond itself (set at init by the preloaded library).
 extern void (*g_release_pending)(PendingConnect*) noexcept;

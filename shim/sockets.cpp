@@ -1,6 +1,9 @@
-// The socket side of sessions: identity (SO_COOKIE) with the real getsockopt, and the
-// verified lookup the hooks use.
+// The socket side of sessions: identity (SO_COOKIE) with the real getsockopt, the verified
+// lookup the hooks use, and addresses fitted to a socket's family.
+#include <netinet/in.h>
 #include <sys/socket.h>
+
+#include <cstring>
 
 #include "real_libc.hpp"
 #include "session.hpp"
@@ -20,6 +23,15 @@ std::uint64_t socket_cookie(int fd) noexcept {
 
 SessionRef session_of(int fd) noexcept {
   return session_verified(fd, socket_cookie);
+}
+
+socklen_t sockaddr_for(const socks5::Address& a, int family, sockaddr_storage& out) noexcept {
+  sockaddr_storage ss{};
+  if (a.to_sockaddr(ss) == 0 ||
+      !socks5::fit_family(reinterpret_cast<sockaddr*>(&ss), family, out)) {
+    return 0;
+  }
+  return out.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
 }
 
 }  // namespace socksify::shim

@@ -90,39 +90,6 @@ std::size_t encode_header(const Destination& d, std::uint8_t* out) {
   return n;
 }
 
-// `a` as a sockaddr of `family` (IPv4 as v4-mapped for an IPv6 socket); 0 if it does not fit.
-socklen_t to_family(const socks5::Address& a, int family, sockaddr_storage& out) {
-  sockaddr_storage ss{};
-  const socklen_t len = a.to_sockaddr(ss);
-  if (len == 0) return 0;
-  if (ss.ss_family == family) {
-    out = ss;
-    return len;
-  }
-  if (family != AF_INET6 || ss.ss_family != AF_INET) return 0;
-  sockaddr_in in{};
-  std::memcpy(&in, &ss, sizeof in);
-  sockaddr_in6 m{};
-  m.sin6_family = AF_INET6;
-  m.sin6_port = in.sin_port;
-  m.sin6_addr.s6_addr[10] = 0xFF;
-  m.sin6_addr.s6_addr[11] = 0xFF;
-  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-  std::memcpy(&out, &m, sizeof m);
-  return sizeof m;
-}
-
-bool unspecified(const socks5::Address& a) {
-  if (!a.is_ip()) return false;
-  const std::size_t n = a.type() == socks5::AddressType::ipv4 ? 4 : 16;
-  return std::all_of(a.octets().begin(), a.octets().begin() + static_cast<long>(n),
-                     [](std::uint8_t b) { return b == 0; });
-}
-
-std::string proxy_text(const Runtime& rt, std::size_t i) {
-  return i < rt.config.proxies.size() ? rt.config.proxies[i].to_string() : std::string("?");
-}
-
 // Makes the association for `fd`: the control connection, UDP ASSOCIATE, and `fd` connected
 // to the relay. nullptr with errno on failure (and one log line).
 Association* associate(int fd, const Runtime& rt) {
@@ -167,13 +134,13 @@ Association* associate(int fd, const Runtime& rt) {
   a->family = family;
   a->proxy = dial.proxy();
   socks5::Address relay = dial.bound();
-  if (unspecified(relay)) {
+  if (relay.is_unspecified()) {
     // "0.0.0.0": the relay is the proxy's own address, at the port the reply gave.
     socks5::Address at = dial.endpoint();
     at.set_port(relay.port());
     relay = at;
   }
-  a->relay_len = to_family(relay, family, a->relay);
+  a->relay_len = sockaddr_for(relay, family, a->relay);
   a->control = dial.release_fd();
   if (a->relay_len == 0 ||
       real().connect(fd, reinterpret_cast<sockaddr*>(&a->relay), a->relay_len) != 0) {
@@ -244,7 +211,7 @@ void set_source(Association& a, const socks5::Address& src, msghdr* msg) {
       len = a.peer_len;
     }
   }
-  if (len == 0 && src.is_ip()) len = to_family(src, a.family, ss);
+  if (len == 0 && src.is_ip()) len = sockaddr_for(src, a.family, ss);
   if (len == 0 && !src.is_ip()) {
     const Runtime* rt = runtime_if_ready();
     if (rt != nullptr && rt->dns != nullptr) {
@@ -437,22 +404,40 @@ void release_association(Association* a) noexcept {
   delete a;
 }
 
-SessionRef udp_of_unverified(int fd) noexcept {
+namespace {
+
+// The udp session of `fd` as `lookup` finds it (verified or not), else an empty ref.
+SessionRef associated(int fd, SessionRef (*lookup)(int) noexcept) {
   SessionKind hint{};
   if (!session_kind_hint(fd, hint) || hint != SessionKind::udp) return SessionRef{};
-  SessionRef s = session_peek(fd);
+  SessionRef s = lookup(fd);
   if (!s || s->kind.load(std::memory_order_acquire) != SessionKind::udp) return SessionRef{};
   if (s->udp.load(std::memory_order_acquire) == nullptr) return SessionRef{};
   return s;
 }
 
-SessionRef udp_of(int fd) noexcept {
-  SessionKind hint{};
-  if (!session_kind_hint(fd, hint) || hint != SessionKind::udp) return SessionRef{};
-  SessionRef s = session_of(fd);
-  if (!s || s->kind.load(std::memory_order_acquire) != SessionKind::udp) return SessionRef{};
-  if (s->udp.load(std::memory_order_acquire) == nullptr) return SessionRef{};
+// A new udp session for `fd` owning `a` (nullptr: the making failed, errno set).
+SessionRef attach(int fd, Association* a) {
+  if (a == nullptr) return SessionRef{};
+  SessionRef s = session_create(SessionKind::udp, socket_cookie(fd), nullptr, 0);
+  if (!s) {
+    release_association(a);
+    errno = ENOBUFS;
+    return SessionRef{};
+  }
+  s->udp.store(a, std::memory_order_release);
+  session_attach(fd, s.get());
   return s;
+}
+
+}  // namespace
+
+SessionRef udp_of_unverified(int fd) noexcept {
+  return associated(fd, session_peek);
+}
+
+SessionRef udp_of(int fd) noexcept {
+  return associated(fd, session_of);
 }
 
 SessionRef udp_session(int fd, const Runtime& rt) noexcept {
@@ -460,17 +445,7 @@ SessionRef udp_session(int fd, const Runtime& rt) noexcept {
   MutexLock lock(&g_associating);
   if (SessionRef s = udp_of(fd)) return s;  // another thread made it meanwhile
   g_release_association = release_association;
-  Association* a = associate(fd, rt);
-  if (a == nullptr) return SessionRef{};
-  SessionRef s = session_create(SessionKind::udp, socket_cookie(fd), nullptr, 0);
-  if (!s) {
-    release_association(a);
-    errno = ENOBUFS;
-    return SessionRef{};
-  }
-  s->udp.store(a, std::memory_order_release);
-  session_attach(fd, s.get());
-  return s;
+  return attach(fd, associate(fd, rt));
 }
 
 SessionRef stub_session(int fd, const sockaddr* stub, socklen_t stub_len) noexcept {
@@ -478,17 +453,7 @@ SessionRef stub_session(int fd, const sockaddr* stub, socklen_t stub_len) noexce
   MutexLock lock(&g_associating);
   if (SessionRef s = udp_of(fd)) return s;
   g_release_association = release_association;
-  Association* a = make_stub(fd, stub, stub_len);
-  if (a == nullptr) return SessionRef{};
-  SessionRef s = session_create(SessionKind::udp, socket_cookie(fd), nullptr, 0);
-  if (!s) {
-    release_association(a);
-    errno = ENOBUFS;
-    return SessionRef{};
-  }
-  s->udp.store(a, std::memory_order_release);
-  session_attach(fd, s.get());
-  return s;
+  return attach(fd, make_stub(fd, stub, stub_len));
 }
 
 bool is_stub(Session& s) noexcept {

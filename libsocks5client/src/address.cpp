@@ -139,4 +139,23 @@ bool operator==(const Address& a, const Address& b) noexcept {
   return a.ip_ == b.ip_;
 }
 
+bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out) noexcept {
+  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return false;
+  if (family == AF_UNSPEC || sa->sa_family == family) {
+    std::memcpy(&out, sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    return true;
+  }
+  if (family != AF_INET6 || sa->sa_family != AF_INET) return false;
+  sockaddr_in in{};
+  std::memcpy(&in, sa, sizeof in);
+  sockaddr_in6 m{};
+  m.sin6_family = AF_INET6;
+  m.sin6_port = in.sin_port;
+  m.sin6_addr.s6_addr[10] = 0xFF;
+  m.sin6_addr.s6_addr[11] = 0xFF;
+  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+  std::memcpy(&out, &m, sizeof m);
+  return true;
+}
+
 }  // namespace socks5

@@ -74,27 +74,6 @@ socklen_t length_of(const sockaddr_storage& ss) {
   return 0;
 }
 
-// Copies `sa` into `out` if it suits a socket of `family`: the same family, any family for
-// AF_UNSPEC (own sockets), or an IPv4 address for an IPv6 socket (as a v4-mapped address).
-bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out) {
-  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return false;
-  if (family == AF_UNSPEC || sa->sa_family == family) {
-    std::memcpy(&out, sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
-    return true;
-  }
-  if (family != AF_INET6 || sa->sa_family != AF_INET) return false;
-  sockaddr_in in{};
-  std::memcpy(&in, sa, sizeof in);
-  sockaddr_in6 m{};
-  m.sin6_family = AF_INET6;
-  m.sin6_port = in.sin_port;
-  m.sin6_addr.s6_addr[10] = 0xFF;
-  m.sin6_addr.s6_addr[11] = 0xFF;
-  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-  std::memcpy(&out, &m, sizeof m);
-  return true;
-}
-
 // Method "none" carries no state: one shared object serves every handshake, with no
 // allocation per connection. Made on first use and never destroyed, so no static
 // constructor or exit-time destructor runs (a hook may dial during another library's exit

@@ -59,4 +59,8 @@ class Address {
   std::uint16_t port_ = 0;
 };
 
+/// Copies `sa` (IPv4 or IPv6) into `out` if it suits a socket of `family`: the same family,
+/// any family for AF_UNSPEC, or an IPv4 address for an IPv6 socket (as a v4-mapped address).
+bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out) noexcept;
+
 }  // namespace socks5
