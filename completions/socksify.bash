@@ -7,16 +7,21 @@ _socksify() {
     prev=""
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
-    local flags="-x --proxy --chain --password-file --dns -r --rule --fake-net4 --fake-net6
+    local flags="-x --proxy --chain --password-file --auth --gssapi-service --gssapi-protection
+        --dns -r --rule --fake-net4 --fake-net6
         -v --verbose -q --quiet --log-file --timeout --pipelining --listen -c --config --strict
         -h --help --version"
-    local with_value="-x --proxy --chain --password-file --dns -r --rule --fake-net4
+    local with_value="-x --proxy --chain --password-file --auth --gssapi-service
+        --gssapi-protection --dns -r --rule --fake-net4
         --fake-net6 --log-file --timeout --pipelining --listen -c --config"
 
     # The value of the option before the cursor.
     case $prev in
         --chain) COMPREPLY=($(compgen -W "failover strict" -- "$cur")); return ;;
         --dns) COMPREPLY=($(compgen -W "remote local" -- "$cur")); return ;;
+        --auth) COMPREPLY=($(compgen -W "auto gssapi" -- "$cur")); return ;;
+        --gssapi-protection)
+            COMPREPLY=($(compgen -W "integrity confidentiality clear" -- "$cur")); return ;;
         --pipelining) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return ;;
         --listen) COMPREPLY=($(compgen -W "auto proxy local" -- "$cur")); return ;;
         --password-file | --log-file | -c | --config)
@@ -26,7 +31,7 @@ _socksify() {
             return ;;
         -r | --rule)
             COMPREPLY=($(compgen -W "direct proxy reject default" -- "$cur")); return ;;
-        --fake-net4 | --fake-net6 | --timeout) return ;;
+        --fake-net4 | --fake-net6 | --timeout | --gssapi-service) return ;;
     esac
 
     # Find the first word that is not an option or an option's value: a subcommand (check,

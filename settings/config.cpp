@@ -268,6 +268,37 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
                : l == "local" ? ListenMode::local
                               : ListenMode::automatic;
   }
+  auto auth = checked("SOCKSIFY_AUTH");
+  if (!auth) return unexpected(auth.error());
+  auto level = checked("SOCKSIFY_GSSAPI_PROTECTION");
+  if (!level) return unexpected(level.error());
+  const Setting* service = get("SOCKSIFY_GSSAPI_SERVICE");
+  if (*auth != nullptr && (*auth)->value == "gssapi") {
+    socks5::GssapiOptions g;
+    if (service != nullptr) g.service = service->value;
+    if (*level != nullptr) {
+      const std::string& l = (*level)->value;
+      g.level = l == "clear"             ? socks5::GssLevel::clear
+                : l == "confidentiality" ? socks5::GssLevel::confidentiality
+                                         : socks5::GssLevel::integrity;
+    }
+    for (const auto& p : c.proxies) {
+      if (p.user) {
+        return unexpected(ConfigError{"proxy " + p.to_string() + " names user '" + *p.user +
+                                      "', but with SOCKSIFY_AUTH=gssapi the user is the one "
+                                      "of the Kerberos ticket: leave it out of the URI"});
+      }
+    }
+    c.gssapi = std::move(g);
+  } else {
+    // Settings of a method that is not chosen would silently protect nothing.
+    for (const Setting* s : {service, *level}) {
+      if (s != nullptr) {
+        return unexpected(ConfigError{s->origin + " is set, but SOCKSIFY_AUTH is not gssapi "
+                                                  "(set SOCKSIFY_AUTH=gssapi, or --auth gssapi)"});
+      }
+    }
+  }
   auto pipelining = checked("SOCKSIFY_PIPELINING");
   if (!pipelining) return unexpected(pipelining.error());
   if (*pipelining != nullptr) {

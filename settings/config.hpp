@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "socks5/dialer.hpp"
+#include "socks5/gssapi.hpp"
 #include "socks5/result.hpp"
 #include "socks5/uri.hpp"
 
@@ -75,6 +76,8 @@ struct Config {
   std::chrono::milliseconds cooldown{30000};  ///< a failed proxy is tried last this long
   socks5::Pipelining pipelining = socks5::Pipelining::automatic;
   ListenMode listen = ListenMode::automatic;
+  /// Set: authenticate with GSSAPI (SOCKSIFY_AUTH=gssapi) at this level and name.
+  std::optional<socks5::GssapiOptions> gssapi;
 };
 
 /// Looks up an environment variable (nullptr when unset).

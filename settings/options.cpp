@@ -14,6 +14,16 @@ constexpr Option kOptions[] = {
      ' ', "MODE", "failover: try the proxies in order; strict: through each of them in turn"},
     {"password", "SOCKSIFY_PASSWORD", "password_file", "", "--password-file", ValueKind::secret, "",
      0, 0, ' ', "FILE", "password for the proxy URIs' user, from the first line of FILE"},
+    {"auth", "SOCKSIFY_AUTH", "auth", "", "--auth", ValueKind::choice, "auto|gssapi", 0, 0, ' ',
+     "METHOD", "auto: none, or username/password when the URI names a user; gssapi: Kerberos "
+     "(RFC 1961) with the ticket from kinit"},
+    {"gssapi_service", "SOCKSIFY_GSSAPI_SERVICE", "gssapi_service", "", "--gssapi-service",
+     ValueKind::text, "", 0, 0, ' ', "NAME", "the proxy's GSSAPI name: service@host, a service "
+     "(with @proxy-host), or a principal with '/'; default rcmd@proxy-host"},
+    {"gssapi_protection", "SOCKSIFY_GSSAPI_PROTECTION", "gssapi_protection", "",
+     "--gssapi-protection", ValueKind::choice, "integrity|confidentiality|clear", 0, 0, ' ',
+     "LEVEL", "GSSAPI protection after authentication: integrity (the default), confidentiality "
+     "(encrypted) or clear (a Dante extension: none)"},
     {"dns", "SOCKSIFY_DNS", "dns", "", "--dns", ValueKind::choice, "remote|local", 0, 0, ' ',
      "WHERE", "remote (names go to the proxy) or local; default: the first proxy's scheme"},
     {"rules", "SOCKSIFY_RULES", "", "rules", "-r,--rule", ValueKind::list, "", 0, 0, ';', "RULE",

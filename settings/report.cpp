@@ -1,6 +1,7 @@
 #include "report.hpp"
 
 #include "socks5/error.hpp"
+#include "socks5/gssapi.hpp"
 
 namespace socksify::settings {
 namespace {
@@ -19,6 +20,45 @@ std::string who(const socks5::Dial& dial, const Config& config) {
     return "hop " + std::to_string(i + 1) + " (" + uri + ")";
   }
   return "proxy " + uri;
+}
+
+// The GSSAPI failures a user can act on, with what to do (empty for the others).
+std::string gssapi_failure(const std::error_code& ec, const socks5::GssapiOptions& gss,
+                           const socks5::ProxyUri* uri) {
+  const std::string name =
+      "'" + socks5::gssapi_target(gss, uri != nullptr ? uri->host : std::string("?")) + "'";
+  const std::string level(socks5::gss_level_name(gss.level));
+  const std::string& detail = socks5::gssapi_last_status();
+  const std::string words = detail.empty() ? "" : " (" + detail + ")";
+  if (ec == Errc::no_acceptable_method) {
+    return " does not offer GSSAPI authentication (SOCKSIFY_AUTH=gssapi)";
+  }
+  if (ec == Errc::gssapi_no_credentials) {
+    return ": no Kerberos credentials for GSSAPI: run kinit (or set KRB5CCNAME, or "
+           "KRB5_CLIENT_KTNAME for a keytab)" +
+           words;
+  }
+  if (ec == Errc::gssapi_unknown_service) {
+    return ": the KDC does not know the service " + name +
+           " (set SOCKSIFY_GSSAPI_SERVICE to the proxy's service name or principal)" + words;
+  }
+  if (ec == Errc::gssapi_rejected) {
+    return " rejected GSSAPI authentication for " + name +
+           " (is that principal in the proxy's keytab? SOCKSIFY_GSSAPI_SERVICE names another)";
+  }
+  if (ec == Errc::gssapi_level_refused) {
+    return " refused GSSAPI protection level '" + level +
+           "' (SOCKSIFY_GSSAPI_PROTECTION chooses integrity, confidentiality or clear)" + words;
+  }
+  if (ec == Errc::gssapi_clock_skew) {
+    return ": clock skew too great for Kerberos between this host and the KDC or proxy "
+           "(synchronise the clocks)" +
+           words;
+  }
+  if (ec == Errc::gssapi_unavailable || ec == Errc::gssapi_failed || ec == Errc::gssapi_bad_token) {
+    return ": " + ec.message() + words;
+  }
+  return {};
 }
 
 }  // namespace
@@ -67,6 +107,10 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
            ms_text(config.timeout);
   }
   if (ec == Errc::timed_out) return proxy + " timed out after " + ms_text(config.timeout);
+  if (config.gssapi) {
+    std::string gss = gssapi_failure(ec, *config.gssapi, uri);
+    if (!gss.empty()) return proxy + gss;
+  }
   if (ec == Errc::no_acceptable_method) {
     if (uri != nullptr && uri->user) {
       return proxy + " does not accept username/password authentication";

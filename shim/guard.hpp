@@ -17,6 +17,7 @@ namespace socksify::shim {
 // reference for the loader to resolve.
 extern constinit thread_local int t_depth __attribute__((tls_model("initial-exec")));
 extern constinit thread_local int t_resolver __attribute__((tls_model("initial-exec")));
+extern constinit thread_local int t_kerberos __attribute__((tls_model("initial-exec")));
 
 /// True when the current thread is inside the shim (its own work or a resolver call).
 inline bool inside() noexcept {
@@ -26,6 +27,20 @@ inline bool inside() noexcept {
 /// True while the shim waits for the local resolver on this thread.
 inline bool in_resolver() noexcept {
   return t_resolver > 0;
+}
+
+/// True while the shim waits for the GSS-API library (Kerberos: the KDC) on this thread.
+inline bool in_kerberos() noexcept {
+  return t_kerberos > 0;
+}
+
+/// Enters (true) or leaves (false) a call into the GSS-API library made by the shim's dial:
+/// its own connections (to the KDC) go direct, as the resolver's do. A plain function for
+/// socks5::GssapiOptions::library_scope.
+inline void kerberos_scope(bool enter) noexcept {
+  const int d = enter ? 1 : -1;
+  t_depth += d;
+  t_kerberos += d;
 }
 
 /// Marks the current scope as shim work.

@@ -144,6 +144,11 @@ Verdict classify(const Config& config, Operation op, const Destination& dst,
   if (ctx.nested && ctx.in_resolver && (op == Operation::connect || op == Operation::datagram)) {
     return direct("the local resolver's own traffic");
   }
+  // The same for Kerberos, asked by the shim's GSSAPI handshake: the KDC must be reached
+  // directly (as the proxy itself is).
+  if (ctx.nested && ctx.in_kerberos && (op == Operation::connect || op == Operation::datagram)) {
+    return direct("the Kerberos library's own traffic (the KDC)");
+  }
   Verdict v;
   switch (op) {
     case Operation::connect: v = route(config, dst, ctx, true); break;

@@ -43,6 +43,8 @@ struct Context {
   bool nested = false;
   /// ...and that work is a call into the local resolver (NSS modules' own traffic).
   bool in_resolver = false;
+  /// ...or a call into the GSS-API library (Kerberos' own traffic to the KDC).
+  bool in_kerberos = false;
   /// The address was resolved locally under a `direct` domain rule (direct_names.hpp).
   bool direct_by_name = false;
   /// The address lies in a fake range (with or without a name behind it).

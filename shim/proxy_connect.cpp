@@ -12,6 +12,7 @@
 
 #include "log.hpp"
 #include "mutex_lock.hpp"
+#include "protected.hpp"
 #include "real_libc.hpp"
 #include "report.hpp"
 #include "socks5/dialer.hpp"
@@ -175,12 +176,30 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   // The clock is read for the log line only.
   const auto t0 = log_enabled(LogLevel::info) ? Clock::now() : Clock::time_point{};
   socks5::DialSocket socket;
-  socket.fd = fd;
-  socket.family = addr->sa_family;
   socks5::DialRequest request;
   request.target = target_of(dst);
-  socks5::Dial dial(rt.plan, socket, std::move(request),
-                    socks5::Deadline::after(rt.config.timeout));
+  const auto deadline = socks5::Deadline::after(rt.config.timeout);
+  if (dials_protected()) {
+    // The handshake runs on a socket of the dial's own, which goes to the relay; the
+    // program's socket is connected to the relay afterwards. It runs to its end within the
+    // deadline (signals and the send timeout do not split it: there is no half-made relay
+    // for a later connect() to resume).
+    socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
+    socks5::run_blocking(dial, socks5::BlockingOptions{false, false, nullptr});
+    log_outcome(dial, verdict, t0);
+    int e = outcome_errno(dial);
+    if (e == 0) e = start_protected(fd, addr->sa_family, dial, deadline);
+    if (e != 0) return set_errno(e);
+    SessionRef s = session_create(SessionKind::proxied, socket_cookie(fd), addr, len);
+    if (s) {
+      record_local(*s.get(), dial, addr->sa_family);
+      session_attach(fd, s.get());
+    }
+    return 0;
+  }
+  socket.fd = fd;
+  socket.family = addr->sa_family;
+  socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
   const socks5::BlockingOptions options{is_blocking(fd), true, stop_on_signal};
   const auto outcome = socks5::run_blocking(dial, options);
   if (outcome == socks5::DriveOutcome::finished) {

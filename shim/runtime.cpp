@@ -18,6 +18,7 @@ namespace socksify::shim {
 
 constinit thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local int t_resolver __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_kerberos __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 
@@ -60,6 +61,8 @@ void init() {
   rt.plan.numeric = rt.proxy_numeric;
   rt.plan.chain = rt.config.chain;
   rt.plan.pipelining = rt.config.pipelining;
+  if (rt.config.gssapi) rt.config.gssapi->library_scope = kerberos_scope;
+  rt.plan.gssapi = rt.config.gssapi ? &*rt.config.gssapi : nullptr;
   rt.plan.health = &rt.health;
   rt.plan.observer = dial_observer();
   rt.plan.measure = log_enabled(LogLevel::info);  // the times are only for the log lines

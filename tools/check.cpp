@@ -110,6 +110,7 @@ socks5::Dial run_dial(std::span<const socks5::ProxyUri> proxies, const settings:
   plan.proxies = proxies;
   plan.chain = proxies.size() > 1 ? socks5::ChainMode::strict : socks5::ChainMode::failover;
   plan.pipelining = config.pipelining;
+  plan.gssapi = config.gssapi ? &*config.gssapi : nullptr;
   plan.observer = &learner;
   socks5::DialRequest request;
   if (!target) request.command.reset();
@@ -149,6 +150,11 @@ int check_proxy(std::size_t index, const settings::Config& config,
               ms(dial.stats().connect_time));
   if (dial.stats().method != socks5::wire::Method::no_acceptable || ok) {
     report_handshake(dial.stats());
+  }
+  if (config.gssapi && dial.stats().method == socks5::wire::Method::gssapi) {
+    std::printf("gssapi:    service '%s', protection %s\n",
+                socks5::gssapi_target(*config.gssapi, proxy.host).c_str(),
+                std::string(socks5::gss_level_name(config.gssapi->level)).c_str());
   }
   advise_pipelining(proxy, learner);
   if (!ok) return report_failure(dial, one);

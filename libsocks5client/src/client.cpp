@@ -104,6 +104,7 @@ DialPlan Client::plan(const ProxyUri& proxy, const ClientOptions& options) {
   plan.pipelining = options.pipelining;
   plan.stall_timeout = options.stall_timeout;
   plan.syscalls = options.syscalls;
+  plan.gssapi = options.gssapi ? &*options.gssapi : nullptr;
   return plan;
 }
 

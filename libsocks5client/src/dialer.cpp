@@ -470,6 +470,12 @@ void Dial::hop_done() {
   stats_.waits += pump_.waits();
   stats_.method = negotiation_->method();
   if (hop_ + 1 < hops()) {
+    // The next hop's handshake would have to travel inside this hop's protection layer,
+    // which a chain does not do: only level clear can be chained.
+    if (negotiation_->take_protection()) {
+      hop_failed(make_error_code(Errc::invalid_argument));
+      return;
+    }
     ++hop_;
     current_ = hop_;
     state_ = State::hop;
@@ -598,7 +604,11 @@ Dial::Step Dial::run() {
                                 (plan_.pipelining == Pipelining::automatic && !unpipelined_retry_ &&
                                  verdict_ != PipeliningVerdict::drops);
         const auto command = last ? request_.command : wire::Command::connect;
-        if (uri.user) {
+        if (plan_.gssapi != nullptr) {
+          std::vector<std::unique_ptr<AuthMethod>> gss;
+          gss.push_back(std::make_unique<GssapiAuth>(*plan_.gssapi, uri.host));
+          negotiation_.emplace(std::move(gss), command, std::move(target), false);
+        } else if (uri.user) {
           negotiation_.emplace(methods_for(uri), command, std::move(target), pipelining);
         } else {
           negotiation_.emplace(no_auth_offer(), command, std::move(target), pipelining);

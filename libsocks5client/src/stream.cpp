@@ -90,7 +90,7 @@ Result<Pump::Want> Pump::run(Machine& m, int fd, const Syscalls& sys, bool reada
         discard_ -= static_cast<std::size_t>(n);
         continue;
       }
-      if (n == 0) return fail(Errc::connection_closed);
+      if (n == 0) return fail(m.closed_error());
       if (errno == EINTR) continue;
       if (would_block(errno)) return Want::readable;  // peeked octets gone: another reader
       return fail_errno(errno);
@@ -131,7 +131,7 @@ Result<Pump::Want> Pump::run(Machine& m, int fd, const Syscalls& sys, bool reada
       readable_ = false;
       continue;
     }
-    if (n == 0) return fail(Errc::connection_closed);
+    if (n == 0) return fail(m.closed_error());
     last_ = static_cast<std::size_t>(n);
     readable_ = false;  // wait before the next read, unless what was peeked is still queued
     auto f = feed(m, static_cast<std::size_t>(n), peek);

@@ -71,6 +71,7 @@ int nested_connect(int fd, const sockaddr* addr, socklen_t len, Destination d) {
   Context ctx;
   ctx.nested = true;
   ctx.in_resolver = in_resolver();
+  ctx.in_kerberos = in_kerberos();
   if (rt == nullptr) {
     // Not initialised yet (this thread is initialising): only loopback can be judged.
     if (ctx.in_resolver || is_loopback(d.family, d.ip.data())) {

@@ -35,6 +35,7 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
   Context ctx;
   ctx.nested = nested;
   ctx.in_resolver = in_resolver();
+  ctx.in_kerberos = in_kerberos();
   Guard guard;
   const Runtime* rt = ctx.nested ? runtime_if_ready() : &runtime();
   if (rt == nullptr) {

@@ -195,6 +195,37 @@ void Lab::start_hostile(const std::string& mode, const std::string& addr, int po
                Catch::Contains(mode + " ready"));
 }
 
+std::string Lab::start_gssapi() {
+  if (!gssapi_env_.empty()) return gssapi_env_;
+  require_program("krb5kdc", "krb5-kdc");
+  require_program("kinit", "krb5-user");
+  require_program("kadmin.local", "krb5-admin-server");
+  const std::string sockd = SOCKSIFY_DANTE_GSSAPI;
+  if (access(sockd.c_str(), X_OK) != 0) {
+    FAIL("no GSSAPI-enabled Dante at " << sockd
+                                       << ": build it with scripts/build-dante-gssapi.sh "
+                                          "(scripts/test.sh does, once; the build is cached)");
+  }
+  const std::string scripts = std::string(SOCKSIFY_SOURCE_DIR) + "/tests/gssapi/";
+  const std::string krb = krb_dir();
+  proxy_side(scripts + "realm.sh create " + krb + " 192.0.2.1 88 192.0.2.1 >/dev/null");
+  proxy_side(scripts + "dante.sh " + krb + " 192.0.2.1 1190 198.51.100.1 >/dev/null");
+  const std::string k5 = "KRB5_CONFIG=" + krb + "/krb5.conf";
+  start_on_proxy_side({"/usr/bin/env", k5, "KRB5_KDC_PROFILE=" + krb + "/kdc.conf", "krb5kdc", "-n",
+                       "-r", "SOCKS.TEST"},
+                      "krb5kdc.out");
+  start_on_proxy_side({"/usr/bin/env", k5, sockd, "-f", krb + "/sockd.conf"}, "sockd.out");
+  REQUIRE(wait_on_proxy_side("192.0.2.1", 88));
+  for (int port = 1190; port <= 1194; ++port) {
+    if (!wait_on_proxy_side("192.0.2.1", port)) {
+      FAIL("the GSSAPI Dante did not start: " << read_file(dir_.file("sockd.out")) << sockd_log());
+    }
+  }
+  proxy_side(scripts + "realm.sh kinit " + krb);
+  gssapi_env_ = k5 + " KRB5CCNAME=FILE:" + krb + "/alice.ccache";
+  return gssapi_env_;
+}
+
 std::string wait_for_text(const std::function<std::string()>& read, const std::string& text,
                           std::chrono::milliseconds bound) {
   const auto end = std::chrono::steady_clock::now() + bound;

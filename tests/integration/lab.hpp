@@ -49,11 +49,24 @@ class Lab {
                      const std::vector<std::string>& args = {});
   std::string hostile_log() const { return read_file(dir_.file("hostile.log")); }
 
+  /// GSSAPI on the proxy side: an MIT KDC for realm SOCKS.TEST on 192.0.2.1:88 and a
+  /// GSSAPI-enabled Dante (built by scripts/build-dante-gssapi.sh) on 192.0.2.1, one port per
+  /// server policy: 1190 Dante's default (integrity, confidentiality), 1191 clear only, 1192
+  /// integrity only, 1193 confidentiality only, 1194 all three; egress 198.51.100.1. alice has
+  /// a ticket. Returns the client side's Kerberos environment ("KRB5_CONFIG=... KRB5CCNAME=...").
+  /// Started once per lab.
+  std::string start_gssapi();
+  /// The GSSAPI Dante's log ("gssapi/<level>%alice@SOCKS.TEST" on each session).
+  std::string sockd_log() const { return read_file(dir_.file("krb/sockd.log")); }
+  /// The realm's files (krb5.conf, alice.keytab, ...).
+  std::string krb_dir() const { return dir_.file("krb"); }
+
  private:
   void sh(const std::string& command) const;
   TempDir dir_;
   std::string proxy_ns_, client_ns_;
   std::vector<std::unique_ptr<Process>> procs_;
+  std::string gssapi_env_;
 };
 
 /// Waits until `read()` contains `text`, polling with a bound (other processes write logs

@@ -31,6 +31,12 @@
 //   probe execpeer HOST PORT inherit|cloexec|spawn|dup2
 //                                  (exec or spawn `probe peer FD` with the proxied socket)
 //   probe peer FD                  (what getpeername says about FD)
+//   probe epollget HOST PORT PATH  (HTTP/1.0 GET on a non-blocking socket registered with epoll,
+//                                   edge-triggered, BEFORE connect; prints the body's size and
+//                                   FNV-1a hash)
+//   probe forkget HOST PORT PATH   (connect, fork, the parent exits at once; the child, once
+//                                   orphaned, does the GET)
+//   probe stdioget HOST PORT PATH  (the GET through stdio: fdopen, fprintf, fread)
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dirent.h>
@@ -1116,6 +1122,142 @@ int connect_to(const char* host, const char* port, sockaddr_storage* out = nullp
   return fd;
 }
 
+// The body of an HTTP/1.0 response, hashed as it streams by (FNV-1a, 64 bits).
+struct BodyHash {
+  std::string head;
+  bool in_body = false;
+  std::uint64_t hash = 1469598103934665603ULL;
+  std::size_t size = 0;
+  void feed(const char* p, std::size_t n) {
+    std::size_t i = 0;
+    while (!in_body && i < n) {
+      head.push_back(p[i++]);
+      if (head.size() >= 4 && head.compare(head.size() - 4, 4, "\r\n\r\n") == 0) in_body = true;
+    }
+    for (; i < n; ++i) {
+      hash = (hash ^ static_cast<unsigned char>(p[i])) * 1099511628211ULL;
+      ++size;
+    }
+  }
+  int report() const {
+    if (!in_body) return fail("http", EPROTO);
+    std::printf("status %s\nbody %zu fnv %016llx\n", head.substr(0, head.find('\r')).c_str(), size,
+                static_cast<unsigned long long>(hash));
+    return 0;
+  }
+};
+
+std::string get_request(const char* path) {
+  return std::string("GET ") + path + " HTTP/1.0\r\nHost: target\r\n\r\n";
+}
+
+// Waits for any of `events` on the epoll set's one socket (10 s bound per wait).
+bool epoll_until(int ep, std::uint32_t events) {
+  epoll_event ev{};
+  for (;;) {
+    const int n = epoll_wait(ep, &ev, 1, 10000);
+    if (n == 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if ((ev.events & (events | EPOLLERR | EPOLLHUP)) != 0) return true;
+  }
+}
+
+int do_epollget(const char* host, const char* port, const char* path) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP;
+  ev.data.fd = fd;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) return fail("epoll_ctl", errno);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    return fail("connect", errno);
+  }
+  if (!epoll_until(ep, EPOLLOUT)) return fail("epoll_wait", errno);
+  int err = 0;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  if (err != 0) return fail("connect", err);
+  const std::string req = get_request(path);
+  std::size_t off = 0;
+  while (off < req.size()) {
+    const ssize_t n = send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EAGAIN) {
+      if (!epoll_until(ep, EPOLLOUT)) return fail("epoll_wait", errno);
+    } else {
+      return fail("send", errno);
+    }
+  }
+  BodyHash body;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      body.feed(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) break;
+    if (errno != EAGAIN) return fail("read", errno);
+    // Edge-triggered: read until EAGAIN, then wait for the next edge.
+    if (!epoll_until(ep, EPOLLIN | EPOLLRDHUP)) return fail("epoll_wait", errno);
+  }
+  close(ep);
+  close(fd);
+  return body.report();
+}
+
+int do_forkget(const char* host, const char* port, const char* path) {
+  const int fd = connect_to(host, port);
+  if (fd < 0) return fail("connect", errno);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return fail("fork", errno);
+  if (pid > 0) _exit(0);  // the process that made the connection is gone at once
+  // Wait (bounded) until orphaned: the parent has exited.
+  for (int i = 0; i < 500 && getppid() == parent; ++i) usleep(10000);
+  if (getppid() == parent) return fail("orphan", ETIMEDOUT);
+  const std::string req = get_request(path);
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return fail("send", errno);
+  }
+  BodyHash body;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0) break;
+    if (n < 0) return fail("recv", errno);
+    body.feed(buf, static_cast<std::size_t>(n));
+  }
+  return body.report();
+}
+
+int do_stdioget(const char* host, const char* port, const char* path) {
+  const int fd = connect_to(host, port);
+  if (fd < 0) return fail("connect", errno);
+  FILE* f = fdopen(fd, "r+");
+  if (f == nullptr) return fail("fdopen", errno);
+  if (std::fprintf(f, "%s", get_request(path).c_str()) < 0 || std::fflush(f) != 0) {
+    return fail("fprintf", errno);
+  }
+  BodyHash body;
+  char buf[8192];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) body.feed(buf, n);
+  if (std::ferror(f)) return fail("fread", errno);
+  std::fclose(f);
+  return body.report();
+}
+
 int do_fastopen(const char* host, const char* port) {
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -1428,6 +1570,9 @@ int main(int argc, char** argv) {
   if (mode == "soerror" && argc == 4) return do_soerror(argv[2], argv[3]);
   if (mode == "mismatch" && argc == 4) return do_mismatch(argv[2], argv[3]);
   if (mode == "peer" && argc == 3) return do_peer(std::atoi(argv[2]));
+  if (mode == "epollget" && argc == 5) return do_epollget(argv[2], argv[3], argv[4]);
+  if (mode == "forkget" && argc == 5) return do_forkget(argv[2], argv[3], argv[4]);
+  if (mode == "stdioget" && argc == 5) return do_stdioget(argv[2], argv[3], argv[4]);
   if (mode == "execpeer" && argc == 5) return do_execpeer(argv[0], argv[2], argv[3], argv[4]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;

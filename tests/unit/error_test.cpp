@@ -23,6 +23,16 @@ TEST_CASE("errno table", "[error]") {
       {Errc::unassigned_reply, ECONNREFUSED},
       {Errc::no_acceptable_method, EACCES},
       {Errc::auth_rejected, EACCES},
+      // GSSAPI: refusals and missing credentials are EACCES, like a rejected password; a
+      // token that fails verification is a protocol error.
+      {Errc::gssapi_unavailable, EACCES},
+      {Errc::gssapi_no_credentials, EACCES},
+      {Errc::gssapi_unknown_service, EACCES},
+      {Errc::gssapi_clock_skew, EACCES},
+      {Errc::gssapi_failed, EACCES},
+      {Errc::gssapi_rejected, EACCES},
+      {Errc::gssapi_level_refused, EACCES},
+      {Errc::gssapi_bad_token, EPROTO},
       {Errc::bad_version, EPROTO},
       {Errc::unexpected_method, EPROTO},
       {Errc::bad_reserved, EPROTO},

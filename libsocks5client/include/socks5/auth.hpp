@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "socks5/error.hpp"
 #include "socks5/wire.hpp"
 
 namespace socks5 {
@@ -42,6 +43,9 @@ class AuthMethod {
   virtual Result<AuthProgress> on_input(ByteView in, Bytes& out) = 0;
   /// After completion: the protection layer, or nullptr when traffic is not wrapped.
   virtual std::unique_ptr<Protection> take_protection() { return nullptr; }
+  /// What the server closing the connection now means (a refusal, for methods whose servers
+  /// close instead of answering).
+  virtual Errc closed_error() const noexcept { return Errc::connection_closed; }
 };
 
 /// Method X'00': no authentication.

@@ -23,6 +23,8 @@ struct ClientOptions {
   /// In automatic mode: silence after the method selection that counts as a stall.
   std::chrono::milliseconds stall_timeout{1500};
   const Syscalls* syscalls = nullptr;  ///< nullptr = Syscalls::libc()
+  /// Authenticate with GSSAPI (RFC 1961) instead of the URI's method.
+  std::optional<GssapiOptions> gssapi;
 };
 
 /// A control connection to one SOCKS5 proxy. Move-only; closes its socket unless released.

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "socks5/address.hpp"
+#include "socks5/gssapi.hpp"
 #include "socks5/negotiation.hpp"
 #include "socks5/stream.hpp"
 #include "socks5/syscalls.hpp"
@@ -114,6 +115,9 @@ struct DialPlan {
   std::chrono::milliseconds probe_stall{200};
   ProxyHealth* health = nullptr;
   DialObserver* observer = nullptr;
+  /// GSSAPI (RFC 1961) instead of the URI's method: every hop offers only method X'01'.
+  /// nullptr: "none", or username/password when the URI names a user.
+  const GssapiOptions* gssapi = nullptr;
   /// Time the TCP connect and the handshakes (HandshakeStats); off saves clock reads.
   bool measure = true;
   const Syscalls* syscalls = nullptr;  ///< nullptr = Syscalls::libc()

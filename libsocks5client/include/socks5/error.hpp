@@ -22,6 +22,15 @@ enum class Errc : int {
   // Authentication.
   no_acceptable_method,  ///< METHOD 0xFF
   auth_rejected,         ///< RFC 1929 STATUS != 0, or a GSSAPI abort
+  // GSSAPI (RFC 1961).
+  gssapi_unavailable,      ///< the GSS-API library could not be loaded
+  gssapi_no_credentials,   ///< no (valid) Kerberos ticket: run kinit
+  gssapi_unknown_service,  ///< the KDC does not know the proxy's service principal
+  gssapi_clock_skew,       ///< clocks too far apart for Kerberos
+  gssapi_failed,           ///< another GSS-API failure (see gssapi_last_status())
+  gssapi_rejected,         ///< the proxy closed or aborted during context establishment
+  gssapi_level_refused,    ///< the proxy refused the protection level asked for
+  gssapi_bad_token,        ///< a protected message failed verification (or was not sealed)
   // Protocol violations by the server.
   bad_version,          ///< VER is not what the RFC requires
   unexpected_method,    ///< server chose a method the client did not offer

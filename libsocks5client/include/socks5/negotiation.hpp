@@ -22,6 +22,8 @@ class ReplyReader {
   const std::optional<wire::Reply>& reply() const noexcept { return reply_; }
   /// Forgets the last reply (BIND reads two).
   void reset() noexcept { reply_.reset(); }
+  /// Unwrapped octets that followed the reply in its token (application data), taken out.
+  Bytes take_rest() noexcept { return std::move(plain_); }
 
  private:
   Bytes plain_;  // unwrapped octets not yet decoded
@@ -57,6 +59,11 @@ class Negotiation final : public Machine {
   bool done() const noexcept override { return state_ == State::done; }
   /// The method selection is always two octets.
   std::size_t exact_need() const noexcept override { return state_ == State::await_method ? 2 : 0; }
+  /// During a method's sub-negotiation, the method says what a close means.
+  Errc closed_error() const noexcept override {
+    return state_ == State::auth && active_ != nullptr ? active_->closed_error()
+                                                       : Errc::connection_closed;
+  }
   /// True when everything was sent in one write.
   bool pipelined() const noexcept { return pipelined_; }
   /// True once the server chose a method.

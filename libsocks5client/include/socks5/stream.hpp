@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "socks5/error.hpp"
 #include "socks5/syscalls.hpp"
 #include "socks5/wire.hpp"
 
@@ -39,6 +40,8 @@ class Machine {
   /// The exact size of the next message when it is known before any of it arrives (0 if
   /// not): drive() then reads exactly that many octets instead of peeking first.
   virtual std::size_t exact_need() const noexcept { return 0; }
+  /// What end of stream from the server means now.
+  virtual Errc closed_error() const noexcept { return Errc::connection_closed; }
 };
 
 /// What one drive() did.

@@ -1,0 +1,243 @@
+#include "protected.hpp"
+
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "log.hpp"
+#include "real_libc.hpp"
+#include "relay.hpp"
+#include "runtime.hpp"
+#include "socks5/gssapi.hpp"
+
+extern char** environ;
+
+namespace socksify::shim {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int ms_left(socks5::Deadline d) {
+  return d.poll_ms();
+}
+
+// The relay program: socksify-relay next to this library (the build tree, the install tree and
+// the Debian package all keep them side by side).
+std::string relay_path() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&relay_path), &info) == 0 || info.dli_fname == nullptr) {
+    return {};
+  }
+  std::string path(info.dli_fname);
+  const auto slash = path.rfind('/');
+  path.resize(slash == std::string::npos ? 0 : slash + 1);
+  return path + "socksify-relay";
+}
+
+struct SpawnArgs {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  int fds[3];  // become 3, 4 and 5
+};
+
+// Runs in the clone()d child, on its own stack, sharing the parent's memory until execve:
+// only descriptor moves and execve (the parent is suspended meanwhile).
+int spawn_child(void* arg) {
+  const auto* a = static_cast<const SpawnArgs*>(arg);
+  int moved[3];
+  for (int i = 0; i < 3; ++i) {
+    // Above every target first, so no move overwrites a descriptor still to be moved.
+    moved[i] = real().fcntl(a->fds[i], F_DUPFD, 10);
+    if (moved[i] < 0) _exit(126);
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (real().dup2(moved[i], relay::kProxyFd + i) < 0) _exit(126);
+  }
+  real().execve(a->path, a->argv, a->envp);
+  _exit(127);
+}
+
+// Starts the relay program with `fds` as 3, 4, 5 and waits for its first process (which
+// detaches the relay and exits). clone() with no exit signal: the program gets no SIGCHLD
+// for a child it never made, and its waitpid(-1) never reaps ours.
+int spawn_relay(const std::string& path, const int (&fds)[3]) {
+  // The environment minus LD_PRELOAD: the relay is ours and needs no shim.
+  std::size_t n = 0;
+  while (environ != nullptr && environ[n] != nullptr) ++n;
+  char** envp = new (std::nothrow) char*[n + 1];
+  if (envp == nullptr) return ENOMEM;
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::strncmp(environ[i], "LD_PRELOAD=", 11) != 0) envp[k++] = environ[i];
+  }
+  envp[k] = nullptr;
+  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+  SpawnArgs args{path.c_str(), argv, envp, {fds[0], fds[1], fds[2]}};
+  constexpr std::size_t kStack = 64 * 1024;
+  void* stack =
+      mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    delete[] envp;
+    return ENOMEM;
+  }
+  const pid_t pid =
+      clone(spawn_child, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK, &args);
+  const int spawn_errno = errno;
+  munmap(stack, kStack);
+  delete[] envp;
+  if (pid < 0) return spawn_errno;
+  int status = 0;
+  while (waitpid(pid, &status, __WALL) < 0) {
+    if (errno != EINTR) return ECHILD;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ENOENT : EIO;
+  }
+  return 0;
+}
+
+// A loopback listener of the program socket's family, for the program's socket to connect to.
+int loopback_listener(int family, sockaddr_storage& addr, socklen_t& len) {
+  const int fd = real().socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  std::memset(&addr, 0, sizeof addr);
+  if (family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof *a;
+  }
+  if (real().bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || real().listen(fd, 1) != 0 ||
+      real().getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int e = errno;
+    real().close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+// Connects the program's socket to the listener, whatever its O_NONBLOCK (never touched).
+int connect_program(int fd, const sockaddr_storage& addr, socklen_t len, socks5::Deadline d) {
+  if (real().connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0) return 0;
+  if (errno != EINPROGRESS && errno != EINTR) return errno;
+  for (;;) {
+    pollfd p{fd, POLLOUT, 0};
+    const int n = real().poll(&p, 1, ms_left(d));
+    if (n > 0) break;
+    if (n == 0) return ETIMEDOUT;
+    if (errno != EINTR) return errno;
+  }
+  int err = 0;
+  socklen_t elen = sizeof err;
+  if (real().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return errno;
+  return err;
+}
+
+std::uint16_t local_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (real().getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
+// Hands the setup over and waits for the relay's status octet.
+int handshake_relay(int control, const relay::Setup& setup, socks5::Deadline d) {
+  const socks5::Bytes msg = relay::encode_setup(setup);
+  std::size_t off = 0;
+  while (off < msg.size()) {
+    const ssize_t n = real().send(control, msg.data() + off, msg.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      return EIO;
+    }
+  }
+  for (;;) {
+    pollfd p{control, POLLIN, 0};
+    const int n = real().poll(&p, 1, ms_left(d));
+    if (n == 0) return ETIMEDOUT;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    std::uint8_t status = 0xff;
+    const ssize_t got = real().recv(control, &status, 1, 0);
+    if (got < 0 && errno == EINTR) continue;
+    return got == 1 && status == 0 ? 0 : EIO;
+  }
+}
+
+void close_all(std::initializer_list<int> fds) {
+  for (int fd : fds) {
+    if (fd >= 0) real().close(fd);
+  }
+}
+
+}  // namespace
+
+bool dials_protected() noexcept {
+  const auto& g = runtime().config.gssapi;
+  return g && g->level != socks5::GssLevel::clear;
+}
+
+int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept {
+  std::unique_ptr<socks5::Protection> protection = dial.take_protection();
+  auto* gss = dynamic_cast<socks5::GssProtection*>(protection.get());
+  if (gss == nullptr) return EPROTO;
+  relay::Setup setup;
+  setup.level = gss->level();
+  setup.rest = dial.reader().take_rest();
+  const int proxy = dial.release_fd();
+  auto exported = gss->export_context();
+  if (!exported) {
+    log_line(LogLevel::error, "GSSAPI: cannot hand the security context to the relay: %s",
+             socks5::gssapi_last_status().c_str());
+    close_all({proxy});
+    return EPROTO;
+  }
+  setup.context = std::move(*exported);
+  const std::string path = relay_path();
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  const int listener = loopback_listener(family, addr, len);
+  int control[2] = {-1, -1};
+  int err = listener < 0 ? errno : 0;
+  if (err == 0) err = connect_program(fd, addr, len, deadline);
+  if (err == 0) setup.peer_port = local_port(fd);
+  if (err == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) err = errno;
+  if (err == 0) {
+    const int fds[3] = {proxy, listener, control[1]};
+    err = spawn_relay(path, fds);
+    if (err != 0) {
+      log_line(LogLevel::error, "GSSAPI: cannot start the relay %s: %s", path.c_str(),
+               std::strerror(err));
+    }
+  }
+  close_all({proxy, listener, control[1]});
+  if (err == 0) {
+    err = handshake_relay(control[0], setup, deadline);
+    if (err != 0) log_line(LogLevel::error, "GSSAPI: the relay %s did not start", path.c_str());
+  }
+  close_all({control[0]});
+  // The context's keys are in the exported token: not left behind in freed memory.
+  std::memset(setup.context.data(), 0, setup.context.size());
+  return err == 0 ? 0 : ECONNABORTED;
+}
+
+}  // namespace socksify::shim
