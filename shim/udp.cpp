@@ -22,6 +22,7 @@
 #include "report.hpp"
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
+#include "socks5/gssapi.hpp"
 #include "socks5/wire.hpp"
 
 namespace socksify::shim {
@@ -54,6 +55,10 @@ struct Association {
   socklen_t helper_len = 0;
   sockaddr_storage stub_addr{};
   socklen_t stub_len = 0;
+  // GSSAPI (RFC 1961 section 5): each datagram, header and data, is one wrapped token in the
+  // encapsulation frame. The context's sequence numbers make wrap and unwrap one at a time.
+  std::unique_ptr<socks5::Protection> protection;
+  pthread_mutex_t gss_mu = PTHREAD_MUTEX_INITIALIZER;
 };
 
 namespace {
@@ -88,6 +93,40 @@ std::size_t encode_header(const Destination& d, std::uint8_t* out) {
   out[n++] = static_cast<std::uint8_t>(d.port >> 8);
   out[n++] = static_cast<std::uint8_t>(d.port & 0xFF);
   return n;
+}
+
+// Sends header + the program's data as one wrapped token (RFC 1961 section 5); returns the
+// program's data length.
+ssize_t protected_send(int fd, Association& a, const std::uint8_t* header, std::size_t hlen,
+                       const msghdr& msg, int flags) {
+  socks5::Bytes plain(header, header + hlen);
+  for (std::size_t i = 0; i < msg.msg_iovlen; ++i) {
+    const auto* p = static_cast<const std::uint8_t*>(msg.msg_iov[i].iov_base);
+    plain.insert(plain.end(), p, p + msg.msg_iov[i].iov_len);
+  }
+  socks5::Bytes token;
+  {
+    MutexLock lock(&a.gss_mu);
+    auto w = a.protection->wrap(plain, token);
+    if (!w) {
+      errno = w.error() == socks5::Errc::message_too_long ? EMSGSIZE : EPROTO;
+      return -1;
+    }
+  }
+  // One datagram is one token: a datagram too large for one token cannot be sent.
+  if (token.size() < 4 || token.size() != 4 + ((std::size_t{token[2]} << 8) | token[3])) {
+    errno = EMSGSIZE;
+    return -1;
+  }
+  iovec iov{token.data(), token.size()};
+  msghdr out{};
+  out.msg_iov = &iov;
+  out.msg_iovlen = 1;
+  out.msg_control = msg.msg_control;
+  out.msg_controllen = msg.msg_controllen;
+  const ssize_t n = real().sendmsg(fd, &out, flags & ~MSG_FASTOPEN);
+  if (n < 0) return -1;
+  return static_cast<ssize_t>(plain.size() - hlen);
 }
 
 // Makes the association for `fd`: the control connection, UDP ASSOCIATE, and `fd` connected
@@ -141,6 +180,10 @@ Association* associate(int fd, const Runtime& rt) {
     relay = at;
   }
   a->relay_len = sockaddr_for(relay, family, a->relay);
+  a->protection = dial.take_protection();
+  if (auto* gss = dynamic_cast<socks5::GssProtection*>(a->protection.get())) {
+    gss->set_datagram(true);
+  }
   a->control = dial.release_fd();
   if (a->relay_len == 0 ||
       real().connect(fd, reinterpret_cast<sockaddr*>(&a->relay), a->relay_len) != 0) {
@@ -484,6 +527,7 @@ ssize_t udp_send(int fd, Session& s, const Runtime& rt, const Destination& d, co
   if (const int e = association_error(*a); e != 0) return fail(e);
   std::uint8_t header[kMaxHeader];
   const std::size_t hlen = encode_header(d, header);
+  if (a->protection) return protected_send(fd, *a, header, hlen, msg, flags);
   // The header in front of the program's own iovecs: no copy of the data.
   constexpr std::size_t kInline = 16;
   iovec inline_iov[kInline + 1];
@@ -546,11 +590,12 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags, bool verified) n
     return n;
   }
   const std::size_t want = capacity(*msg);
-  // Room for the program's data and the largest header; the stack for small reads.
+  // Room for the program's data and the largest header; the stack for small reads. A wrapped
+  // datagram is only usable whole: room for the largest token then.
   std::uint8_t small[2048];
   std::uint8_t* buf = small;
   std::unique_ptr<std::uint8_t[]> big;
-  const std::size_t room = want + kMaxHeader;
+  const std::size_t room = a->protection ? 4 + 0xFFFF : want + kMaxHeader;
   if (room > sizeof small) {
     big.reset(new (std::nothrow) std::uint8_t[room]);
     if (!big) return fail(ENOBUFS);
@@ -569,8 +614,8 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags, bool verified) n
     // MSG_TRUNC: the datagram's real length, even when it did not fit.
     const ssize_t got = real().recvmsg(fd, &in, (flags | MSG_TRUNC) & ~MSG_WAITALL);
     if (got < 0) return -1;
-    const std::size_t total = static_cast<std::size_t>(got);
-    const std::size_t held = std::min(total, room);
+    std::size_t total = static_cast<std::size_t>(got);
+    std::size_t held = std::min(total, room);
     const bool peeking = (flags & MSG_PEEK) != 0;
     // The socket is connected to the relay, so every datagram comes from it. One that does
     // not means the descriptor is not the associated socket any more (closed by a path no
@@ -590,7 +635,23 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags, bool verified) n
       if (peeking) real().recv(fd, buf, 1, MSG_DONTWAIT);
       continue;  // not from the relay: dropped
     }
-    auto h = socks5::wire::decode_udp_header(socks5::ByteView(buf, held));
+    socks5::Bytes plain;
+    if (a->protection) {
+      // One token per datagram: unwrapped (verified, and at confidentiality decrypted) before
+      // anything in it is believed; one that fails is dropped like any forged datagram.
+      // (A peeked datagram stays queued and is unwrapped again when read: datagram mode
+      // takes a repeated token, as UDP may repeat one.)
+      socks5::Result<std::size_t> used = std::size_t{0};
+      {
+        MutexLock lock(&a->gss_mu);
+        used = a->protection->unwrap(socks5::ByteView(buf, held), plain);
+      }
+      if (!used || *used != held) continue;
+      total = held = plain.size();
+    }
+    // The datagram as the relay sent it (unwrapped when protected).
+    const std::uint8_t* dg = a->protection ? plain.data() : buf;
+    auto h = socks5::wire::decode_udp_header(socks5::ByteView(dg, held));
     if (!h) {
       // Not a datagram from a SOCKS relay: dropped (taken off the socket if only peeked).
       if (peeking) real().recv(fd, buf, 1, MSG_DONTWAIT);
@@ -607,7 +668,7 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags, bool verified) n
       {
         MutexLock lock(&a->mu);
         if (peeking) real().recv(fd, buf, 1, MSG_DONTWAIT);  // fragments are always taken
-        done = reassemble(*a, h->value.frag, h->value.destination, buf + start, have, whole,
+        done = reassemble(*a, h->value.frag, h->value.destination, dg + start, have, whole,
                           whole_source);
       }
       if (!done) continue;
@@ -617,7 +678,7 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags, bool verified) n
       msg->msg_flags = copied < whole.size() ? MSG_TRUNC : 0;
       return static_cast<ssize_t>((flags & MSG_TRUNC) != 0 ? whole.size() : copied);
     }
-    const std::size_t copied = scatter(*msg, buf + start, std::min(have, data_len));
+    const std::size_t copied = scatter(*msg, dg + start, std::min(have, data_len));
     set_source(*a, h->value.destination, msg);
     msg->msg_controllen = in.msg_controllen;
     msg->msg_flags = (in.msg_flags & ~MSG_TRUNC) | (copied < data_len ? MSG_TRUNC : 0);

@@ -196,10 +196,9 @@ class Context final : public GssProtection {
     }
     const OM_uint32 order =
         major & (GSS_S_DUPLICATE_TOKEN | GSS_S_OLD_TOKEN | GSS_S_UNSEQ_TOKEN | GSS_S_GAP_TOKEN);
-    if (datagram_) {
-      // A replayed datagram is dropped; lost or reordered ones are what UDP does.
-      if ((order & GSS_S_DUPLICATE_TOKEN) != 0) return (*f)->size;
-    } else if (order != 0) {
+    // Datagrams may be lost, reordered or repeated (and a peeked one is unwrapped twice):
+    // only a stream must arrive in sequence.
+    if (!datagram_ && order != 0) {
       return fail(Errc::gssapi_bad_token);  // a stream never loses or reorders
     }
     // At confidentiality every token must be sealed: an integrity-only token from the network

@@ -219,3 +219,21 @@ TEST_CASE(
   }
   expect_no_relays();
 }
+
+TEST_CASE("GSSAPI: UDP datagrams through the association at each level",
+          "[shim][lab][probe][gssapi]") {
+  for (const std::string level : {"clear", "integrity", "confidentiality"}) {
+    for (const char* size : {"100", "8000"}) {
+      INFO(level << " " << size);
+      const std::string out =
+          run_ok(gss(1194, level) + " " + probe() + " udpecho 198.51.100.1 7000 4 " + size);
+      CHECK_THAT(out, Catch::Contains("udp echo ok"));
+      CHECK_THAT(out, Catch::Contains("recvfrom " + std::string(size) + " from 198.51.100.1 7000"));
+    }
+    // Dante made the association for alice at this level.
+    const std::string tag = "udp/udpassociate -: gssapi/" + level + "%alice@SOCKS.TEST";
+    CHECK_THAT(wait_for_text([] { return lab().sockd_log(); }, tag), Catch::Contains(tag));
+  }
+  // The echo server saw the proxy's egress address: the only way there from the client side.
+  CHECK_THAT(server_log_with("udp 198.51.100.1 8000"), Catch::Contains("udp 198.51.100.1 8000"));
+}

@@ -51,8 +51,8 @@ class GssProtection : public Protection {
   virtual GssLevel level() const noexcept = 0;
   /// The largest plaintext that fits in one token (wrap() splits larger input).
   virtual std::size_t max_plain() const noexcept = 0;
-  /// Datagram mode (UDP, RFC 1961 §5): a replayed token is refused, a lost one is not an
-  /// error. Stream mode (the default) refuses any token out of sequence.
+  /// Datagram mode (UDP, RFC 1961 §5): tokens may be lost, reordered or repeated, as
+  /// datagrams are. Stream mode (the default) refuses any token out of sequence.
   virtual void set_datagram(bool datagram) noexcept = 0;
   /// Exports the security context (gss_export_sec_context); this object is unusable after.
   virtual Result<Bytes> export_context() = 0;
