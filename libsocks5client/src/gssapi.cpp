@@ -4,7 +4,11 @@
 #include <gssapi/gssapi.h>
 #include <krb5/krb5.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "socks5/error.hpp"
@@ -271,6 +275,42 @@ Result<std::unique_ptr<GssProtection>> import_gss_protection(ByteView exported, 
   const OM_uint32 major = gss->import_sec_context(&minor, &in, &ctx);
   if (GSS_ERROR(major)) return fail(failure(*gss, major, minor));
   return std::unique_ptr<GssProtection>(std::make_unique<Context>(*gss, ctx, level));
+}
+
+Result<void> ProtectedStream::write(ByteView data, Deadline deadline) {
+  Bytes tokens;
+  auto w = protection_->wrap(data, tokens);
+  if (!w) return w;
+  Stream s(fd_, *sys_);
+  return s.write_all(tokens, deadline);
+}
+
+Result<std::size_t> ProtectedStream::read(Bytes& out, Deadline deadline) {
+  Stream s(fd_, *sys_);
+  for (;;) {
+    const std::size_t before = out.size();
+    auto used = protection_->unwrap(in_, out);
+    if (!used) return fail(used.error());
+    if (*used > 0) {
+      in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(*used));
+      // An empty token carries nothing: go on to the next one.
+      if (out.size() > before) return out.size() - before;
+      continue;
+    }
+    auto ready = s.wait(POLLIN, deadline);
+    if (!ready) return fail(ready.error());
+    std::uint8_t buf[16384];
+    const ssize_t n = sys_->recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0) {
+      if (!in_.empty()) return fail(Errc::connection_closed);  // ended inside a token
+      return std::size_t{0};
+    }
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return fail(std::error_code(errno, std::generic_category()));
+    }
+    in_.insert(in_.end(), buf, buf + n);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -237,3 +237,23 @@ TEST_CASE("GSSAPI: UDP datagrams through the association at each level",
   // The echo server saw the proxy's egress address: the only way there from the client side.
   CHECK_THAT(server_log_with("udp 198.51.100.1 8000"), Catch::Contains("udp 198.51.100.1 8000"));
 }
+
+TEST_CASE("GSSAPI: the library on its own (examples/gssapi) at each level",
+          "[shim][lab][probe][gssapi]") {
+  www_file("mid.bin", 3 * 1024 * 1024 + 17);
+  for (const std::string level : {"integrity", "confidentiality"}) {
+    INFO(level);
+    const std::string out = run_ok("env " + lab().start_gssapi() + " " SOCKSIFY_GSSAPI_EXAMPLE
+                                   " socks5h://192.0.2.1:1194 target.lab 8080 /index.html " +
+                                   level);
+    CHECK_THAT(out, Catch::Contains("200 OK"));
+    CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+    expect_sessions(level, 1);
+  }
+  // Its errors carry the library's own words.
+  const std::string out =
+      run_fail("env " + lab().start_gssapi() + " KRB5CCNAME=FILE:" + lab().dir() +
+               "/none " SOCKSIFY_GSSAPI_EXAMPLE " socks5h://192.0.2.1:1194 target.lab 8080 /");
+  CHECK_THAT(out, Catch::Contains("no Kerberos credentials (run kinit)"));
+  CHECK_THAT(out, Catch::Contains("No Kerberos credentials available"));
+}

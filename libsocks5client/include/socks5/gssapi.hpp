@@ -19,6 +19,8 @@
 #include <string_view>
 
 #include "socks5/auth.hpp"
+#include "socks5/stream.hpp"
+#include "socks5/syscalls.hpp"
 
 namespace socks5 {
 
@@ -72,6 +74,25 @@ void gssapi_use_library(const char* soname) noexcept;
 /// status, e.g. "No Kerberos credentials available (default cache: FILE:/tmp/krb5cc_0)"),
 /// empty if none.
 const std::string& gssapi_last_status();
+
+/// A connected stream through a protection layer (the CONNECT of a Client that negotiated
+/// GSSAPI above level clear): whole tokens out, plaintext in. Blocking, with deadlines.
+class ProtectedStream {
+ public:
+  ProtectedStream(int fd, Protection& protection, const Syscalls& sys = Syscalls::libc())
+      : fd_(fd), protection_(&protection), sys_(&sys) {}
+  /// Wraps and sends all of `data` (tokens of at most 64 KiB each).
+  Result<void> write(ByteView data, Deadline deadline);
+  /// Appends the plaintext of at least one token to `out`; returns the octets appended, 0 at
+  /// the end of the stream. A stream that ends inside a token is Errc::connection_closed.
+  Result<std::size_t> read(Bytes& out, Deadline deadline);
+
+ private:
+  int fd_;
+  Protection* protection_;
+  const Syscalls* sys_;
+  Bytes in_;  // octets received, not yet a whole token
+};
 
 /// Method X'01' (RFC 1961): context establishment with mutual authentication, then the
 /// protection-level sub-negotiation. The level the server returns is checked here: anything
