@@ -56,6 +56,11 @@ def cleanup():
             pass
     sh("ip netns del %s 2>/dev/null" % P, check=False)
     sh("ip netns del %s 2>/dev/null" % C, check=False)
+    shutil.rmtree("/etc/netns/" + C, ignore_errors=True)
+    try:
+        os.rmdir(CGROUP)
+    except OSError:
+        pass
     shutil.rmtree(WORK, ignore_errors=True)
 
 
@@ -275,6 +280,122 @@ def report_udp():
     print("ratios against Dante's socksify (round trips: higher is better; instructions: lower).")
 
 
+# --- GSSAPI (RFC 1961): throughput and client CPU at each level, against Dante's own client
+# rebuilt with GSSAPI, through one GSSAPI Dante server ---------------------------------------
+
+DANTE_GSS = os.path.join(ROOT, "build/dante-gssapi/prefix")
+KRB = os.path.join(WORK, "krb")
+CGROUP = "/sys/fs/cgroup/cpuacct/sfybench-gss"
+
+
+def gssapi_setup():
+    if not os.access(os.path.join(DANTE_GSS, "sbin/sockd"), os.X_OK):
+        sh("%s/scripts/build-dante-gssapi.sh %s/build/dante-gssapi >/dev/null" % (ROOT, ROOT))
+    scripts = os.path.join(ROOT, "tests/gssapi")
+    # Two names for the proxy: its address (socksify asks for rcmd@192.0.2.1) and a host name
+    # (Dante's client turns its `via:` into a name and asks for rcmd@proxy.bench).
+    sh(in_ns(P, "%s/realm.sh create %s %s 88 %s proxy.bench >/dev/null" % (scripts, KRB, PROXY, PROXY)))
+    sh(in_ns(P, "%s/dante.sh %s %s 1190 %s >/dev/null" % (scripts, KRB, PROXY, TARGET)))
+    # The per-session lines are what the bench checks; the debug lines would only cost time.
+    conf = open(os.path.join(KRB, "sockd.conf")).read().replace("debug: 1\n", "")
+    open(os.path.join(KRB, "sockd.conf"), "w").write(conf)
+    k5 = "KRB5_CONFIG=%s/krb5.conf" % KRB
+    spawn(P, "env %s KRB5_KDC_PROFILE=%s/kdc.conf krb5kdc -n -r SOCKS.TEST" % (k5, KRB), "kdc.out")
+    spawn(P, "env %s %s/sbin/sockd -f %s/sockd.conf" % (k5, DANTE_GSS, KRB), "sockd.out")
+    wait_port(C, PROXY, 88)
+    wait_port(C, PROXY, 1194)
+    sh(in_ns(P, "%s/realm.sh kinit %s" % (scripts, KRB)))
+    os.makedirs("/etc/netns/" + C, exist_ok=True)
+    with open("/etc/netns/%s/hosts" % C, "w") as f:
+        f.write("127.0.0.1 localhost\n%s proxy.bench\n" % PROXY)
+    os.chmod("/etc/netns/%s/hosts" % C, 0o644)
+    for level in ("integrity", "confidentiality"):
+        with open(os.path.join(WORK, "dante-gss-%s.conf" % level), "w") as f:
+            f.write("route {\n from: 0.0.0.0/0 to: 0.0.0.0/0 via: proxy.bench port = 1194\n"
+                    " proxyprotocol: socks_v5\n method: gssapi\n"
+                    " gssapi.servicename: rcmd\n gssapi.enctype: %s\n}\n" % level)
+    os.makedirs(CGROUP, exist_ok=True)
+    return "%s KRB5CCNAME=FILE:%s/alice.ccache" % (k5, KRB)
+
+
+def gss_tools(env, level):
+    return {
+        "Dante socksify (GSSAPI build)":
+            "env %s SOCKS_CONF=%s/dante-gss-%s.conf LD_PRELOAD=%s/lib/libdsocksd.so.0"
+            % (env, WORK, level, DANTE_GSS),
+        "socksify": "env %s SOCKSIFY_AUTH=gssapi SOCKSIFY_GSSAPI_PROTECTION=%s %s -x socks5h://%s:1194"
+                    % (env, level, SOCKSIFY, PROXY),
+    }
+
+
+def cpu_and_speed(prefix):
+    """One download of the big file: (MiB/s, CPU seconds of every client process: the program,
+    the library's helpers and socksify's relay, counted by a cpuacct cgroup they all inherit)."""
+    with open(os.path.join(CGROUP, "cpuacct.usage"), "w") as f:
+        f.write("0")
+    out = sh("sh -c 'echo $$ > %s/tasks; exec %s'" % (
+        CGROUP, in_ns(C, "%s curl -s -o /dev/null -w '%%{speed_download}' http://%s:8080/big"
+                      % (prefix, TARGET)).replace("'", "'\\''")), capture=True)
+    # The relay outlives curl by a moment: wait (bounded) until the cgroup is empty.
+    for _ in range(200):
+        if not open(os.path.join(CGROUP, "tasks")).read().strip():
+            break
+        time.sleep(0.01)
+    cpu = int(open(os.path.join(CGROUP, "cpuacct.usage")).read()) / 1e9
+    return float(out.strip().split()[-1]) / (1 << 20), cpu
+
+
+def report_gssapi():
+    print("measuring GSSAPI (interleaved) ...", file=sys.stderr)
+    env = gssapi_setup()
+    size_mib = os.path.getsize(os.path.join(WORK, "www", "big")) >> 20
+    print("\nGSSAPI (a %d MiB download through one GSSAPI Dante server; CPU = every client process,"
+          " relay included):" % size_mib)
+    print("\n| level | tool | MiB/s | client CPU s | CPU ms per MiB |")
+    print("|---|---|---|---|---|")
+    for level in ("integrity", "confidentiality"):
+        tools = gss_tools(env, level)
+        log = os.path.join(KRB, "sockd.log")
+        runs = {name: [] for name in tools}
+        for _ in range(1 if QUICK else 5):
+            for name, prefix in tools.items():
+                before = open(log).read().count("gssapi/%s%%alice@SOCKS.TEST" % level)
+                speed, cpu = cpu_and_speed(prefix)
+                after = open(log).read().count("gssapi/%s%%alice@SOCKS.TEST" % level)
+                if after <= before:
+                    print("  %s at %s: not a GSSAPI session in Dante's log; left out" % (name, level),
+                          file=sys.stderr)
+                    continue
+                runs[name].append((speed, cpu))
+        dante = runs.get("Dante socksify (GSSAPI build)")
+        d_speed = statistics.median(r[0] for r in dante) if dante else float("nan")
+        d_cpu = statistics.median(r[1] for r in dante) if dante else float("nan")
+        for name, r in runs.items():
+            if not r:
+                continue
+            speed = statistics.median(x[0] for x in r)
+            cpu = statistics.median(x[1] for x in r)
+            print("| %s | %s | %.0f (x%.2f) | %.2f (x%.2f) | %.2f |"
+                  % (level, name, speed, speed / d_speed, cpu, cpu / d_cpu, cpu * 1000 / size_mib))
+    print("ratios against Dante's own client (MiB/s: higher is better; CPU: lower).")
+    # What a protected connection costs to set up: curl's time to connect (the whole connect()
+    # call: TCP to the proxy, GSSAPI, the request, and for socksify the relay's start), median of
+    # interleaved runs, against the same through level clear (no relay) and Dante's client.
+    rounds = 5 if QUICK else 25
+    tools = dict(gss_tools(env, "integrity"))
+    tools["socksify, level clear (no relay)"] = gss_tools(env, "clear")["socksify"]
+    times = {name: [] for name in tools}
+    for _ in range(rounds):
+        for name, prefix in tools.items():
+            out = sh(in_ns(C, "%s curl -s -o /dev/null -w '%%{time_connect}' http://%s:8080/s"
+                           % (prefix, TARGET)), capture=True)
+            times[name].append(float(out.strip().split()[-1]) * 1000)
+    print("\n| connect() at integrity | ms (median) |")
+    print("|---|---|")
+    for name, t in times.items():
+        print("| %s | %.2f |" % (name, statistics.median(t)))
+
+
 def via_proxy_count():
     """Requests the target served to danted's egress address (i.e. through the proxy)."""
     return open(os.path.join(WORK, "http.out")).read().count(TARGET + " - -")
@@ -286,6 +407,9 @@ def main():
     setup()
     if "--udp" in sys.argv:  # only the UDP part
         report_udp()
+        return
+    if "--gssapi" in sys.argv:  # only the GSSAPI part
+        report_gssapi()
         return
     rows = {}
     for name, (prefix, extra, anchor) in variants(1080).items():
@@ -377,6 +501,7 @@ def main():
     print("socksify wrapper: x%.2f of bare /bin/true; fastest other wrapper (proxychains4): x%.2f."
           % (ours / bare, pc / bare))
     report_udp()
+    report_gssapi()
     print("instructions to run /bin/true: bare %d; with libsocksify.so preloaded %d (+%d);"
           " with libproxychains.so.4 preloaded %d (+%d)."
           % (i_bare, i_ours, i_ours - i_bare, i_pc, i_pc - i_bare))

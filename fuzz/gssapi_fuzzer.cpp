@@ -37,11 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)m.take_protection();
   }
   for (const bool datagram : {false, true}) {
-    auto prot = socks5::import_gss_protection(socks5::ByteView(
-                                                  reinterpret_cast<const std::uint8_t*>("CTX"), 3),
-                                              level == socks5::GssLevel::clear
-                                                  ? socks5::GssLevel::integrity
-                                                  : level);
+    auto prot = socks5::import_gss_protection(
+        socks5::ByteView(reinterpret_cast<const std::uint8_t*>("CTX"), 3),
+        level == socks5::GssLevel::clear ? socks5::GssLevel::integrity : level);
     FUZZ_CHECK(prot);
     (*prot)->set_datagram(datagram);
     socks5::Bytes plain;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "socks5/error.hpp"
 
@@ -31,6 +32,8 @@ constexpr std::uint32_t kMaxPart = 1u << 20;  // far above any exported context
 // Octets read from one side per system call. Large reads amortise the calls; a token holds
 // at most 64 KiB, so one read from the program becomes several tokens.
 constexpr std::size_t kChunk = 256 * 1024;
+// Octets read from one side and not yet written to the other, at most (then that side waits).
+constexpr std::size_t kMaxPending = 1024 * 1024;
 
 void make_nonblocking(int fd) {
   const int fl = fcntl(fd, F_GETFL);
@@ -50,8 +53,12 @@ struct Queue {
   Bytes data;
   std::size_t off = 0;
   bool empty() const { return off >= data.size(); }
+  std::size_t pending() const { return data.size() - off; }
+  // Drops what was sent: all of it, or (to keep moves rare) the front once it is the larger
+  // part.
   void compact() {
     if (off == 0) return;
+    if (off < data.size() && off < data.size() / 2) return;
     if (off >= data.size()) {
       data.clear();
     } else {
@@ -117,9 +124,14 @@ End run_relay(int plain, int wrapped, socks5::Protection& protection, ByteView r
   Queue to_proxy;    // tokens
   Queue to_program;  // plaintext
   to_program.data.assign(rest.begin(), rest.end());
-  Bytes in;  // octets from the proxy not yet unwrapped
-  std::size_t in_off = 0;
-  Bytes chunk(kChunk);
+  // Octets from the proxy not yet unwrapped: [in_begin, in_end) of a buffer allocated once
+  // (never zero-filled: a resize per read would clear 256 KiB each time).
+  constexpr std::size_t kInSize = 2 * kChunk;
+  std::unique_ptr<std::uint8_t[]> in(new std::uint8_t[kInSize]);
+  std::size_t in_begin = 0, in_end = 0;
+  std::unique_ptr<std::uint8_t[]> chunk(new std::uint8_t[kChunk]);
+  to_program.data.reserve(kInSize);
+  to_proxy.data.reserve(kInSize);
   bool program_eof = false, proxy_eof = false;
   bool proxy_shut = false, program_shut = false;
   auto abort_both = [&](End why) {
@@ -140,12 +152,13 @@ End run_relay(int plain, int wrapped, socks5::Protection& protection, ByteView r
       program_shut = true;
     }
     if (proxy_shut && program_shut) return End::done;
-    // Read a side only when what was read from it before has been passed on: the other
-    // side's pace holds this one back (TCP's own flow control, end to end).
+    // Read a side only while what was read from it before and is not passed on yet stays
+    // under a bound: the other side's pace holds this one back (TCP's flow control, end to
+    // end), and meanwhile one token is unwrapped while the last is still being delivered.
     pollfd p[2] = {{plain, 0, 0}, {wrapped, 0, 0}};
-    if (!program_eof && to_proxy.empty()) p[0].events |= POLLIN;
+    if (!program_eof && to_proxy.pending() < kMaxPending) p[0].events |= POLLIN;
     if (!to_program.empty()) p[0].events |= POLLOUT;
-    if (!proxy_eof && to_program.empty()) p[1].events |= POLLIN;
+    if (!proxy_eof && to_program.pending() < kMaxPending) p[1].events |= POLLIN;
     if (!to_proxy.empty()) p[1].events |= POLLOUT;
     const int n = poll(p, 2, -1);
     if (n < 0) {
@@ -153,10 +166,10 @@ End run_relay(int plain, int wrapped, socks5::Protection& protection, ByteView r
       return abort_both(End::proxy_reset);
     }
     if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && (p[0].events & POLLIN) != 0) {
-      const ssize_t got = recv(plain, chunk.data(), chunk.size(), MSG_DONTWAIT);
+      const ssize_t got = recv(plain, chunk.get(), kChunk, MSG_DONTWAIT);
       if (got > 0) {
         auto w =
-            protection.wrap(ByteView(chunk.data(), static_cast<std::size_t>(got)), to_proxy.data);
+            protection.wrap(ByteView(chunk.get(), static_cast<std::size_t>(got)), to_proxy.data);
         if (!w) return abort_both(End::bad_token);
       } else if (got == 0) {
         program_eof = true;
@@ -167,28 +180,27 @@ End run_relay(int plain, int wrapped, socks5::Protection& protection, ByteView r
       return abort_both(End::program_gone);
     }
     if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && (p[1].events & POLLIN) != 0) {
-      const std::size_t had = in.size();
-      in.resize(had + kChunk);
-      const ssize_t got = recv(wrapped, in.data() + had, kChunk, MSG_DONTWAIT);
-      in.resize(had + (got > 0 ? static_cast<std::size_t>(got) : 0));
+      if (in_begin > 0 && in_end + kChunk > kInSize) {
+        // Move the partial token to the front so a whole read fits after it.
+        std::memmove(in.get(), in.get() + in_begin, in_end - in_begin);
+        in_end -= in_begin;
+        in_begin = 0;
+      }
+      const ssize_t got = recv(wrapped, in.get() + in_end, kInSize - in_end, MSG_DONTWAIT);
       if (got > 0) {
+        in_end += static_cast<std::size_t>(got);
         for (;;) {
-          auto used = protection.unwrap(ByteView(in).subspan(in_off), to_program.data);
+          auto used =
+              protection.unwrap(ByteView(in.get() + in_begin, in_end - in_begin), to_program.data);
           if (!used) return abort_both(End::bad_token);
           if (*used == 0) break;
-          in_off += *used;
+          in_begin += *used;
         }
-        if (in_off == in.size()) {
-          in.clear();
-          in_off = 0;
-        } else if (in_off > kChunk) {
-          in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(in_off));
-          in_off = 0;
-        }
+        if (in_begin == in_end) in_begin = in_end = 0;
       } else if (got == 0) {
         // The proxy ended the stream: between tokens that is the end of the data; inside one
         // it is a truncation the program must not mistake for a complete response.
-        if (in_off != in.size()) return abort_both(End::proxy_reset);
+        if (in_begin != in_end) return abort_both(End::proxy_reset);
         proxy_eof = true;
       } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         return abort_both(End::proxy_reset);

@@ -53,9 +53,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   socks5::ProtectedStream stream(client->fd(), *client->protection());
-  auto w = stream.write(socks5::ByteView(reinterpret_cast<const std::uint8_t*>(request.data()),
-                                         request.size()),
-                        deadline);
+  auto w = stream.write(
+      socks5::ByteView(reinterpret_cast<const std::uint8_t*>(request.data()), request.size()),
+      deadline);
   if (!w) {
     std::fprintf(stderr, "write: %s\n", w.error().message().c_str());
     return 1;

@@ -59,9 +59,8 @@ EXPORT OM_uint32 gss_release_name(OM_uint32* minor, gss_name_t* name) {
 EXPORT OM_uint32 gss_init_sec_context(OM_uint32* minor, gss_cred_id_t cred, gss_ctx_id_t* ctx,
                                       gss_name_t target, gss_OID mech, OM_uint32 flags,
                                       OM_uint32 time, gss_channel_bindings_t bindings,
-                                      gss_buffer_t input, gss_OID* actual_mech,
-                                      gss_buffer_t output, OM_uint32* ret_flags,
-                                      OM_uint32* time_rec) {
+                                      gss_buffer_t input, gss_OID* actual_mech, gss_buffer_t output,
+                                      OM_uint32* ret_flags, OM_uint32* time_rec) {
   (void)cred, (void)mech, (void)flags, (void)time, (void)bindings, (void)actual_mech;
   (void)ret_flags, (void)time_rec;
   *minor = 0;

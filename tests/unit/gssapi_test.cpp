@@ -45,9 +45,9 @@ Bytes cat(Bytes a, const Bytes& b) {
 
 // ver 1, mtyp, length, token (RFC 1961 §3.3, §4.3, §5)
 Bytes frame(int mtyp, const Bytes& token) {
-  return cat(bytes({1, mtyp, static_cast<int>(token.size() >> 8),
-                    static_cast<int>(token.size() & 0xFF)}),
-             token);
+  return cat(
+      bytes({1, mtyp, static_cast<int>(token.size() >> 8), static_cast<int>(token.size() & 0xFF)}),
+      token);
 }
 
 // The fake library's wrap token: 'W', conf_state, message.
@@ -139,8 +139,7 @@ TEST_CASE("GSSAPI: what the server answers is checked", "[gssapi]") {
   Bytes out;
   SECTION("another level than the one asked for is refused") {
     auto m = established(GssLevel::integrity);
-    CHECK(m->on_input(frame(2, wrapped(0, bytes({2}))), out).error() ==
-          Errc::gssapi_level_refused);
+    CHECK(m->on_input(frame(2, wrapped(0, bytes({2}))), out).error() == Errc::gssapi_level_refused);
     m = established(GssLevel::integrity);
     CHECK(m->on_input(frame(2, wrapped(0, bytes({1, 1}))), out).error() ==
           Errc::gssapi_level_refused);
