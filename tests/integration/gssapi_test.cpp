@@ -136,6 +136,15 @@ TEST_CASE("GSSAPI: each level a server policy allows works, the others are refus
   expect_sessions("confidentiality", 3);
 }
 
+TEST_CASE("GSSAPI: Kerberos is loaded only when GSSAPI is chosen", "[shim][lab][probe][gssapi]") {
+  const std::string mapped = " " + probe() + " mapped target.lab 7000 libgssapi_krb5";
+  // The lab's plain danted, no GSSAPI: a proxied connect maps no Kerberos library.
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + mapped),
+             Catch::Contains("libgssapi_krb5 not mapped"));
+  // With GSSAPI it is loaded on the first handshake.
+  CHECK_THAT(run_ok(gss(1192) + mapped), Catch::Contains("libgssapi_krb5 mapped"));
+}
+
 TEST_CASE("GSSAPI: a missing ticket, a wrong or unknown service, a server without GSSAPI",
           "[shim][lab][probe][gssapi]") {
   const std::string connect = " " + probe() + " connect target.lab 7000";

@@ -37,6 +37,7 @@
 //   probe forkget HOST PORT PATH   (connect, fork, the parent exits at once; the child, once
 //                                   orphaned, does the GET)
 //   probe stdioget HOST PORT PATH  (the GET through stdio: fdopen, fprintf, fread)
+//   probe mapped HOST PORT NAME    (connect, then: is a library NAME in /proc/self/maps?)
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dirent.h>
@@ -1258,6 +1259,22 @@ int do_stdioget(const char* host, const char* port, const char* path) {
   return body.report();
 }
 
+int do_mapped(const char* host, const char* port, const char* name) {
+  const int fd = connect_to(host, port);
+  if (fd < 0) return fail("connect", errno);
+  close(fd);
+  FILE* maps = std::fopen("/proc/self/maps", "r");
+  if (maps == nullptr) return fail("maps", errno);
+  char line[4096];
+  bool found = false;
+  while (std::fgets(line, sizeof line, maps) != nullptr) {
+    if (std::strstr(line, name) != nullptr) found = true;
+  }
+  std::fclose(maps);
+  std::printf("%s %s\n", name, found ? "mapped" : "not mapped");
+  return 0;
+}
+
 int do_fastopen(const char* host, const char* port) {
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -1573,6 +1590,7 @@ int main(int argc, char** argv) {
   if (mode == "epollget" && argc == 5) return do_epollget(argv[2], argv[3], argv[4]);
   if (mode == "forkget" && argc == 5) return do_forkget(argv[2], argv[3], argv[4]);
   if (mode == "stdioget" && argc == 5) return do_stdioget(argv[2], argv[3], argv[4]);
+  if (mode == "mapped" && argc == 5) return do_mapped(argv[2], argv[3], argv[4]);
   if (mode == "execpeer" && argc == 5) return do_execpeer(argv[0], argv[2], argv[3], argv[4]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;
