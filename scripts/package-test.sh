@@ -34,7 +34,8 @@ fi
 # The layout.
 [ "$(command -v socksify)" = /usr/bin/socksify ] || fail "socksify is not /usr/bin/socksify"
 lib=/usr/lib/x86_64-linux-gnu/socksify/libsocksify.so
-for f in $lib /usr/share/man/man1/socksify.1.gz /usr/share/man/man5/socksify.conf.5.gz \
+for f in $lib /usr/lib/x86_64-linux-gnu/socksify/socksify-relay /usr/include/socks5/gssapi.hpp \
+    /usr/share/man/man1/socksify.1.gz /usr/share/man/man5/socksify.conf.5.gz \
     /usr/share/bash-completion/completions/socksify /usr/share/zsh/vendor-completions/_socksify \
     /usr/include/socks5/dialer.hpp /usr/lib/x86_64-linux-gnu/pkgconfig/socks5client.pc \
     /usr/lib/x86_64-linux-gnu/cmake/socks5client/socks5clientConfig.cmake; do
