@@ -179,11 +179,13 @@ TEST_CASE("GSSAPI: a missing ticket, a wrong or unknown service, a server withou
   CHECK_THAT(out, Catch::Contains("but SOCKSIFY_AUTH is not gssapi"));
 }
 
-TEST_CASE("GSSAPI: an epoll client, fork after connect and stdio on a protected socket",
-          "[shim][lab][probe][gssapi]") {
+TEST_CASE(
+    "GSSAPI: epoll, fork after connect, stdio, sendfile and splice, vectors, select, "
+    "pselect and ppoll on a protected socket",
+    "[shim][lab][probe][gssapi]") {
   const std::string expected = www_file("mid.bin", 3 * 1024 * 1024 + 17);
   for (const std::string level : {"integrity", "confidentiality"}) {
-    for (const std::string mode : {"epollget", "forkget", "stdioget"}) {
+    for (const std::string mode : {"epollget", "forkget", "stdioget", "spliceget", "vecget"}) {
       INFO(level << " " << mode);
       const std::string out =
           run_ok(gss(1194, level) + " " + probe() + " " + mode + " target.lab 8080 /mid.bin");
@@ -191,8 +193,8 @@ TEST_CASE("GSSAPI: an epoll client, fork after connect and stdio on a protected 
       CHECK_THAT(out, Catch::Contains(expected));
     }
   }
-  expect_sessions("integrity", 3);
-  expect_sessions("confidentiality", 3);
+  expect_sessions("integrity", 5);
+  expect_sessions("confidentiality", 5);
   // At clear there is nothing to wrap: no relay, the same program works.
   const std::string out =
       run_ok(gss(1191, "clear") + " " + probe() + " epollget target.lab 8080 /mid.bin");
@@ -252,7 +254,8 @@ TEST_CASE("GSSAPI: the library on its own (examples/gssapi) at each level",
   www_file("mid.bin", 3 * 1024 * 1024 + 17);
   for (const std::string level : {"integrity", "confidentiality"}) {
     INFO(level);
-    const std::string out = run_ok("env " + lab().start_gssapi() + " " SOCKSIFY_GSSAPI_EXAMPLE
+    const std::string out = run_ok("env " + lab().start_gssapi() +
+                                   " " SOCKSIFY_GSSAPI_EXAMPLE
                                    " socks5h://192.0.2.1:1194 target.lab 8080 /index.html " +
                                    level);
     CHECK_THAT(out, Catch::Contains("200 OK"));

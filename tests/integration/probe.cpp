@@ -38,6 +38,11 @@
 //                                   orphaned, does the GET)
 //   probe stdioget HOST PORT PATH  (the GET through stdio: fdopen, fprintf, fread)
 //   probe mapped HOST PORT NAME    (connect, then: is a library NAME in /proc/self/maps?)
+//   probe spliceget HOST PORT PATH (the GET sent with sendfile from a file, the response taken
+//                                   with splice into a pipe)
+//   probe vecget HOST PORT PATH    (the GET in two iovecs with sendmsg, the response read with
+//                                   readv and recvmsg on a dup of the socket, waiting with
+//                                   select, pselect and ppoll in turn)
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dirent.h>
@@ -52,6 +57,7 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -1275,6 +1281,102 @@ int do_mapped(const char* host, const char* port, const char* name) {
   return 0;
 }
 
+int do_spliceget(const char* host, const char* port, const char* path) {
+  const int fd = connect_to(host, port);
+  if (fd < 0) return fail("connect", errno);
+  char name[] = "/tmp/probe-request-XXXXXX";
+  const int file = mkstemp(name);
+  if (file < 0) return fail("mkstemp", errno);
+  unlink(name);
+  const std::string req = get_request(path);
+  if (write(file, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    return fail("write", errno);
+  }
+  off_t off = 0;
+  while (off < static_cast<off_t>(req.size())) {
+    const ssize_t n = sendfile(fd, file, &off, req.size() - static_cast<std::size_t>(off));
+    if (n <= 0) return fail("sendfile", errno);
+  }
+  close(file);
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return fail("pipe", errno);
+  BodyHash body;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = splice(fd, nullptr, pipefd[1], nullptr, sizeof buf, SPLICE_F_MOVE);
+    if (n == 0) break;
+    if (n < 0) return fail("splice", errno);
+    std::size_t left = static_cast<std::size_t>(n);
+    while (left > 0) {
+      const ssize_t r = read(pipefd[0], buf, std::min(left, sizeof buf));
+      if (r <= 0) return fail("read pipe", errno);
+      body.feed(buf, static_cast<std::size_t>(r));
+      left -= static_cast<std::size_t>(r);
+    }
+  }
+  close(fd);
+  return body.report();
+}
+
+int do_vecget(const char* host, const char* port, const char* path) {
+  const int first = connect_to(host, port);
+  if (first < 0) return fail("connect", errno);
+  const std::string req = get_request(path);
+  const std::size_t half = req.size() / 2;
+  iovec out[2] = {{const_cast<char*>(req.data()), half},
+                  {const_cast<char*>(req.data()) + half, req.size() - half}};
+  msghdr m{};
+  m.msg_iov = out;
+  m.msg_iovlen = 2;
+  if (sendmsg(first, &m, MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return fail("sendmsg", errno);
+  }
+  const int fd = dup(first);  // read through a duplicate, then close the original
+  close(first);
+  BodyHash body;
+  char a[3000], b[70000];
+  for (int turn = 0;; ++turn) {
+    // Wait with a different call each time; each must say "readable" only when it is.
+    int ready = 0;
+    if (turn % 3 == 0) {
+      fd_set set;
+      FD_ZERO(&set);
+      FD_SET(fd, &set);
+      timeval tv{10, 0};
+      ready = select(fd + 1, &set, nullptr, nullptr, &tv);
+    } else if (turn % 3 == 1) {
+      fd_set set;
+      FD_ZERO(&set);
+      FD_SET(fd, &set);
+      timespec ts{10, 0};
+      ready = pselect(fd + 1, &set, nullptr, nullptr, &ts, nullptr);
+    } else {
+      pollfd p{fd, POLLIN, 0};
+      timespec ts{10, 0};
+      ready = ppoll(&p, 1, &ts, nullptr);
+    }
+    if (ready <= 0) return fail("wait", ready == 0 ? ETIMEDOUT : errno);
+    iovec in[2] = {{a, sizeof a}, {b, sizeof b}};
+    ssize_t n = 0;
+    if (turn % 2 == 0) {
+      n = readv(fd, in, 2);
+    } else {
+      msghdr r{};
+      r.msg_iov = in;
+      r.msg_iovlen = 2;
+      n = recvmsg(fd, &r, MSG_DONTWAIT);
+      if (n < 0 && errno == EAGAIN) return fail("recvmsg after readiness", EAGAIN);
+    }
+    if (n == 0) break;
+    if (n < 0) return fail("read", errno);
+    const std::size_t got = static_cast<std::size_t>(n);
+    body.feed(a, std::min(got, sizeof a));
+    if (got > sizeof a) body.feed(b, got - sizeof a);
+  }
+  close(fd);
+  return body.report();
+}
+
 int do_fastopen(const char* host, const char* port) {
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -1591,6 +1693,8 @@ int main(int argc, char** argv) {
   if (mode == "forkget" && argc == 5) return do_forkget(argv[2], argv[3], argv[4]);
   if (mode == "stdioget" && argc == 5) return do_stdioget(argv[2], argv[3], argv[4]);
   if (mode == "mapped" && argc == 5) return do_mapped(argv[2], argv[3], argv[4]);
+  if (mode == "spliceget" && argc == 5) return do_spliceget(argv[2], argv[3], argv[4]);
+  if (mode == "vecget" && argc == 5) return do_vecget(argv[2], argv[3], argv[4]);
   if (mode == "execpeer" && argc == 5) return do_execpeer(argv[0], argv[2], argv[3], argv[4]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;

@@ -193,3 +193,43 @@ TEST_CASE("config file: proxychains4's format is read as it is", "[shim][config]
     CHECK_THAT(r.error().message, Catch::StartsWith(path));
   }
 }
+
+TEST_CASE("config file and environment: GSSAPI settings", "[shim][config]") {
+  testing::TempDir dir;
+  testing::write_file(dir.file("socksify.conf"),
+                      "proxies = [\"socks5h://proxy.example:1080\"]\n"
+                      "auth = \"gssapi\"\n"
+                      "gssapi_service = \"socks/proxy.example@EXAMPLE.ORG\"\n"
+                      "gssapi_protection = \"confidentiality\"\n");
+  auto c = load({{"SOCKSIFY_CONF", dir.file("socksify.conf")}});
+  REQUIRE(c);
+  REQUIRE(c->gssapi);
+  CHECK(c->gssapi->service == "socks/proxy.example@EXAMPLE.ORG");
+  CHECK(c->gssapi->level == socks5::GssLevel::confidentiality);
+  // The environment wins, as for every setting.
+  auto over =
+      load({{"SOCKSIFY_CONF", dir.file("socksify.conf")}, {"SOCKSIFY_GSSAPI_PROTECTION", "clear"}});
+  REQUIRE(over);
+  CHECK(over->gssapi->level == socks5::GssLevel::clear);
+  // The default: none / username, no GSSAPI; the level's default is integrity.
+  auto plain = load({{"SOCKSIFY_PROXY", "socks5h://p:1080"}});
+  REQUIRE(plain);
+  CHECK_FALSE(plain->gssapi);
+  auto defaults = load({{"SOCKSIFY_PROXY", "socks5h://p:1080"}, {"SOCKSIFY_AUTH", "gssapi"}});
+  REQUIRE(defaults);
+  CHECK(defaults->gssapi->level == socks5::GssLevel::integrity);
+  CHECK(socks5::gssapi_target(*defaults->gssapi, "p") == "rcmd@p");
+  // Refusals: a level that does not exist, GSSAPI settings without the method, a user in the
+  // URI (the user is the ticket's).
+  auto bad = load({{"SOCKSIFY_PROXY", "socks5h://p:1080"},
+                   {"SOCKSIFY_AUTH", "gssapi"},
+                   {"SOCKSIFY_GSSAPI_PROTECTION", "secret"}});
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("SOCKSIFY_GSSAPI_PROTECTION"));
+  auto orphan = load({{"SOCKSIFY_PROXY", "socks5h://p:1080"}, {"SOCKSIFY_GSSAPI_SERVICE", "x"}});
+  REQUIRE_FALSE(orphan);
+  CHECK_THAT(orphan.error().message, Catch::Contains("but SOCKSIFY_AUTH is not gssapi"));
+  auto user = load({{"SOCKSIFY_PROXY", "socks5h://alice@p:1080"}, {"SOCKSIFY_AUTH", "gssapi"}});
+  REQUIRE_FALSE(user);
+  CHECK_THAT(user.error().message, Catch::Contains("the user is the one of the Kerberos ticket"));
+}
