@@ -179,6 +179,19 @@ TEST_CASE("GSSAPI: a missing ticket, a wrong or unknown service, a server withou
   CHECK_THAT(out, Catch::Contains("but SOCKSIFY_AUTH is not gssapi"));
 }
 
+TEST_CASE("GSSAPI: a clock two hours off is named as clock skew", "[shim][lab][gssapi]") {
+  require_program("faketime", "faketime");
+  // A ticket-granting ticket of its own (so the service ticket must be asked for now), then
+  // the same program with its clock two hours ahead: the KDC refuses the request.
+  const std::string ccache = "KRB5CCNAME=FILE:" + lab().dir() + "/skew.ccache";
+  run_ok("env " + lab().start_gssapi() + " " + ccache + " kinit -k -t " + lab().krb_dir() +
+         "/alice.keytab alice@SOCKS.TEST");
+  const std::string out = run_fail("faketime -f +2h " + gss(1192, "", ccache) + " " + probe() +
+                                   " connect target.lab 7000");
+  CHECK_THAT(out, Catch::Contains("clock skew too great for Kerberos"));
+  CHECK_THAT(out, Catch::Contains("errno=EACCES"));
+}
+
 TEST_CASE(
     "GSSAPI: epoll, fork after connect, stdio, sendfile and splice, vectors, select, "
     "pselect and ppoll on a protected socket",
