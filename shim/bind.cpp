@@ -16,6 +16,7 @@
 #include "log.hpp"
 #include "mutex_lock.hpp"
 #include "policy.hpp"
+#include "protected.hpp"
 #include "real_libc.hpp"
 #include "report.hpp"
 #include "socks5/dialer.hpp"
@@ -36,6 +37,9 @@ struct Binding {
   socklen_t requested_len = 0;
   bool listening = false;  // listen() was called (a BIND made at bind() time waits for it)
   bool failed = false;     // a new BIND after an accept failed: the socket is unusable
+  // GSSAPI above level clear: the control connection's protection layer. The second reply
+  // is one token, and the accepted connection goes to a relay (protected.hpp).
+  std::unique_ptr<socks5::Protection> protection;
 };
 
 namespace {
@@ -85,7 +89,8 @@ void look_beside(int fd, Session& s, void* ctx) {
 // Sends BIND through the proxy; on success the control connection (ours, close-on-exec,
 // non-blocking) and where the proxy listens, in `family`.
 int issue_bind(const Runtime& rt, const socks5::Address& target, int family, int& control,
-               sockaddr_storage& local, socklen_t& local_len, std::size_t& proxy) {
+               sockaddr_storage& local, socklen_t& local_len, std::size_t& proxy,
+               std::unique_ptr<socks5::Protection>& protection) {
   socks5::DialRequest request;
   request.command = socks5::wire::Command::bind;
   request.target = target;
@@ -106,6 +111,7 @@ int issue_bind(const Runtime& rt, const socks5::Address& target, int family, int
     at = self;
   }
   local_len = sockaddr_for(at, family, local);
+  protection = dial.take_protection();
   control = dial.release_fd();
   if (local_len == 0) {
     real().close(control);
@@ -150,6 +156,37 @@ int second_reply(int fd, socks5::wire::Reply& reply) {
       return 0;
     }
     // Part of a reply: the rest is on its way.
+    if (!blocking(fd)) return EAGAIN;
+    pollfd p{fd, POLLIN, 0};
+    real().poll(&p, 1, 100);
+  }
+}
+
+// The same through a protection layer: the second reply is exactly one token (RFC 1961
+// section 5), taken whole off `fd`; plaintext after the reply in that token goes to `rest`.
+int second_reply_protected(int fd, socks5::Protection& protection, socks5::wire::Reply& reply,
+                           socks5::Bytes& rest) {
+  socks5::Bytes token(4 + 0xFFFF);
+  for (;;) {
+    ssize_t n = real().recv(fd, token.data(), 4, MSG_PEEK);
+    if (n < 0) return errno;
+    if (n == 0) return ECONNABORTED;
+    std::size_t want = 4;
+    if (n == 4) want = 4 + ((std::size_t{token[2]} << 8) | token[3]);
+    if (n == 4) n = real().recv(fd, token.data(), want, MSG_PEEK);
+    if (n < 0) return errno;
+    if (static_cast<std::size_t>(n) == want && want > 4) {
+      (void)!real().recv(fd, token.data(), want, 0);
+      socks5::Bytes plain;
+      auto used = protection.unwrap(socks5::ByteView(token.data(), want), plain);
+      if (!used || *used != want) return EPROTO;
+      auto r = socks5::wire::decode_reply(plain);
+      if (!r || !*r) return EPROTO;
+      reply = (*r)->value;
+      rest.assign(plain.begin() + static_cast<std::ptrdiff_t>((*r)->size), plain.end());
+      return 0;
+    }
+    // Part of the token: the rest is on its way.
     if (!blocking(fd)) return EAGAIN;
     pollfd p{fd, POLLIN, 0};
     real().poll(&p, 1, 100);
@@ -227,7 +264,8 @@ int start_binding(int fd, When when, const sockaddr* requested, socklen_t reques
   b->requested_len = len;
   b->listening = when == When::listen;
   int control = -1;
-  const int e = issue_bind(rt, b->target, b->family, control, b->local, b->local_len, b->proxy);
+  const int e = issue_bind(rt, b->target, b->family, control, b->local, b->local_len, b->proxy,
+                           b->protection);
   if (e != 0 || install(control, fd) != 0) {
     const int err = e != 0 ? e : errno;
     delete b;
@@ -360,22 +398,44 @@ int bind_accept(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
     return -1;
   }
   socks5::wire::Reply reply;
-  if (const int e = second_reply(fd, reply); e != 0) {
-    errno = e;
+  socks5::Bytes rest;
+  const int got = b->protection ? second_reply_protected(fd, *b->protection, reply, rest)
+                                : second_reply(fd, reply);
+  if (got != 0) {
+    errno = got;
     return -1;
   }
   Guard guard;
   const Runtime& rt = runtime();
+  // Protected: the connection goes to a relay, and the program gets a socket of its own
+  // connected to it (the new BIND below gets a new context).
+  std::unique_ptr<socks5::Protection> protection = std::move(b->protection);
   if (const auto ec = socks5::reply_error(reply.rep)) {
     log_line(LogLevel::error, "BIND via %s: the proxy reports %s", proxy_text(rt, b->proxy).c_str(),
              ec.message().c_str());
   }
-  // The connection itself becomes the accepted descriptor.
-  const int conn = real().fcntl(fd, (flags & SOCK_CLOEXEC) != 0 ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+  // The connection itself becomes the accepted descriptor (or, protected, the relay's).
+  int conn = real().fcntl(fd, (flags & SOCK_CLOEXEC) != 0 ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
   if (conn < 0) return -1;
+  int relay_error = 0;
+  if (protection && !socks5::reply_error(reply.rep)) {
+    const int proxy = conn;
+    conn =
+        real().socket(b->family, SOCK_STREAM | ((flags & SOCK_CLOEXEC) != 0 ? SOCK_CLOEXEC : 0), 0);
+    const int e = conn < 0 ? errno
+                           : relay_stream(conn, b->family, proxy, *protection, std::move(rest),
+                                          socks5::Deadline::after(rt.config.timeout));
+    if (conn < 0) real().close(proxy);
+    if (e != 0) {
+      if (conn >= 0) real().close(conn);
+      conn = -1;
+      relay_error = e;
+    }
+  }
   // A BIND takes one connection: the listening descriptor gets a new one.
   int control = -1;
-  const int e = issue_bind(rt, b->target, b->family, control, b->local, b->local_len, b->proxy);
+  const int e = issue_bind(rt, b->target, b->family, control, b->local, b->local_len, b->proxy,
+                           b->protection);
   if (e == 0 && install(control, fd) == 0) {
     // A new socket behind the descriptor: a new session (with its identity) takes the binding.
     SessionRef next = session_create(SessionKind::listening, socket_cookie(fd), nullptr, 0);
@@ -391,6 +451,10 @@ int bind_accept(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
     if (fresh >= 0) install(fresh, fd);
     log_line(LogLevel::error, "listening socket through %s lost: a new BIND failed",
              proxy_text(rt, b->proxy).c_str());
+  }
+  if (conn < 0) {
+    errno = relay_error;
+    return -1;
   }
   const int status = real().fcntl(conn, F_GETFL);
   if (status >= 0) {

@@ -196,14 +196,16 @@ bool dials_protected() noexcept {
   return g && g->level != socks5::GssLevel::clear;
 }
 
-int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept {
-  std::unique_ptr<socks5::Protection> protection = dial.take_protection();
-  auto* gss = dynamic_cast<socks5::GssProtection*>(protection.get());
-  if (gss == nullptr) return EPROTO;
+int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, socks5::Bytes rest,
+                 socks5::Deadline deadline) noexcept {
+  auto* gss = dynamic_cast<socks5::GssProtection*>(&protection);
+  if (gss == nullptr) {
+    close_all({proxy});
+    return EPROTO;
+  }
   relay::Setup setup;
   setup.level = gss->level();
-  setup.rest = dial.reader().take_rest();
-  const int proxy = dial.release_fd();
+  setup.rest = std::move(rest);
   auto exported = gss->export_context();
   if (!exported) {
     log_line(LogLevel::error, "GSSAPI: cannot hand the security context to the relay: %s",
@@ -238,6 +240,13 @@ int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline dea
   // The context's keys are in the exported token: not left behind in freed memory.
   std::memset(setup.context.data(), 0, setup.context.size());
   return err == 0 ? 0 : ECONNABORTED;
+}
+
+int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept {
+  std::unique_ptr<socks5::Protection> protection = dial.take_protection();
+  if (!protection) return EPROTO;
+  socks5::Bytes rest = dial.reader().take_rest();
+  return relay_stream(fd, family, dial.release_fd(), *protection, std::move(rest), deadline);
 }
 
 }  // namespace socksify::shim

@@ -14,6 +14,12 @@ namespace socksify::shim {
 /// socket `fd` (of `family`) to it. Returns 0, or the errno for the program's connect().
 int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept;
 
+/// The same for a proxy connection of any origin (BIND's accepted connection): hands `proxy`
+/// (closed in any case), its protection layer and `rest` (plaintext already unwrapped) to a
+/// new relay and connects `fd` to it.
+int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, socks5::Bytes rest,
+                 socks5::Deadline deadline) noexcept;
+
 /// True if dials of this configuration end with a protection layer (GSSAPI above clear):
 /// they must run on a socket of their own, not on the program's.
 bool dials_protected() noexcept;

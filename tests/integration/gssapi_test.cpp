@@ -282,3 +282,23 @@ TEST_CASE("GSSAPI: the library on its own (examples/gssapi) at each level",
   CHECK_THAT(out, Catch::Contains("no Kerberos credentials (run kinit)"));
   CHECK_THAT(out, Catch::Contains("No Kerberos credentials available"));
 }
+
+TEST_CASE("GSSAPI: BIND through the protected proxy, accepted connections relayed too",
+          "[shim][lab][probe][gssapi]") {
+  for (const std::string level : {"integrity", "confidentiality"}) {
+    for (const char* how : {"block", "epoll"}) {
+      INFO(level << " " << how);
+      const std::string out =
+          run_ok(gss(1194, level) + " " + probe() + " bind 198.51.100.1 7000 " + how);
+      CHECK_THAT(out, Catch::Contains("listening at 198.51.100.1 "));
+      CHECK_THAT(out, Catch::Contains("accepted from 198.51.100.1 "));
+      CHECK_THAT(out, Catch::Contains("accepted peer 198.51.100.1 "));
+      CHECK_THAT(out, Catch::Contains("listening again at 198.51.100.1 "));
+      CHECK_THAT(out, Catch::Contains("bind ok"));
+    }
+    // Dante logs the BIND session for alice at this level.
+    const std::string tag = "tcp/bind [: gssapi/" + level + "%alice@SOCKS.TEST";
+    CHECK_THAT(wait_for_text([] { return lab().sockd_log(); }, tag), Catch::Contains(tag));
+  }
+  expect_no_relays();
+}
