@@ -10,8 +10,10 @@
 #include <new>
 #include <string>
 
+#include "async_connect.hpp"
 #include "log.hpp"
 #include "mutex_lock.hpp"
+#include "pending_connect.hpp"
 #include "protected.hpp"
 #include "real_libc.hpp"
 #include "report.hpp"
@@ -20,16 +22,6 @@
 #include "state.hpp"
 
 namespace socksify::shim {
-
-/// The dial of a connect() that returned early (a signal, SO_SNDTIMEO), owned by the socket's
-/// session until the session is released.
-struct PendingConnect {
-  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // one resumer at a time
-  socks5::Dial dial;
-  Verdict verdict;
-  std::chrono::steady_clock::time_point t0;
-  int result = -1;  // -1 while under way; then 0 or the errno it ended with
-};
 
 namespace {
 
@@ -114,6 +106,8 @@ bool is_blocking(int fd) {
   return flags >= 0 && (flags & O_NONBLOCK) == 0;
 }
 
+}  // namespace
+
 // One line for a failed dial: by default (level error), so that a wrong password or a dead
 // proxy is not only the program's own "connection refused".
 void log_failure(const socks5::Dial& dial, const Verdict& v) {
@@ -156,6 +150,8 @@ void record_local(Session& s, const socks5::Dial& dial, int family) {
   s.local_len = sockaddr_for(b, family, s.local);
 }
 
+namespace {
+
 int set_errno(int e) {
   errno = e;
   return -1;
@@ -164,6 +160,10 @@ int set_errno(int e) {
 }  // namespace
 
 void release_pending_connect(PendingConnect* p) noexcept {
+  if (p->async) {
+    release_async(p);
+    return;
+  }
   delete p;
 }
 
@@ -200,7 +200,11 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   socket.fd = fd;
   socket.family = addr->sa_family;
   socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
-  const socks5::BlockingOptions options{is_blocking(fd), true, stop_on_signal};
+  const bool blocking = is_blocking(fd);
+  // A non-blocking socket: EINPROGRESS at once, the handshake in the background, readiness
+  // when its outcome is known (async_connect.hpp).
+  if (!blocking) return async_connect(rt, fd, std::move(dial), addr, len, verdict);
+  const socks5::BlockingOptions options{blocking, true, stop_on_signal};
   const auto outcome = socks5::run_blocking(dial, options);
   if (outcome == socks5::DriveOutcome::finished) {
     log_outcome(dial, verdict, t0);
@@ -256,6 +260,14 @@ int run_pending(int fd, Session& s, PendingConnect& p, bool stop_early,
 int resume_connect(int fd, Session& s) noexcept {
   PendingConnect* p = s.pending.load(std::memory_order_acquire);
   if (p == nullptr) return set_errno(EISCONN);
+  if (p->async) {
+    // As the kernel answers a second connect() on a connecting socket.
+    const int outcome = async_outcome(s);
+    if (outcome < 0) return set_errno(EALREADY);
+    if (outcome == 0) return set_errno(EISCONN);
+    session_detach(fd);  // reported once; the socket starts over
+    return set_errno(outcome);
+  }
   MutexLock lock(&p->mu);
   const bool was_done = p->result == 0;
   socks5::DriveOutcome outcome{};
@@ -270,6 +282,13 @@ int resume_connect(int fd, Session& s) noexcept {
 int finish_connect(int fd, Session& s) noexcept {
   PendingConnect* p = s.pending.load(std::memory_order_acquire);
   if (p == nullptr) return 0;
+  if (p->async) {
+    // SO_ERROR: 0 while under way (as the kernel says), then the outcome, once.
+    const int outcome = async_outcome(s);
+    if (outcome <= 0) return 0;
+    session_detach(fd);
+    return outcome;
+  }
   MutexLock lock(&p->mu);
   socks5::DriveOutcome outcome{};
   const int r = run_pending(fd, s, *p, false, outcome);

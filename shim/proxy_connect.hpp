@@ -13,6 +13,8 @@
 // connect() runs the whole handshake inside the call, bounded by the deadline (--timeout).
 #include <sys/socket.h>
 
+#include <chrono>
+
 #include "policy.hpp"
 #include "runtime.hpp"
 #include "session.hpp"
@@ -25,6 +27,16 @@ void release_pending_connect(PendingConnect* p) noexcept;
 
 /// What logs each proxy a dial moves on from (set in the runtime's dial plan).
 socks5::DialObserver* dial_observer() noexcept;
+
+/// One line for the outcome of a finished dial (a failure by default, a success with -v).
+void log_outcome(const socks5::Dial& dial, const Verdict& v,
+                 std::chrono::steady_clock::time_point t0);
+/// The errno a finished dial gives the program (0: connected).
+int outcome_errno(const socks5::Dial& dial);
+/// The proxy's BND address into the session, for getsockname() (unless unspecified).
+void record_local(Session& s, const socks5::Dial& dial, int family);
+/// One line for a failed dial.
+void log_failure(const socks5::Dial& dial, const Verdict& v);
 
 /// Returns 0, or -1 with errno as connect(2) would set it. `addr` is what the program passed
 /// (getpeername() returns it).

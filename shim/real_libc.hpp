@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -70,7 +72,12 @@ namespace socksify::shim {
   X(execvpe)               \
   X(fexecve)               \
   X(posix_spawn)           \
-  X(posix_spawnp)
+  X(posix_spawnp)          \
+  X(poll)                  \
+  X(ppoll)                 \
+  X(select)                \
+  X(pselect)               \
+  X(epoll_ctl)
 
 // Interposed symbols the C library may lack (close_range, closefrom, execveat and, in libc,
 // the resolver functions are glibc 2.34's; before that those live in libanl and libresolv,
@@ -112,7 +119,8 @@ namespace socksify::shim {
 // C library functions the shim calls but does not interpose.
 #define SOCKSIFY_USED(X) \
   X(socket)              \
-  X(poll)                \
+  X(epoll_create1)       \
+  X(epoll_wait)          \
   X(setsockopt)          \
   X(fstat)               \
   X(sigaction)           \

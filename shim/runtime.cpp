@@ -1,5 +1,7 @@
 #include "runtime.hpp"
 
+#include "async_connect.hpp"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -82,8 +84,13 @@ void before_fork() {
 // Nothing is parsed, allocated or mapped at load: init happens on the first hook that needs the
 // configuration (connect, sendto, the resolver) or on the first fork. Loading the library into a
 // program that never uses the network costs only the loader's work.
+// In a forked child: the event-loop connects' driver thread did not come along.
+void after_fork_child() {
+  async_after_fork_child();
+}
+
 __attribute__((constructor)) void on_load() {
-  pthread_atfork(before_fork, nullptr, nullptr);
+  pthread_atfork(before_fork, nullptr, after_fork_child);
 }
 
 }  // namespace

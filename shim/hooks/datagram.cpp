@@ -10,6 +10,7 @@
 
 #include <cerrno>
 
+#include "async_connect.hpp"
 #include "fake_dns.hpp"
 #include "guard.hpp"
 #include "hooks/hooks.hpp"
@@ -183,6 +184,10 @@ namespace socksify::shim {
 ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept {
   if (msg == nullptr) return real().sendmsg(fd, msg, flags);
   if (msg->msg_name == nullptr) {
+    if (g_async_pending.load(std::memory_order_relaxed) != 0 && async_pending(fd)) {
+      errno = EAGAIN;
+      return -1;
+    }
     if (SessionRef s = udp_of(fd)) return connected_datagram(fd, *s.get(), *msg, flags);
     return real().sendmsg(fd, msg, flags);
   }
@@ -257,7 +262,22 @@ extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen,
   return sh::send_mmsg(fd, vec, vlen, flags);
 }
 
+namespace {
+
+// A socket whose event-loop connect is still under way: nothing may reach the proxy before
+// the SOCKS reply (EAGAIN, as a connecting socket gives).
+bool held(int fd) {
+  if (sh::g_async_pending.load(std::memory_order_relaxed) == 0 || !sh::async_pending(fd)) {
+    return false;
+  }
+  errno = EAGAIN;
+  return true;
+}
+
+}  // namespace
+
 extern "C" SOCKSIFY_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  if (held(fd)) return -1;
   if (sh::SessionRef s = sh::udp_of(fd)) {
     iovec iov;
     return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), flags);
@@ -266,6 +286,7 @@ extern "C" SOCKSIFY_EXPORT ssize_t send(int fd, const void* buf, size_t n, int f
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+  if (held(fd)) return -1;
   if (sh::SessionRef s = sh::udp_of(fd)) {
     iovec iov;
     return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), 0);
@@ -274,6 +295,7 @@ extern "C" SOCKSIFY_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
+  if (held(fd)) return -1;
   if (count >= 0) {
     if (sh::SessionRef s = sh::udp_of(fd)) {
       msghdr m{};

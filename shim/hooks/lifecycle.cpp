@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdarg>
 
+#include "async_connect.hpp"
 #include "log.hpp"
 #include "real_libc.hpp"
 #include "session.hpp"
@@ -37,6 +38,7 @@ extern "C" {
 SOCKSIFY_EXPORT int close(int fd) {
   sh::before_replacing(fd);
   sh::session_detach(fd);
+  sh::async_forget(fd);
   return real().close(fd);
 }
 

@@ -4,7 +4,12 @@
 hostile_proxy.py LOG MODE ADDR PORT [ARGS]
   slow DELAY_MS UP_ADDR UP_PORT  waits DELAY_MS after accepting, then relays both ways to a
                                  real proxy at UP_ADDR:UP_PORT (a slow but working proxy)
-  silent                         accepts and reads, never answers
+  silent                         accepts and reads, never answers (logs "silent closed" when the
+                                 client closes)
+  gate N UP_ADDR UP_PORT         holds every connection until N are open at once, then relays
+                                 them all to a real proxy ("gate open N"; after 10 s without N,
+                                 "gate timeout K" and it lets them through): proof that a
+                                 client runs its handshakes in parallel
   tarpit                         never accepts: its queue is full, so SYNs are dropped
   reject-auth                    chooses username/password and rejects every attempt
   udp-frag                       a SOCKS5 server for UDP ASSOCIATE whose relay echoes each
@@ -56,9 +61,33 @@ def serve_slow(c, delay_ms, up_addr, up_port):
     relay(c, u)
 
 
-def serve_silent(c):
-    while c.recv(4096):
+def serve_silent(c, logpath):
+    try:
+        while c.recv(4096):
+            pass
+    except OSError:
         pass
+    log(logpath, "silent closed")
+
+
+class Gate:
+    def __init__(self, n):
+        self.n, self.count, self.open = n, 0, False
+        self.cond = threading.Condition()
+
+
+def serve_gate(c, gate, logpath, up_addr, up_port):
+    with gate.cond:
+        gate.count += 1
+        if not gate.open and gate.count >= gate.n:
+            gate.open = True
+            log(logpath, "gate open %d" % gate.count)
+            gate.cond.notify_all()
+        if not gate.cond.wait_for(lambda: gate.open, timeout=10):
+            gate.open = True
+            log(logpath, "gate timeout %d" % gate.count)
+            gate.cond.notify_all()
+    serve_slow(c, 0, up_addr, up_port)
 
 
 def recv_exact(c, n):
@@ -162,11 +191,12 @@ def main():
                 f.connect((addr, port))
             except BlockingIOError:
                 pass
-        log(logpath, "tarpit ready")
+        log(logpath, "tarpit ready %d" % port)
         while True:
             time.sleep(3600)
-    s.listen(64)
-    log(logpath, "%s ready" % mode)
+    s.listen(256)
+    gate = Gate(int(sys.argv[5])) if mode == "gate" else None
+    log(logpath, "%s ready %d" % (mode, port))
     while True:
         c, peer = s.accept()
         log(logpath, "%s accept %s" % (mode, peer[0]))
@@ -174,7 +204,10 @@ def main():
             args = (c, int(sys.argv[5]), sys.argv[6], int(sys.argv[7]))
             threading.Thread(target=serve_slow, args=args, daemon=True).start()
         elif mode == "silent":
-            threading.Thread(target=serve_silent, args=(c,), daemon=True).start()
+            threading.Thread(target=serve_silent, args=(c, logpath), daemon=True).start()
+        elif mode == "gate":
+            args = (c, gate, logpath, sys.argv[6], int(sys.argv[7]))
+            threading.Thread(target=serve_gate, args=args, daemon=True).start()
         elif mode in ("udp-frag", "udp-close"):
             threading.Thread(target=serve_udp, args=(c, addr, logpath, mode), daemon=True).start()
         elif mode == "http":

@@ -191,8 +191,9 @@ void Lab::start_hostile(const std::string& mode, const std::string& addr, int po
       std::to_string(port)};
   argv.insert(argv.end(), args.begin(), args.end());
   start_on_proxy_side(argv, "hostile-" + mode + ".out");
-  REQUIRE_THAT(wait_for_text([this] { return hostile_log(); }, mode + " ready"),
-               Catch::Contains(mode + " ready"));
+  // Each server says which port it is ready on: several may run in one lab.
+  const std::string ready = mode + " ready " + std::to_string(port);
+  REQUIRE_THAT(wait_for_text([this] { return hostile_log(); }, ready), Catch::Contains(ready));
 }
 
 std::string Lab::start_gssapi() {

@@ -40,6 +40,15 @@
 //   probe mapped HOST PORT NAME    (connect, then: is a library NAME in /proc/self/maps?)
 //   probe spliceget HOST PORT PATH (the GET sent with sendfile from a file, the response taken
 //                                   with splice into a pipe)
+//   probe async HOST PORT API      (the event-loop connect on a non-blocking socket: EINPROGRESS
+//                                   at once, EALREADY, EAGAIN for I/O while under way, not ready
+//                                   early, then writable with API poll|ppoll|select|pselect|
+//                                   epoll|epoll-et|epoll-et-before|epoll-oneshot, SO_ERROR,
+//                                   EISCONN, one edge only, an echo)
+//   probe asyncclose HOST PORT     (close() while the handshake is under way: every descriptor
+//                                   goes at once)
+//   probe asyncfork HOST PORT      (fork while the handshake is under way: the child waits for
+//                                   writable and echoes, the parent sees it connected)
 //   probe vecget HOST PORT PATH    (the GET in two iovecs with sendmsg, the response read with
 //                                   readv and recvmsg on a dup of the socket, waiting with
 //                                   select, pselect and ppoll in turn)
@@ -1377,6 +1386,154 @@ int do_vecget(const char* host, const char* port, const char* path) {
   return body.report();
 }
 
+// Sockets among this process's descriptors (the program's, and any the library holds for
+// it: a dup, a latch).
+int socket_count() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      char path[64], target[64];
+      std::snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+      const ssize_t len = readlink(path, target, sizeof target - 1);
+      if (len > 0 && std::strncmp(target, "socket:", 7) == 0) ++n;
+    }
+    closedir(d);
+  }
+  return n;
+}
+
+// Starts a non-blocking connect: the socket, or -1 (after a line) unless EINPROGRESS.
+int start_async(const char* host, const char* port, int ep_before) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH), -1;
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (ep_before >= 0) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.data.fd = fd;
+    epoll_ctl(ep_before, EPOLL_CTL_ADD, fd, &ev);
+  }
+  const int rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("connect: %s\n", rc == 0 ? "0" : errno_name(errno));
+  if (rc == 0 || errno != EINPROGRESS) return -1;
+  return fd;
+}
+
+// Waits until `fd` is writable with `api`; false after 10 s.
+bool wait_writable(int fd, const std::string& api, int ep) {
+  if (api == "poll" || api == "ppoll") {
+    pollfd p{fd, POLLOUT, 0};
+    timespec t{10, 0};
+    const int n = api == "poll" ? poll(&p, 1, 10000) : ppoll(&p, 1, &t, nullptr);
+    return n == 1 && (p.revents & POLLOUT) != 0;
+  }
+  if (api == "select" || api == "pselect") {
+    fd_set w;
+    FD_ZERO(&w);
+    FD_SET(fd, &w);
+    timeval tv{10, 0};
+    timespec ts{10, 0};
+    const int n = api == "select" ? select(fd + 1, nullptr, &w, nullptr, &tv)
+                                  : pselect(fd + 1, nullptr, &w, nullptr, &ts, nullptr);
+    return n == 1 && FD_ISSET(fd, &w);
+  }
+  epoll_event got{};
+  const int n = epoll_wait(ep, &got, 1, 10000);
+  return n == 1 && (got.events & EPOLLOUT) != 0;
+}
+
+int do_async(const char* host, const char* port, const std::string& api) {
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  const int fd = start_async(host, port, api == "epoll-et-before" ? ep : -1);
+  if (fd < 0) return 1;
+  if (api == "epoll" || api == "epoll-et" || api == "epoll-oneshot") {
+    epoll_event ev{};
+    ev.events = EPOLLOUT | (api == "epoll-et"        ? EPOLLET
+                            : api == "epoll-oneshot" ? EPOLLONESHOT
+                                                     : 0u);
+    ev.data.fd = fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  }
+  // While under way: a second connect, I/O, and readiness all say "not yet".
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  resolve(host, port, "4", ss, len);
+  const int again = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("second connect: %s\n", again == 0 ? "0" : errno_name(errno));
+  const ssize_t sent = send(fd, "early", 5, MSG_NOSIGNAL);
+  std::printf("early send: %s\n", sent >= 0 ? "sent" : errno_name(errno));
+  char c;
+  const ssize_t got = recv(fd, &c, 1, 0);
+  std::printf("early recv: %s\n", got >= 0 ? "data" : errno_name(errno));
+  pollfd p{fd, POLLOUT | POLLIN, 0};
+  std::printf("ready at once: %s\n", poll(&p, 1, 0) == 0 ? "no" : "yes");
+  int err = -1;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  std::printf("SO_ERROR while under way: %s\n", err == 0 ? "0" : errno_name(err));
+  if (!wait_writable(fd, api, ep)) return fail("wait for writable", ETIMEDOUT);
+  err = -1;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  std::printf("SO_ERROR: %s\n", err == 0 ? "0" : errno_name(err));
+  if (err != 0) return 1;
+  const int third = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("connect after: %s\n", third == 0 ? "0" : errno_name(errno));
+  if (api.rfind("epoll-", 0) == 0) {
+    // Edge-triggered and one-shot: one event, not a second one for the same readiness.
+    epoll_event more{};
+    std::printf("more events: %d\n", epoll_wait(ep, &more, 1, 200));
+  }
+  // The handshake left nothing behind and took nothing of ours: an echo.
+  const int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (!echo(fd, "async\n")) return fail("echo", errno);
+  std::printf("async ok\n");
+  close(fd);
+  close(ep);
+  return 0;
+}
+
+int do_asyncclose(const char* host, const char* port) {
+  const int before = socket_count();
+  const int fd = start_async(host, port, -1);
+  if (fd < 0) return 1;
+  std::printf("sockets while under way: %d more\n", socket_count() - before);
+  close(fd);
+  // The library's own sockets for it (the driver's dup, the latch) go with it: wait, bounded.
+  for (int i = 0; i < 500 && socket_count() > before; ++i) usleep(10000);
+  std::printf("sockets: %d before, %d after\n", before, socket_count());
+  return socket_count() > before ? 1 : 0;
+}
+
+int do_asyncfork(const char* host, const char* port) {
+  const int fd = start_async(host, port, -1);
+  if (fd < 0) return 1;
+  const pid_t pid = fork();
+  if (pid < 0) return fail("fork", errno);
+  if (pid == 0) {
+    if (!wait_writable(fd, "poll", -1)) _exit(fail("child wait", ETIMEDOUT));
+    int err = -1;
+    socklen_t elen = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+    std::printf("child SO_ERROR: %s\n", err == 0 ? "0" : errno_name(err));
+    const int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    if (err != 0 || !echo(fd, "from the child\n")) _exit(fail("child echo", errno));
+    std::printf("child echo ok\n");
+    std::fflush(stdout);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!wait_writable(fd, "poll", -1)) return fail("parent wait", ETIMEDOUT);
+  int err = -1;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  std::printf("parent SO_ERROR: %s\n", err == 0 ? "0" : errno_name(err));
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && err == 0 ? 0 : 1;
+}
+
 int do_fastopen(const char* host, const char* port) {
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -1695,6 +1852,9 @@ int main(int argc, char** argv) {
   if (mode == "mapped" && argc == 5) return do_mapped(argv[2], argv[3], argv[4]);
   if (mode == "spliceget" && argc == 5) return do_spliceget(argv[2], argv[3], argv[4]);
   if (mode == "vecget" && argc == 5) return do_vecget(argv[2], argv[3], argv[4]);
+  if (mode == "async" && argc == 5) return do_async(argv[2], argv[3], argv[4]);
+  if (mode == "asyncclose" && argc == 4) return do_asyncclose(argv[2], argv[3]);
+  if (mode == "asyncfork" && argc == 4) return do_asyncfork(argv[2], argv[3]);
   if (mode == "execpeer" && argc == 5) return do_execpeer(argv[0], argv[2], argv[3], argv[4]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;

@@ -1,0 +1,631 @@
+#include "async_connect.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "guard.hpp"
+#include "log.hpp"
+#include "mutex_lock.hpp"
+#include "pending_connect.hpp"
+#include "proxy_connect.hpp"
+#include "real_libc.hpp"
+
+namespace socksify::shim {
+
+std::atomic<int> g_async_pending{0};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// The program's epoll registrations, by fd: what it asked for, so that a pending socket's can
+// be held at no events and given back. Recorded by the epoll_ctl hook (a few stores);
+// protected by one lock, which the driver also takes to set an outcome, so that a
+// registration is never held after its socket's outcome was published.
+
+struct Reg {
+  int epfd;
+  std::uint32_t events;
+  std::uint64_t data;
+};
+constexpr int kRegsPerFd = 4;
+struct FdRegs {
+  Reg r[kRegsPerFd];
+  int n;
+};
+constexpr int kRegChunkBits = 10;
+constexpr int kRegChunk = 1 << kRegChunkBits;
+constexpr int kRegChunks = 1 << 11;
+constinit std::atomic<FdRegs*> g_regs[kRegChunks] = {};
+constinit pthread_mutex_t g_regs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+// What a held registration keeps: its mode bits, no readiness (EPOLLERR and EPOLLHUP are
+// always reported by the kernel; a connect that failed ends with them anyway).
+constexpr std::uint32_t kModeBits = EPOLLET | EPOLLONESHOT | EPOLLWAKEUP | EPOLLEXCLUSIVE;
+
+FdRegs* regs_of(int fd, bool create) {
+  if (fd < 0 || fd >= kRegChunk * kRegChunks) return nullptr;
+  auto& chunk = g_regs[fd >> kRegChunkBits];
+  FdRegs* c = chunk.load(std::memory_order_acquire);
+  if (c == nullptr) {
+    if (!create) return nullptr;
+    void* m = mmap(nullptr, sizeof(FdRegs) * kRegChunk, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    c = static_cast<FdRegs*>(m);
+    chunk.store(c, std::memory_order_release);
+  }
+  return &c[fd & (kRegChunk - 1)];
+}
+
+// Called with g_regs_mu held.
+void record(int op, int epfd, int fd, const epoll_event* ev) {
+  FdRegs* f = regs_of(fd, op == EPOLL_CTL_ADD);
+  if (f == nullptr) return;
+  int at = -1;
+  for (int i = 0; i < f->n; ++i) {
+    if (f->r[i].epfd == epfd) at = i;
+  }
+  if (op == EPOLL_CTL_DEL) {
+    if (at >= 0) f->r[at] = f->r[--f->n];
+    return;
+  }
+  if (ev == nullptr) return;
+  if (at < 0) {
+    if (f->n == kRegsPerFd) return;  // more sets than that: the rest are not held
+    at = f->n++;
+  }
+  f->r[at] = Reg{epfd, ev->events, ev->data.u64};
+}
+
+// Called with g_regs_mu held: every registration of `fd` at no events (`hold`), or back at
+// the program's own events. A registration that is gone (its epoll fd closed) is dropped.
+void set_held(int fd, bool hold) {
+  FdRegs* f = regs_of(fd, false);
+  if (f == nullptr) return;
+  for (int i = 0; i < f->n;) {
+    epoll_event ev{};
+    ev.events = hold ? (f->r[i].events & kModeBits) : f->r[i].events;
+    ev.data.u64 = f->r[i].data;
+    if (real().epoll_ctl(f->r[i].epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno != EINVAL) {
+      f->r[i] = f->r[--f->n];
+      continue;
+    }
+    ++i;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver: one thread per process, started with the first pending connect, all signals
+// blocked, running only the library's code. It drives each dial through its non-blocking
+// steps on a dup of the program's socket.
+
+struct Driver {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pid_t pid = 0;  // the process it runs in (0: none)
+  int ep = -1;
+  int wake = -1;  // eventfd: new work, or a cancelled one
+  PendingConnect** items = nullptr;
+  std::size_t n = 0, cap = 0;
+};
+constinit Driver g_driver;
+
+void unref(PendingConnect* p) {
+  if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p;
+}
+
+void close_fd(int& fd) {
+  if (fd >= 0) real().close(fd);
+  fd = -1;
+}
+
+// Publishes the outcome: the session's view, the program's epoll registrations back, and the
+// latch (every poll/select waiter, in every process that holds it). Called with p->mu held.
+void publish(PendingConnect& p, int outcome) {
+  if (p.session != nullptr) {
+    if (outcome == 0) {
+      record_local(*p.session, p.dial, p.family);
+      p.session->kind.store(SessionKind::proxied, std::memory_order_release);
+    }
+  }
+  p.result = outcome;
+  {
+    MutexLock lock(&g_regs_mu);
+    p.outcome.store(outcome, std::memory_order_release);
+    if (p.session != nullptr) set_held(p.program_fd, false);
+  }
+  g_async_pending.fetch_sub(1, std::memory_order_relaxed);
+  const int value = outcome;
+  (void)!real().send(p.latch_tx, &value, sizeof value, MSG_DONTWAIT | MSG_NOSIGNAL);
+  close_fd(p.latch_tx);
+}
+
+void arm(PendingConnect& p, short events) {
+  epoll_event ev{};
+  ev.events = static_cast<std::uint32_t>(events) | EPOLLONESHOT;
+  ev.data.ptr = &p;
+  const int op = p.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (real().epoll_ctl(g_driver.ep, op, p.work_fd, &ev) == 0) p.registered = true;
+}
+
+// Runs the dial from step `s` until it waits or ends. Called with p->mu held; true when the
+// dial ended (the caller drops it).
+bool advance(PendingConnect& p, socks5::Dial::Step s) {
+  for (;;) {
+    switch (s.next) {
+      case socks5::Dial::Next::connect: {
+        const int rc = real().connect(p.work_fd, p.dial.address(), p.dial.address_length());
+        s = p.dial.on_connect(rc == 0 ? 0 : errno);
+        continue;
+      }
+      case socks5::Dial::Next::wait:
+        p.want = s.events;
+        p.until = s.until;
+        arm(p, s.events);
+        return false;
+      case socks5::Dial::Next::done:
+      case socks5::Dial::Next::failed: {
+        log_outcome(p.dial, p.verdict, p.t0);
+        publish(p, outcome_errno(p.dial));
+        return true;
+      }
+    }
+  }
+}
+
+// Takes `p` out of the driver's list and lets go of it. Called with g_driver.mu held.
+void drop(std::size_t i) {
+  PendingConnect* p = g_driver.items[i];
+  g_driver.items[i] = g_driver.items[--g_driver.n];
+  if (p->registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p->work_fd, nullptr);
+  close_fd(p->work_fd);
+  close_fd(p->latch_tx);
+  unref(p);
+}
+
+int timeout_ms() {
+  // Called with g_driver.mu held: the nearest deadline among the dials.
+  auto nearest = Clock::time_point::max();
+  for (std::size_t i = 0; i < g_driver.n; ++i) {
+    if (g_driver.items[i]->until < nearest) nearest = g_driver.items[i]->until;
+  }
+  if (nearest == Clock::time_point::max()) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now()).count();
+  return left <= 0 ? 0 : (left > 60000 ? 60000 : static_cast<int>(left));
+}
+
+void* driver_main(void*) {
+  ++t_depth;  // everything this thread calls is the library's own work
+  epoll_event evs[64];
+  for (;;) {
+    int wait_ms;
+    {
+      MutexLock lock(&g_driver.mu);
+      wait_ms = timeout_ms();
+    }
+    const int n = real().epoll_wait(g_driver.ep, evs, 64, wait_ms);
+    MutexLock lock(&g_driver.mu);
+    for (int k = 0; k < n; ++k) {
+      if (evs[k].data.ptr == nullptr) {  // the wake eventfd
+        std::uint64_t v;
+        (void)!real().read(g_driver.wake, &v, sizeof v);
+        continue;
+      }
+      auto* p = static_cast<PendingConnect*>(evs[k].data.ptr);
+      for (std::size_t i = 0; i < g_driver.n; ++i) {
+        if (g_driver.items[i] != p) continue;
+        bool ended = false;
+        {
+          MutexLock plock(&p->mu);
+          if (!p->cancelled.load(std::memory_order_acquire)) {
+            ended = advance(*p, p->dial.on_ready(static_cast<short>(evs[k].events)));
+          }
+        }
+        if (ended) drop(i);
+        break;
+      }
+    }
+    // Cancelled dials (their sockets closed), and the ones whose wait ran out.
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < g_driver.n;) {
+      PendingConnect* p = g_driver.items[i];
+      bool ended = false;
+      {
+        MutexLock plock(&p->mu);
+        if (p->cancelled.load(std::memory_order_acquire)) {
+          if (p->outcome.load(std::memory_order_acquire) < 0) {
+            g_async_pending.fetch_sub(1, std::memory_order_relaxed);
+            p->outcome.store(ECONNABORTED, std::memory_order_release);
+          }
+          ended = true;
+        } else if (p->until <= now) {
+          ended = advance(*p, p->dial.on_timeout());
+        }
+      }
+      if (ended) {
+        drop(i);
+        continue;
+      }
+      ++i;
+    }
+  }
+  return nullptr;
+}
+
+// Starts the driver in this process if it is not running. Called with g_driver.mu held.
+bool ensure_driver() {
+  const pid_t pid = getpid();
+  if (g_driver.pid == pid) return true;
+  g_driver.ep = real().epoll_create1(EPOLL_CLOEXEC);
+  g_driver.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (g_driver.ep < 0 || g_driver.wake < 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  real().epoll_ctl(g_driver.ep, EPOLL_CTL_ADD, g_driver.wake, &ev);
+  // All signals blocked: the program's handlers never run on this thread.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t t;
+  const int rc = pthread_create(&t, &attr, driver_main, nullptr);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) return false;
+  g_driver.pid = pid;
+  return true;
+}
+
+void wake_driver() {
+  const std::uint64_t one = 1;
+  (void)!real().write(g_driver.wake, &one, sizeof one);
+}
+
+// The pending connect of `fd`'s session (a reference the caller holds via `ref`), or null.
+PendingConnect* pending_of(int fd, SessionRef& ref) {
+  SessionKind hint{};
+  if (!session_kind_hint(fd, hint) || hint != SessionKind::connecting) return nullptr;
+  ref = session_peek(fd);
+  if (!ref) return nullptr;
+  PendingConnect* p = ref->pending.load(std::memory_order_acquire);
+  return p != nullptr && p->async ? p : nullptr;
+}
+
+// The outcome as this process can know it: its own driver sets it; a forked child reads
+// its parent's driver's answer off the latch.
+int outcome_of(PendingConnect& p) {
+  int v = p.outcome.load(std::memory_order_acquire);
+  if (v >= 0 || p.owner == getpid() || p.latch < 0) return v;
+  int got = 0;
+  if (real().recv(p.latch, &got, sizeof got, MSG_PEEK | MSG_DONTWAIT) ==
+      static_cast<ssize_t>(sizeof got)) {
+    p.outcome.store(got, std::memory_order_release);
+    v = got;
+  }
+  return v;
+}
+
+}  // namespace
+
+int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* addr, socklen_t len,
+                  const Verdict& verdict) noexcept {
+  (void)rt;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+  const int work = real().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (work < 0) {
+    const int e = errno;
+    real().close(pair[0]);
+    real().close(pair[1]);
+    errno = e;
+    return -1;
+  }
+  SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
+  auto* p = s ? new (std::nothrow) PendingConnect{PTHREAD_MUTEX_INITIALIZER, std::move(dial),
+                                                  verdict, Clock::now(), -1}
+              : nullptr;
+  if (p == nullptr) {
+    real().close(work);
+    real().close(pair[0]);
+    real().close(pair[1]);
+    errno = ENOBUFS;
+    return -1;
+  }
+  p->async = true;
+  p->owner = getpid();
+  p->program_fd = fd;
+  p->family = addr->sa_family;
+  p->work_fd = work;
+  p->latch = pair[0];
+  p->latch_tx = pair[1];
+  p->session = s.get();
+  p->refs.store(2, std::memory_order_relaxed);  // the session's and the driver's
+  p->dial.rebind(work);
+  g_async_pending.fetch_add(1, std::memory_order_relaxed);
+  {
+    // Held before the socket starts to connect: no registration may see it writable early.
+    MutexLock lock(&g_regs_mu);
+    set_held(fd, true);
+  }
+  s->pending.store(p, std::memory_order_release);
+  session_attach(fd, s.get());
+  MutexLock lock(&g_driver.mu);
+  if (!ensure_driver()) {
+    // No thread (a sandbox, a limit): the handshake runs here, as before.
+    MutexLock plock(&p->mu);
+    socks5::run_blocking(p->dial);
+    log_outcome(p->dial, p->verdict, p->t0);
+    publish(*p, outcome_errno(p->dial));
+    close_fd(p->work_fd);
+    unref(p);
+    const int e = p->result;
+    if (e != 0) {
+      session_detach(fd);
+      errno = e;
+      return -1;
+    }
+    return 0;
+  }
+  bool ended;
+  {
+    MutexLock plock(&p->mu);
+    ended = advance(*p, p->dial.start());
+  }
+  if (ended) {
+    // Failed at once (the proxy's address unusable from this socket, say): as the kernel's
+    // connect() fails at once.
+    const int e = p->result;
+    p->registered = false;
+    close_fd(p->work_fd);
+    close_fd(p->latch_tx);
+    unref(p);
+    if (e != 0) {
+      session_detach(fd);
+      errno = e;
+      return -1;
+    }
+    return 0;
+  }
+  if (g_driver.n == g_driver.cap) {
+    const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
+    auto** grown = static_cast<PendingConnect**>(
+        std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
+    if (grown == nullptr) {
+      MutexLock plock(&p->mu);
+      p->cancelled.store(true);
+      errno = ENOBUFS;
+      return -1;
+    }
+    g_driver.items = grown;
+    g_driver.cap = cap;
+  }
+  g_driver.items[g_driver.n++] = p;
+  errno = EINPROGRESS;
+  return -1;
+}
+
+bool async_pending(int fd) noexcept {
+  if (g_async_pending.load(std::memory_order_relaxed) == 0) return false;
+  SessionRef ref;
+  PendingConnect* p = pending_of(fd, ref);
+  return p != nullptr && outcome_of(*p) < 0;
+}
+
+int async_outcome(Session& s) noexcept {
+  PendingConnect* p = s.pending.load(std::memory_order_acquire);
+  if (p == nullptr || !p->async) return -2;
+  return outcome_of(*p);
+}
+
+void release_async(PendingConnect* p) noexcept {
+  if (p->owner != getpid()) {
+    // A forked child's copy: its parent's driver drives the socket. Only the child's copies
+    // of the descriptors go (the driver's were closed at fork).
+    close_fd(p->latch);
+    delete p;
+    return;
+  }
+  {
+    MutexLock lock(&p->mu);
+    p->session = nullptr;
+    p->cancelled.store(true, std::memory_order_release);
+  }
+  close_fd(p->latch);
+  {
+    MutexLock lock(&g_driver.mu);
+    if (g_driver.pid == getpid()) wake_driver();
+  }
+  unref(p);
+}
+
+int async_epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
+  MutexLock lock(&g_regs_mu);
+  int rc;
+  if (op != EPOLL_CTL_DEL && ev != nullptr && async_pending(fd)) {
+    epoll_event held = *ev;
+    held.events &= kModeBits;
+    rc = real().epoll_ctl(epfd, op, fd, &held);
+  } else {
+    rc = real().epoll_ctl(epfd, op, fd, ev);
+  }
+  if (rc == 0) record(op, epfd, fd, ev);
+  return rc;
+}
+
+void async_forget(int fd) noexcept {
+  FdRegs* f = regs_of(fd, false);
+  if (f == nullptr || f->n == 0) return;
+  MutexLock lock(&g_regs_mu);
+  f->n = 0;
+}
+
+namespace {
+
+int ms_of(const timespec* t) {
+  if (t == nullptr) return -1;
+  const long long ms = static_cast<long long>(t->tv_sec) * 1000 + (t->tv_nsec + 999999) / 1000000;
+  return ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms);
+}
+
+}  // namespace
+
+int async_poll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask,
+               bool use_ppoll) noexcept {
+  auto call = [&](pollfd* f, nfds_t k, const timespec* t) {
+    return use_ppoll ? real().ppoll(f, k, t, mask) : real().poll(f, k, ms_of(t));
+  };
+  if (g_async_pending.load(std::memory_order_relaxed) == 0 || fds == nullptr) {
+    return call(fds, n, timeout);
+  }
+  // Small sets on the stack; large ones on the heap.
+  pollfd stack[64];
+  pollfd* copy = stack;
+  std::unique_ptr<pollfd[]> heap;
+  if (n > 64) {
+    heap.reset(new (std::nothrow) pollfd[n]);
+    if (!heap) return call(fds, n, timeout);
+    copy = heap.get();
+  }
+  const auto until = timeout == nullptr ? Clock::time_point::max()
+                                        : Clock::now() + std::chrono::seconds(timeout->tv_sec) +
+                                              std::chrono::nanoseconds(timeout->tv_nsec);
+  for (;;) {
+    bool any = false;
+    for (nfds_t i = 0; i < n; ++i) {
+      copy[i] = fds[i];
+      SessionRef ref;
+      PendingConnect* p = fds[i].fd >= 0 ? pending_of(fds[i].fd, ref) : nullptr;
+      if (p != nullptr && outcome_of(*p) < 0 && p->latch >= 0) {
+        copy[i].fd = p->latch;  // readable once the outcome is known
+        copy[i].events = POLLIN;
+        any = true;
+      }
+    }
+    if (!any) return call(fds, n, timeout);
+    timespec left{};
+    const timespec* t = nullptr;
+    if (timeout != nullptr) {
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now());
+      const long long v = ns.count() > 0 ? ns.count() : 0;
+      left.tv_sec = static_cast<time_t>(v / 1000000000);
+      left.tv_nsec = static_cast<long>(v % 1000000000);
+      t = &left;
+    }
+    const int rc = call(copy, n, t);
+    if (rc <= 0) {
+      for (nfds_t i = 0; i < n; ++i) fds[i].revents = 0;
+      return rc;
+    }
+    bool latched = false;
+    int count = 0;
+    for (nfds_t i = 0; i < n; ++i) {
+      if (copy[i].fd != fds[i].fd) {
+        if (copy[i].revents != 0) latched = true;  // an outcome arrived: ask again for real
+        fds[i].revents = 0;
+        continue;
+      }
+      fds[i].revents = copy[i].revents;
+      if (fds[i].revents != 0) ++count;
+    }
+    if (count > 0 || !latched) return count;
+  }
+}
+
+int async_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timespec* timeout,
+                 const sigset_t* mask, bool update_timeout) noexcept {
+  // Through poll: the same substitution, and no FD_SETSIZE limit on the latches.
+  pollfd stack[64];
+  pollfd* fds = stack;
+  std::unique_ptr<pollfd[]> heap;
+  nfds_t n = 0;
+  for (int fd = 0; fd < nfds; ++fd) {
+    const bool r = rd != nullptr && FD_ISSET(fd, rd);
+    const bool w = wr != nullptr && FD_ISSET(fd, wr);
+    const bool e = ex != nullptr && FD_ISSET(fd, ex);
+    if (r || w || e) ++n;
+  }
+  if (n > 64) {
+    heap.reset(new (std::nothrow) pollfd[n]);
+    if (!heap) {
+      errno = ENOMEM;
+      return -1;
+    }
+    fds = heap.get();
+  }
+  nfds_t k = 0;
+  for (int fd = 0; fd < nfds; ++fd) {
+    short ev = 0;
+    if (rd != nullptr && FD_ISSET(fd, rd)) ev |= POLLIN;
+    if (wr != nullptr && FD_ISSET(fd, wr)) ev |= POLLOUT;
+    if (ex != nullptr && FD_ISSET(fd, ex)) ev |= POLLPRI;
+    if (ev != 0) fds[k++] = pollfd{fd, ev, 0};
+  }
+  const auto start = Clock::now();
+  const int rc = async_poll(fds, n, timeout, mask, true);
+  if (update_timeout && timeout != nullptr) {
+    const auto used = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+    const long long total = static_cast<long long>(timeout->tv_sec) * 1000000000 + timeout->tv_nsec;
+    const long long left = total > used.count() ? total - used.count() : 0;
+    timeout->tv_sec = static_cast<time_t>(left / 1000000000);
+    timeout->tv_nsec = static_cast<long>(left % 1000000000);
+  }
+  if (rc < 0) return rc;
+  if (rd != nullptr) FD_ZERO(rd);
+  if (wr != nullptr) FD_ZERO(wr);
+  if (ex != nullptr) FD_ZERO(ex);
+  int count = 0;
+  for (nfds_t i = 0; i < n; ++i) {
+    const short re = fds[i].revents;
+    if (re == 0) continue;
+    if (fds[i].fd >= FD_SETSIZE) continue;
+    // As select reports them: errors and hang-ups make a socket readable and writable.
+    if (rd != nullptr && (fds[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
+      FD_SET(fds[i].fd, rd);
+      ++count;
+    }
+    if (wr != nullptr && (fds[i].events & POLLOUT) && (re & (POLLOUT | POLLERR))) {
+      FD_SET(fds[i].fd, wr);
+      ++count;
+    }
+    if (ex != nullptr && (fds[i].events & POLLPRI) && (re & POLLPRI)) {
+      FD_SET(fds[i].fd, ex);
+      ++count;
+    }
+  }
+  return count;
+}
+
+// A forked child: the driver's thread did not come along. Its descriptors in the child are
+// closed (the parent's driver still drives those sockets); the child starts its own driver
+// for its own new connects.
+void async_after_fork_child() noexcept {
+  for (std::size_t i = 0; i < g_driver.n; ++i) {
+    PendingConnect* p = g_driver.items[i];
+    if (p->work_fd >= 0) real().close(p->work_fd);
+    if (p->latch_tx >= 0) real().close(p->latch_tx);
+  }
+  if (g_driver.ep >= 0) real().close(g_driver.ep);
+  if (g_driver.wake >= 0) real().close(g_driver.wake);
+  g_driver.ep = g_driver.wake = -1;
+  g_driver.n = 0;
+  g_driver.pid = 0;
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  g_driver.mu = fresh;
+  g_regs_mu = fresh;
+}
+
+}  // namespace socksify::shim

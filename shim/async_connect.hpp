@@ -1,0 +1,63 @@
+#pragma once
+// The event-loop connect: a non-blocking connect() through the proxy returns EINPROGRESS at
+// once, and the handshake goes on in a driver thread while the program's loop runs
+// (doc/protected-streams.md, "Readiness, once, for both").
+//
+//  - The program's socket itself is the proxy connection (never swapped: epoll registrations
+//    stay valid). The driver works on a dup of it.
+//  - Until the outcome is known the socket must not look writable or readable: each pending
+//    connect has an outcome latch (an AF_UNIX datagram pair: the driver sends the outcome and
+//    closes its end; the other end stays readable, read with MSG_PEEK, in every process that
+//    holds it, a forked child too). poll/ppoll/select/pselect wait on the latch in place of
+//    the socket; epoll registrations of the socket are held at no events and given back
+//    (EPOLL_CTL_MOD, one edge even for EPOLLET and EPOLLONESHOT) when the outcome is known.
+//  - send/recv/read/write on it give EAGAIN meanwhile: the program's octets never reach the
+//    proxy before the SOCKS reply, and no read takes the reply.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+
+#include <atomic>
+
+#include "policy.hpp"
+#include "runtime.hpp"
+#include "session.hpp"
+#include "socks5/dialer.hpp"
+
+namespace socksify::shim {
+
+/// Pending event-loop connects in this process (readiness hooks pass straight through at 0).
+extern std::atomic<int> g_async_pending;
+
+/// Starts the proxied connect of non-blocking `fd` in the background: 0 never (EINPROGRESS
+/// with -1), or -1 with the errno of an immediate failure.
+int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* addr, socklen_t len,
+                  const Verdict& verdict) noexcept;
+
+/// True when `fd` has a pending event-loop connect (errno untouched).
+bool async_pending(int fd) noexcept;
+
+/// The outcome of an event-loop connect on `s`: -1 while pending, else 0 or the errno.
+/// -2 when `s` has no event-loop connect.
+int async_outcome(Session& s) noexcept;
+
+struct PendingConnect;
+/// The session of an event-loop connect went (close): the driver lets go of its dial.
+void release_async(PendingConnect* p) noexcept;
+/// In a forked child: the driver thread did not come along (fork handler).
+void async_after_fork_child() noexcept;
+
+/// epoll_ctl() as the hook does it: registrations are recorded, and held while pending.
+int async_epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept;
+/// close(): forgets the epoll registrations recorded for `fd`.
+void async_forget(int fd) noexcept;
+
+/// poll()/ppoll() with pending sockets replaced by their latches.
+int async_poll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask,
+               bool use_ppoll) noexcept;
+/// select()/pselect() the same way (through poll).
+int async_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timespec* timeout,
+                 const sigset_t* mask, bool update_timeout) noexcept;
+
+}  // namespace socksify::shim

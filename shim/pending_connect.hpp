@@ -1,0 +1,42 @@
+#pragma once
+// The dial of a connect() still under way, owned by the socket's "connecting" session:
+//  - blocking connects interrupted by a signal or the socket's send timeout (resumed by the
+//    next connect() or getsockopt(SO_ERROR), proxy_connect.hpp);
+//  - event-loop connects of non-blocking sockets (driven by the driver thread,
+//    async_connect.hpp).
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "policy.hpp"
+#include "session.hpp"
+#include "socks5/dialer.hpp"
+
+namespace socksify::shim {
+
+struct PendingConnect {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // one resumer (or the driver) at a time
+  socks5::Dial dial;
+  Verdict verdict;
+  std::chrono::steady_clock::time_point t0;
+  int result = -1;  // -1 while under way; then 0 or the errno it ended with
+  // --- the event-loop connect (async) ---
+  bool async = false;
+  std::atomic<int> outcome{-1};        // -1 pending, then 0 or errno: readable without the lock
+  std::atomic<int> refs{1};            // the session's, and the driver's while it drives
+  std::atomic<bool> cancelled{false};  // the session went (close): the driver lets go
+  pid_t owner = 0;                     // the process whose driver drives it
+  int program_fd = -1;                 // the program's fd number (its epoll registrations)
+  int family = 0;
+  int work_fd = -1;                               // the driver's dup of the program's socket
+  int latch = -1;                                 // the session's end of the outcome latch
+  int latch_tx = -1;                              // the driver's end
+  Session* session = nullptr;                     // cleared (under mu) when the session goes
+  short want = 0;                                 // events the dial waits for
+  std::chrono::steady_clock::time_point until{};  // ... until then
+  bool registered = false;                        // work_fd is in the driver's epoll set
+};
+
+}  // namespace socksify::shim
