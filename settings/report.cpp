@@ -110,8 +110,9 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
   if (config.gssapi) {
     if (ec == Errc::invalid_argument && config.chain == socks5::ChainMode::strict &&
         config.proxies.size() > 1) {
-      return proxy + ": a strict chain cannot pass through a GSSAPI protection layer (only "
-                     "--gssapi-protection clear can be chained)";
+      return proxy +
+             ": a strict chain cannot pass through a GSSAPI protection layer (only "
+             "--gssapi-protection clear can be chained)";
     }
     std::string gss = gssapi_failure(ec, *config.gssapi, uri);
     if (!gss.empty()) return proxy + gss;
