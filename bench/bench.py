@@ -396,6 +396,87 @@ def report_gssapi():
         print("| %s | %.2f |" % (name, statistics.median(t)))
 
 
+# --- The event-loop connect: N non-blocking connects from one epoll loop, through danted
+# behind a relay that emulates a round trip of 2 x DELAY ms ------------------------------------
+
+DELAY_MS = 10
+ECHO_PY = r'''
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7001)); s.listen(512)
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+'''
+
+
+def parallel_setup():
+    with open(os.path.join(WORK, "echo.py"), "w") as f:
+        f.write(ECHO_PY)
+    spawn(P, "python3 %s/echo.py %s" % (WORK, TARGET), "echo.out")
+    spawn(P, "python3 %s/bench/delay_relay.py %s 1086 %s 1080 %d" % (ROOT, PROXY, PROXY, DELAY_MS),
+          "delay.out")
+    sh("cc -O2 -o %s/parallel_connect %s/bench/parallel_connect.c" % (WORK, ROOT))
+    wait_port(C, PROXY, 1086)
+    wait_port(P, TARGET, 7001)
+    with open(os.path.join(WORK, "proxychains-1086.conf"), "w") as f:
+        f.write("strict_chain\nquiet_mode\n[ProxyList]\nsocks5 %s 1086\n" % PROXY)
+    with open(os.path.join(WORK, "torsocks-1086.conf"), "w") as f:
+        f.write("TorAddress %s\nTorPort 1086\n" % PROXY)
+    with open(os.path.join(WORK, "dante-1086.conf"), "w") as f:
+        f.write("route {\n from: 0.0.0.0/0 to: 0.0.0.0/0 via: %s port = 1086\n"
+                " proxyprotocol: socks_v5\n method: none\n}\n" % PROXY)
+
+
+def report_parallel():
+    print("measuring parallel connects (interleaved) ...", file=sys.stderr)
+    parallel_setup()
+    tools = {
+        "proxychains4": "proxychains4 -q -f %s/proxychains-1086.conf" % WORK,
+        "torsocks": "env TORSOCKS_CONF_FILE=%s/torsocks-1086.conf torsocks" % WORK,
+        "Dante socksify": "env SOCKS_CONF=%s/dante-1086.conf /usr/bin/socksify" % WORK,
+        "socksify": "%s -x socks5://%s:1086" % (SOCKSIFY, PROXY),
+    }
+    rounds = 1 if QUICK else 3
+    runs = {name: {1: [], 50: [], 100: []} for name in tools}
+    inside = {name: [] for name in tools}
+    for _ in range(rounds):
+        for n in (1, 50, 100):
+            for name, prefix in tools.items():
+                out = sh(in_ns(C, "%s %s/parallel_connect %s 7001 %d" % (prefix, WORK, TARGET, n)),
+                         capture=True, check=False)
+                m = re.search(r"total_ms ([0-9.]+) in_connect_ms ([0-9.]+) ok (\d+) echoed (\d+)", out)
+                if not m or int(m.group(4)) != n:
+                    print("  %s, %d connects: failed: %s" % (name, n, out.strip()[-200:]),
+                          file=sys.stderr)
+                    continue
+                runs[name][n].append(float(m.group(1)))
+                if n == 50:
+                    inside[name].append(float(m.group(2)))
+    print("\nParallel connects from one epoll loop (through danted behind a relay that adds %d ms"
+          " each way: a %d ms round trip; every connect echoed a line):" % (DELAY_MS, 2 * DELAY_MS))
+    print("\n| tool | 1 connect ms | 50 at once ms (x of 1) | 100 at once ms (x of 1) |"
+          " inside connect(), 50 at once ms |")
+    print("|---|---|---|---|---|")
+    for name in tools:
+        r = runs[name]
+        if not r[1]:
+            continue
+        one = statistics.median(r[1])
+        cells = ["%.1f" % one]
+        for n in (50, 100):
+            cells.append("%.1f (x%.1f)" % (statistics.median(r[n]), statistics.median(r[n]) / one)
+                         if r[n] else "-")
+        cells.append("%.1f" % statistics.median(inside[name]) if inside[name] else "-")
+        print("| %s | %s |" % (name, " | ".join(cells)))
+
+
 def via_proxy_count():
     """Requests the target served to danted's egress address (i.e. through the proxy)."""
     return open(os.path.join(WORK, "http.out")).read().count(TARGET + " - -")
@@ -410,6 +491,9 @@ def main():
         return
     if "--gssapi" in sys.argv:  # only the GSSAPI part
         report_gssapi()
+        return
+    if "--parallel" in sys.argv:  # only the parallel connects
+        report_parallel()
         return
     rows = {}
     for name, (prefix, extra, anchor) in variants(1080).items():
@@ -502,6 +586,7 @@ def main():
           % (ours / bare, pc / bare))
     report_udp()
     report_gssapi()
+    report_parallel()
     print("instructions to run /bin/true: bare %d; with libsocksify.so preloaded %d (+%d);"
           " with libproxychains.so.4 preloaded %d (+%d)."
           % (i_bare, i_ours, i_ours - i_bare, i_pc, i_pc - i_bare))

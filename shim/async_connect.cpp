@@ -41,7 +41,7 @@ struct Reg {
 constexpr int kRegsPerFd = 4;
 struct FdRegs {
   Reg r[kRegsPerFd];
-  int n;
+  std::atomic<int> n;  // written under g_regs_mu; read without it by close()'s quick check
 };
 constexpr int kRegChunkBits = 10;
 constexpr int kRegChunk = 1 << kRegChunkBits;
@@ -72,18 +72,23 @@ FdRegs* regs_of(int fd, bool create) {
 void record(int op, int epfd, int fd, const epoll_event* ev) {
   FdRegs* f = regs_of(fd, op == EPOLL_CTL_ADD);
   if (f == nullptr) return;
+  int n = f->n.load(std::memory_order_relaxed);
   int at = -1;
-  for (int i = 0; i < f->n; ++i) {
+  for (int i = 0; i < n; ++i) {
     if (f->r[i].epfd == epfd) at = i;
   }
   if (op == EPOLL_CTL_DEL) {
-    if (at >= 0) f->r[at] = f->r[--f->n];
+    if (at >= 0) {
+      f->r[at] = f->r[n - 1];
+      f->n.store(n - 1, std::memory_order_relaxed);
+    }
     return;
   }
   if (ev == nullptr) return;
   if (at < 0) {
-    if (f->n == kRegsPerFd) return;  // more sets than that: the rest are not held
-    at = f->n++;
+    if (n == kRegsPerFd) return;  // more sets than that: the rest are not held
+    at = n;
+    f->n.store(n + 1, std::memory_order_relaxed);
   }
   f->r[at] = Reg{epfd, ev->events, ev->data.u64};
 }
@@ -93,16 +98,18 @@ void record(int op, int epfd, int fd, const epoll_event* ev) {
 void set_held(int fd, bool hold) {
   FdRegs* f = regs_of(fd, false);
   if (f == nullptr) return;
-  for (int i = 0; i < f->n;) {
+  int n = f->n.load(std::memory_order_relaxed);
+  for (int i = 0; i < n;) {
     epoll_event ev{};
     ev.events = hold ? (f->r[i].events & kModeBits) : f->r[i].events;
     ev.data.u64 = f->r[i].data;
     if (real().epoll_ctl(f->r[i].epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno != EINVAL) {
-      f->r[i] = f->r[--f->n];
+      f->r[i] = f->r[--n];
       continue;
     }
     ++i;
   }
+  f->n.store(n, std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,6 +124,9 @@ struct Driver {
   int wake = -1;  // eventfd: new work, or a cancelled one
   PendingConnect** items = nullptr;
   std::size_t n = 0, cap = 0;
+  // When the driver's current wait ends by itself (max: never): a new dial with a later
+  // deadline needs no wake-up.
+  Clock::time_point sleeps_until = Clock::time_point::max();
 };
 constinit Driver g_driver;
 
@@ -193,28 +203,14 @@ void drop(std::size_t i) {
   unref(p);
 }
 
-int timeout_ms() {
-  // Called with g_driver.mu held: the nearest deadline among the dials.
-  auto nearest = Clock::time_point::max();
-  for (std::size_t i = 0; i < g_driver.n; ++i) {
-    if (g_driver.items[i]->until < nearest) nearest = g_driver.items[i]->until;
-  }
-  if (nearest == Clock::time_point::max()) return -1;
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now()).count();
-  return left <= 0 ? 0 : (left > 60000 ? 60000 : static_cast<int>(left));
-}
-
 void* driver_main(void*) {
   ++t_depth;  // everything this thread calls is the library's own work
   epoll_event evs[64];
+  int wait_ms = -1;
   for (;;) {
-    int wait_ms;
-    {
-      MutexLock lock(&g_driver.mu);
-      wait_ms = timeout_ms();
-    }
     const int n = real().epoll_wait(g_driver.ep, evs, 64, wait_ms);
-    MutexLock lock(&g_driver.mu);
+    // Readiness first, without the list's lock: a dial stays alive while it is in the list,
+    // and only this thread takes dials out, so a connect() adding one never waits for this.
     for (int k = 0; k < n; ++k) {
       if (evs[k].data.ptr == nullptr) {  // the wake eventfd
         std::uint64_t v;
@@ -222,41 +218,45 @@ void* driver_main(void*) {
         continue;
       }
       auto* p = static_cast<PendingConnect*>(evs[k].data.ptr);
-      for (std::size_t i = 0; i < g_driver.n; ++i) {
-        if (g_driver.items[i] != p) continue;
-        bool ended = false;
-        {
-          MutexLock plock(&p->mu);
-          if (!p->cancelled.load(std::memory_order_acquire)) {
-            ended = advance(*p, p->dial.on_ready(static_cast<short>(evs[k].events)));
-          }
-        }
-        if (ended) drop(i);
-        break;
+      MutexLock plock(&p->mu);
+      if (!p->ended && !p->cancelled.load(std::memory_order_acquire)) {
+        p->ended = advance(*p, p->dial.on_ready(static_cast<short>(evs[k].events)));
       }
     }
-    // Cancelled dials (their sockets closed), and the ones whose wait ran out.
+    // Then the list: ended dials out, cancelled ones (their sockets closed) too, waits that
+    // ran out, and the nearest deadline for the next wait.
+    MutexLock lock(&g_driver.mu);
     const auto now = Clock::now();
+    auto nearest = Clock::time_point::max();
     for (std::size_t i = 0; i < g_driver.n;) {
       PendingConnect* p = g_driver.items[i];
-      bool ended = false;
+      bool ended;
       {
         MutexLock plock(&p->mu);
-        if (p->cancelled.load(std::memory_order_acquire)) {
+        if (!p->ended && p->cancelled.load(std::memory_order_acquire)) {
           if (p->outcome.load(std::memory_order_acquire) < 0) {
             g_async_pending.fetch_sub(1, std::memory_order_relaxed);
             p->outcome.store(ECONNABORTED, std::memory_order_release);
           }
-          ended = true;
-        } else if (p->until <= now) {
-          ended = advance(*p, p->dial.on_timeout());
+          p->ended = true;
+        } else if (!p->ended && p->until <= now) {
+          p->ended = advance(*p, p->dial.on_timeout());
         }
+        ended = p->ended;
+        if (!ended && p->until < nearest) nearest = p->until;
       }
       if (ended) {
         drop(i);
         continue;
       }
       ++i;
+    }
+    g_driver.sleeps_until = nearest;
+    if (nearest == Clock::time_point::max()) {
+      wait_ms = -1;
+    } else {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - now).count();
+      wait_ms = left <= 0 ? 0 : (left > 60000 ? 60000 : static_cast<int>(left));
     }
   }
   return nullptr;
@@ -321,9 +321,9 @@ int outcome_of(PendingConnect& p) {
 
 }  // namespace
 
-int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* addr, socklen_t len,
+int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::DialRequest request,
+                  socks5::Deadline deadline, const sockaddr* addr, socklen_t len,
                   const Verdict& verdict) noexcept {
-  (void)rt;
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
   const int work = real().fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -335,8 +335,11 @@ int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* 
     return -1;
   }
   SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
-  auto* p = s ? new (std::nothrow) PendingConnect{PTHREAD_MUTEX_INITIALIZER, std::move(dial),
-                                                  verdict, Clock::now(), -1}
+  // The dial is made in place (it is large: no moves).
+  auto* p = s ? new (std::nothrow)
+                    PendingConnect{PTHREAD_MUTEX_INITIALIZER,
+                                   socks5::Dial(rt.plan, socket, std::move(request), deadline),
+                                   verdict, Clock::now(), -1}
               : nullptr;
   if (p == nullptr) {
     real().close(work);
@@ -363,8 +366,12 @@ int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* 
   }
   s->pending.store(p, std::memory_order_release);
   session_attach(fd, s.get());
-  MutexLock lock(&g_driver.mu);
-  if (!ensure_driver()) {
+  bool driver;
+  {
+    MutexLock lock(&g_driver.mu);
+    driver = ensure_driver();
+  }
+  if (!driver) {
     // No thread (a sandbox, a limit): the handshake runs here, as before.
     MutexLock plock(&p->mu);
     socks5::run_blocking(p->dial);
@@ -381,15 +388,17 @@ int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* 
     return 0;
   }
   bool ended;
+  Clock::time_point until;
   {
     MutexLock plock(&p->mu);
-    ended = advance(*p, p->dial.start());
+    ended = p->ended = advance(*p, p->dial.start());
+    until = p->until;
   }
   if (ended) {
     // Failed at once (the proxy's address unusable from this socket, say): as the kernel's
     // connect() fails at once.
     const int e = p->result;
-    p->registered = false;
+    if (p->registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p->work_fd, nullptr);
     close_fd(p->work_fd);
     close_fd(p->latch_tx);
     unref(p);
@@ -400,20 +409,30 @@ int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* 
     }
     return 0;
   }
-  if (g_driver.n == g_driver.cap) {
-    const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
-    auto** grown = static_cast<PendingConnect**>(
-        std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
-    if (grown == nullptr) {
-      MutexLock plock(&p->mu);
-      p->cancelled.store(true);
-      errno = ENOBUFS;
-      return -1;
+  {
+    MutexLock lock(&g_driver.mu);
+    if (g_driver.n == g_driver.cap) {
+      const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
+      auto** grown = static_cast<PendingConnect**>(
+          std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
+      if (grown == nullptr) {
+        // Without a place in the list the driver could not let go of it: end it here.
+        MutexLock plock(&p->mu);
+        p->cancelled.store(true);
+        errno = ENOBUFS;
+        return -1;
+      }
+      g_driver.items = grown;
+      g_driver.cap = cap;
     }
-    g_driver.items = grown;
-    g_driver.cap = cap;
+    g_driver.items[g_driver.n++] = p;
+    // A driver asleep until after this dial's deadline must wake to count it (usually it
+    // sleeps until an earlier one, and this costs nothing).
+    if (until < g_driver.sleeps_until) {
+      g_driver.sleeps_until = until;
+      wake_driver();
+    }
   }
-  g_driver.items[g_driver.n++] = p;
   errno = EINPROGRESS;
   return -1;
 }
@@ -468,9 +487,9 @@ int async_epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
 
 void async_forget(int fd) noexcept {
   FdRegs* f = regs_of(fd, false);
-  if (f == nullptr || f->n == 0) return;
+  if (f == nullptr || f->n.load(std::memory_order_relaxed) == 0) return;
   MutexLock lock(&g_regs_mu);
-  f->n = 0;
+  f->n.store(0, std::memory_order_relaxed);
 }
 
 namespace {

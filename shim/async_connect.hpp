@@ -32,7 +32,8 @@ extern std::atomic<int> g_async_pending;
 
 /// Starts the proxied connect of non-blocking `fd` in the background: 0 never (EINPROGRESS
 /// with -1), or -1 with the errno of an immediate failure.
-int async_connect(const Runtime& rt, int fd, socks5::Dial dial, const sockaddr* addr, socklen_t len,
+int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::DialRequest request,
+                  socks5::Deadline deadline, const sockaddr* addr, socklen_t len,
                   const Verdict& verdict) noexcept;
 
 /// True when `fd` has a pending event-loop connect (errno untouched).

@@ -37,6 +37,7 @@ struct PendingConnect {
   short want = 0;                                 // events the dial waits for
   std::chrono::steady_clock::time_point until{};  // ... until then
   bool registered = false;                        // work_fd is in the driver's epoll set
+  bool ended = false;                             // the driver's: done, to be dropped from its list
 };
 
 }  // namespace socksify::shim

@@ -199,11 +199,13 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   }
   socket.fd = fd;
   socket.family = addr->sa_family;
-  socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
   const bool blocking = is_blocking(fd);
   // A non-blocking socket: EINPROGRESS at once, the handshake in the background, readiness
   // when its outcome is known (async_connect.hpp).
-  if (!blocking) return async_connect(rt, fd, std::move(dial), addr, len, verdict);
+  if (!blocking) {
+    return async_connect(rt, fd, socket, std::move(request), deadline, addr, len, verdict);
+  }
+  socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
   const socks5::BlockingOptions options{blocking, true, stop_on_signal};
   const auto outcome = socks5::run_blocking(dial, options);
   if (outcome == socks5::DriveOutcome::finished) {

@@ -1392,7 +1392,7 @@ int socket_count() {
   int n = 0;
   if (DIR* d = opendir("/proc/self/fd")) {
     while (dirent* e = readdir(d)) {
-      char path[64], target[64];
+      char path[300], target[64];
       std::snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
       const ssize_t len = readlink(path, target, sizeof target - 1);
       if (len > 0 && std::strncmp(target, "socket:", 7) == 0) ++n;
