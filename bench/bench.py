@@ -420,9 +420,9 @@ def parallel_setup():
     with open(os.path.join(WORK, "echo.py"), "w") as f:
         f.write(ECHO_PY)
     spawn(P, "python3 %s/echo.py %s" % (WORK, TARGET), "echo.out")
-    spawn(P, "python3 %s/bench/delay_relay.py %s 1086 %s 1080 %d" % (ROOT, PROXY, PROXY, DELAY_MS),
-          "delay.out")
     sh("cc -O2 -o %s/parallel_connect %s/bench/parallel_connect.c" % (WORK, ROOT))
+    sh("cc -O2 -o %s/delay_relay %s/bench/delay_relay.c" % (WORK, ROOT))
+    spawn(P, "%s/delay_relay %s 1086 %s 1080 %d" % (WORK, PROXY, PROXY, DELAY_MS), "delay.out")
     wait_port(C, PROXY, 1086)
     wait_port(P, TARGET, 7001)
     with open(os.path.join(WORK, "proxychains-1086.conf"), "w") as f:

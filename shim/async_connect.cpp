@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -294,6 +295,17 @@ bool ensure_driver() {
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;
   real().epoll_ctl(g_driver.ep, EPOLL_CTL_ADD, g_driver.wake, &ev);
+  // The descriptor table grows by doubling, and in a process with more than one thread each
+  // growth waits for an RCU grace period (milliseconds). Grown once here, while the driver
+  // does not exist yet, the connects that follow do not pay it (up to 4096 descriptors).
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    const rlim_t top = rl.rlim_cur < 4096 ? rl.rlim_cur : 4096;
+    if (top > 64) {
+      const int high = real().fcntl(g_driver.wake, F_DUPFD_CLOEXEC, static_cast<int>(top - 1));
+      if (high >= 0) real().close(high);
+    }
+  }
   // All signals blocked: the program's handlers never run on this thread.
   sigset_t all, old;
   sigfillset(&all);
