@@ -218,6 +218,7 @@ bool advance(PendingConnect& p, socks5::Dial::Step s) {
 void drop(std::size_t i) {
   PendingConnect* p = g_driver.items[i];
   g_driver.items[i] = g_driver.items[--g_driver.n];
+  g_driver.items[i]->slot = i;
   if (p->registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p->work_fd, nullptr);
   close_fd(p->work_fd);
   close_fd(p->latch_tx);
@@ -227,15 +228,20 @@ void drop(std::size_t i) {
 void* driver_main(void*) {
   ++t_depth;  // everything this thread calls is the library's own work
   epoll_event evs[64];
+  PendingConnect* finished[64];
   int wait_ms = -1;
+  auto nearest = Clock::time_point::max();  // the earliest wait that may run out
   for (;;) {
     const int n = real().epoll_wait(g_driver.ep, evs, 64, wait_ms);
     // Readiness first, without the list's lock: a dial stays alive while it is in the list,
     // and only this thread takes dials out, so a connect() adding one never waits for this.
+    bool woken = n == 0;  // the wait ran out: look at every deadline
+    int nfinished = 0;
     for (int k = 0; k < n; ++k) {
-      if (evs[k].data.ptr == nullptr) {  // the wake eventfd
+      if (evs[k].data.ptr == nullptr) {  // the wake eventfd: new dials, or cancelled ones
         std::uint64_t v;
         (void)!real().read(g_driver.wake, &v, sizeof v);
+        woken = true;
         continue;
       }
       auto* p = static_cast<PendingConnect*>(evs[k].data.ptr);
@@ -243,36 +249,47 @@ void* driver_main(void*) {
       MutexLock plock(&p->mu);
       if (!p->ended && !p->cancelled.load(std::memory_order_acquire)) {
         p->ended = advance(*p, p->dial.on_ready(static_cast<short>(evs[k].events)));
+        if (p->ended) {
+          finished[nfinished++] = p;
+        } else if (p->until < nearest) {
+          nearest = p->until;
+        }
       }
     }
-    // Then the list: ended dials out, cancelled ones (their sockets closed) too, waits that
-    // ran out, and the nearest deadline for the next wait.
     MutexLock lock(&g_driver.mu);
     const auto now = Clock::now();
-    auto nearest = Clock::time_point::max();
-    for (std::size_t i = 0; i < g_driver.n;) {
-      PendingConnect* p = g_driver.items[i];
-      bool ended;
-      {
-        MutexLock plock(&p->mu);
-        if (!p->ended && p->cancelled.load(std::memory_order_acquire)) {
-          if (p->outcome.load(std::memory_order_acquire) < 0) {
-            g_async_pending.fetch_sub(1, std::memory_order_relaxed);
-            p->outcome.store(ECONNABORTED, std::memory_order_release);
+    if (!woken && now < nearest) {
+      // Only the dials that just ended leave the list: no lock of every other one.
+      for (int k = 0; k < nfinished; ++k) drop(finished[k]->slot);
+    } else {
+      // The whole list: ended dials out, cancelled ones (their sockets closed) too, waits
+      // that ran out, and the nearest deadline for the next wait.
+      nearest = Clock::time_point::max();
+      for (std::size_t i = 0; i < g_driver.n;) {
+        PendingConnect* p = g_driver.items[i];
+        bool ended;
+        {
+          MutexLock plock(&p->mu);
+          if (!p->ended && p->cancelled.load(std::memory_order_acquire)) {
+            if (p->outcome.load(std::memory_order_acquire) < 0) {
+              g_async_pending.fetch_sub(1, std::memory_order_relaxed);
+              p->outcome.store(ECONNABORTED, std::memory_order_release);
+            }
+            p->ended = true;
+          } else if (!p->ended && p->until <= now) {
+            p->ended = advance(*p, p->dial.on_timeout());
           }
-          p->ended = true;
-        } else if (!p->ended && p->until <= now) {
-          p->ended = advance(*p, p->dial.on_timeout());
+          ended = p->ended;
+          if (!ended && p->until < nearest) nearest = p->until;
         }
-        ended = p->ended;
-        if (!ended && p->until < nearest) nearest = p->until;
+        if (ended) {
+          drop(i);
+          continue;
+        }
+        ++i;
       }
-      if (ended) {
-        drop(i);
-        continue;
-      }
-      ++i;
     }
+    if (g_driver.sleeps_until < nearest) nearest = g_driver.sleeps_until;  // a new dial's
     g_driver.sleeps_until = nearest;
     if (nearest == Clock::time_point::max()) {
       wait_ms = -1;
@@ -458,6 +475,7 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
       g_driver.items = grown;
       g_driver.cap = cap;
     }
+    p->slot = g_driver.n;
     g_driver.items[g_driver.n++] = p;
     // A driver asleep until after this dial's deadline must wake to count it (usually it
     // sleeps until an earlier one, and this costs nothing).

@@ -37,7 +37,8 @@ struct PendingConnect {
   short want = 0;                                 // events the dial waits for
   std::chrono::steady_clock::time_point until{};  // ... until then
   bool registered = false;                        // work_fd is in the driver's epoll set
-  bool ended = false;                             // the driver's: done, to be dropped from its list
+  bool ended = false;                             // the driver's: done, to be dropped
+  std::size_t slot = 0;                           // its place in the driver's list
 };
 
 }  // namespace socksify::shim
