@@ -386,10 +386,8 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
   }
   SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
   // The dial is made in place (it is large: no moves).
-  auto* p = s ? new (std::nothrow)
-                    PendingConnect{PTHREAD_MUTEX_INITIALIZER,
-                                   socks5::Dial(rt.plan, socket, std::move(request), deadline),
-                                   verdict, Clock::now(), -1}
+  auto* p = s ? new (std::nothrow) PendingConnect(rt.plan, socket, std::move(request), deadline,
+                                                  verdict, Clock::now())
               : nullptr;
   if (p == nullptr) {
     real().close(work);

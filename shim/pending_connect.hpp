@@ -17,6 +17,15 @@
 namespace socksify::shim {
 
 struct PendingConnect {
+  // Constructors, not aggregate initialisation: that zero-fills the whole object first,
+  // the dial's 4 KiB buffer included (about 700 instructions per connect).
+  PendingConnect(socks5::Dial d, const Verdict& v, std::chrono::steady_clock::time_point t)
+      : dial(std::move(d)), verdict(v), t0(t) {}
+  PendingConnect(const socks5::DialPlan& plan, socks5::DialSocket s, socks5::DialRequest r,
+                 socks5::Deadline deadline, const Verdict& v,
+                 std::chrono::steady_clock::time_point t)
+      : dial(plan, s, std::move(r), deadline), verdict(v), t0(t) {}
+
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // one resumer (or the driver) at a time
   socks5::Dial dial;
   Verdict verdict;

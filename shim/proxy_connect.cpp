@@ -222,9 +222,7 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   // Interrupted, or the socket's own send timeout passed: still under way, as the kernel's
   // connect would be. The session keeps the dial for whoever asks next.
   SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
-  auto* p = s ? new (std::nothrow)
-                    PendingConnect{PTHREAD_MUTEX_INITIALIZER, std::move(dial), verdict, t0, -1}
-              : nullptr;
+  auto* p = s ? new (std::nothrow) PendingConnect(std::move(dial), verdict, t0) : nullptr;
   if (p == nullptr) return set_errno(ENOBUFS);
   s->pending.store(p, std::memory_order_release);
   session_attach(fd, s.get());
