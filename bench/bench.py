@@ -443,30 +443,49 @@ def report_parallel():
         "Dante socksify": "env SOCKS_CONF=%s/dante-1086.conf /usr/bin/socksify" % WORK,
         "socksify": "%s -x socks5://%s:1086" % (SOCKSIFY, PROXY),
     }
-    rounds = 1 if QUICK else 3
+    # Another build of the library to compare with in the same run (an older commit, say):
+    # SOCKSIFY_BENCH_BASELINE=/path/to/libsocksify.so.
+    base = os.environ.get("SOCKSIFY_BENCH_BASELINE")
+    if base:
+        tools["socksify (baseline)"] = "env LD_PRELOAD=%s SOCKSIFY_PROXY=socks5://%s:1086" % (
+            base, PROXY)
+    # The floor: the program does the SOCKS5 exchange itself in its own loop (no library).
+    native = "the program's own SOCKS5 (floor)"
+    tools[native] = ""
+    rounds = 1 if QUICK else 5
     runs = {name: {1: [], 50: [], 100: []} for name in tools}
     inside = {name: [] for name in tools}
+    cpu = {name: [] for name in tools}
+    failed = set()  # a tool that failed once is not run again (a failure waits 10 s)
     for _ in range(rounds):
         for n in (1, 50, 100):
             for name, prefix in tools.items():
-                out = sh(in_ns(C, "%s %s/parallel_connect %s 7001 %d" % (prefix, WORK, TARGET, n)),
+                if name in failed:
+                    continue
+                suffix = " --socks5 %s 1086" % PROXY if name == native else ""
+                out = sh(in_ns(C, "%s %s/parallel_connect %s 7001 %d%s" % (prefix, WORK, TARGET, n,
+                                                                          suffix)),
                          capture=True, check=False)
-                m = re.search(r"total_ms ([0-9.]+) in_connect_ms ([0-9.]+) ok (\d+) echoed (\d+)", out)
+                m = re.search(r"total_ms ([0-9.]+) in_connect_ms ([0-9.]+) ok (\d+) echoed (\d+)"
+                              r" cpu_us ([0-9.]+)", out)
                 # Every connect must be reported (writable with SO_ERROR 0) AND carry data: a
                 # tool that swaps the fd under the program (proxychains4, Dante's client)
                 # leaves the program's epoll registration on a closed file: no event comes.
                 if not m or int(m.group(3)) != n or int(m.group(4)) != n:
                     print("  %s, %d connects: failed: %s" % (name, n, out.strip()[-200:]),
                           file=sys.stderr)
+                    failed.add(name)
                     continue
                 runs[name][n].append(float(m.group(1)))
                 if n == 50:
                     inside[name].append(float(m.group(2)))
+                if n == 100:
+                    cpu[name].append(float(m.group(5)) / n)
     print("\nParallel connects from one epoll loop (through danted behind a relay that adds %d ms"
           " each way: a %d ms round trip; every connect echoed a line):" % (DELAY_MS, 2 * DELAY_MS))
     print("\n| tool | 1 connect ms | 50 at once ms (x of 1) | 100 at once ms (x of 1) |"
-          " inside connect(), 50 at once ms |")
-    print("|---|---|---|---|---|")
+          " inside connect(), 50 at once ms | client CPU per connect, 100 at once µs |")
+    print("|---|---|---|---|---|---|")
     for name in tools:
         r = runs[name]
         if not r[1]:
@@ -477,6 +496,7 @@ def report_parallel():
             cells.append("%.1f (x%.1f)" % (statistics.median(r[n]), statistics.median(r[n]) / one)
                          if r[n] else "-")
         cells.append("%.1f" % statistics.median(inside[name]) if inside[name] else "-")
+        cells.append("%.0f" % statistics.median(cpu[name]) if cpu[name] else "-")
         print("| %s | %s |" % (name, " | ".join(cells)))
 
 

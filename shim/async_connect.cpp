@@ -139,14 +139,15 @@ void set_held(int fd, bool hold) {
 
 struct Driver {
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-  pid_t pid = 0;  // the process it runs in (0: none)
+  std::atomic<pid_t> pid{0};  // the process it runs in (0: none); written under mu
   int ep = -1;
   int wake = -1;  // eventfd: new work, or a cancelled one
   PendingConnect** items = nullptr;
   std::size_t n = 0, cap = 0;
   // When the driver's current wait ends by itself (max: never): a new dial with a later
   // deadline needs no wake-up.
-  Clock::time_point sleeps_until = Clock::time_point::max();
+  // Written under mu; read without it by connect(), which takes mu only to wake the driver.
+  std::atomic<Clock::rep> sleeps_until{Clock::time_point::max().time_since_epoch().count()};
 };
 constinit Driver g_driver;
 
@@ -175,9 +176,27 @@ void publish(PendingConnect& p, int outcome) {
     if (p.session != nullptr) set_held(p.program_fd, false);
   }
   g_async_pending.fetch_sub(1, std::memory_order_relaxed);
-  const int value = outcome;
-  (void)!real().send(p.latch_tx, &value, sizeof value, MSG_DONTWAIT | MSG_NOSIGNAL);
-  close_fd(p.latch_tx);
+  if (p.latch_tx >= 0) {
+    const int value = outcome;
+    (void)!real().send(p.latch_tx, &value, sizeof value, MSG_DONTWAIT | MSG_NOSIGNAL);
+    close_fd(p.latch_tx);
+  }
+}
+
+// The outcome latch of `p`, made when first needed: by a poll/select waiter, or before a
+// fork (the child learns the outcome from it). Called with p.mu held, in the owner.
+int make_latch(PendingConnect& p) {
+  if (p.latch >= 0) return p.latch;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+  p.latch = pair[0];
+  p.latch_tx = pair[1];
+  const int v = p.outcome.load(std::memory_order_acquire);
+  if (v >= 0) {  // known already: as publish() would have sent it
+    (void)!real().send(p.latch_tx, &v, sizeof v, MSG_DONTWAIT | MSG_NOSIGNAL);
+    close_fd(p.latch_tx);
+  }
+  return p.latch;
 }
 
 void arm(PendingConnect& p, short events) {
@@ -219,9 +238,12 @@ void drop(std::size_t i) {
   PendingConnect* p = g_driver.items[i];
   g_driver.items[i] = g_driver.items[--g_driver.n];
   g_driver.items[i]->slot = i;
-  if (p->registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p->work_fd, nullptr);
-  close_fd(p->work_fd);
-  close_fd(p->latch_tx);
+  {
+    MutexLock plock(&p->mu);
+    if (p->registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p->work_fd, nullptr);
+    close_fd(p->work_fd);
+    close_fd(p->latch_tx);
+  }
   unref(p);
 }
 
@@ -289,8 +311,9 @@ void* driver_main(void*) {
         ++i;
       }
     }
-    if (g_driver.sleeps_until < nearest) nearest = g_driver.sleeps_until;  // a new dial's
-    g_driver.sleeps_until = nearest;
+    // A connect() that adds a dial due before this wakes the driver (the eventfd), and the
+    // full scan that follows counts it.
+    g_driver.sleeps_until.store(nearest.time_since_epoch().count(), std::memory_order_relaxed);
     if (nearest == Clock::time_point::max()) {
       wait_ms = -1;
     } else {
@@ -304,7 +327,7 @@ void* driver_main(void*) {
 // Starts the driver in this process if it is not running. Called with g_driver.mu held.
 bool ensure_driver() {
   const pid_t pid = getpid();
-  if (g_driver.pid == pid) return true;
+  if (g_driver.pid.load(std::memory_order_relaxed) == pid) return true;
   g_driver.ep = real().epoll_create1(EPOLL_CLOEXEC);
   g_driver.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (g_driver.ep < 0 || g_driver.wake < 0) return false;
@@ -336,7 +359,7 @@ bool ensure_driver() {
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (rc != 0) return false;
-  g_driver.pid = pid;
+  g_driver.pid.store(pid, std::memory_order_relaxed);
   return true;
 }
 
@@ -355,11 +378,15 @@ PendingConnect* pending_of(int fd, SessionRef& ref) {
   return p != nullptr && p->async ? p : nullptr;
 }
 
+bool owned_here(const PendingConnect& p) {
+  return p.owner == g_driver.pid.load(std::memory_order_relaxed);
+}
+
 // The outcome as this process can know it: its own driver sets it; a forked child reads
-// its parent's driver's answer off the latch.
+// its parent's driver's answer off the latch (made before the fork).
 int outcome_of(PendingConnect& p) {
   int v = p.outcome.load(std::memory_order_acquire);
-  if (v >= 0 || p.owner == getpid() || p.latch < 0) return v;
+  if (v >= 0 || owned_here(p) || p.latch < 0) return v;
   int got = 0;
   if (real().recv(p.latch, &got, sizeof got, MSG_PEEK | MSG_DONTWAIT) ==
       static_cast<ssize_t>(sizeof got)) {
@@ -374,16 +401,8 @@ int outcome_of(PendingConnect& p) {
 int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::DialRequest request,
                   socks5::Deadline deadline, const sockaddr* addr, socklen_t len,
                   const Verdict& verdict) noexcept {
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
   const int work = real().fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (work < 0) {
-    const int e = errno;
-    real().close(pair[0]);
-    real().close(pair[1]);
-    errno = e;
-    return -1;
-  }
+  if (work < 0) return -1;
   SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
   // The dial is made in place (it is large: no moves).
   auto* p = s ? new (std::nothrow) PendingConnect(rt.plan, socket, std::move(request), deadline,
@@ -391,18 +410,13 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
               : nullptr;
   if (p == nullptr) {
     real().close(work);
-    real().close(pair[0]);
-    real().close(pair[1]);
     errno = ENOBUFS;
     return -1;
   }
   p->async = true;
-  p->owner = getpid();
   p->program_fd = fd;
   p->family = addr->sa_family;
   p->work_fd = work;
-  p->latch = pair[0];
-  p->latch_tx = pair[1];
   p->session = s.get();
   p->refs.store(2, std::memory_order_relaxed);  // the session's and the driver's
   p->dial.rebind(work);
@@ -412,22 +426,42 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
     MutexLock lock(&g_regs_mu);
     set_held(fd, true);
   }
-  s->pending.store(p, std::memory_order_release);
-  session_attach(fd, s.get());
-  bool driver;
+  // In the driver's list before the session shows it, so that a fork (which holds the list's
+  // lock) gives every pending dial a latch. Its lock is held until it has started: the driver
+  // looks at no dial before that.
+  pthread_mutex_lock(&p->mu);
+  bool driver = false;
   {
     MutexLock lock(&g_driver.mu);
-    driver = ensure_driver();
+    if (ensure_driver()) {
+      if (g_driver.n == g_driver.cap) {
+        const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
+        auto** grown = static_cast<PendingConnect**>(
+            std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
+        if (grown != nullptr) {
+          g_driver.items = grown;
+          g_driver.cap = cap;
+        }
+      }
+      if (g_driver.n < g_driver.cap) {
+        p->owner = g_driver.pid.load(std::memory_order_relaxed);
+        p->slot = g_driver.n;
+        g_driver.items[g_driver.n++] = p;
+        driver = true;
+      }
+    }
   }
+  s->pending.store(p, std::memory_order_release);
+  session_attach(fd, s.get());
   if (!driver) {
-    // No thread (a sandbox, a limit): the handshake runs here, as before.
-    MutexLock plock(&p->mu);
+    // No thread (a sandbox, a limit) or no room: the handshake runs here, as before.
     socks5::run_blocking(p->dial);
     log_outcome(p->dial, p->verdict, p->t0);
     publish(*p, outcome_errno(p->dial));
     close_fd(p->work_fd);
-    unref(p);
     const int e = p->result;
+    pthread_mutex_unlock(&p->mu);
+    unref(p);  // the driver's reference: there is none
     if (e != 0) {
       session_detach(fd);
       errno = e;
@@ -435,21 +469,17 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
     }
     return 0;
   }
-  bool ended;
-  Clock::time_point until;
-  {
-    MutexLock plock(&p->mu);
-    ended = p->ended = advance(*p, p->dial.start());
-    until = p->until;
-  }
+  const bool ended = p->ended = advance(*p, p->dial.start());
+  const int e = p->result;
+  const Clock::time_point until = p->until;
+  pthread_mutex_unlock(&p->mu);
   if (ended) {
-    // Failed at once (the proxy's address unusable from this socket, say): as the kernel's
-    // connect() fails at once.
-    const int e = p->result;
-    if (p->registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p->work_fd, nullptr);
-    close_fd(p->work_fd);
-    close_fd(p->latch_tx);
-    unref(p);
+    // Failed at once (the proxy's address unusable from this socket, say), as the kernel's
+    // connect() fails at once. Out of the driver's list here: no event of it can come.
+    {
+      MutexLock lock(&g_driver.mu);
+      drop(p->slot);
+    }
     if (e != 0) {
       session_detach(fd);
       errno = e;
@@ -457,28 +487,15 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
     }
     return 0;
   }
-  {
+  // A driver asleep until after this dial's deadline must wake to count it (usually it
+  // sleeps until an earlier one, and this costs nothing: no lock, no system call). The dial
+  // was listed under the lock before this read, so a value the driver wrote without seeing
+  // the dial is seen here, or is no later than the one it replaced.
+  const Clock::rep due = until.time_since_epoch().count();
+  if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
     MutexLock lock(&g_driver.mu);
-    if (g_driver.n == g_driver.cap) {
-      const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
-      auto** grown = static_cast<PendingConnect**>(
-          std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
-      if (grown == nullptr) {
-        // Without a place in the list the driver could not let go of it: end it here.
-        MutexLock plock(&p->mu);
-        p->cancelled.store(true);
-        errno = ENOBUFS;
-        return -1;
-      }
-      g_driver.items = grown;
-      g_driver.cap = cap;
-    }
-    p->slot = g_driver.n;
-    g_driver.items[g_driver.n++] = p;
-    // A driver asleep until after this dial's deadline must wake to count it (usually it
-    // sleeps until an earlier one, and this costs nothing).
-    if (until < g_driver.sleeps_until) {
-      g_driver.sleeps_until = until;
+    if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+      g_driver.sleeps_until.store(due, std::memory_order_relaxed);
       wake_driver();
     }
   }
@@ -500,22 +517,24 @@ int async_outcome(Session& s) noexcept {
 }
 
 void release_async(PendingConnect* p) noexcept {
-  if (p->owner != getpid()) {
+  if (!owned_here(*p)) {
     // A forked child's copy: its parent's driver drives the socket. Only the child's copies
     // of the descriptors go (the driver's were closed at fork).
     close_fd(p->latch);
     delete p;
     return;
   }
+  bool under_way;
   {
     MutexLock lock(&p->mu);
     p->session = nullptr;
     p->cancelled.store(true, std::memory_order_release);
+    under_way = !p->ended;  // an ended dial leaves the driver's list by itself
   }
   close_fd(p->latch);
-  {
+  if (under_way) {
     MutexLock lock(&g_driver.mu);
-    if (g_driver.pid == getpid()) wake_driver();
+    if (g_driver.pid.load(std::memory_order_relaxed) != 0) wake_driver();
   }
   unref(p);
 }
@@ -577,8 +596,19 @@ int async_poll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* m
       copy[i] = fds[i];
       SessionRef ref;
       PendingConnect* p = fds[i].fd >= 0 ? pending_of(fds[i].fd, ref) : nullptr;
-      if (p != nullptr && outcome_of(*p) < 0 && p->latch >= 0) {
-        copy[i].fd = p->latch;  // readable once the outcome is known
+      if (p != nullptr && outcome_of(*p) < 0) {
+        int latch;
+        if (owned_here(*p)) {
+          MutexLock plock(&p->mu);
+          latch = make_latch(*p);
+        } else {
+          latch = p->latch;  // made before the fork
+        }
+        if (latch < 0) {
+          errno = ENOMEM;
+          return -1;
+        }
+        copy[i].fd = latch;  // readable once the outcome is known
         copy[i].events = POLLIN;
         any = true;
       }
@@ -677,6 +707,21 @@ int async_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timespec* timeout
   return count;
 }
 
+// Before fork(): every pending dial gets its latch, and the list stays locked until the
+// fork is done, so a dial started meanwhile by another thread cannot miss one.
+void async_before_fork() noexcept {
+  pthread_mutex_lock(&g_driver.mu);
+  for (std::size_t i = 0; i < g_driver.n; ++i) {
+    PendingConnect* p = g_driver.items[i];
+    MutexLock plock(&p->mu);
+    if (!p->ended && p->outcome.load(std::memory_order_acquire) < 0) make_latch(*p);
+  }
+}
+
+void async_after_fork_parent() noexcept {
+  pthread_mutex_unlock(&g_driver.mu);
+}
+
 // A forked child: the driver's thread did not come along. Its descriptors in the child are
 // closed (the parent's driver still drives those sockets); the child starts its own driver
 // for its own new connects.
@@ -690,7 +735,7 @@ void async_after_fork_child() noexcept {
   if (g_driver.wake >= 0) real().close(g_driver.wake);
   g_driver.ep = g_driver.wake = -1;
   g_driver.n = 0;
-  g_driver.pid = 0;
+  g_driver.pid.store(0, std::memory_order_relaxed);
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
   g_driver.mu = fresh;
   g_regs_mu = fresh;

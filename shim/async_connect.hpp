@@ -5,12 +5,13 @@
 //
 //  - The program's socket itself is the proxy connection (never swapped: epoll registrations
 //    stay valid). The driver works on a dup of it.
-//  - Until the outcome is known the socket must not look writable or readable: each pending
-//    connect has an outcome latch (an AF_UNIX datagram pair: the driver sends the outcome and
-//    closes its end; the other end stays readable, read with MSG_PEEK, in every process that
-//    holds it, a forked child too). poll/ppoll/select/pselect wait on the latch in place of
-//    the socket; epoll registrations of the socket are held at no events and given back
-//    (EPOLL_CTL_MOD, one edge even for EPOLLET and EPOLLONESHOT) when the outcome is known.
+//  - Until the outcome is known the socket must not look writable or readable. epoll
+//    registrations of the socket are held at no events and given back (EPOLL_CTL_MOD, one
+//    edge even for EPOLLET and EPOLLONESHOT) when the outcome is known. poll/ppoll/select/
+//    pselect wait on an outcome latch in place of the socket: an AF_UNIX datagram pair, made
+//    for the first such waiter or before a fork (the driver sends the outcome and closes its
+//    end; the other end stays readable, read with MSG_PEEK, in every process that holds it,
+//    a forked child too).
 //  - send/recv/read/write on it give EAGAIN meanwhile: the program's octets never reach the
 //    proxy before the SOCKS reply, and no read takes the reply.
 #include <poll.h>
@@ -46,7 +47,10 @@ int async_outcome(Session& s) noexcept;
 struct PendingConnect;
 /// The session of an event-loop connect went (close): the driver lets go of its dial.
 void release_async(PendingConnect* p) noexcept;
-/// In a forked child: the driver thread did not come along (fork handler).
+/// fork() handlers: before it, every pending connect gets its outcome latch (the child learns
+/// the outcome from it); in the child, the driver thread did not come along.
+void async_before_fork() noexcept;
+void async_after_fork_parent() noexcept;
 void async_after_fork_child() noexcept;
 
 /// epoll_ctl() as the hook does it: registrations are recorded, and held while pending.

@@ -79,6 +79,11 @@ void init() {
 // child execs and starts afresh.
 void before_fork() {
   pthread_once(&g_once, init);
+  async_before_fork();
+}
+
+void after_fork_parent() {
+  async_after_fork_parent();
 }
 
 // Nothing is parsed, allocated or mapped at load: init happens on the first hook that needs the
@@ -90,7 +95,7 @@ void after_fork_child() {
 }
 
 __attribute__((constructor)) void on_load() {
-  pthread_atfork(before_fork, nullptr, after_fork_child);
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 }  // namespace

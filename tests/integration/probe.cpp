@@ -1403,14 +1403,14 @@ int socket_count() {
 }
 
 // Starts a non-blocking connect: the socket, or -1 (after a line) unless EINPROGRESS.
-int start_async(const char* host, const char* port, int ep_before) {
+int start_async(const char* host, const char* port, int ep_before, std::uint32_t mode = EPOLLET) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (!resolve(host, port, "4", ss, len)) return fail("resolve", EHOSTUNREACH), -1;
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (ep_before >= 0) {
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.events = EPOLLIN | EPOLLOUT | mode;
     ev.data.fd = fd;
     epoll_ctl(ep_before, EPOLL_CTL_ADD, fd, &ev);
   }
@@ -1439,19 +1439,35 @@ bool wait_writable(int fd, const std::string& api, int ep) {
     return n == 1 && FD_ISSET(fd, &w);
   }
   epoll_event got{};
-  const int n = epoll_wait(ep, &got, 1, 10000);
+  int n;
+  if (api.find("pwait2") != std::string::npos) {
+    timespec t{10, 0};
+    n = epoll_pwait2(ep, &got, 1, &t, nullptr);
+  } else if (api.find("pwait") != std::string::npos) {
+    n = epoll_pwait(ep, &got, 1, 10000, nullptr);
+  } else {
+    n = epoll_wait(ep, &got, 1, 10000);
+  }
   return n == 1 && (got.events & EPOLLOUT) != 0;
+}
+
+// An epoll registration as an api name asks for: "epoll[-et|-oneshot][-before][-pwait|
+// -pwait2]" (level-triggered by default, made after connect() unless "-before").
+bool has(const std::string& api, const char* part) {
+  return api.find(part) != std::string::npos;
 }
 
 int do_async(const char* host, const char* port, const std::string& api) {
   const int ep = epoll_create1(EPOLL_CLOEXEC);
-  const int fd = start_async(host, port, api == "epoll-et-before" ? ep : -1);
+  const bool epoll = api.rfind("epoll", 0) == 0;
+  const bool one_edge = has(api, "-et") || has(api, "oneshot");
+  const std::uint32_t mode =
+      (has(api, "-et") ? EPOLLET : 0u) | (has(api, "oneshot") ? EPOLLONESHOT : 0u);
+  const int fd = start_async(host, port, epoll && has(api, "before") ? ep : -1, mode);
   if (fd < 0) return 1;
-  if (api == "epoll" || api == "epoll-et" || api == "epoll-oneshot") {
+  if (epoll && !has(api, "before")) {
     epoll_event ev{};
-    ev.events = EPOLLOUT | (api == "epoll-et"        ? EPOLLET
-                            : api == "epoll-oneshot" ? EPOLLONESHOT
-                                                     : 0u);
+    ev.events = EPOLLOUT | mode;
     ev.data.fd = fd;
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
   }
@@ -1479,7 +1495,7 @@ int do_async(const char* host, const char* port, const std::string& api) {
   if (err != 0) return 1;
   const int third = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   std::printf("connect after: %s\n", third == 0 ? "0" : errno_name(errno));
-  if (api.rfind("epoll-", 0) == 0) {
+  if (one_edge) {
     // Edge-triggered and one-shot: one event, not a second one for the same readiness.
     epoll_event more{};
     std::printf("more events: %d\n", epoll_wait(ep, &more, 1, 200));
