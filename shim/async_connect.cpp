@@ -160,6 +160,19 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
+void close_fd(std::atomic<int>& fd) {
+  const int was = fd.exchange(-1);
+  if (was >= 0) real().close(was);
+}
+
+// Sends the outcome on the latch, if there is one, and closes the sending end: once.
+void fire_latch(PendingConnect& p, int outcome) {
+  const int tx = p.latch_tx.exchange(-1);
+  if (tx < 0) return;
+  (void)!real().send(tx, &outcome, sizeof outcome, MSG_DONTWAIT | MSG_NOSIGNAL);
+  real().close(tx);
+}
+
 // Publishes the outcome: the session's view, the program's epoll registrations back, and the
 // latch (every poll/select waiter, in every process that holds it). Called with p->mu held.
 void publish(PendingConnect& p, int outcome) {
@@ -172,31 +185,32 @@ void publish(PendingConnect& p, int outcome) {
   p.result = outcome;
   {
     MutexLock lock(&g_regs_mu);
-    p.outcome.store(outcome, std::memory_order_release);
+    p.outcome.store(outcome);  // sequentially consistent: make_latch() reads it after its store
     if (p.session != nullptr) set_held(p.program_fd, false);
   }
   g_async_pending.fetch_sub(1, std::memory_order_relaxed);
-  if (p.latch_tx >= 0) {
-    const int value = outcome;
-    (void)!real().send(p.latch_tx, &value, sizeof value, MSG_DONTWAIT | MSG_NOSIGNAL);
-    close_fd(p.latch_tx);
-  }
+  fire_latch(p, outcome);
 }
 
-// The outcome latch of `p`, made when first needed: by a poll/select waiter, or before a
-// fork (the child learns the outcome from it). Called with p.mu held, in the owner.
+// The outcome latch of `p`, made when first needed, in the owner: by a poll/select waiter
+// (in any thread, without p.mu: a poll hook runs where ThreadSanitizer does not see locks),
+// or before a fork (the child learns the outcome from it). Atomics only: whoever sets up the
+// latch, and whoever publishes the outcome, each look at the other's store afterwards, so
+// the outcome is sent exactly once (the exchange of latch_tx) whatever the order.
 int make_latch(PendingConnect& p) {
-  if (p.latch >= 0) return p.latch;
+  int have = p.latch.load(std::memory_order_acquire);
+  if (have >= 0) return have;
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
-  p.latch = pair[0];
-  p.latch_tx = pair[1];
-  const int v = p.outcome.load(std::memory_order_acquire);
-  if (v >= 0) {  // known already: as publish() would have sent it
-    (void)!real().send(p.latch_tx, &v, sizeof v, MSG_DONTWAIT | MSG_NOSIGNAL);
-    close_fd(p.latch_tx);
+  if (!p.latch.compare_exchange_strong(have, pair[0])) {  // another thread's came first
+    real().close(pair[0]);
+    real().close(pair[1]);
+    return have;
   }
-  return p.latch;
+  p.latch_tx.store(pair[1]);
+  const int v = p.outcome.load();
+  if (v >= 0) fire_latch(p, v);  // known already: publish() found no latch to send on
+  return pair[0];
 }
 
 void arm(PendingConnect& p, short events) {
@@ -204,7 +218,8 @@ void arm(PendingConnect& p, short events) {
   ev.events = static_cast<std::uint32_t>(events) | EPOLLONESHOT;
   ev.data.ptr = &p;
   const int op = p.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  SOCKSIFY_HANDOFF_RELEASE(&p);
+  // Its own address: p's first member is its mutex, whose state TSan keeps at that address.
+  SOCKSIFY_HANDOFF_RELEASE(&p.want);
   if (real().epoll_ctl(g_driver.ep, op, p.work_fd, &ev) == 0) p.registered = true;
 }
 
@@ -267,7 +282,7 @@ void* driver_main(void*) {
         continue;
       }
       auto* p = static_cast<PendingConnect*>(evs[k].data.ptr);
-      SOCKSIFY_HANDOFF_ACQUIRE(p);
+      SOCKSIFY_HANDOFF_ACQUIRE(&p->want);
       MutexLock plock(&p->mu);
       if (!p->ended && !p->cancelled.load(std::memory_order_acquire)) {
         p->ended = advance(*p, p->dial.on_ready(static_cast<short>(evs[k].events)));
@@ -292,6 +307,13 @@ void* driver_main(void*) {
         bool ended;
         {
           MutexLock plock(&p->mu);
+          if (!p->started) {
+            // Listed, but its connect() has not started it yet: that connect() wakes the
+            // driver, which then counts it.
+            p->missed = true;
+            ++i;
+            continue;
+          }
           if (!p->ended && p->cancelled.load(std::memory_order_acquire)) {
             if (p->outcome.load(std::memory_order_acquire) < 0) {
               g_async_pending.fetch_sub(1, std::memory_order_relaxed);
@@ -386,9 +408,10 @@ bool owned_here(const PendingConnect& p) {
 // its parent's driver's answer off the latch (made before the fork).
 int outcome_of(PendingConnect& p) {
   int v = p.outcome.load(std::memory_order_acquire);
-  if (v >= 0 || owned_here(p) || p.latch < 0) return v;
+  const int latch = p.latch.load(std::memory_order_acquire);
+  if (v >= 0 || owned_here(p) || latch < 0) return v;
   int got = 0;
-  if (real().recv(p.latch, &got, sizeof got, MSG_PEEK | MSG_DONTWAIT) ==
+  if (real().recv(latch, &got, sizeof got, MSG_PEEK | MSG_DONTWAIT) ==
       static_cast<ssize_t>(sizeof got)) {
     p.outcome.store(got, std::memory_order_release);
     v = got;
@@ -427,9 +450,7 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
     set_held(fd, true);
   }
   // In the driver's list before the session shows it, so that a fork (which holds the list's
-  // lock) gives every pending dial a latch. Its lock is held until it has started: the driver
-  // looks at no dial before that.
-  pthread_mutex_lock(&p->mu);
+  // lock) gives every pending dial a latch. The driver leaves it alone until it has started.
   bool driver = false;
   {
     MutexLock lock(&g_driver.mu);
@@ -453,6 +474,7 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
   }
   s->pending.store(p, std::memory_order_release);
   session_attach(fd, s.get());
+  pthread_mutex_lock(&p->mu);
   if (!driver) {
     // No thread (a sandbox, a limit) or no room: the handshake runs here, as before.
     socks5::run_blocking(p->dial);
@@ -470,6 +492,8 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
     return 0;
   }
   const bool ended = p->ended = advance(*p, p->dial.start());
+  p->started = true;
+  const bool missed = p->missed;  // a scan of the driver's saw it unstarted
   const int e = p->result;
   const Clock::time_point until = p->until;
   pthread_mutex_unlock(&p->mu);
@@ -488,15 +512,18 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
     return 0;
   }
   // A driver asleep until after this dial's deadline must wake to count it (usually it
-  // sleeps until an earlier one, and this costs nothing: no lock, no system call). The dial
-  // was listed under the lock before this read, so a value the driver wrote without seeing
-  // the dial is seen here, or is no later than the one it replaced.
+  // sleeps until an earlier one, and this costs nothing: no lock, no system call). A scan
+  // that ran before the dial started did not count it ("missed"): it wakes the driver. A
+  // scan after it counts it. Without either, a partial pass of the driver only ever moves
+  // its wake-up earlier, so the value read here is no later than the one it will use.
   const Clock::rep due = until.time_since_epoch().count();
-  if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+  if (missed || due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
     MutexLock lock(&g_driver.mu);
     if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
       g_driver.sleeps_until.store(due, std::memory_order_relaxed);
       wake_driver();
+    } else if (missed) {
+      wake_driver();  // its wake-up is a full scan, which counts this dial
     }
   }
   errno = EINPROGRESS;
@@ -597,13 +624,8 @@ int async_poll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* m
       SessionRef ref;
       PendingConnect* p = fds[i].fd >= 0 ? pending_of(fds[i].fd, ref) : nullptr;
       if (p != nullptr && outcome_of(*p) < 0) {
-        int latch;
-        if (owned_here(*p)) {
-          MutexLock plock(&p->mu);
-          latch = make_latch(*p);
-        } else {
-          latch = p->latch;  // made before the fork
-        }
+        // In a forked child, the latch made before the fork.
+        const int latch = owned_here(*p) ? make_latch(*p) : p->latch.load();
         if (latch < 0) {
           errno = ENOMEM;
           return -1;
@@ -729,7 +751,7 @@ void async_after_fork_child() noexcept {
   for (std::size_t i = 0; i < g_driver.n; ++i) {
     PendingConnect* p = g_driver.items[i];
     if (p->work_fd >= 0) real().close(p->work_fd);
-    if (p->latch_tx >= 0) real().close(p->latch_tx);
+    close_fd(p->latch_tx);
   }
   if (g_driver.ep >= 0) real().close(g_driver.ep);
   if (g_driver.wake >= 0) real().close(g_driver.wake);

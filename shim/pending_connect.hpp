@@ -39,15 +39,17 @@ struct PendingConnect {
   pid_t owner = 0;                     // the process whose driver drives it
   int program_fd = -1;                 // the program's fd number (its epoll registrations)
   int family = 0;
-  int work_fd = -1;                               // the driver's dup of the program's socket
-  int latch = -1;                                 // the session's end of the outcome latch
-  int latch_tx = -1;                              // the driver's end
-  Session* session = nullptr;                     // cleared (under mu) when the session goes
-  short want = 0;                                 // events the dial waits for
+  int work_fd = -1;               // the driver's dup of the program's socket
+  std::atomic<int> latch{-1};     // the session's end of the outcome latch (made on demand)
+  std::atomic<int> latch_tx{-1};  // the sending end
+  Session* session = nullptr;     // cleared (under mu) when the session goes
+  short want = 0;                 // events the dial waits for
   std::chrono::steady_clock::time_point until{};  // ... until then
   bool registered = false;                        // work_fd is in the driver's epoll set
   bool ended = false;                             // the driver's: done, to be dropped
-  std::size_t slot = 0;                           // its place in the driver's list
+  bool started = false;  // its connect() has started it (the driver leaves it alone before)
+  bool missed = false;   // a scan of the driver's saw it unstarted (its connect() wakes it)
+  std::size_t slot = 0;  // its place in the driver's list
 };
 
 }  // namespace socksify::shim
