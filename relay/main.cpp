@@ -1,8 +1,8 @@
 // socksify-relay: the process that carries one GSSAPI-protected connection (relay.hpp).
 // Started by the shim with the proxy connection on fd 3, a loopback listener on fd 4 and the
-// control socket on fd 5. It detaches at once (the shim reaps the first process, the relay
-// itself belongs to no one), reads the setup, accepts the program's socket, answers one status
-// octet (0 = relaying) and relays until both directions end.
+// control socket on fd 5. It detaches at once (its parent, the shim's intermediate process, is
+// gone already; it forks once more to start a session of its own), reads the setup, accepts the
+// program's socket, answers one status octet (0 = relaying) and relays until both directions end.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -113,8 +113,8 @@ int main() {
     for (int fd = 0; fd <= 2; ++fd) dup2(null, fd);
     if (null > 2) close(null);
   }
-  // Detach: the shim waits for this first process only; the relay lives on, in a session of
-  // its own (a terminal's signals belong to the program, not to its connections).
+  // Detach: the relay lives on in a session of its own (a terminal's signals belong to the
+  // program, not to its connections; setsid() needs a process that leads no group).
   const pid_t child = fork();
   if (child < 0) return 1;
   if (child > 0) _exit(0);

@@ -17,6 +17,7 @@
 #include "log.hpp"
 #include "mutex_lock.hpp"
 #include "pending_connect.hpp"
+#include "protected.hpp"
 #include "proxy_connect.hpp"
 #include "real_libc.hpp"
 
@@ -213,14 +214,27 @@ int make_latch(PendingConnect& p) {
   return pair[0];
 }
 
+// The dial's socket in the driver's epoll set, one-shot for `events`. A dial on sockets of its
+// own (GSSAPI) may replace its socket: the old one's registration went with it.
 void arm(PendingConnect& p, short events) {
   epoll_event ev{};
   ev.events = static_cast<std::uint32_t>(events) | EPOLLONESHOT;
   ev.data.ptr = &p;
-  const int op = p.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  const int fd = p.dial.fd();
+  if (p.registered && p.armed_fd != fd) p.registered = false;
   // Its own address: p's first member is its mutex, whose state TSan keeps at that address.
   SOCKSIFY_HANDOFF_RELEASE(&p.want);
-  if (real().epoll_ctl(g_driver.ep, op, p.work_fd, &ev) == 0) p.registered = true;
+  int rc = real().epoll_ctl(g_driver.ep, p.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+  if (rc != 0 && (errno == ENOENT || errno == EEXIST)) {  // a new socket under the same number
+    rc = real().epoll_ctl(g_driver.ep, errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+  }
+  p.registered = rc == 0;
+  p.armed_fd = fd;
+}
+
+void disarm(PendingConnect& p) {
+  if (p.registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p.armed_fd, nullptr);
+  p.registered = false;
 }
 
 // Runs the dial from step `s` until it waits or ends. Called with p->mu held; true when the
@@ -229,7 +243,7 @@ bool advance(PendingConnect& p, socks5::Dial::Step s) {
   for (;;) {
     switch (s.next) {
       case socks5::Dial::Next::connect: {
-        const int rc = real().connect(p.work_fd, p.dial.address(), p.dial.address_length());
+        const int rc = real().connect(p.dial.fd(), p.dial.address(), p.dial.address_length());
         s = p.dial.on_connect(rc == 0 ? 0 : errno);
         continue;
       }
@@ -241,7 +255,13 @@ bool advance(PendingConnect& p, socks5::Dial::Step s) {
       case socks5::Dial::Next::done:
       case socks5::Dial::Next::failed: {
         log_outcome(p.dial, p.verdict, p.t0);
-        publish(p, outcome_errno(p.dial));
+        int e = outcome_errno(p.dial);
+        if (p.protect) {
+          // GSSAPI: the relay takes the proxy connection and the parked program socket.
+          disarm(p);  // before the socket leaves: its number may be reused at once
+          if (e == 0) e = start_parked(p.dial, p.parked, p.deadline);
+        }
+        publish(p, e);
         return true;
       }
     }
@@ -255,8 +275,9 @@ void drop(std::size_t i) {
   g_driver.items[i]->slot = i;
   {
     MutexLock plock(&p->mu);
-    if (p->registered) real().epoll_ctl(g_driver.ep, EPOLL_CTL_DEL, p->work_fd, nullptr);
+    disarm(*p);
     close_fd(p->work_fd);
+    close_fd(p->parked.listener);
     close_fd(p->latch_tx);
   }
   unref(p);
@@ -423,32 +444,47 @@ int outcome_of(PendingConnect& p) {
 
 int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::DialRequest request,
                   socks5::Deadline deadline, const sockaddr* addr, socklen_t len,
-                  const Verdict& verdict) noexcept {
-  const int work = real().fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (work < 0) return -1;
+                  const Verdict& verdict, bool protect) noexcept {
+  // The driver works on a dup of the program's socket, or (GSSAPI) on sockets of the dial's.
+  const int work = protect ? -1 : real().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (!protect && work < 0) return -1;
   SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
   // The dial is made in place (it is large: no moves).
   auto* p = s ? new (std::nothrow) PendingConnect(rt.plan, socket, std::move(request), deadline,
                                                   verdict, Clock::now())
               : nullptr;
   if (p == nullptr) {
-    real().close(work);
+    if (work >= 0) real().close(work);
     errno = ENOBUFS;
     return -1;
   }
   p->async = true;
+  p->protect = protect;
   p->program_fd = fd;
   p->family = addr->sa_family;
   p->work_fd = work;
   p->session = s.get();
   p->refs.store(2, std::memory_order_relaxed);  // the session's and the driver's
-  p->dial.rebind(work);
-  g_async_pending.fetch_add(1, std::memory_order_relaxed);
+  if (!protect) p->dial.rebind(work);
   {
     // Held before the socket starts to connect: no registration may see it writable early.
     MutexLock lock(&g_regs_mu);
     set_held(fd, true);
   }
+  if (protect) {
+    // Parked on a listener of the library's until the relay takes it over.
+    const int e = park_program(fd, addr->sa_family, p->parked, deadline);
+    if (e != 0) {
+      {
+        MutexLock lock(&g_regs_mu);
+        set_held(fd, false);
+      }
+      delete p;
+      errno = e == ETIMEDOUT ? ETIMEDOUT : ECONNABORTED;
+      return -1;
+    }
+  }
+  g_async_pending.fetch_add(1, std::memory_order_relaxed);
   // In the driver's list before the session shows it, so that a fork (which holds the list's
   // lock) gives every pending dial a latch. The driver leaves it alone until it has started.
   bool driver = false;
@@ -479,8 +515,11 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
     // No thread (a sandbox, a limit) or no room: the handshake runs here, as before.
     socks5::run_blocking(p->dial);
     log_outcome(p->dial, p->verdict, p->t0);
-    publish(*p, outcome_errno(p->dial));
+    int e0 = outcome_errno(p->dial);
+    if (protect && e0 == 0) e0 = start_parked(p->dial, p->parked, deadline);
+    publish(*p, e0);
     close_fd(p->work_fd);
+    close_fd(p->parked.listener);
     const int e = p->result;
     pthread_mutex_unlock(&p->mu);
     unref(p);  // the driver's reference: there is none
@@ -752,6 +791,9 @@ void async_after_fork_child() noexcept {
     PendingConnect* p = g_driver.items[i];
     if (p->work_fd >= 0) real().close(p->work_fd);
     close_fd(p->latch_tx);
+    close_fd(p->parked.listener);
+    // A GSSAPI dial's own socket: the parent's driver works on it, not the child.
+    if (p->protect && p->dial.fd() >= 0) real().close(p->dial.release_fd());
   }
   if (g_driver.ep >= 0) real().close(g_driver.ep);
   if (g_driver.wake >= 0) real().close(g_driver.wake);

@@ -32,10 +32,12 @@ namespace socksify::shim {
 extern std::atomic<int> g_async_pending;
 
 /// Starts the proxied connect of non-blocking `fd` in the background: 0 never (EINPROGRESS
-/// with -1), or -1 with the errno of an immediate failure.
+/// with -1), or -1 with the errno of an immediate failure. `protect` (GSSAPI above clear):
+/// the dial runs on sockets of its own and its last step starts the relay (protected.hpp);
+/// meanwhile the program's socket is parked on a listener of the library's.
 int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::DialRequest request,
                   socks5::Deadline deadline, const sockaddr* addr, socklen_t len,
-                  const Verdict& verdict) noexcept;
+                  const Verdict& verdict, bool protect) noexcept;
 
 /// True when `fd` has a pending event-loop connect (errno untouched).
 bool async_pending(int fd) noexcept;

@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "policy.hpp"
+#include "protected.hpp"
 #include "session.hpp"
 #include "socks5/dialer.hpp"
 
@@ -22,9 +23,8 @@ struct PendingConnect {
   PendingConnect(socks5::Dial d, const Verdict& v, std::chrono::steady_clock::time_point t)
       : dial(std::move(d)), verdict(v), t0(t) {}
   PendingConnect(const socks5::DialPlan& plan, socks5::DialSocket s, socks5::DialRequest r,
-                 socks5::Deadline deadline, const Verdict& v,
-                 std::chrono::steady_clock::time_point t)
-      : dial(plan, s, std::move(r), deadline), verdict(v), t0(t) {}
+                 socks5::Deadline dl, const Verdict& v, std::chrono::steady_clock::time_point t)
+      : dial(plan, s, std::move(r), dl), verdict(v), t0(t), deadline(dl) {}
 
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // one resumer (or the driver) at a time
   socks5::Dial dial;
@@ -47,6 +47,10 @@ struct PendingConnect {
   std::chrono::steady_clock::time_point until{};  // ... until then
   bool registered = false;                        // work_fd is in the driver's epoll set
   bool ended = false;                             // the driver's: done, to be dropped
+  bool protect = false;  // GSSAPI: the dial's own sockets; the relay is its last step
+  Parked parked;         // ... and the program's socket waits for it there
+  socks5::Deadline deadline{socks5::Deadline::Clock::time_point{}};  // the connect's
+  int armed_fd = -1;     // the socket registered in the driver's epoll set
   bool started = false;  // its connect() has started it (the driver leaves it alone before)
   bool missed = false;   // a scan of the driver's saw it unstarted (its connect() wakes it)
   std::size_t slot = 0;  // its place in the driver's list

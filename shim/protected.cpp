@@ -45,13 +45,15 @@ struct SpawnArgs {
   const char* path;
   char* const* argv;
   char* const* envp;
-  int fds[3];  // become 3, 4 and 5
+  int fds[3];          // become 3, 4 and 5
+  char* exec_stack;    // the top of the relay's first process's stack
+  int exec_errno = 0;  // execve's error, seen by the intermediate process
 };
 
-// Runs in the clone()d child, on its own stack, sharing the parent's memory until execve:
-// only descriptor moves and execve (the parent is suspended meanwhile).
-int spawn_child(void* arg) {
-  const auto* a = static_cast<const SpawnArgs*>(arg);
+// Runs in the relay's first process, on its own stack, sharing the program's memory until
+// execve: only descriptor moves and execve (its parent is suspended meanwhile).
+int exec_relay(void* arg) {
+  auto* a = static_cast<SpawnArgs*>(arg);
   int moved[3];
   for (int i = 0; i < 3; ++i) {
     // Above every target first, so no move overwrites a descriptor still to be moved.
@@ -62,12 +64,25 @@ int spawn_child(void* arg) {
     if (real().dup2(moved[i], relay::kProxyFd + i) < 0) _exit(126);
   }
   real().execve(a->path, a->argv, a->envp);
+  a->exec_errno = errno;
   _exit(127);
 }
 
-// Starts the relay program with `fds` as 3, 4, 5 and waits for its first process (which
-// detaches the relay and exits). clone() with no exit signal: the program gets no SIGCHLD
-// for a child it never made, and its waitpid(-1) never reaps ours.
+// The program's child: an intermediate process that starts the relay and exits at once,
+// without execve. An exec'd child of the program's would give it a SIGCHLD when it exits
+// (execve sets a process's exit signal to SIGCHLD, whatever clone() asked for): a program
+// with a SIGCHLD handler would see a child it never made (and could reap it before the
+// library does); one whose other thread blocks SIGCHLD would see a spurious EINTR. The relay
+// is the intermediate's child; orphaned at once, it belongs to init (or a subreaper).
+int spawn_child(void* arg) {
+  auto* a = static_cast<SpawnArgs*>(arg);
+  if (clone(exec_relay, a->exec_stack, CLONE_VM | CLONE_VFORK, a) < 0) _exit(126);
+  _exit(a->exec_errno != 0 ? 127 : 0);
+}
+
+// Starts the relay program with `fds` as 3, 4, 5 and waits for the intermediate process
+// (spawn_child). clone() with no exit signal, and no execve in that child: the program gets no
+// SIGCHLD for a child it never made, and its waitpid(-1) never reaps ours.
 int spawn_relay(const std::string& path, const int (&fds)[3]) {
   // The environment minus LD_PRELOAD: the relay is ours and needs no shim.
   std::size_t n = 0;
@@ -80,18 +95,20 @@ int spawn_relay(const std::string& path, const int (&fds)[3]) {
   }
   envp[k] = nullptr;
   char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
-  SpawnArgs args{path.c_str(), argv, envp, {fds[0], fds[1], fds[2]}};
+  // Two stacks: the intermediate's and the relay's first process's.
   constexpr std::size_t kStack = 64 * 1024;
-  void* stack =
-      mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* stack = mmap(nullptr, 2 * kStack, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) {
     delete[] envp;
     return ENOMEM;
   }
+  SpawnArgs args{
+      path.c_str(), argv, envp, {fds[0], fds[1], fds[2]}, static_cast<char*>(stack) + 2 * kStack};
   const pid_t pid =
       clone(spawn_child, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK, &args);
   const int spawn_errno = errno;
-  munmap(stack, kStack);
+  munmap(stack, 2 * kStack);
   delete[] envp;
   if (pid < 0) return spawn_errno;
   int status = 0;
@@ -196,33 +213,46 @@ bool dials_protected() noexcept {
   return g && g->level != socks5::GssLevel::clear;
 }
 
-int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, socks5::Bytes rest,
+int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) noexcept {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  parked.listener = loopback_listener(family, addr, len);
+  if (parked.listener < 0) return errno;
+  const int err = connect_program(fd, addr, len, deadline);
+  if (err != 0) {
+    close_all({parked.listener});
+    parked.listener = -1;
+    return err;
+  }
+  parked.peer_port = local_port(fd);
+  return 0;
+}
+
+int relay_parked(int proxy, socks5::Protection& protection, socks5::Bytes rest, Parked& parked,
                  socks5::Deadline deadline) noexcept {
+  const int listener = parked.listener;
+  parked.listener = -1;
   auto* gss = dynamic_cast<socks5::GssProtection*>(&protection);
   if (gss == nullptr) {
-    close_all({proxy});
+    close_all({proxy, listener});
     return EPROTO;
   }
   relay::Setup setup;
   setup.level = gss->level();
   setup.rest = std::move(rest);
+  setup.peer_port = parked.peer_port;
   auto exported = gss->export_context();
   if (!exported) {
     log_line(LogLevel::error, "GSSAPI: cannot hand the security context to the relay: %s",
              socks5::gssapi_last_status().c_str());
-    close_all({proxy});
+    close_all({proxy, listener});
     return EPROTO;
   }
   setup.context = std::move(*exported);
   const std::string path = relay_path();
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  const int listener = loopback_listener(family, addr, len);
   int control[2] = {-1, -1};
-  int err = listener < 0 ? errno : 0;
-  if (err == 0) err = connect_program(fd, addr, len, deadline);
-  if (err == 0) setup.peer_port = local_port(fd);
-  if (err == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) err = errno;
+  int err = 0;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) err = errno;
   if (err == 0) {
     const int fds[3] = {proxy, listener, control[1]};
     err = spawn_relay(path, fds);
@@ -240,6 +270,28 @@ int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, 
   // The context's keys are in the exported token: not left behind in freed memory.
   std::memset(setup.context.data(), 0, setup.context.size());
   return err == 0 ? 0 : ECONNABORTED;
+}
+
+int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, socks5::Bytes rest,
+                 socks5::Deadline deadline) noexcept {
+  Parked parked;
+  const int err = park_program(fd, family, parked, deadline);
+  if (err != 0) {
+    close_all({proxy});
+    return ECONNABORTED;
+  }
+  return relay_parked(proxy, protection, std::move(rest), parked, deadline);
+}
+
+int start_parked(socks5::Dial& dial, Parked& parked, socks5::Deadline deadline) noexcept {
+  std::unique_ptr<socks5::Protection> protection = dial.take_protection();
+  if (!protection) {
+    close_all({parked.listener});
+    parked.listener = -1;
+    return EPROTO;
+  }
+  socks5::Bytes rest = dial.reader().take_rest();
+  return relay_parked(dial.release_fd(), *protection, std::move(rest), parked, deadline);
 }
 
 int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept {

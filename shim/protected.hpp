@@ -5,6 +5,8 @@
 // description, its flags and its epoll registrations; the kernel's readiness is the truth.
 #include <sys/socket.h>
 
+#include <cstdint>
+
 #include "socks5/dialer.hpp"
 
 namespace socksify::shim {
@@ -19,6 +21,19 @@ int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline dea
 /// new relay and connects `fd` to it.
 int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, socks5::Bytes rest,
                  socks5::Deadline deadline) noexcept;
+
+/// The program's socket connected to a listener of the library's own (loopback), where the
+/// relay will pick it up: so that it is a connected stream while its dial is under way
+/// (an unconnected socket reports EPOLLHUP, which no held registration can hide).
+struct Parked {
+  int listener = -1;
+  std::uint16_t peer_port = 0;  ///< the program socket's local port (the relay checks it)
+};
+/// Connects `fd` to a new listener of the library's. Returns 0 or the errno.
+int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) noexcept;
+/// start_protected() for a program socket parked before the dial: the relay takes the
+/// listener over (closed here in any case).
+int start_parked(socks5::Dial& dial, Parked& parked, socks5::Deadline deadline) noexcept;
 
 /// True if dials of this configuration end with a protection layer (GSSAPI above clear):
 /// they must run on a socket of their own, not on the program's.

@@ -179,7 +179,13 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   socks5::DialRequest request;
   request.target = target_of(dst);
   const auto deadline = socks5::Deadline::after(rt.config.timeout);
-  if (dials_protected()) {
+  const bool protect = dials_protected();
+  if (protect && !is_blocking(fd)) {
+    // Event-loop connect through a protection layer: the dial on sockets of its own, the
+    // program's socket parked until the relay takes it (async_connect.hpp).
+    return async_connect(rt, fd, socket, std::move(request), deadline, addr, len, verdict, true);
+  }
+  if (protect) {
     // The handshake runs on a socket of the dial's own, which goes to the relay; the
     // program's socket is connected to the relay afterwards. It runs to its end within the
     // deadline (signals and the send timeout do not split it: there is no half-made relay
@@ -203,7 +209,7 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   // A non-blocking socket: EINPROGRESS at once, the handshake in the background, readiness
   // when its outcome is known (async_connect.hpp).
   if (!blocking) {
-    return async_connect(rt, fd, socket, std::move(request), deadline, addr, len, verdict);
+    return async_connect(rt, fd, socket, std::move(request), deadline, addr, len, verdict, false);
   }
   socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
   const socks5::BlockingOptions options{blocking, true, stop_on_signal};

@@ -302,3 +302,70 @@ TEST_CASE("GSSAPI: BIND through the protected proxy, accepted connections relaye
   }
   expect_no_relays();
 }
+
+TEST_CASE(
+    "GSSAPI: event-loop connect at integrity and confidentiality: EINPROGRESS at once, "
+    "readiness with the outcome, close and fork during the handshake",
+    "[shim][lab][probe][gssapi][eventloop]") {
+  for (const std::string level : {"integrity", "confidentiality"}) {
+    for (const std::string api : {"poll", "select", "epoll-et-before", "epoll-oneshot"}) {
+      INFO(level << " " << api);
+      const std::string out =
+          run_ok(gss(1194, level) + " " + probe() + " async target.lab 7000 " + api);
+      CHECK_THAT(out, Catch::Contains("connect: EINPROGRESS"));
+      CHECK_THAT(out, Catch::Contains("early send: EAGAIN"));
+      CHECK_THAT(out, Catch::Contains("early recv: EAGAIN"));
+      CHECK_THAT(out, Catch::Contains("SO_ERROR: 0"));
+      CHECK_THAT(out, Catch::Contains("connect after: EISCONN"));
+      if (api != "poll" && api != "select") CHECK_THAT(out, Catch::Contains("more events: 0"));
+      CHECK_THAT(out, Catch::Contains("async ok"));
+    }
+    // Starting a relay gives the program no SIGCHLD (blocking and event-loop connects).
+    CHECK_THAT(run_ok(gss(1194, level) + " " + probe() + " nosigchld target.lab 7000"),
+               Catch::Contains("SIGCHLD: 0"));
+    // fork while the handshake (and the relay's start) is under way.
+    const std::string out = run_ok(gss(1194, level) + " " + probe() + " asyncfork target.lab 7000");
+    CHECK_THAT(out, Catch::Contains("child echo ok"));
+    CHECK_THAT(out, Catch::Contains("parent SO_ERROR: 0"));
+    expect_sessions(level, 5);
+  }
+  // close() during the handshake: the proxy sees the connection end, and no socket of the
+  // library's (its own proxy connection, the parking listener) is left.
+  lab().start_hostile("silent", "192.0.2.1", 1096);
+  const std::string out =
+      run_ok("env " + lab().start_gssapi() + " SOCKSIFY_AUTH=gssapi " + lab().socksify() +
+             " -q -x socks5h://192.0.2.1:1096 " + probe() + " asyncclose target.lab 7000");
+  CHECK_THAT(out, Catch::Contains("connect: EINPROGRESS"));
+  CHECK_THAT(wait_for_text([] { return lab().hostile_log(); }, "silent closed"),
+             Catch::Contains("silent closed"));
+  expect_no_relays();
+}
+
+TEST_CASE("GSSAPI: event-loop connect, python asyncio with 10 protected connections in parallel",
+          "[shim][lab][gssapi][eventloop]") {
+  // A gate in front of the GSSAPI sockd: it relays only once 10 connections are open at once.
+  lab().start_hostile("gate", "192.0.2.1", 1110, {"10", "192.0.2.1", "1194"});
+  const std::string script = lab().dir() + "/asyncio10.py";
+  write_file(script,
+             "import asyncio\n"
+             "async def one(i):\n"
+             "    r, w = await asyncio.open_connection('target.lab', 7000)\n"
+             "    w.write(b'hello %d\\n' % i)\n"
+             "    await w.drain()\n"
+             "    line = await r.readline()\n"
+             "    w.close()\n"
+             "    return line == b'hello %d\\n' % i\n"
+             "async def main():\n"
+             "    ok = await asyncio.gather(*(one(i) for i in range(10)))\n"
+             "    print('echoed', sum(ok))\n"
+             "asyncio.run(main())\n");
+  const std::string out =
+      run_ok("env " + lab().start_gssapi() +
+             " SOCKSIFY_AUTH=gssapi SOCKSIFY_GSSAPI_PROTECTION=confidentiality " +
+             lab().socksify() + " -x socks5h://192.0.2.1:1110 python3 " + script);
+  CHECK_THAT(out, Catch::Contains("echoed 10"));
+  CHECK_THAT(wait_for_text([] { return lab().hostile_log(); }, "gate open"),
+             Catch::Contains("gate open 10"));
+  expect_sessions("confidentiality", 10);
+  expect_no_relays();
+}

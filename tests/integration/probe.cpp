@@ -1448,6 +1448,9 @@ bool wait_writable(int fd, const std::string& api, int ep) {
   } else {
     n = epoll_wait(ep, &got, 1, 10000);
   }
+  if (n != 1 || (got.events & EPOLLOUT) == 0) {
+    std::printf("epoll: %d (%s), events 0x%x\n", n, n < 0 ? errno_name(errno) : "-", got.events);
+  }
   return n == 1 && (got.events & EPOLLOUT) != 0;
 }
 
@@ -1520,6 +1523,33 @@ int do_asyncclose(const char* host, const char* port) {
   for (int i = 0; i < 500 && socket_count() > before; ++i) usleep(10000);
   std::printf("sockets: %d before, %d after\n", before, socket_count());
   return socket_count() > before ? 1 : 0;
+}
+
+// A program with a SIGCHLD handler and no children: a blocking connect (and an event-loop
+// one) through the proxy must not give it a SIGCHLD (GSSAPI starts a relay process).
+volatile sig_atomic_t g_sigchld = 0;
+void on_sigchld(int) {
+  g_sigchld = g_sigchld + 1;
+}
+
+int do_nosigchld(const char* host, const char* port) {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigchld;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGCHLD, &sa, nullptr);
+  const int fd = connect_to(host, port);
+  if (fd < 0) return 1;
+  if (!echo(fd, "blocking\n")) return fail("echo", errno);
+  close(fd);
+  const int afd = start_async(host, port, -1);
+  if (afd < 0) return 1;
+  if (!wait_writable(afd, "poll", -1)) return fail("wait for writable", ETIMEDOUT);
+  const int flags = fcntl(afd, F_GETFL);
+  fcntl(afd, F_SETFL, flags & ~O_NONBLOCK);
+  if (!echo(afd, "event loop\n")) return fail("echo", errno);
+  close(afd);
+  std::printf("SIGCHLD: %d\n", static_cast<int>(g_sigchld));
+  return 0;
 }
 
 int do_asyncfork(const char* host, const char* port) {
@@ -1871,6 +1901,7 @@ int main(int argc, char** argv) {
   if (mode == "async" && argc == 5) return do_async(argv[2], argv[3], argv[4]);
   if (mode == "asyncclose" && argc == 4) return do_asyncclose(argv[2], argv[3]);
   if (mode == "asyncfork" && argc == 4) return do_asyncfork(argv[2], argv[3]);
+  if (mode == "nosigchld" && argc == 4) return do_nosigchld(argv[2], argv[3]);
   if (mode == "execpeer" && argc == 5) return do_execpeer(argv[0], argv[2], argv[3], argv[4]);
   std::fprintf(stderr, "usage: see the comment at the top of probe.cpp\n");
   return 2;
