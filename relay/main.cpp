@@ -108,6 +108,10 @@ int main() {
   // and no pipe of the program's (a relay holding a program's stdout pipe would keep a shell's
   // $(...) waiting).
   close_range(kControlFd + 1, ~0U, 0);
+  // Started with every signal blocked (the shim's spawn): a relay takes the default actions.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     for (int fd = 0; fd <= 2; ++fd) dup2(null, fd);

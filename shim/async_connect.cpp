@@ -202,7 +202,8 @@ int make_latch(PendingConnect& p) {
   int have = p.latch.load(std::memory_order_acquire);
   if (have >= 0) return have;
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+  // Sequenced packets: one message, and an end of stream if the sender goes without one.
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
   if (!p.latch.compare_exchange_strong(have, pair[0])) {  // another thread's came first
     real().close(pair[0]);
     real().close(pair[1]);
@@ -432,11 +433,15 @@ int outcome_of(PendingConnect& p) {
   const int latch = p.latch.load(std::memory_order_acquire);
   if (v >= 0 || owned_here(p) || latch < 0) return v;
   int got = 0;
-  if (real().recv(latch, &got, sizeof got, MSG_PEEK | MSG_DONTWAIT) ==
-      static_cast<ssize_t>(sizeof got)) {
-    p.outcome.store(got, std::memory_order_release);
+  const ssize_t n = real().recv(latch, &got, sizeof got, MSG_PEEK | MSG_DONTWAIT);
+  if (n == static_cast<ssize_t>(sizeof got)) {
     v = got;
+  } else if (n == 0) {
+    v = ECONNABORTED;  // the parent's driver went (it exited) before the outcome
+  } else {
+    return v;
   }
+  p.outcome.store(v, std::memory_order_release);
   return v;
 }
 

@@ -8,7 +8,7 @@
 //  - Until the outcome is known the socket must not look writable or readable. epoll
 //    registrations of the socket are held at no events and given back (EPOLL_CTL_MOD, one
 //    edge even for EPOLLET and EPOLLONESHOT) when the outcome is known. poll/ppoll/select/
-//    pselect wait on an outcome latch in place of the socket: an AF_UNIX datagram pair, made
+//    pselect wait on an outcome latch in place of the socket: an AF_UNIX seqpacket pair, made
 //    for the first such waiter or before a fork (the driver sends the outcome and closes its
 //    end; the other end stays readable, read with MSG_PEEK, in every process that holds it,
 //    a forked child too).

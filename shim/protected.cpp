@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -105,9 +106,17 @@ int spawn_relay(const std::string& path, const int (&fds)[3]) {
   }
   SpawnArgs args{
       path.c_str(), argv, envp, {fds[0], fds[1], fds[2]}, static_cast<char*>(stack) + 2 * kStack};
+  // Every signal blocked in both children (the mask is inherited): they share the program's
+  // memory and start with copies of its handlers, so a handler of the program's (SIGCHLD
+  // when the relay's first process exits under the intermediate) would run there and change
+  // the program's state. The relay unblocks them after execve.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   const pid_t pid =
       clone(spawn_child, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK, &args);
   const int spawn_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   munmap(stack, 2 * kStack);
   delete[] envp;
   if (pid < 0) return spawn_errno;

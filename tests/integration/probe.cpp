@@ -1528,13 +1528,18 @@ int do_asyncclose(const char* host, const char* port) {
 // A program with a SIGCHLD handler and no children: a blocking connect (and an event-loop
 // one) through the proxy must not give it a SIGCHLD (GSSAPI starts a relay process).
 volatile sig_atomic_t g_sigchld = 0;
-void on_sigchld(int) {
+volatile sig_atomic_t g_sigchld_pid = 0;
+volatile sig_atomic_t g_sigchld_code = 0;
+void on_sigchld(int, siginfo_t* info, void*) {
   g_sigchld = g_sigchld + 1;
+  g_sigchld_pid = info->si_pid;
+  g_sigchld_code = info->si_code;
 }
 
 int do_nosigchld(const char* host, const char* port) {
   struct sigaction sa {};
-  sa.sa_handler = on_sigchld;
+  sa.sa_sigaction = on_sigchld;
+  sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGCHLD, &sa, nullptr);
   const int fd = connect_to(host, port);
@@ -1549,6 +1554,10 @@ int do_nosigchld(const char* host, const char* port) {
   if (!echo(afd, "event loop\n")) return fail("echo", errno);
   close(afd);
   std::printf("SIGCHLD: %d\n", static_cast<int>(g_sigchld));
+  if (g_sigchld != 0) {
+    std::printf("(from pid %d, code %d; this process %d)\n", static_cast<int>(g_sigchld_pid),
+                static_cast<int>(g_sigchld_code), static_cast<int>(getpid()));
+  }
   return 0;
 }
 
