@@ -149,11 +149,20 @@ struct Driver {
   // deadline needs no wake-up.
   // Written under mu; read without it by connect(), which takes mu only to wake the driver.
   std::atomic<Clock::rep> sleeps_until{Clock::time_point::max().time_since_epoch().count()};
+  // exit() has begun: the driver drives nothing more (the libraries a dial uses, Kerberos
+  // among them, are about to run their destructors).
+  std::atomic<bool> exiting{false};
 };
 constinit Driver g_driver;
 
 void unref(PendingConnect* p) {
-  if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p;
+  // Told to ThreadSanitizer too: it does not see atomics (nor locks) taken inside some
+  // intercepted calls, and the last reference may go inside one.
+  SOCKSIFY_HANDOFF_RELEASE(&p->refs);
+  if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    SOCKSIFY_HANDOFF_ACQUIRE(&p->refs);
+    delete p;
+  }
 }
 
 void close_fd(int& fd) {
@@ -292,6 +301,10 @@ void* driver_main(void*) {
   auto nearest = Clock::time_point::max();  // the earliest wait that may run out
   for (;;) {
     const int n = real().epoll_wait(g_driver.ep, evs, 64, wait_ms);
+    if (g_driver.exiting.load(std::memory_order_acquire)) {
+      // The process is ending: wait for it, touching nothing.
+      for (;;) real().epoll_wait(g_driver.ep, evs, 1, -1);
+    }
     // Readiness first, without the list's lock: a dial stays alive while it is in the list,
     // and only this thread takes dials out, so a connect() adding one never waits for this.
     bool woken = n == 0;  // the wait ran out: look at every deadline
@@ -306,7 +319,8 @@ void* driver_main(void*) {
       auto* p = static_cast<PendingConnect*>(evs[k].data.ptr);
       SOCKSIFY_HANDOFF_ACQUIRE(&p->want);
       MutexLock plock(&p->mu);
-      if (!p->ended && !p->cancelled.load(std::memory_order_acquire)) {
+      if (!p->ended && !p->cancelled.load(std::memory_order_acquire) &&
+          !g_driver.exiting.load(std::memory_order_acquire)) {
         p->ended = advance(*p, p->dial.on_ready(static_cast<short>(evs[k].events)));
         if (p->ended) {
           finished[nfinished++] = p;
@@ -342,7 +356,8 @@ void* driver_main(void*) {
               p->outcome.store(ECONNABORTED, std::memory_order_release);
             }
             p->ended = true;
-          } else if (!p->ended && p->until <= now) {
+          } else if (!p->ended && p->until <= now &&
+                     !g_driver.exiting.load(std::memory_order_acquire)) {
             p->ended = advance(*p, p->dial.on_timeout());
           }
           ended = p->ended;
@@ -369,9 +384,21 @@ void* driver_main(void*) {
 }
 
 // Starts the driver in this process if it is not running. Called with g_driver.mu held.
+// exit(): after this returns the driver has finished any step it was in and starts no other,
+// so the destructors that run next (the C++ runtime's, Kerberos') never race with it.
+void driver_at_exit() {
+  g_driver.exiting.store(true, std::memory_order_release);
+  MutexLock lock(&g_driver.mu);
+  for (std::size_t i = 0; i < g_driver.n; ++i) {
+    MutexLock plock(&g_driver.items[i]->mu);  // waits for a step under way
+  }
+}
+
 bool ensure_driver() {
   const pid_t pid = getpid();
   if (g_driver.pid.load(std::memory_order_relaxed) == pid) return true;
+  static bool at_exit = false;  // under g_driver.mu; a forked child inherits the registration
+  if (!at_exit) at_exit = atexit(driver_at_exit) == 0;
   g_driver.ep = real().epoll_create1(EPOLL_CLOEXEC);
   g_driver.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (g_driver.ep < 0 || g_driver.wake < 0) return false;

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -46,27 +47,56 @@ struct SpawnArgs {
   const char* path;
   char* const* argv;
   char* const* envp;
-  int fds[3];          // become 3, 4 and 5
-  char* exec_stack;    // the top of the relay's first process's stack
+  int fds[3];        // become 3, 4 and 5
+  char* exec_stack;  // the top of the relay's first process's stack
+  int (*clone_fn)(int (*)(void*), void*, int, void*, ...);  // the C library's own
   int exec_errno = 0;  // execve's error, seen by the intermediate process
 };
 
+// The two spawned processes share the program's memory (and the spawning thread's TLS)
+// until execve, so they make system calls directly: no C library wrapper that a sanitizer or
+// another preloaded library intercepts (a sanitizer's _exit runs its end-of-process work, in
+// the program's memory), and no instrumentation.
+#if defined(__clang__) || defined(__GNUC__)
+#define SOCKSIFY_NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
+#else
+#define SOCKSIFY_NO_SANITIZE
+#endif
+
+// The C library's own clone(), not one a preloaded library puts in front of it: a sanitizer's
+// treats a CLONE_VM|CLONE_VFORK child as a fork and re-initialises its state there, in
+// the program's memory (ThreadSanitizer then lost track of the other threads).
+using CloneFn = int (*)(int (*)(void*), void*, int, void*, ...);
+CloneFn libc_clone() {
+  static const CloneFn fn = [] {
+    void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void* sym = libc != nullptr ? dlsym(libc, "clone") : nullptr;
+    if (libc != nullptr) dlclose(libc);
+    return sym != nullptr ? reinterpret_cast<CloneFn>(sym) : &clone;
+  }();
+  return fn;
+}
+
+[[noreturn]] SOCKSIFY_NO_SANITIZE void exit_now(int code) {
+  for (;;) real().syscall(SYS_exit, code);
+}
+
 // Runs in the relay's first process, on its own stack, sharing the program's memory until
 // execve: only descriptor moves and execve (its parent is suspended meanwhile).
-int exec_relay(void* arg) {
+SOCKSIFY_NO_SANITIZE int exec_relay(void* arg) {
   auto* a = static_cast<SpawnArgs*>(arg);
-  int moved[3];
+  long moved[3];
   for (int i = 0; i < 3; ++i) {
     // Above every target first, so no move overwrites a descriptor still to be moved.
-    moved[i] = real().fcntl(a->fds[i], F_DUPFD, 10);
-    if (moved[i] < 0) _exit(126);
+    moved[i] = real().syscall(SYS_fcntl, a->fds[i], F_DUPFD, 10);
+    if (moved[i] < 0) exit_now(126);
   }
   for (int i = 0; i < 3; ++i) {
-    if (real().dup2(moved[i], relay::kProxyFd + i) < 0) _exit(126);
+    if (real().syscall(SYS_dup2, moved[i], relay::kProxyFd + i) < 0) exit_now(126);
   }
-  real().execve(a->path, a->argv, a->envp);
+  real().syscall(SYS_execve, a->path, a->argv, a->envp);
   a->exec_errno = errno;
-  _exit(127);
+  exit_now(127);
 }
 
 // The program's child: an intermediate process that starts the relay and exits at once,
@@ -75,10 +105,10 @@ int exec_relay(void* arg) {
 // with a SIGCHLD handler would see a child it never made (and could reap it before the
 // library does); one whose other thread blocks SIGCHLD would see a spurious EINTR. The relay
 // is the intermediate's child; orphaned at once, it belongs to init (or a subreaper).
-int spawn_child(void* arg) {
+SOCKSIFY_NO_SANITIZE int spawn_child(void* arg) {
   auto* a = static_cast<SpawnArgs*>(arg);
-  if (clone(exec_relay, a->exec_stack, CLONE_VM | CLONE_VFORK, a) < 0) _exit(126);
-  _exit(a->exec_errno != 0 ? 127 : 0);
+  if (a->clone_fn(exec_relay, a->exec_stack, CLONE_VM | CLONE_VFORK, a) < 0) exit_now(126);
+  exit_now(a->exec_errno != 0 ? 127 : 0);
 }
 
 // Starts the relay program with `fds` as 3, 4, 5 and waits for the intermediate process
@@ -105,7 +135,8 @@ int spawn_relay(const std::string& path, const int (&fds)[3]) {
     return ENOMEM;
   }
   SpawnArgs args{
-      path.c_str(), argv, envp, {fds[0], fds[1], fds[2]}, static_cast<char*>(stack) + 2 * kStack};
+      path.c_str(), argv, envp, {fds[0], fds[1], fds[2]}, static_cast<char*>(stack) + 2 * kStack,
+      libc_clone()};
   // Every signal blocked in both children (the mask is inherited): they share the program's
   // memory and start with copies of its handlers, so a handler of the program's (SIGCHLD
   // when the relay's first process exits under the intermediate) would run there and change
@@ -114,7 +145,7 @@ int spawn_relay(const std::string& path, const int (&fds)[3]) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   const pid_t pid =
-      clone(spawn_child, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK, &args);
+      args.clone_fn(spawn_child, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK, &args);
   const int spawn_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   munmap(stack, 2 * kStack);
