@@ -103,13 +103,7 @@ int issue_bind(const Runtime& rt, const socks5::Address& target, int family, int
     return e != 0 ? e : ECONNREFUSED;
   }
   proxy = dial.proxy();
-  socks5::Address at = dial.bound();
-  if (at.is_unspecified()) {
-    // "0.0.0.0": the proxy's own address, at the port the reply gave.
-    socks5::Address self = dial.endpoint();
-    self.set_port(at.port());
-    at = self;
-  }
+  const socks5::Address at = socks5::reachable_bound(dial.bound(), dial.endpoint());
   local_len = sockaddr_for(at, family, local);
   protection = dial.take_protection();
   control = dial.release_fd();

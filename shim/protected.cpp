@@ -24,12 +24,6 @@ extern char** environ;
 namespace socksify::shim {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-int ms_left(socks5::Deadline d) {
-  return d.poll_ms();
-}
-
 // The relay program: socksify-relay next to this library (the build tree, the install tree and
 // the Debian package all keep them side by side).
 std::string relay_path() {
@@ -193,7 +187,7 @@ int connect_program(int fd, const sockaddr_storage& addr, socklen_t len, socks5:
   if (errno != EINPROGRESS && errno != EINTR) return errno;
   for (;;) {
     pollfd p{fd, POLLOUT, 0};
-    const int n = real().poll(&p, 1, ms_left(d));
+    const int n = real().poll(&p, 1, d.poll_ms());
     if (n > 0) break;
     if (n == 0) return ETIMEDOUT;
     if (errno != EINTR) return errno;
@@ -227,7 +221,7 @@ int handshake_relay(int control, const relay::Setup& setup, socks5::Deadline d) 
   }
   for (;;) {
     pollfd p{control, POLLIN, 0};
-    const int n = real().poll(&p, 1, ms_left(d));
+    const int n = real().poll(&p, 1, d.poll_ms());
     if (n == 0) return ETIMEDOUT;
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -152,6 +152,15 @@ void record_local(Session& s, const socks5::Dial& dial, int family) {
 
 namespace {
 
+// The session of a connection through the proxy: getpeername() gives what the program asked
+// for, getsockname() the proxy's BND address.
+void attach_proxied(int fd, const sockaddr* addr, socklen_t len, const socks5::Dial& dial) {
+  SessionRef s = session_create(SessionKind::proxied, socket_cookie(fd), addr, len);
+  if (!s) return;
+  record_local(*s.get(), dial, addr->sa_family);
+  session_attach(fd, s.get());
+}
+
 int set_errno(int e) {
   errno = e;
   return -1;
@@ -196,11 +205,7 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
     int e = outcome_errno(dial);
     if (e == 0) e = start_protected(fd, addr->sa_family, dial, deadline);
     if (e != 0) return set_errno(e);
-    SessionRef s = session_create(SessionKind::proxied, socket_cookie(fd), addr, len);
-    if (s) {
-      record_local(*s.get(), dial, addr->sa_family);
-      session_attach(fd, s.get());
-    }
+    attach_proxied(fd, addr, len, dial);
     return 0;
   }
   socket.fd = fd;
@@ -218,11 +223,7 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
     log_outcome(dial, verdict, t0);
     const int e = outcome_errno(dial);
     if (e != 0) return set_errno(e);
-    SessionRef s = session_create(SessionKind::proxied, socket_cookie(fd), addr, len);
-    if (s) {
-      record_local(*s.get(), dial, addr->sa_family);
-      session_attach(fd, s.get());
-    }
+    attach_proxied(fd, addr, len, dial);
     return 0;
   }
   // Interrupted, or the socket's own send timeout passed: still under way, as the kernel's

@@ -58,6 +58,7 @@ struct Association {
   // GSSAPI (RFC 1961 section 5): each datagram, header and data, is one wrapped token in the
   // encapsulation frame. The context's sequence numbers make wrap and unwrap one at a time.
   std::unique_ptr<socks5::Protection> protection;
+  std::size_t max_plain = 0;  // the largest header + data one token holds
   pthread_mutex_t gss_mu = PTHREAD_MUTEX_INITIALIZER;
 };
 
@@ -104,6 +105,11 @@ ssize_t protected_send(int fd, Association& a, const std::uint8_t* header, std::
     const auto* p = static_cast<const std::uint8_t*>(msg.msg_iov[i].iov_base);
     plain.insert(plain.end(), p, p + msg.msg_iov[i].iov_len);
   }
+  // One datagram is one token: a datagram too large for one token cannot be sent.
+  if (plain.size() > a.max_plain) {
+    errno = EMSGSIZE;
+    return -1;
+  }
   socks5::Bytes token;
   {
     MutexLock lock(&a.gss_mu);
@@ -112,11 +118,6 @@ ssize_t protected_send(int fd, Association& a, const std::uint8_t* header, std::
       errno = w.error() == socks5::Errc::message_too_long ? EMSGSIZE : EPROTO;
       return -1;
     }
-  }
-  // One datagram is one token: a datagram too large for one token cannot be sent.
-  if (token.size() < 4 || token.size() != 4 + ((std::size_t{token[2]} << 8) | token[3])) {
-    errno = EMSGSIZE;
-    return -1;
   }
   iovec iov{token.data(), token.size()};
   msghdr out{};
@@ -172,17 +173,12 @@ Association* associate(int fd, const Runtime& rt) {
   }
   a->family = family;
   a->proxy = dial.proxy();
-  socks5::Address relay = dial.bound();
-  if (relay.is_unspecified()) {
-    // "0.0.0.0": the relay is the proxy's own address, at the port the reply gave.
-    socks5::Address at = dial.endpoint();
-    at.set_port(relay.port());
-    relay = at;
-  }
+  const socks5::Address relay = socks5::reachable_bound(dial.bound(), dial.endpoint());
   a->relay_len = sockaddr_for(relay, family, a->relay);
   a->protection = dial.take_protection();
   if (auto* gss = dynamic_cast<socks5::GssProtection*>(a->protection.get())) {
     gss->set_datagram(true);
+    a->max_plain = gss->max_plain();
   }
   a->control = dial.release_fd();
   if (a->relay_len == 0 ||

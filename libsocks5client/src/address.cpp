@@ -139,6 +139,13 @@ bool operator==(const Address& a, const Address& b) noexcept {
   return a.ip_ == b.ip_;
 }
 
+Address reachable_bound(const Address& bound, const Address& proxy) {
+  if (!bound.is_unspecified() || !proxy.is_ip()) return bound;
+  Address at = proxy;
+  at.set_port(bound.port());
+  return at;
+}
+
 bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out) noexcept {
   if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return false;
   if (family == AF_UNSPEC || sa->sa_family == family) {

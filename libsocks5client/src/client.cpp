@@ -188,15 +188,7 @@ Result<Address> Client::accept_bind(std::optional<std::chrono::milliseconds> tim
 Result<Address> Client::udp_associate(const Address& client_endpoint) {
   auto r = request(wire::Command::udp_associate, client_endpoint);
   if (!r) return r;
-  Address relay = *r;
-  // RFC 1928 leaves "0.0.0.0" undefined; servers use it to mean "the address you reached me
-  // at", which is what every client (and the RFC's intent) uses.
-  if (relay.is_unspecified() && proxy_addr_.is_ip()) {
-    Address fixed = proxy_addr_;
-    fixed.set_port(relay.port());
-    relay = fixed;
-  }
-  return relay;
+  return reachable_bound(*r, proxy_addr_);
 }
 
 }  // namespace socks5

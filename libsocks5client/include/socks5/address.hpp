@@ -60,6 +60,11 @@ class Address {
 };
 
 /// Copies `sa` (IPv4 or IPv6) into `out` if it suits a socket of `family`: the same family,
+/// A BND address as a place to reach (a UDP relay, a BIND listener): RFC 1928 leaves
+/// "0.0.0.0" / "::" undefined, and servers use it to mean "the address you reached me at", so
+/// it becomes `proxy` (when that is an address) at BND's port. Anything else is kept.
+Address reachable_bound(const Address& bound, const Address& proxy);
+
 /// any family for AF_UNSPEC, or an IPv4 address for an IPv6 socket (as a v4-mapped address).
 bool fit_family(const sockaddr* sa, int family, sockaddr_storage& out) noexcept;
 
