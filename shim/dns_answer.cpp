@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "fake_dns.hpp"
+#include "policy.hpp"
+
 namespace socksify::shim {
 namespace {
 
@@ -94,6 +97,45 @@ std::size_t build_answer(std::span<const std::uint8_t> q, std::uint16_t qtype, c
     n += 10 + rdlen;
   }
   return n;
+}
+
+StubReply answer_stub_query(const settings::Config& config, FakeDns* dns,
+                            std::span<const std::uint8_t> query,
+                            std::span<std::uint8_t> out) noexcept {
+  StubReply r;
+  std::uint16_t qclass = 0;
+  if (!parse_question(query, r.name, r.qtype, qclass)) return r;
+  Destination d;
+  d.name = r.name;
+  const Verdict v = classify(config, Operation::resolve, d, Context{});
+  if (v.action == Action::direct) {
+    r.kind = StubReply::Kind::pass_on;
+    return r;
+  }
+  StubAnswer answer;
+  std::uint8_t v4[4], v6[16];
+  if (qclass != 1 || (r.qtype != kTypeA && r.qtype != kTypeAAAA)) {
+    answer.refused = true;  // SOCKS can carry names, not other records
+  } else if (v.action == Action::loopback) {
+    static constexpr std::uint8_t kLo4[4] = {127, 0, 0, 1};
+    static constexpr std::uint8_t kLo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    answer.v4 = kLo4;
+    answer.v6 = kLo6;
+  } else if (dns != nullptr) {
+    if (const auto fake = dns->lookup_or_add(r.name)) {
+      if (fake->has_v4()) {
+        dns->address4(*fake, v4);
+        answer.v4 = v4;
+      }
+      dns->address6(*fake, v6);
+      answer.v6 = v6;
+    } else {
+      answer.refused = true;  // the table is full
+    }
+  }
+  r.length = build_answer(query, r.qtype, answer, out);
+  r.kind = StubReply::Kind::answered;
+  return r;
 }
 
 }  // namespace socksify::shim

@@ -8,7 +8,11 @@
 #include <span>
 #include <string_view>
 
+#include "config.hpp"
+
 namespace socksify::shim {
+
+class FakeDns;
 
 /// What to answer for one name: the addresses to put in A / AAAA records (nullptr: none).
 struct StubAnswer {
@@ -28,5 +32,27 @@ bool parse_question(std::span<const std::uint8_t> query, char (&name)[256], std:
 /// is too small.
 std::size_t build_answer(std::span<const std::uint8_t> query, std::uint16_t qtype,
                          const StubAnswer& answer, std::span<std::uint8_t> out) noexcept;
+
+/// What answer_stub_query() did with a query.
+struct StubReply {
+  enum class Kind : std::uint8_t {
+    answered,   ///< `length` octets of response in `out`
+    pass_on,    ///< a name a direct rule keeps local: send the query to the real server
+    not_query,  ///< not a standard query: dropped
+  };
+  Kind kind = Kind::not_query;
+  std::size_t length = 0;
+  char name[256] = {};
+  std::uint16_t qtype = 0;
+};
+
+/// The answer to a DNS query meant for a local or configured name server, in remote-DNS mode,
+/// as the policy says (one implementation for the shim's stub hook and the supervisor's DNS
+/// responder): the name's fake addresses from `dns` (A, AAAA), loopback for localhost names,
+/// REFUSED for other types or a full table, or "pass on" for a name a direct rule keeps
+/// local.
+StubReply answer_stub_query(const settings::Config& config, FakeDns* dns,
+                            std::span<const std::uint8_t> query,
+                            std::span<std::uint8_t> out) noexcept;
 
 }  // namespace socksify::shim

@@ -390,47 +390,21 @@ ssize_t stub_query(int fd, Association& a, const Runtime& rt, const msghdr& msg,
     n += k;
   }
   const std::size_t total = capacity(msg);
-  char name[256];
-  std::uint16_t qtype = 0, qclass = 0;
-  StubAnswer answer;
-  std::uint8_t v4[4], v6[16];
-  if (!parse_question(std::span<const std::uint8_t>(q, n), name, qtype, qclass)) {
+  std::uint8_t out[4096 + 32];
+  const StubReply r = answer_stub_query(rt.config, rt.dns, std::span<const std::uint8_t>(q, n),
+                                        std::span<std::uint8_t>(out));
+  if (r.kind == StubReply::Kind::not_query) {
     log_line(LogLevel::info, "a message to the local DNS stub that is not a query: dropped");
     return static_cast<ssize_t>(total);
   }
-  Destination d;
-  d.name = name;
-  Context ctx;
-  const Verdict v = classify(rt.config, Operation::resolve, d, ctx);
-  if (v.action == Action::direct) {
+  if (r.kind == StubReply::Kind::pass_on) {
     // A name a direct rule keeps local: the stub itself answers.
     sockaddr_storage to = a.stub_addr;
     return real().sendto(fd, q, n, flags, reinterpret_cast<sockaddr*>(&to), a.stub_len);
   }
-  if (qclass != 1 || (qtype != 1 && qtype != 28)) {
-    answer.refused = true;  // SOCKS can carry names, not other records
-  } else if (v.action == Action::loopback) {
-    static constexpr std::uint8_t kLo4[4] = {127, 0, 0, 1};
-    static constexpr std::uint8_t kLo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    answer.v4 = kLo4;
-    answer.v6 = kLo6;
-  } else if (rt.dns != nullptr) {
-    if (const auto fake = rt.dns->lookup_or_add(name)) {
-      if (fake->has_v4()) {
-        rt.dns->address4(*fake, v4);
-        answer.v4 = v4;
-      }
-      rt.dns->address6(*fake, v6);
-      answer.v6 = v6;
-    } else {
-      answer.refused = true;  // the table is full
-    }
-  }
-  std::uint8_t out[4096 + 32];
-  const std::size_t len = build_answer(std::span<const std::uint8_t>(q, n), qtype, answer, out);
-  if (len > 0) (void)!real().send(a.helper, out, len, MSG_DONTWAIT);
-  log_line(LogLevel::debug, "answered the local DNS stub's query for %s (type %u) here", name,
-           static_cast<unsigned>(qtype));
+  if (r.length > 0) (void)!real().send(a.helper, out, r.length, MSG_DONTWAIT);
+  log_line(LogLevel::debug, "answered the local DNS stub's query for %s (type %u) here", r.name,
+           static_cast<unsigned>(r.qtype));
   return static_cast<ssize_t>(total);
 }
 

@@ -18,6 +18,7 @@
 #include "check.hpp"
 #include "config_file.hpp"
 #include "launch.hpp"
+#include "supervisor.hpp"
 #include "options.hpp"
 
 namespace {
@@ -308,6 +309,12 @@ int main(int argc, char** argv) {
   socksify::tool::warn_about(*config);
   if (cl.check) return socksify::tool::run_check({std::move(*config), cl.target});
   if (cl.activate) return socksify::tool::print_activation(cl.settings);
+  // PROTOTYPE (issue 12, branch only): the seccomp supervisor instead of the preload.
+  if (const char* proto = std::getenv("SOCKSIFY_SUPERVISOR_PROTOTYPE");
+      proto != nullptr && std::strcmp(proto, "1") == 0) {
+    std::fflush(stdout);
+    return socksify::tool::run_supervised(cl.command, *config);
+  }
   socksify::tool::LaunchRequest launch;
   launch.command = std::move(cl.command);
   launch.settings = std::move(cl.settings);

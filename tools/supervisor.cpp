@@ -1,0 +1,337 @@
+// PROTOTYPE (issue 12, branch only): see supervisor.hpp and doc/supervisor-status.md.
+#include "supervisor.hpp"
+
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "socks5/address.hpp"
+#include "socks5/dialer.hpp"
+#include "socks5/error.hpp"
+
+namespace socksify::tool {
+namespace {
+
+int sys_seccomp(unsigned op, unsigned flags, void* args) {
+  return static_cast<int>(syscall(SYS_seccomp, op, flags, args));
+}
+int sys_pidfd_open(pid_t pid) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+int sys_pidfd_getfd(int pidfd, int fd) {
+  return static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+}
+
+// The filter: connect and getpeername to the supervisor; io_uring_setup refused (it would
+// bypass the filter); everything else allowed. Only the x86-64 ABI (other ABIs: refused with
+// ENOSYS for now; an i386 program needs socketcall handled too).
+bool install_filter(int& listener) {
+  constexpr unsigned kArchOffset = offsetof(seccomp_data, arch);
+  constexpr unsigned kNrOffset = offsetof(seccomp_data, nr);
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArchOffset),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNrOffset),
+      // x32 system calls (nr with bit 30) are refused: the same numbers, another ABI.
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
+  // Signals do not interrupt a supervised connect once it was received (5.19 and later).
+  unsigned flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+#ifdef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+  listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                         &prog);
+  if (listener >= 0) return true;
+#endif
+  listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog);
+  return listener >= 0;
+}
+
+// The process (thread-group leader) of thread `tid`: pidfd_open wants a process.
+pid_t process_of(pid_t tid) {
+  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Tgid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(5)));
+  }
+  return tid;
+}
+
+bool read_memory(pid_t pid, std::uint64_t addr, void* out, std::size_t len) {
+  iovec local{out, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
+bool write_memory(pid_t pid, std::uint64_t addr, const void* in, std::size_t len) {
+  iovec local{const_cast<void*>(in), len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return process_vm_writev(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
+struct Supervisor {
+  int listener = -1;
+  const settings::Config* config = nullptr;
+  std::mutex mu;
+  // The destination each proxied socket asked for, by socket inode (getpeername answers it).
+  std::map<ino_t, std::pair<sockaddr_storage, socklen_t>> peers;
+};
+
+void reply(int listener, std::uint64_t id, int error, long long val = 0) {
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  resp.error = error == 0 ? 0 : -error;
+  resp.val = val;
+  ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+bool still_valid(int listener, std::uint64_t id) {
+  std::uint64_t v = id;
+  return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &v) == 0;
+}
+
+bool is_loopback(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+  }
+  return false;
+}
+
+// One connect(): the program's socket, duplicated, goes to the proxy.
+void on_connect(Supervisor& sv, const seccomp_notif& req) {
+  const pid_t pid = process_of(static_cast<pid_t>(req.pid));
+  const int fd = static_cast<int>(req.data.args[0]);
+  const std::uint64_t addr_ptr = req.data.args[1];
+  const auto len = static_cast<socklen_t>(req.data.args[2]);
+  sockaddr_storage dst{};
+  if (len > sizeof dst || !read_memory(pid, addr_ptr, &dst, len)) {
+    reply(sv.listener, req.id, EFAULT);
+    return;
+  }
+  const int pidfd = sys_pidfd_open(pid);
+  const int sock = pidfd >= 0 ? sys_pidfd_getfd(pidfd, fd) : -1;
+  if (pidfd >= 0) close(pidfd);
+  if (sock < 0) {
+    reply(sv.listener, req.id, EBADF);
+    return;
+  }
+  // The memory read and the descriptor belong to this notification's caller only if it is
+  // still waiting (it could have died and its pid been reused).
+  if (!still_valid(sv.listener, req.id)) {
+    close(sock);
+    return;
+  }
+  int type = 0;
+  socklen_t tlen = sizeof type;
+  getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tlen);
+  const bool inet = dst.ss_family == AF_INET || dst.ss_family == AF_INET6;
+  if (!inet || type != SOCK_STREAM || is_loopback(dst)) {
+    // Not for the proxy (a UNIX socket, loopback): the supervisor connects it itself, never
+    // with CONTINUE (the arguments could change after the check).
+    const int rc = connect(sock, reinterpret_cast<sockaddr*>(&dst), len);
+    reply(sv.listener, req.id, rc == 0 ? 0 : errno);
+    close(sock);
+    return;
+  }
+  auto target = socks5::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&dst), len);
+  if (!target) {
+    reply(sv.listener, req.id, EAFNOSUPPORT);
+    close(sock);
+    return;
+  }
+  socks5::DialPlan plan;
+  plan.proxies = sv.config->proxies;
+  plan.chain = sv.config->chain;
+  plan.pipelining = sv.config->pipelining;
+  socks5::DialSocket ds;
+  ds.fd = sock;
+  ds.family = dst.ss_family;
+  socks5::DialRequest request;
+  request.target = *target;
+  socks5::Dial dial(plan, ds, request, socks5::Deadline::after(sv.config->timeout));
+  socks5::run_blocking(dial);  // non-blocking steps with poll: O_NONBLOCK is never touched
+  int e = 0;
+  if (dial.step().next != socks5::Dial::Next::done) {
+    e = socks5::to_errno(dial.error());
+    if (e == 0) e = ECONNREFUSED;
+  } else {
+    struct stat st{};
+    if (fstat(sock, &st) == 0) {
+      std::lock_guard<std::mutex> lock(sv.mu);
+      sv.peers[st.st_ino] = {dst, len};
+    }
+  }
+  close(sock);
+  reply(sv.listener, req.id, e);
+}
+
+// getpeername(): the destination the program asked for, not the proxy.
+void on_getpeername(Supervisor& sv, const seccomp_notif& req) {
+  const pid_t pid = process_of(static_cast<pid_t>(req.pid));
+  const int pidfd = sys_pidfd_open(pid);
+  const int sock = pidfd >= 0 ? sys_pidfd_getfd(pidfd, static_cast<int>(req.data.args[0])) : -1;
+  if (pidfd >= 0) close(pidfd);
+  if (sock < 0) {
+    reply(sv.listener, req.id, EBADF);
+    return;
+  }
+  struct stat st{};
+  std::pair<sockaddr_storage, socklen_t> peer{};
+  bool known = false;
+  if (fstat(sock, &st) == 0) {
+    std::lock_guard<std::mutex> lock(sv.mu);
+    auto it = sv.peers.find(st.st_ino);
+    if (it != sv.peers.end()) {
+      peer = it->second;
+      known = true;
+    }
+  }
+  if (!known) {
+    sockaddr_storage ss{};
+    socklen_t l = sizeof ss;
+    if (getpeername(sock, reinterpret_cast<sockaddr*>(&ss), &l) != 0) {
+      const int e = errno;
+      close(sock);
+      reply(sv.listener, req.id, e);
+      return;
+    }
+    peer = {ss, l};
+  }
+  close(sock);
+  socklen_t room = 0;
+  if (!read_memory(pid, req.data.args[2], &room, sizeof room)) {
+    reply(sv.listener, req.id, EFAULT);
+    return;
+  }
+  const socklen_t n = room < peer.second ? room : peer.second;
+  if (!write_memory(pid, req.data.args[1], &peer.first, n) ||
+      !write_memory(pid, req.data.args[2], &peer.second, sizeof peer.second)) {
+    reply(sv.listener, req.id, EFAULT);
+    return;
+  }
+  reply(sv.listener, req.id, 0);
+}
+
+// Receives notifications until the listener reports that no process is left; each is
+// answered by a thread of its own, so handshakes run in parallel.
+void serve(Supervisor& sv) {
+  for (;;) {
+    pollfd p{sv.listener, POLLIN, 0};
+    if (poll(&p, 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if ((p.revents & POLLHUP) != 0 && (p.revents & POLLIN) == 0) return;
+    seccomp_notif req;
+    std::memset(&req, 0, sizeof req);  // NOTIF_RECV wants a zeroed buffer
+    if (ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      return;
+    }
+    std::thread([&sv, req] {
+      if (req.data.nr == SYS_connect) {
+        on_connect(sv, req);
+      } else if (req.data.nr == SYS_getpeername) {
+        on_getpeername(sv, req);
+      } else {
+        reply(sv.listener, req.id, ENOSYS);
+      }
+    }).detach();
+  }
+}
+
+}  // namespace
+
+int run_supervised(const std::vector<std::string>& argv, const settings::Config& config) {
+  int to_parent[2], to_child[2];
+  if (pipe2(to_parent, O_CLOEXEC) != 0 || pipe2(to_child, O_CLOEXEC) != 0) return 125;
+  const pid_t child = fork();
+  if (child < 0) return 125;
+  if (child == 0) {
+    int listener = -1;
+    if (!install_filter(listener)) {
+      std::fprintf(stderr, "socksify: cannot install the supervisor's filter: %s\n",
+                   std::strerror(errno));
+      _exit(125);
+    }
+    // The supervisor takes the listener with pidfd_getfd (SCM_RIGHTS could wait on a
+    // notification of its own), then this copy goes before exec.
+    (void)!write(to_parent[1], &listener, sizeof listener);
+    char ack;
+    (void)!read(to_child[0], &ack, 1);
+    close(listener);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "socksify: %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(to_parent[1]);
+  close(to_child[0]);
+  int child_listener = -1;
+  Supervisor sv;
+  sv.config = &config;
+  if (read(to_parent[0], &child_listener, sizeof child_listener) ==
+      static_cast<ssize_t>(sizeof child_listener)) {
+    const int pidfd = sys_pidfd_open(child);
+    if (pidfd >= 0) {
+      sv.listener = sys_pidfd_getfd(pidfd, child_listener);
+      close(pidfd);
+    }
+  }
+  (void)!write(to_child[1], "x", 1);
+  close(to_parent[0]);
+  close(to_child[1]);
+  if (sv.listener < 0) {
+    std::fprintf(stderr, "socksify: cannot take the supervisor's listener\n");
+    kill(child, SIGKILL);
+  }
+  // Served until no process is left under the filter (the program's children included).
+  std::thread server;
+  if (sv.listener >= 0) server = std::thread(serve, std::ref(sv));
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (server.joinable()) server.join();
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
+}
+
+}  // namespace socksify::tool

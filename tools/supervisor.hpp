@@ -1,0 +1,19 @@
+#pragma once
+// PROTOTYPE (issue 12, branch only): run a program the preload cannot reach (static, Go) under a
+// seccomp user-notification supervisor. The child sets no_new_privs, installs a filter that
+// sends connect/getpeername to the supervisor, and execs; the supervisor takes a duplicate of
+// the program's own socket (pidfd_getfd), runs the SOCKS handshake on it, and lets the
+// program's connect() succeed. The data path stays the program's socket. See
+// doc/supervisor-status.md for what is built and what is not.
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+
+namespace socksify::tool {
+
+/// Runs `argv` under the supervisor with `config`'s proxies. Returns the program's exit code
+/// (128 + signal when killed), or 125 with a line on stderr when the supervisor cannot start.
+int run_supervised(const std::vector<std::string>& argv, const settings::Config& config);
+
+}  // namespace socksify::tool
