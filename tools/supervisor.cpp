@@ -26,6 +26,9 @@
 #include <string>
 #include <thread>
 
+#include "dns_answer.hpp"
+#include "fake_dns.hpp"
+#include "policy.hpp"
 #include "socks5/address.hpp"
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
@@ -70,8 +73,8 @@ bool install_filter(int& listener) {
   // Signals do not interrupt a supervised connect once it was received (5.19 and later).
   unsigned flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
 #ifdef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-  listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-                         &prog);
+  listener =
+      sys_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
   if (listener >= 0) return true;
 #endif
   listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog);
@@ -103,6 +106,12 @@ bool write_memory(pid_t pid, std::uint64_t addr, const void* in, std::size_t len
 struct Supervisor {
   int listener = -1;
   const settings::Config* config = nullptr;
+  shim::FakeDns* dns = nullptr;  // remote-DNS mode: the fake addresses handed out
+  // The DNS responder (remote-DNS mode): a program's UDP socket to a name server is connected
+  // here instead, and its queries are answered from the fake-address table.
+  int responder = -1;
+  sockaddr_storage responder_addr{};
+  socklen_t responder_len = 0;
   std::mutex mu;
   // The destination each proxied socket asked for, by socket inode (getpeername answers it).
   std::map<ino_t, std::pair<sockaddr_storage, socklen_t>> peers;
@@ -119,18 +128,6 @@ void reply(int listener, std::uint64_t id, int error, long long val = 0) {
 bool still_valid(int listener, std::uint64_t id) {
   std::uint64_t v = id;
   return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &v) == 0;
-}
-
-bool is_loopback(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
-  }
-  return false;
 }
 
 // One connect(): the program's socket, duplicated, goes to the proxy.
@@ -160,45 +157,86 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   int type = 0;
   socklen_t tlen = sizeof type;
   getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tlen);
-  const bool inet = dst.ss_family == AF_INET || dst.ss_family == AF_INET6;
-  if (!inet || type != SOCK_STREAM || is_loopback(dst)) {
-    // Not for the proxy (a UNIX socket, loopback): the supervisor connects it itself, never
-    // with CONTINUE (the arguments could change after the check).
+  shim::Destination d;
+  if (!shim::destination_from(reinterpret_cast<sockaddr*>(&dst), len, d)) {
+    // Not an internet address (a UNIX socket, AF_UNSPEC): connected as asked, by the
+    // supervisor itself (never with CONTINUE: the arguments could change after this check).
     const int rc = connect(sock, reinterpret_cast<sockaddr*>(&dst), len);
     reply(sv.listener, req.id, rc == 0 ? 0 : errno);
     close(sock);
     return;
   }
-  auto target = socks5::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&dst), len);
-  if (!target) {
-    reply(sv.listener, req.id, EAFNOSUPPORT);
-    close(sock);
-    return;
+  // The same decision as the preloaded library's (policy.hpp), with the name behind a fake
+  // address.
+  char name[256] = {};
+  shim::Context ctx;
+  if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) {
+    ctx.fake = true;
+    if (sv.dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
   }
-  socks5::DialPlan plan;
-  plan.proxies = sv.config->proxies;
-  plan.chain = sv.config->chain;
-  plan.pipelining = sv.config->pipelining;
-  socks5::DialSocket ds;
-  ds.fd = sock;
-  ds.family = dst.ss_family;
-  socks5::DialRequest request;
-  request.target = *target;
-  socks5::Dial dial(plan, ds, request, socks5::Deadline::after(sv.config->timeout));
-  socks5::run_blocking(dial);  // non-blocking steps with poll: O_NONBLOCK is never touched
+  const bool stream = type == SOCK_STREAM;
+  const shim::Verdict v = shim::classify(
+      *sv.config, stream ? shim::Operation::connect : shim::Operation::datagram, d, ctx);
   int e = 0;
-  if (dial.step().next != socks5::Dial::Next::done) {
-    e = socks5::to_errno(dial.error());
-    if (e == 0) e = ECONNREFUSED;
+  if (v.action == settings::Action::reject) {
+    e = socks5::to_errno(make_error_code(v.refusal));
+  } else if (!stream && d.port == 53 && sv.responder >= 0 && v.action != settings::Action::direct) {
+    // A resolver of the program's own (Go's) asks a name server: the supervisor answers.
+    if (connect(sock, reinterpret_cast<sockaddr*>(&sv.responder_addr), sv.responder_len) != 0) {
+      e = errno;
+    }
+  } else if (v.action == settings::Action::direct || v.action == settings::Action::loopback) {
+    if (connect(sock, reinterpret_cast<sockaddr*>(&dst), len) != 0) e = errno;
+  } else if (!stream) {
+    e = ENETUNREACH;  // UDP through the proxy: not in the prototype (fail closed)
   } else {
-    struct stat st{};
-    if (fstat(sock, &st) == 0) {
-      std::lock_guard<std::mutex> lock(sv.mu);
-      sv.peers[st.st_ino] = {dst, len};
+    socks5::Address target =
+        d.name.empty() ? *socks5::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&dst), len)
+                       : socks5::Address::domain(std::string(d.name), d.port);
+    socks5::DialPlan plan;
+    plan.proxies = sv.config->proxies;
+    plan.chain = sv.config->chain;
+    plan.pipelining = sv.config->pipelining;
+    socks5::DialSocket ds;
+    ds.fd = sock;
+    ds.family = dst.ss_family;
+    socks5::DialRequest request;
+    request.target = target;
+    socks5::Dial dial(plan, ds, request, socks5::Deadline::after(sv.config->timeout));
+    socks5::run_blocking(dial);  // non-blocking steps with poll: O_NONBLOCK is never touched
+    if (dial.step().next != socks5::Dial::Next::done) {
+      e = socks5::to_errno(dial.error());
+      if (e == 0) e = ECONNREFUSED;
+    } else {
+      struct stat st {};
+      if (fstat(sock, &st) == 0) {
+        std::lock_guard<std::mutex> lock(sv.mu);
+        sv.peers[st.st_ino] = {dst, len};
+      }
     }
   }
   close(sock);
   reply(sv.listener, req.id, e);
+}
+
+// The DNS responder's loop: each query answered from the fake-address table (the shim's
+// own composition, dns_answer.hpp). A name a direct rule keeps local is refused here (the
+// prototype has no upstream).
+void respond(Supervisor& sv) {
+  std::uint8_t q[4096], out[4096 + 32];
+  for (;;) {
+    sockaddr_storage from{};
+    socklen_t flen = sizeof from;
+    const ssize_t n =
+        recvfrom(sv.responder, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+    if (n <= 0) continue;
+    const shim::StubReply r = shim::answer_stub_query(
+        *sv.config, sv.dns, std::span<const std::uint8_t>(q, static_cast<std::size_t>(n)),
+        std::span<std::uint8_t>(out));
+    if (r.kind == shim::StubReply::Kind::answered && r.length > 0) {
+      sendto(sv.responder, out, r.length, 0, reinterpret_cast<sockaddr*>(&from), flen);
+    }
+  }
 }
 
 // getpeername(): the destination the program asked for, not the proxy.
@@ -211,7 +249,7 @@ void on_getpeername(Supervisor& sv, const seccomp_notif& req) {
     reply(sv.listener, req.id, EBADF);
     return;
   }
-  struct stat st{};
+  struct stat st {};
   std::pair<sockaddr_storage, socklen_t> peer{};
   bool known = false;
   if (fstat(sock, &st) == 0) {
@@ -308,6 +346,24 @@ int run_supervised(const std::vector<std::string>& argv, const settings::Config&
   int child_listener = -1;
   Supervisor sv;
   sv.config = &config;
+  if (config.remote_dns) {
+    sv.dns = shim::FakeDns::create(config.fake4, config.fake6);
+    sv.responder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    auto* a = reinterpret_cast<sockaddr_in*>(&sv.responder_addr);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sv.responder_len = sizeof *a;
+    if (sv.responder < 0 ||
+        bind(sv.responder, reinterpret_cast<sockaddr*>(&sv.responder_addr), sv.responder_len) !=
+            0 ||
+        getsockname(sv.responder, reinterpret_cast<sockaddr*>(&sv.responder_addr),
+                    &sv.responder_len) != 0) {
+      std::fprintf(stderr, "socksify: cannot start the supervisor's DNS responder: %s\n",
+                   std::strerror(errno));
+      return 125;
+    }
+    std::thread(respond, std::ref(sv)).detach();
+  }
   if (read(to_parent[0], &child_listener, sizeof child_listener) ==
       static_cast<ssize_t>(sizeof child_listener)) {
     const int pidfd = sys_pidfd_open(child);
