@@ -17,11 +17,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -73,9 +77,13 @@ bool install_filter(int& listener) {
   // Signals do not interrupt a supervised connect once it was received (5.19 and later).
   unsigned flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
 #ifdef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-  listener =
-      sys_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
-  if (listener >= 0) return true;
+  // (A test hook turns it off, to behave as on kernels before 5.19.)
+  const char* off = std::getenv("SOCKSIFY_TEST_NO_KILLABLE_WAIT");
+  if (off == nullptr || std::strcmp(off, "1") != 0) {
+    listener =
+        sys_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+    if (listener >= 0) return true;
+  }
 #endif
   listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog);
   return listener >= 0;
@@ -115,6 +123,18 @@ struct Supervisor {
   std::mutex mu;
   // The destination each proxied socket asked for, by socket inode (getpeername answers it).
   std::map<ino_t, std::pair<sockaddr_storage, socklen_t>> peers;
+  // Dials by socket inode. Without WAIT_KILLABLE_RECV (kernels before 5.19), a signal whose
+  // handler has SA_RESTART makes the kernel restart a supervised connect: a second
+  // notification for the same socket, while (or after) its dial runs. It gets that dial's
+  // outcome instead of a second handshake on the same socket.
+  struct Flight {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    int result = 0;
+    sockaddr_storage dst{};
+  };
+  std::map<ino_t, std::shared_ptr<Flight>> flights;
 };
 
 void reply(int listener, std::uint64_t id, int error, long long val = 0) {
@@ -190,6 +210,33 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   } else if (!stream) {
     e = ENETUNREACH;  // UDP through the proxy: not in the prototype (fail closed)
   } else {
+    struct stat st {};
+    const bool have_ino = fstat(sock, &st) == 0;
+    std::shared_ptr<Supervisor::Flight> flight;
+    bool first = true;
+    if (have_ino) {
+      std::lock_guard<std::mutex> lock(sv.mu);
+      auto& slot = sv.flights[st.st_ino];
+      if (slot && std::memcmp(&slot->dst, &dst, sizeof dst) == 0) {
+        flight = slot;
+        first = false;
+      } else {
+        slot = std::make_shared<Supervisor::Flight>();
+        slot->dst = dst;
+        flight = slot;
+      }
+    }
+    if (!first) {
+      // A restarted connect of a socket whose dial is under way or done: its outcome.
+      std::unique_lock<std::mutex> lock(flight->m);
+      flight->cv.wait_for(lock, sv.config->timeout + std::chrono::seconds(1),
+                          [&] { return flight->done; });
+      e = flight->done ? flight->result : ETIMEDOUT;
+      lock.unlock();
+      close(sock);
+      reply(sv.listener, req.id, e);
+      return;
+    }
     socks5::Address target =
         d.name.empty() ? *socks5::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&dst), len)
                        : socks5::Address::domain(std::string(d.name), d.port);
@@ -207,12 +254,15 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
     if (dial.step().next != socks5::Dial::Next::done) {
       e = socks5::to_errno(dial.error());
       if (e == 0) e = ECONNREFUSED;
-    } else {
-      struct stat st {};
-      if (fstat(sock, &st) == 0) {
-        std::lock_guard<std::mutex> lock(sv.mu);
-        sv.peers[st.st_ino] = {dst, len};
-      }
+    } else if (have_ino) {
+      std::lock_guard<std::mutex> lock(sv.mu);
+      sv.peers[st.st_ino] = {dst, len};
+    }
+    if (flight) {
+      std::lock_guard<std::mutex> lock(flight->m);
+      flight->done = true;
+      flight->result = e;
+      flight->cv.notify_all();
     }
   }
   close(sock);
