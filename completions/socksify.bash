@@ -9,11 +9,11 @@ _socksify() {
 
     local flags="-x --proxy --chain --password-file --auth --gssapi-service --gssapi-protection
         --dns -r --rule --fake-net4 --fake-net6
-        -v --verbose -q --quiet --log-file --timeout --pipelining --listen -c --config --strict
-        -h --help --version"
+        -v --verbose -q --quiet --log-file --timeout --pipelining --listen --mode -c --config
+        --strict -h --help --version"
     local with_value="-x --proxy --chain --password-file --auth --gssapi-service
         --gssapi-protection --dns -r --rule --fake-net4
-        --fake-net6 --log-file --timeout --pipelining --listen -c --config"
+        --fake-net6 --log-file --timeout --pipelining --listen --mode -c --config"
 
     # The value of the option before the cursor.
     case $prev in
@@ -24,6 +24,7 @@ _socksify() {
             COMPREPLY=($(compgen -W "integrity confidentiality clear" -- "$cur")); return ;;
         --pipelining) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return ;;
         --listen) COMPREPLY=($(compgen -W "auto proxy local" -- "$cur")); return ;;
+        --mode) COMPREPLY=($(compgen -W "auto preload supervisor" -- "$cur")); return ;;
         --password-file | --log-file | -c | --config)
             COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
         -x | --proxy)

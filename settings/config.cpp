@@ -268,6 +268,14 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
                : l == "local" ? ListenMode::local
                               : ListenMode::automatic;
   }
+  auto mode = checked("SOCKSIFY_MODE");
+  if (!mode) return unexpected(mode.error());
+  if (*mode != nullptr) {
+    const std::string& m = (*mode)->value;
+    c.mode = m == "preload"      ? RunMode::preload
+             : m == "supervisor" ? RunMode::supervisor
+                                 : RunMode::automatic;
+  }
   auto auth = checked("SOCKSIFY_AUTH");
   if (!auth) return unexpected(auth.error());
   auto level = checked("SOCKSIFY_GSSAPI_PROTECTION");

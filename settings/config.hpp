@@ -52,6 +52,13 @@ struct Rule {
 /// line per connection; debug: everything.
 enum class LogLevel : std::uint8_t { quiet = 0, error = 1, info = 2, debug = 3 };
 
+/// How the wrapper reaches a program's connections.
+enum class RunMode : std::uint8_t {
+  automatic,   ///< the supervisor for programs the preload cannot reach (static, Go), else it
+  preload,     ///< LD_PRELOAD only (static and Go programs get a warning)
+  supervisor,  ///< the seccomp supervisor (tools/supervisor.hpp)
+};
+
 /// Which listening sockets go through the proxy (SOCKS BIND).
 enum class ListenMode : std::uint8_t {
   automatic,  ///< those bound to the local address of a proxied connection (active FTP)
@@ -76,6 +83,7 @@ struct Config {
   std::chrono::milliseconds cooldown{30000};  ///< a failed proxy is tried last this long
   socks5::Pipelining pipelining = socks5::Pipelining::automatic;
   ListenMode listen = ListenMode::automatic;
+  RunMode mode = RunMode::automatic;
   /// Set: authenticate with GSSAPI (SOCKSIFY_AUTH=gssapi) at this level and name.
   std::optional<socks5::GssapiOptions> gssapi;
 };

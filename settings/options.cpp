@@ -51,6 +51,10 @@ constexpr Option kOptions[] = {
     {"config", "SOCKSIFY_CONF", "", "", "-c,--config", ValueKind::path, "", 0, 0, ' ', "FILE",
      "configuration file (socksify.conf(5)); default: $XDG_CONFIG_HOME/socksify/socksify.conf, "
      "then /etc/socksify.conf"},
+    {"mode", "SOCKSIFY_MODE", "mode", "", "--mode", ValueKind::choice, "auto|preload|supervisor",
+     0, 0, ' ', "MODE", "how programs are reached: auto (the supervisor for static and Go "
+     "programs, the preload for the rest), preload (LD_PRELOAD only) or supervisor (seccomp "
+     "user notification)"},
     {"strict", "SOCKSIFY_STRICT", "strict", "", "--strict", ValueKind::flag, "", 0, 0, ' ', "",
      "refuse to run programs the library cannot reach (static, setuid, setcap, Go), here and "
      "when a socksified program starts one"},

@@ -17,7 +17,7 @@
 #include "program.hpp"
 
 namespace socksify::tool {
-namespace {
+namespace {}  // namespace
 
 std::string resolve_in_path(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
@@ -34,8 +34,6 @@ std::string resolve_in_path(const std::string& name) {
   }
   return "";
 }
-
-}  // namespace
 
 std::string preload_list(const std::string& shim, const char* old) {
   // Sanitizer runtimes must stay first (they refuse to load otherwise); then us; then the rest.

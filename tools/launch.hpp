@@ -15,6 +15,9 @@ struct LaunchRequest {
   bool strict = false;               ///< refuse programs the shim cannot reach
 };
 
+/// `name` as execvp() would find it in $PATH (unchanged when it holds a '/'), or "".
+std::string resolve_in_path(const std::string& name);
+
 /// Why the shim cannot see a program's connections, or "" if it can.
 std::string unreachable_reason(const std::string& path);
 

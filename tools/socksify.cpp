@@ -18,8 +18,8 @@
 #include "check.hpp"
 #include "config_file.hpp"
 #include "launch.hpp"
-#include "supervisor.hpp"
 #include "options.hpp"
+#include "supervisor.hpp"
 
 namespace {
 
@@ -309,9 +309,10 @@ int main(int argc, char** argv) {
   socksify::tool::warn_about(*config);
   if (cl.check) return socksify::tool::run_check({std::move(*config), cl.target});
   if (cl.activate) return socksify::tool::print_activation(cl.settings);
-  // PROTOTYPE (issue 12, branch only): the seccomp supervisor instead of the preload.
-  if (const char* proto = std::getenv("SOCKSIFY_SUPERVISOR_PROTOTYPE");
-      proto != nullptr && std::strcmp(proto, "1") == 0) {
+  // The seccomp supervisor: asked for, or (auto) for a program the preload cannot reach
+  // because it makes its own system calls (static, Go). setuid and setcap programs are
+  // reached by neither: they keep the warning (or --strict's refusal).
+  if (socksify::tool::use_supervisor(*config, cl.command)) {
     std::fflush(stdout);
     return socksify::tool::run_supervised(cl.command, *config);
   }

@@ -32,7 +32,9 @@
 
 #include "dns_answer.hpp"
 #include "fake_dns.hpp"
+#include "launch.hpp"
 #include "policy.hpp"
+#include "program.hpp"
 #include "socks5/address.hpp"
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
@@ -198,13 +200,17 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   const shim::Verdict v = shim::classify(
       *sv.config, stream ? shim::Operation::connect : shim::Operation::datagram, d, ctx);
   int e = 0;
-  if (v.action == settings::Action::reject) {
-    e = socks5::to_errno(make_error_code(v.refusal));
-  } else if (!stream && d.port == 53 && sv.responder >= 0 && v.action != settings::Action::direct) {
-    // A resolver of the program's own (Go's) asks a name server: the supervisor answers.
+  // In remote-DNS mode a name server is never asked from here (the policy refuses raw DNS to
+  // it, as the preload does): a resolver of the program's own (Go's, static glibc's) is
+  // answered by the supervisor instead, unless a rule of the user's sends it direct.
+  const bool dns = !stream && d.port == 53 && sv.responder >= 0 &&
+                   !(v.action == settings::Action::direct && v.rule > 0);
+  if (dns) {
     if (connect(sock, reinterpret_cast<sockaddr*>(&sv.responder_addr), sv.responder_len) != 0) {
       e = errno;
     }
+  } else if (v.action == settings::Action::reject) {
+    e = socks5::to_errno(make_error_code(v.refusal));
   } else if (v.action == settings::Action::direct || v.action == settings::Action::loopback) {
     if (connect(sock, reinterpret_cast<sockaddr*>(&dst), len) != 0) e = errno;
   } else if (!stream) {
@@ -365,6 +371,15 @@ void serve(Supervisor& sv) {
 }
 
 }  // namespace
+
+bool use_supervisor(const settings::Config& config, const std::vector<std::string>& command) {
+  if (config.mode == settings::RunMode::supervisor) return true;
+  if (config.mode == settings::RunMode::preload || command.empty()) return false;
+  const std::string program = resolve_in_path(command.front());
+  if (program.empty()) return false;
+  const settings::Reach r = settings::program_reach(program.c_str());
+  return r == settings::Reach::static_binary || r == settings::Reach::go_runtime;
+}
 
 int run_supervised(const std::vector<std::string>& argv, const settings::Config& config) {
   int to_parent[2], to_child[2];

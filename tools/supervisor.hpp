@@ -12,6 +12,10 @@
 
 namespace socksify::tool {
 
+/// Whether `command` runs under the supervisor with `config` (its mode, and in auto mode what
+/// the program is).
+bool use_supervisor(const settings::Config& config, const std::vector<std::string>& command);
+
 /// Runs `argv` under the supervisor with `config`'s proxies. Returns the program's exit code
 /// (128 + signal when killed), or 125 with a line on stderr when the supervisor cannot start.
 int run_supervised(const std::vector<std::string>& argv, const settings::Config& config);

@@ -523,12 +523,15 @@ TEST_CASE("configuration file: -c, and a bad file names its line", "[shim][lab]"
 
 TEST_CASE("the wrapper warns about programs the shim cannot reach, --strict refuses them",
           "[shim][lab]") {
+  // With --mode preload a static program is out of reach (auto runs it under the
+  // supervisor: supervisor_test.cpp).
   std::string out;
-  lab().client(lab().socksify() + " -x " + kDanted + " " SOCKSIFY_STATIC_PROBE " resolve x.lab",
+  lab().client(lab().socksify() + " -x " + kDanted +
+                   " --mode preload " SOCKSIFY_STATIC_PROBE " resolve x.lab",
                &out);
   CHECK_THAT(out, Catch::Contains("is statically linked"));
   CHECK(lab().client(lab().socksify() + " -x " + kDanted +
-                         " --strict " SOCKSIFY_STATIC_PROBE " resolve x.lab",
+                         " --mode preload --strict " SOCKSIFY_STATIC_PROBE " resolve x.lab",
                      &out) == 126);
   CHECK_THAT(out, Catch::Contains("refusing to run"));
   // A setuid program owned by someone else: the loader would ignore LD_PRELOAD.
@@ -547,7 +550,8 @@ TEST_CASE("the wrapper warns about programs the shim cannot reach, --strict refu
   CHECK_THAT(out, Catch::Contains("refusing to run"));
 }
 
-TEST_CASE("Go programs: the wrapper warns, dynamically linked ones too", "[shim][lab]") {
+TEST_CASE("Go programs under --mode preload: the wrapper warns, dynamically linked ones too",
+          "[shim][lab]") {
   // Go's runtime makes its socket system calls itself, even when it is linked against the C
   // library (cgo), so the preloaded library never sees them. The wrapper recognises Go's
   // build-ID note and says so instead of letting the program run unproxied in silence.
@@ -564,17 +568,19 @@ TEST_CASE("Go programs: the wrapper warns, dynamically linked ones too", "[shim]
   // The cgo build really is dynamically linked (it has an interpreter).
   REQUIRE(run_command("readelf -lW " + dyn + " | grep -q 'Requesting program interpreter'") == 0);
   std::string out;
-  const int rc =
-      lab().client(lab().socksify() + " -x " + kDanted + " " + dyn + " target.lab:7000", &out);
+  const int rc = lab().client(
+      lab().socksify() + " -x " + kDanted + " --mode preload " + dyn + " target.lab:7000", &out);
   CHECK_THAT(out, Catch::Contains("is a Go program"));
   // And it is right: the connection did not go through the proxy (the client namespace has
   // no route to the fake address the C resolver handed out, so nothing leaves either).
   CHECK(rc != 0);
   CHECK_THAT(out, !Catch::Contains("echo hello from go"));
-  CHECK(lab().client(lab().socksify() + " -x " + kDanted + " --strict " + dyn + " target.lab:7000",
+  CHECK(lab().client(lab().socksify() + " -x " + kDanted + " --mode preload --strict " + dyn +
+                         " target.lab:7000",
                      &out) == 126);
   CHECK_THAT(out, Catch::Contains("refusing to run"));
-  lab().client(lab().socksify() + " -x " + kDanted + " " + stat + " target.lab:7000", &out);
+  lab().client(lab().socksify() + " -x " + kDanted + " --mode preload " + stat + " target.lab:7000",
+               &out);
   CHECK_THAT(out, Catch::Contains("is statically linked"));
   // A C program with the same headers, for contrast, is not flagged.
   CHECK(
