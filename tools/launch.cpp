@@ -64,6 +64,12 @@ std::string unreachable_reason(const std::string& path) {
   return settings::reach_text(settings::program_reach(path.c_str()));
 }
 
+std::string self_path() {
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  return n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : std::string();
+}
+
 std::string find_shim() {
   if (const char* s = std::getenv("SOCKSIFY_SHIM"); s != nullptr && *s != '\0') {
     char buf[PATH_MAX];
@@ -204,6 +210,11 @@ int launch(const LaunchRequest& request) {
   }
   for (const auto& [name, s] : request.settings) setenv(name.c_str(), s.value.c_str(), 1);
   setenv("LD_PRELOAD", preload_list(shim_path, std::getenv("LD_PRELOAD")).c_str(), 1);
+  // So that the library can run a static or Go program the socksified one starts under the
+  // supervisor (this command, --mode supervisor).
+  if (const std::string self = self_path(); !self.empty()) {
+    setenv("SOCKSIFY_WRAPPER", self.c_str(), 1);
+  }
   std::vector<char*> argv;
   argv.reserve(request.command.size() + 1);
   for (const auto& a : request.command) argv.push_back(const_cast<char*>(a.c_str()));

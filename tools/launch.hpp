@@ -21,6 +21,9 @@ std::string resolve_in_path(const std::string& name);
 /// Why the shim cannot see a program's connections, or "" if it can.
 std::string unreachable_reason(const std::string& path);
 
+/// This executable's absolute path, or "".
+std::string self_path();
+
 /// Finds the shim next to this executable (build tree or installed layout), or
 /// $SOCKSIFY_SHIM. Returns an absolute path or "".
 std::string find_shim();

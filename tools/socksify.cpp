@@ -312,14 +312,14 @@ int main(int argc, char** argv) {
   // The seccomp supervisor: asked for, or (auto) for a program the preload cannot reach
   // because it makes its own system calls (static, Go). setuid and setcap programs are
   // reached by neither: they keep the warning (or --strict's refusal).
-  if (socksify::tool::use_supervisor(*config, cl.command)) {
-    std::fflush(stdout);
-    return socksify::tool::run_supervised(cl.command, *config);
-  }
   socksify::tool::LaunchRequest launch;
   launch.command = std::move(cl.command);
   launch.settings = std::move(cl.settings);
   launch.strict = cl.strict || config->strict;
+  if (socksify::tool::use_supervisor(*config, launch.command)) {
+    std::fflush(stdout);
+    return socksify::tool::run_supervised(launch, *config);
+  }
   std::fflush(stdout);
   return socksify::tool::launch(launch);
 }

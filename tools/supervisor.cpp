@@ -381,7 +381,9 @@ bool use_supervisor(const settings::Config& config, const std::vector<std::strin
   return r == settings::Reach::static_binary || r == settings::Reach::go_runtime;
 }
 
-int run_supervised(const std::vector<std::string>& argv, const settings::Config& config) {
+int run_supervised(const LaunchRequest& request, const settings::Config& config) {
+  const std::vector<std::string>& argv = request.command;
+  const std::string shim = find_shim();
   int to_parent[2], to_child[2];
   if (pipe2(to_parent, O_CLOEXEC) != 0 || pipe2(to_child, O_CLOEXEC) != 0) return 125;
   const pid_t child = fork();
@@ -399,6 +401,13 @@ int run_supervised(const std::vector<std::string>& argv, const settings::Config&
     char ack;
     (void)!read(to_child[0], &ack, 1);
     close(listener);
+    for (const auto& [name, s] : request.settings) setenv(name.c_str(), s.value.c_str(), 1);
+    if (!shim.empty()) {
+      setenv("LD_PRELOAD", preload_list(shim, std::getenv("LD_PRELOAD")).c_str(), 1);
+    }
+    // Every descendant is under the filter: the library in a dynamic one neither warns about
+    // nor re-supervises a static program it starts.
+    setenv("SOCKSIFY_SUPERVISED", "1", 1);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "launch.hpp"
 
 namespace socksify::tool {
 
@@ -16,8 +17,11 @@ namespace socksify::tool {
 /// the program is).
 bool use_supervisor(const settings::Config& config, const std::vector<std::string>& command);
 
-/// Runs `argv` under the supervisor with `config`'s proxies. Returns the program's exit code
-/// (128 + signal when killed), or 125 with a line on stderr when the supervisor cannot start.
-int run_supervised(const std::vector<std::string>& argv, const settings::Config& config);
+/// Runs `request`'s command under the supervisor with `config`. Its dynamically linked
+/// children get the preloaded library too (the settings exported, LD_PRELOAD set): their
+/// connections to the proxy are direct in the policy, so the supervisor only connects them.
+/// Returns the program's exit code (128 + signal when killed), or 125 with a line on stderr
+/// when the supervisor cannot start.
+int run_supervised(const LaunchRequest& request, const settings::Config& config);
 
 }  // namespace socksify::tool

@@ -86,6 +86,58 @@ bool search_path(const char* file, char (&out)[PATH_MAX]) {
 // (SOCKSIFY_STRICT) every unreachable kind is refused with EACCES. The settings come from
 // the runtime if it is up, else from the environment (no initialisation here: this may run
 // in a vfork child).
+bool exec_allowed(const char* path);
+
+// What exec does with a program.
+enum class ExecWay : std::uint8_t { as_asked, refused, supervised };
+
+// The wrapper to run a static or Go program under its seccomp supervisor, or null: known when
+// the wrapper started this program (SOCKSIFY_WRAPPER), unless the mode is "preload", or this
+// process is supervised already (SOCKSIFY_SUPERVISED: the filter covers its children).
+const char* supervising_wrapper(const Runtime* rt) {
+  if (getenv("SOCKSIFY_SUPERVISED") != nullptr) return nullptr;
+  const char* wrapper = getenv("SOCKSIFY_WRAPPER");
+  if (wrapper == nullptr || wrapper[0] != '/') return nullptr;
+  if (rt != nullptr) {
+    if (rt->config.mode == settings::RunMode::preload) return nullptr;
+  } else if (const char* m = getenv("SOCKSIFY_MODE");
+             m != nullptr && std::strcmp(m, "preload") == 0) {
+    return nullptr;
+  }
+  return wrapper;
+}
+
+ExecWay exec_way(const char* path) {
+  const auto* rt = runtime_if_ready();
+  const settings::Reach r = settings::program_reach(path);
+  if (r == settings::Reach::preloadable) return ExecWay::as_asked;
+  const bool own_calls = r == settings::Reach::static_binary || r == settings::Reach::go_runtime;
+  if (getenv("SOCKSIFY_SUPERVISED") != nullptr && own_calls) return ExecWay::as_asked;
+  if (own_calls && supervising_wrapper(rt) != nullptr) return ExecWay::supervised;
+  return exec_allowed(path) ? ExecWay::as_asked : ExecWay::refused;
+}
+
+// argv for the wrapper running `path` under the supervisor: wrapper --mode supervisor path
+// argv[1]... (in `out`, room for the count of argv + 4; no allocation: this may be a vfork
+// child).
+void supervised_argv(const char* wrapper, const char* path, char* const argv[], char** out) {
+  std::size_t k = 0;
+  out[k++] = const_cast<char*>(wrapper);
+  out[k++] = const_cast<char*>("--mode");
+  out[k++] = const_cast<char*>("supervisor");
+  out[k++] = const_cast<char*>(path);
+  for (std::size_t i = 1; argv != nullptr && argv[0] != nullptr && argv[i] != nullptr; ++i) {
+    out[k++] = argv[i];
+  }
+  out[k] = nullptr;
+}
+
+std::size_t arg_count(char* const argv[]) {
+  std::size_t n = 0;
+  while (argv != nullptr && argv[n] != nullptr) ++n;
+  return n;
+}
+
 bool exec_allowed(const char* path) {
   const auto* rt = runtime_if_ready();
   const bool strict = rt != nullptr ? rt->config.strict : truthy(getenv("SOCKSIFY_STRICT"));
@@ -113,14 +165,34 @@ bool exec_allowed(const char* path) {
 // The hooks' work, by the real function each ends in: the forwarding hooks (execv, execl...)
 // call these, never another hook by name.
 int exec_path(const char* path, char* const argv[], char* const envp[]) {
-  if (!exec_allowed(path)) return -1;
+  const ExecWay way = exec_way(path);
+  if (way == ExecWay::refused) return -1;
   ExecEnv e;
+  if (way == ExecWay::supervised) {
+    char** wargv = static_cast<char**>(__builtin_alloca((arg_count(argv) + 5) * sizeof(char*)));
+    const char* wrapper = supervising_wrapper(runtime_if_ready());
+    supervised_argv(wrapper, path, argv, wargv);
+    return real().execve(wrapper, wargv, exec_env(envp, e));
+  }
   return real().execve(path, argv, exec_env(envp, e));
+}
+
+int spawn_supervised(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                     const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  char** wargv = static_cast<char**>(__builtin_alloca((arg_count(argv) + 5) * sizeof(char*)));
+  const char* wrapper = supervising_wrapper(runtime_if_ready());
+  supervised_argv(wrapper, path, argv, wargv);
+  ExecEnv e;
+  return real().posix_spawn(pid, wrapper, actions, attr, wargv, exec_env(envp, e));
 }
 
 int exec_search(const char* file, char* const argv[], char* const envp[]) {
   char found[PATH_MAX];
-  if (search_path(file, found) && !exec_allowed(found)) return -1;
+  if (search_path(file, found)) {
+    const ExecWay way = exec_way(found);
+    if (way == ExecWay::refused) return -1;
+    if (way == ExecWay::supervised) return exec_path(found, argv, envp);
+  }
   ExecEnv e;
   return real().execvpe(file, argv, exec_env(envp, e));
 }
@@ -202,8 +274,12 @@ SOCKSIFY_EXPORT int posix_spawn(pid_t* pid, const char* path,
                                 const posix_spawn_file_actions_t* actions,
                                 const posix_spawnattr_t* attr, char* const argv[],
                                 char* const envp[]) {
-  if (!sh::exec_allowed(path)) return EACCES;
+  const sh::ExecWay way = sh::exec_way(path);
+  if (way == sh::ExecWay::refused) return EACCES;
   sh::ExecEnv e;
+  if (way == sh::ExecWay::supervised) {
+    return sh::spawn_supervised(pid, path, actions, attr, argv, envp);
+  }
   return real().posix_spawn(pid, path, actions, attr, argv, sh::exec_env(envp, e));
 }
 
@@ -212,7 +288,13 @@ SOCKSIFY_EXPORT int posix_spawnp(pid_t* pid, const char* file,
                                  const posix_spawnattr_t* attr, char* const argv[],
                                  char* const envp[]) {
   char found[PATH_MAX];
-  if (sh::search_path(file, found) && !sh::exec_allowed(found)) return EACCES;
+  if (sh::search_path(file, found)) {
+    const sh::ExecWay way = sh::exec_way(found);
+    if (way == sh::ExecWay::refused) return EACCES;
+    if (way == sh::ExecWay::supervised) {
+      return sh::spawn_supervised(pid, found, actions, attr, argv, envp);
+    }
+  }
   sh::ExecEnv e;
   return real().posix_spawnp(pid, file, actions, attr, argv, sh::exec_env(envp, e));
 }

@@ -63,10 +63,55 @@ TEST_CASE("supervisor: the same Go program built with cgo", "[shim][lab][supervi
   CHECK(leaks_since(mark).empty());
 }
 
-TEST_CASE("supervisor: --mode supervisor covers a shell script's static child",
+TEST_CASE("supervisor: a shell script's static child, in auto and supervisor mode",
           "[shim][lab][supervisor]") {
+  // auto: the shell has the preloaded library, which runs the static program under the
+  // supervisor (socksify --mode supervisor PROGRAM) instead of warning.
+  for (const char* mode : {"auto", "supervisor"}) {
+    INFO(mode);
+    const std::string out =
+        run_ok(lab().socksify() + " -x " + kDanted + " --mode " + mode + " sh -c \"" +
+               SOCKSIFY_STATIC_PROBE + " connect target.lab 7000 block\"");
+    CHECK_THAT(out, Catch::Contains("peer 198.18."));
+    CHECK_THAT(out, !Catch::Contains("warning"));
+  }
+  // A dynamically linked child has the preloaded library as well: its own connection to the
+  // proxy is direct in the policy, so the supervisor only connects it (one handshake).
+  require_program("curl", "curl");
+  const std::size_t mark = lab().danted_log().size();
+  const std::string page = run_ok(lab().socksify() + " -x " + kDanted +
+                                  " --mode supervisor sh -c \"curl -sS -m 10 "
+                                  "http://target.lab:8080/\"");
+  CHECK_THAT(page, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(server_log_with("http 198.51.100.1 /"), Catch::Contains("http 198.51.100.1 /"));
+  // danted saw one session for it, from the client side's address, not a proxy within a proxy.
+  CHECK(lab().danted_log().size() > mark);
+}
+
+TEST_CASE("supervisor: a Go program with 50 connections at once, handshakes in parallel",
+          "[shim][lab][supervisor]") {
+  const std::string many = go_build("dialmany", false);
+  // A gate in front of danted: it relays only once 50 connections are open at once.
+  lab().start_hostile("gate", "192.0.2.1", 1111, {"50", "192.0.2.1", "1080"});
   const std::string out =
-      run_ok(lab().socksify() + " -x " + kDanted + " --mode supervisor sh -c \"" +
-             SOCKSIFY_STATIC_PROBE + " connect target.lab 7000 block\"");
-  CHECK_THAT(out, Catch::Contains("peer 198.18."));
+      run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1111 " + many + " target.lab:7000 50");
+  CHECK_THAT(out, Catch::Contains("echoed 50 of 50"));
+  CHECK_THAT(wait_for_text([] { return lab().hostile_log(); }, "gate open"),
+             Catch::Contains("gate open 50"));
+}
+
+TEST_CASE("supervisor: io_uring is refused, and a dead supervisor fails connects closed",
+          "[shim][lab][supervisor]") {
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " SOCKSIFY_STATIC_PROBE " iouring"),
+             Catch::Contains("io_uring_setup: EPERM"));
+  // Without the supervisor the probe's io_uring works (the refusal is the supervisor's).
+  CHECK_THAT(run_ok(SOCKSIFY_STATIC_PROBE " iouring"), Catch::Contains("io_uring_setup: ok"));
+  // The shell kills the supervisor (its parent, the wrapper), then connects: the connect
+  // fails (ENOSYS), nothing goes out directly.
+  std::string out;
+  lab().client(lab().socksify() + " -x " + kDanted +
+                   " --mode supervisor sh -c \"kill -9 \\$PPID; " + SOCKSIFY_STATIC_PROBE +
+                   " connect 198.51.100.1 7000 block\"",
+               &out);
+  CHECK_THAT(out, Catch::Contains("Function not implemented"));  // ENOSYS
 }
