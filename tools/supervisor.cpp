@@ -29,6 +29,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dns_answer.hpp"
 #include "fake_dns.hpp"
@@ -58,6 +59,7 @@ int sys_pidfd_getfd(int pidfd, int fd) {
 bool install_filter(int& listener) {
   constexpr unsigned kArchOffset = offsetof(seccomp_data, arch);
   constexpr unsigned kNrOffset = offsetof(seccomp_data, nr);
+  constexpr unsigned kArg4Low = offsetof(seccomp_data, args) + 4 * sizeof(std::uint64_t);
   sock_filter code[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArchOffset),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -69,6 +71,19 @@ bool install_filter(int& listener) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      // Datagrams sent to an address: sendmsg and sendmmsg always (the address is in
+      // memory), sendto when its address argument is not null (send() is sendto without one).
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmsg, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmmsg, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, 0, 6),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg4Low),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg4Low + 4),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
@@ -138,6 +153,13 @@ struct Supervisor {
   };
   std::map<ino_t, std::shared_ptr<Flight>> flights;
 };
+
+void reply_continue(int listener, std::uint64_t id) {
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
 
 void reply(int listener, std::uint64_t id, int error, long long val = 0) {
   seccomp_notif_resp resp{};
@@ -295,6 +317,174 @@ void respond(Supervisor& sv) {
   }
 }
 
+// The program's socket `fd` (a duplicate), or -1.
+int take_socket(pid_t pid, int fd) {
+  const int pidfd = sys_pidfd_open(pid);
+  const int sock = pidfd >= 0 ? sys_pidfd_getfd(pidfd, fd) : -1;
+  if (pidfd >= 0) close(pidfd);
+  return sock;
+}
+
+// What happens to a datagram for `dst` (a sockaddr from the program): 0 to send it here
+// (direct), or the errno that refuses it. Datagrams through the proxy need UDP ASSOCIATE,
+// which the supervisor does not do: they fail closed.
+int datagram_verdict(Supervisor& sv, const sockaddr_storage& dst, socklen_t len) {
+  shim::Destination d;
+  if (!shim::destination_from(reinterpret_cast<const sockaddr*>(&dst), len, d)) return 0;
+  shim::Context ctx;
+  if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) ctx.fake = true;
+  const shim::Verdict v = shim::classify(*sv.config, shim::Operation::datagram, d, ctx);
+  if (v.action == settings::Action::reject) return socks5::to_errno(make_error_code(v.refusal));
+  if (v.action == settings::Action::direct || v.action == settings::Action::loopback) return 0;
+  return ENETUNREACH;
+}
+
+constexpr std::size_t kMaxDatagram = 65536;
+
+// sendto, sendmsg and sendmmsg with an address. Stream sockets (the address is ignored
+// unless MSG_FASTOPEN) and sockets that are not internet ones go on as asked; a datagram to
+// a direct destination is sent by the supervisor itself, on the program's socket, from a
+// copy of the program's buffers (never CONTINUE with an address: it could change after the
+// check); one that would need the proxy fails closed.
+void on_send(Supervisor& sv, const seccomp_notif& req) {
+  const pid_t pid = process_of(static_cast<pid_t>(req.pid));
+  const int sock = take_socket(pid, static_cast<int>(req.data.args[0]));
+  if (sock < 0) {
+    reply(sv.listener, req.id, EBADF);
+    return;
+  }
+  int domain = 0, type = 0;
+  socklen_t l1 = sizeof domain, l2 = sizeof type;
+  getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &l1);
+  getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &l2);
+  const bool inet = domain == AF_INET || domain == AF_INET6;
+  const auto flags = static_cast<int>(req.data.nr == SYS_sendto
+                                          ? req.data.args[3]
+                                          : req.data.args[req.data.nr == SYS_sendmsg ? 2 : 3]);
+  if (!inet || (type == SOCK_STREAM && (flags & MSG_FASTOPEN) == 0)) {
+    close(sock);
+    reply_continue(sv.listener, req.id);
+    return;
+  }
+  if (type == SOCK_STREAM) {  // TCP Fast Open: a connect the supervisor would have to make
+    close(sock);
+    reply(sv.listener, req.id, EOPNOTSUPP);
+    return;
+  }
+  // One message: (name, iovecs). sendto has one buffer; sendmsg one msghdr; sendmmsg several.
+  auto send_one = [&](const msghdr& remote, std::uint64_t* sent) -> int {
+    sockaddr_storage dst{};
+    const socklen_t nlen = remote.msg_name == nullptr ? 0 : remote.msg_namelen;
+    if (nlen > sizeof dst) return EINVAL;
+    if (nlen > 0 && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_name), &dst, nlen))
+      return EFAULT;
+    if (nlen > 0) {
+      if (const int e = datagram_verdict(sv, dst, nlen); e != 0) return e;
+    }
+    if (remote.msg_iovlen > 64) return EMSGSIZE;
+    iovec iov[64];
+    if (remote.msg_iovlen > 0 && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_iov),
+                                              iov, remote.msg_iovlen * sizeof(iovec)))
+      return EFAULT;
+    std::vector<std::uint8_t> data;
+    for (std::size_t i = 0; i < remote.msg_iovlen; ++i) {
+      const std::size_t at = data.size();
+      if (at + iov[i].iov_len > kMaxDatagram) return EMSGSIZE;
+      data.resize(at + iov[i].iov_len);
+      if (iov[i].iov_len > 0 && !read_memory(pid, reinterpret_cast<std::uint64_t>(iov[i].iov_base),
+                                             data.data() + at, iov[i].iov_len))
+        return EFAULT;
+    }
+    std::vector<std::uint8_t> control(remote.msg_control == nullptr ? 0 : remote.msg_controllen);
+    if (control.size() > 4096) return EINVAL;
+    if (!control.empty() && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_control),
+                                         control.data(), control.size()))
+      return EFAULT;
+    iovec one{data.data(), data.size()};
+    msghdr m{};
+    m.msg_name = nlen > 0 ? &dst : nullptr;
+    m.msg_namelen = nlen;
+    m.msg_iov = &one;
+    m.msg_iovlen = 1;
+    m.msg_control = control.empty() ? nullptr : control.data();
+    m.msg_controllen = control.size();
+    const ssize_t n = sendmsg(sock, &m, flags | MSG_NOSIGNAL);
+    if (n < 0) return errno;
+    *sent = static_cast<std::uint64_t>(n);
+    return 0;
+  };
+  int e = 0;
+  std::uint64_t val = 0;
+  if (req.data.nr == SYS_sendto) {
+    iovec iov{reinterpret_cast<void*>(req.data.args[1]),
+              static_cast<std::size_t>(req.data.args[2])};
+    msghdr remote{};
+    remote.msg_name = reinterpret_cast<void*>(req.data.args[4]);
+    remote.msg_namelen = static_cast<socklen_t>(req.data.args[5]);
+    // The one buffer, read as a one-element vector from this side's memory.
+    sockaddr_storage dst{};
+    const socklen_t nlen = remote.msg_namelen;
+    if (nlen > sizeof dst || !read_memory(pid, req.data.args[4], &dst, nlen)) {
+      e = EFAULT;
+    } else if ((e = datagram_verdict(sv, dst, nlen)) == 0) {
+      std::vector<std::uint8_t> data(iov.iov_len > kMaxDatagram ? 0 : iov.iov_len);
+      if (iov.iov_len > kMaxDatagram) {
+        e = EMSGSIZE;
+      } else if (!data.empty() && !read_memory(pid, req.data.args[1], data.data(), data.size())) {
+        e = EFAULT;
+      } else {
+        const ssize_t n = sendto(sock, data.data(), data.size(), flags | MSG_NOSIGNAL,
+                                 reinterpret_cast<sockaddr*>(&dst), nlen);
+        if (n < 0) {
+          e = errno;
+        } else {
+          val = static_cast<std::uint64_t>(n);
+        }
+      }
+    }
+  } else if (req.data.nr == SYS_sendmsg) {
+    msghdr remote{};
+    if (!read_memory(pid, req.data.args[1], &remote, sizeof remote)) {
+      e = EFAULT;
+    } else if (remote.msg_name == nullptr) {
+      close(sock);
+      reply_continue(sv.listener, req.id);  // a connected socket: its peer was checked then
+      return;
+    } else {
+      e = send_one(remote, &val);
+    }
+  } else {  // sendmmsg
+    const auto vlen = static_cast<std::size_t>(req.data.args[2] > 64 ? 64 : req.data.args[2]);
+    std::vector<mmsghdr> msgs(vlen);
+    if (vlen > 0 && !read_memory(pid, req.data.args[1], msgs.data(), vlen * sizeof(mmsghdr))) {
+      e = EFAULT;
+    } else {
+      bool named = false;
+      for (const auto& m : msgs) named = named || m.msg_hdr.msg_name != nullptr;
+      if (!named) {
+        close(sock);
+        reply_continue(sv.listener, req.id);
+        return;
+      }
+      std::size_t done = 0;
+      for (; done < vlen; ++done) {
+        std::uint64_t n = 0;
+        const int err = send_one(msgs[done].msg_hdr, &n);
+        if (err != 0) {
+          if (done == 0) e = err;
+          break;
+        }
+        const auto len = static_cast<unsigned>(n);
+        write_memory(pid, req.data.args[1] + done * sizeof(mmsghdr) + offsetof(mmsghdr, msg_len),
+                     &len, sizeof len);
+      }
+      if (e == 0) val = done;
+    }
+  }
+  close(sock);
+  reply(sv.listener, req.id, e, static_cast<long long>(val));
+}
+
 // getpeername(): the destination the program asked for, not the proxy.
 void on_getpeername(Supervisor& sv, const seccomp_notif& req) {
   const pid_t pid = process_of(static_cast<pid_t>(req.pid));
@@ -361,6 +551,9 @@ void serve(Supervisor& sv) {
     std::thread([&sv, req] {
       if (req.data.nr == SYS_connect) {
         on_connect(sv, req);
+      } else if (req.data.nr == SYS_sendto || req.data.nr == SYS_sendmsg ||
+                 req.data.nr == SYS_sendmmsg) {
+        on_send(sv, req);
       } else if (req.data.nr == SYS_getpeername) {
         on_getpeername(sv, req);
       } else {
