@@ -506,6 +506,68 @@ def via_proxy_count():
     return open(os.path.join(WORK, "http.out")).read().count(TARGET + " - -")
 
 
+# --- The seccomp supervisor (--mode supervisor): per-connect time against the preload on the
+# same danted, and 50 goroutines as a multiple of one at an emulated round trip ---------------
+
+def report_supervisor():
+    print("measuring the supervisor (interleaved) ...", file=sys.stderr)
+    parallel_setup()
+    src = os.path.join(ROOT, "bench/connect_loop.c")
+    sh("cc -O2 -o %s/connect_loop %s" % (WORK, src))
+    sh("cc -O2 -static -o %s/connect_loop_static %s" % (WORK, src))
+    go_env = "HOME=%s GOCACHE=%s/go-cache GO111MODULE=off GOPATH=%s/gopath CGO_ENABLED=0" % (
+        WORK, WORK, WORK)
+    sh("cd %s && env %s go build -o %s/dialmany %s/tests/integration/go/dialmany.go" % (
+        WORK, go_env, WORK, ROOT))
+    n = 100 if QUICK else 300
+    rounds = 1 if QUICK else 7
+    rows = {
+        "direct (no proxy), static": "%s/connect_loop_static %s 7001 %d" % (WORK, TARGET, n),
+        "preload (dynamic program)": "%s -x socks5://%s:1080 %s/connect_loop %s 7001 %d" % (
+            SOCKSIFY, PROXY, WORK, TARGET, n),
+        "supervisor (static program)": "%s -x socks5://%s:1080 %s/connect_loop_static %s 7001 %d" % (
+            SOCKSIFY, PROXY, WORK, TARGET, n),
+    }
+    per = {k: [] for k in rows}
+    for _ in range(rounds):
+        for name, cmd in rows.items():
+            ns = P if name.startswith("direct") else C
+            out = sh(in_ns(ns, cmd), capture=True, check=False)
+            m = re.search(r"per_connect_us ([0-9.]+) ok (\d+)", out)
+            if m and int(m.group(2)) == n:
+                per[name].append(float(m.group(1)))
+            else:
+                print("  %s failed: %s" % (name, out.strip()[-200:]), file=sys.stderr)
+    conc = {1: [], 50: []}
+    for _ in range(rounds):
+        for k in (1, 50):
+            out = sh(in_ns(C, "%s -x socks5://%s:1086 %s/dialmany %s:7001 %d" % (
+                SOCKSIFY, PROXY, WORK, TARGET, k)), capture=True, check=False)
+            m = re.search(r"echoed (\d+) of (\d+) in ([0-9.]+) ms", out)
+            if m and m.group(1) == m.group(2):
+                conc[k].append(float(m.group(3)))
+            else:
+                print("  dialmany %d failed: %s" % (k, out.strip()[-200:]), file=sys.stderr)
+    print("\nThe seccomp supervisor: %d blocking connects in a row through danted (no delay); "
+          "medians of %d rounds:" % (n, rounds))
+    print("\n| path | µs per connect |\n|---|---|")
+    for name in rows:
+        if per[name]:
+            print("| %s | %.1f |" % (name, statistics.median(per[name])))
+    if per["preload (dynamic program)"] and per["supervisor (static program)"] and \
+            per["direct (no proxy), static"]:
+        base = statistics.median(per["direct (no proxy), static"])
+        pre = statistics.median(per["preload (dynamic program)"]) - base
+        sup = statistics.median(per["supervisor (static program)"]) - base
+        print("\nAdded over the direct path: preload %.1f µs, supervisor %.1f µs (x%.2f)" % (
+            pre, sup, sup / pre if pre > 0 else float("nan")))
+    if conc[1] and conc[50]:
+        one, fifty = statistics.median(conc[1]), statistics.median(conc[50])
+        print("\nGo (CGO_ENABLED=0), one dial per goroutine, each echoing a line, through danted "
+              "behind a %d ms round trip: 1 goroutine %.1f ms, 50 goroutines %.1f ms (x%.2f)" % (
+                  2 * DELAY_MS, one, fifty, fifty / one))
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
@@ -518,6 +580,9 @@ def main():
         return
     if "--parallel" in sys.argv:  # only the parallel connects
         report_parallel()
+        return
+    if "--supervisor" in sys.argv:  # only the supervisor
+        report_supervisor()
         return
     rows = {}
     for name, (prefix, extra, anchor) in variants(1080).items():

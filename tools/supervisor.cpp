@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,8 +63,21 @@ bool install_filter(int& listener) {
   constexpr unsigned kArg4Low = offsetof(seccomp_data, args) + 4 * sizeof(std::uint64_t);
   sock_filter code[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArchOffset),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 11, 0),
+      // i386 (a 32-bit program, or int 0x80): its network calls are refused, the rest goes on
+      // (the supervisor reads no 32-bit structures): socketcall 102, sendmmsg 345, connect
+      // 362, sendto 369, sendmsg 370, io_uring_setup 425.
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNrOffset),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 102, 6, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 345, 5, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 362, 4, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 369, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 370, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 425, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENETUNREACH),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNrOffset),
       // x32 system calls (nr with bit 30) are refused: the same numbers, another ABI.
       BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
@@ -584,8 +598,18 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   if (child == 0) {
     int listener = -1;
     if (!install_filter(listener)) {
-      std::fprintf(stderr, "socksify: cannot install the supervisor's filter: %s\n",
-                   std::strerror(errno));
+      const int e = errno;
+      utsname u{};
+      uname(&u);
+      if (e == EINVAL || e == ENOSYS) {
+        std::fprintf(stderr,
+                     "socksify: this kernel (%s) cannot run the supervisor: it needs seccomp "
+                     "user notification (Linux 5.0 or later; use --mode preload)\n",
+                     u.release);
+      } else {
+        std::fprintf(stderr, "socksify: cannot install the supervisor's filter: %s\n",
+                     std::strerror(e));
+      }
       _exit(125);
     }
     // The supervisor takes the listener with pidfd_getfd (SCM_RIGHTS could wait on a
@@ -642,8 +666,19 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   (void)!write(to_child[1], "x", 1);
   close(to_parent[0]);
   close(to_child[1]);
-  if (sv.listener < 0) {
-    std::fprintf(stderr, "socksify: cannot take the supervisor's listener\n");
+  if (sv.listener < 0 && child_listener >= 0) {
+    const int e = errno;
+    utsname u{};
+    uname(&u);
+    if (e == ENOSYS) {
+      std::fprintf(stderr,
+                   "socksify: this kernel (%s) cannot run the supervisor: it needs pidfd_getfd "
+                   "(Linux 5.6 or later; use --mode preload)\n",
+                   u.release);
+    } else {
+      std::fprintf(stderr, "socksify: cannot take the supervisor's listener: %s\n",
+                   std::strerror(e));
+    }
     kill(child, SIGKILL);
   }
   // Served until no process is left under the filter (the program's children included).

@@ -31,7 +31,7 @@ std::string go_build(const std::string& source, bool cgo) {
 }  // namespace
 
 TEST_CASE("supervisor: a static C program, blocking and non-blocking connects through danted",
-          "[shim][lab][supervisor]") {
+          "[shim][lab][probe][supervisor]") {
   for (const char* how : {"block", "poll", "epoll-before"}) {
     INFO(how);
     const std::string out = run_ok(lab().socksify() + " -x " + kDanted +
@@ -118,7 +118,7 @@ TEST_CASE("supervisor: io_uring is refused, and a dead supervisor fails connects
 }
 
 TEST_CASE("supervisor: datagrams sent to an address fail closed unless direct",
-          "[shim][lab][supervisor]") {
+          "[shim][lab][probe][supervisor]") {
   // A UDP logger on the proxy host, which the client side CAN reach directly: a datagram that
   // got past the supervisor would show up there.
   lab().start_on_proxy_side(

@@ -1,5 +1,5 @@
 // A Go client for the shim lab: N goroutines each dial HOST:PORT at once and echo one line.
-// Prints "echoed K of N".
+// Prints "echoed K of N in T ms".
 package main
 
 import (
@@ -21,6 +21,7 @@ func main() {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok := 0
+	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -42,5 +43,5 @@ func main() {
 		}(i)
 	}
 	wg.Wait()
-	fmt.Printf("echoed %d of %d\n", ok, n)
+	fmt.Printf("echoed %d of %d in %.1f ms\n", ok, n, float64(time.Since(t0).Microseconds())/1000)
 }
