@@ -417,7 +417,13 @@ while True:
 '''
 
 
+PARALLEL_READY = []
+
+
 def parallel_setup():
+    if PARALLEL_READY:  # once per run (the full run measures both parallel parts)
+        return
+    PARALLEL_READY.append(True)
     with open(os.path.join(WORK, "echo.py"), "w") as f:
         f.write(ECHO_PY)
     spawn(P, "python3 %s/echo.py %s" % (WORK, TARGET), "echo.out")
@@ -676,6 +682,7 @@ def main():
     report_udp()
     report_gssapi()
     report_parallel()
+    report_supervisor()
     print("instructions to run /bin/true: bare %d; with libsocksify.so preloaded %d (+%d);"
           " with libproxychains.so.4 preloaded %d (+%d)."
           % (i_bare, i_ours, i_ours - i_bare, i_pc, i_pc - i_bare))

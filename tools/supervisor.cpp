@@ -40,6 +40,7 @@
 #include "socks5/address.hpp"
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
+#include "socks5/gssapi.hpp"
 
 namespace socksify::tool {
 namespace {
@@ -286,6 +287,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
     plan.proxies = sv.config->proxies;
     plan.chain = sv.config->chain;
     plan.pipelining = sv.config->pipelining;
+    plan.gssapi = sv.config->gssapi ? &*sv.config->gssapi : nullptr;  // level clear only
     socks5::DialSocket ds;
     ds.fd = sock;
     ds.family = dst.ss_family;
@@ -590,6 +592,15 @@ bool use_supervisor(const settings::Config& config, const std::vector<std::strin
 
 int run_supervised(const LaunchRequest& request, const settings::Config& config) {
   const std::vector<std::string>& argv = request.command;
+  if (config.gssapi && config.gssapi->level != socks5::GssLevel::clear) {
+    // A protection layer wraps every octet: the program's own socket cannot carry it.
+    std::fprintf(stderr,
+                 "socksify: %s needs the supervisor (a static or Go program), which cannot "
+                 "carry GSSAPI integrity or confidentiality: use --gssapi-protection clear, or "
+                 "--mode preload\n",
+                 argv.empty() ? "the program" : argv.front().c_str());
+    return 125;
+  }
   const std::string shim = find_shim();
   int to_parent[2], to_child[2];
   if (pipe2(to_parent, O_CLOEXEC) != 0 || pipe2(to_child, O_CLOEXEC) != 0) return 125;
