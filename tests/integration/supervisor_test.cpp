@@ -99,6 +99,26 @@ TEST_CASE("supervisor: a Go program with 50 connections at once, handshakes in p
   CHECK_THAT(out, Catch::Contains("echoed 50 of 50"));
   CHECK_THAT(wait_for_text([] { return lab().hostile_log(); }, "gate open"),
              Catch::Contains("gate open 50"));
+  // As on kernels before 5.19 (no WAIT_KILLABLE_RECV): Go's SIGURG restarts supervised
+  // connects, and each restart gets its socket's dial (no second handshake on it).
+  const std::string again = run_ok("env SOCKSIFY_TEST_NO_KILLABLE_WAIT=1 " + lab().socksify() +
+                                   " -x " + kDanted + " " + many + " target.lab:7000 50");
+  CHECK_THAT(again, Catch::Contains("echoed 50 of 50"));
+}
+
+TEST_CASE("supervisor: the program dies in the middle of a handshake", "[shim][lab][supervisor]") {
+  // A proxy that never answers: the probe waits in a supervised connect and is killed. The
+  // wrapper (the supervisor) then ends with it, within a second or two, not at the 10 s
+  // deadline of the dial it was running.
+  lab().start_hostile("silent", "192.0.2.1", 1096);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string out;
+  lab().client(lab().socksify() + " -x socks5h://192.0.2.1:1096 --mode supervisor sh -c \"" +
+                   SOCKSIFY_STATIC_PROBE +
+                   " connect target.lab 7000 block & sleep 0.5; kill -9 \\$!\"",
+               &out);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < std::chrono::seconds(5));
 }
 
 TEST_CASE("supervisor: io_uring is refused, and a dead supervisor fails connects closed",
