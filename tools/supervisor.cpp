@@ -1,4 +1,4 @@
-// PROTOTYPE (issue 12, branch only): see supervisor.hpp and doc/supervisor-status.md.
+// The seccomp supervisor: see supervisor.hpp and doc/supervisor.md.
 #include "supervisor.hpp"
 
 #include <fcntl.h>
@@ -145,6 +145,7 @@ bool write_memory(pid_t pid, std::uint64_t addr, const void* in, std::size_t len
 
 struct Supervisor {
   int listener = -1;
+  settings::Config owned_config;
   const settings::Config* config = nullptr;
   shim::FakeDns* dns = nullptr;  // remote-DNS mode: the fake addresses handed out
   // The DNS responder (remote-DNS mode): a program's UDP socket to a name server is connected
@@ -646,8 +647,13 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   close(to_parent[1]);
   close(to_child[0]);
   int child_listener = -1;
-  Supervisor sv;
-  sv.config = &config;
+  // Never freed: the threads that answer notifications are detached, and one may still run
+  // a dial (to a silent proxy, say) when the last process has gone and the wrapper exits. So
+  // the supervisor and its own copy of the configuration outlive everything here.
+  auto* owned = new Supervisor;
+  Supervisor& sv = *owned;
+  sv.owned_config = config;
+  sv.config = &sv.owned_config;
   if (config.remote_dns) {
     sv.dns = shim::FakeDns::create(config.fake4, config.fake6);
     sv.responder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

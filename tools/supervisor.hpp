@@ -1,10 +1,10 @@
 #pragma once
-// PROTOTYPE (issue 12, branch only): run a program the preload cannot reach (static, Go) under a
-// seccomp user-notification supervisor. The child sets no_new_privs, installs a filter that
+// Runs a program the preload cannot reach (static, Go) under a seccomp user-notification
+// supervisor. The child sets no_new_privs, installs a filter that
 // sends connect/getpeername to the supervisor, and execs; the supervisor takes a duplicate of
 // the program's own socket (pidfd_getfd), runs the SOCKS handshake on it, and lets the
 // program's connect() succeed. The data path stays the program's socket. See
-// doc/supervisor-status.md for what is built and what is not.
+// doc/supervisor.md.
 #include <string>
 #include <vector>
 

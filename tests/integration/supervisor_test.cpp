@@ -1,8 +1,7 @@
 // The seccomp supervisor (tools/supervisor.hpp), in the lab: programs the preload cannot
 // reach (a static C probe, Go programs built both ways) run under it in auto mode, and their
 // connections cross danted (the echo server logs danted's egress address; the client side
-// has no route to the target). WORK IN PROGRESS on the issue-12 branch: see
-// doc/supervisor-status.md for what is still to come.
+// has no route to the target). Design: doc/supervisor.md.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
