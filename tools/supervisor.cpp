@@ -123,6 +123,11 @@ bool install_filter(int& listener) {
 
 // The process (thread-group leader) of thread `tid`: pidfd_open wants a process.
 pid_t process_of(pid_t tid) {
+  // Usually the leader itself (a single-threaded program, Go's main thread): no /proc read.
+  if (const int fd = sys_pidfd_open(tid); fd >= 0) {
+    close(fd);
+    return tid;
+  }
   std::ifstream status("/proc/" + std::to_string(tid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
