@@ -438,19 +438,14 @@ void on_send(Supervisor& sv, const seccomp_notif& req) {
   int e = 0;
   std::uint64_t val = 0;
   if (req.data.nr == SYS_sendto) {
-    iovec iov{reinterpret_cast<void*>(req.data.args[1]),
-              static_cast<std::size_t>(req.data.args[2])};
-    msghdr remote{};
-    remote.msg_name = reinterpret_cast<void*>(req.data.args[4]);
-    remote.msg_namelen = static_cast<socklen_t>(req.data.args[5]);
-    // The one buffer, read as a one-element vector from this side's memory.
+    const auto size = static_cast<std::size_t>(req.data.args[2]);
     sockaddr_storage dst{};
-    const socklen_t nlen = remote.msg_namelen;
+    const auto nlen = static_cast<socklen_t>(req.data.args[5]);
     if (nlen > sizeof dst || !read_memory(pid, req.data.args[4], &dst, nlen)) {
       e = EFAULT;
     } else if ((e = datagram_verdict(sv, dst, nlen)) == 0) {
-      std::vector<std::uint8_t> data(iov.iov_len > kMaxDatagram ? 0 : iov.iov_len);
-      if (iov.iov_len > kMaxDatagram) {
+      std::vector<std::uint8_t> data(size > kMaxDatagram ? 0 : size);
+      if (size > kMaxDatagram) {
         e = EMSGSIZE;
       } else if (!data.empty() && !read_memory(pid, req.data.args[1], data.data(), data.size())) {
         e = EFAULT;
@@ -585,6 +580,21 @@ void serve(Supervisor& sv) {
   }
 }
 
+// The one line for a supervisor that cannot start: the kernel feature it lacks (`missing`:
+// "FEATURE (Linux X.Y"), or what failed and why.
+void say_cannot_start(int e, bool missing, const char* feature, const char* what) {
+  if (missing) {
+    utsname u{};
+    uname(&u);
+    std::fprintf(stderr,
+                 "socksify: this kernel (%s) cannot run the supervisor: it needs %s or later; "
+                 "use --mode preload)\n",
+                 u.release, feature);
+  } else {
+    std::fprintf(stderr, "socksify: cannot %s: %s\n", what, std::strerror(e));
+  }
+}
+
 }  // namespace
 
 bool use_supervisor(const settings::Config& config, const std::vector<std::string>& command) {
@@ -616,17 +626,8 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
     int listener = -1;
     if (!install_filter(listener)) {
       const int e = errno;
-      utsname u{};
-      uname(&u);
-      if (e == EINVAL || e == ENOSYS) {
-        std::fprintf(stderr,
-                     "socksify: this kernel (%s) cannot run the supervisor: it needs seccomp "
-                     "user notification (Linux 5.0 or later; use --mode preload)\n",
-                     u.release);
-      } else {
-        std::fprintf(stderr, "socksify: cannot install the supervisor's filter: %s\n",
-                     std::strerror(e));
-      }
+      say_cannot_start(e, e == EINVAL || e == ENOSYS, "seccomp user notification (Linux 5.0",
+                       "install the supervisor's filter");
       _exit(125);
     }
     // The supervisor takes the listener with pidfd_getfd (SCM_RIGHTS could wait on a
@@ -652,6 +653,7 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   close(to_parent[1]);
   close(to_child[0]);
   int child_listener = -1;
+  int take_errno = 0;
   // Never freed: the threads that answer notifications are detached, and one may still run
   // a dial (to a silent proxy, say) when the last process has gone and the wrapper exits. So
   // the supervisor and its own copy of the configuration outlive everything here.
@@ -682,6 +684,7 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
     const int pidfd = sys_pidfd_open(child);
     if (pidfd >= 0) {
       sv.listener = sys_pidfd_getfd(pidfd, child_listener);
+      take_errno = errno;
       close(pidfd);
     }
   }
@@ -689,18 +692,8 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   close(to_parent[0]);
   close(to_child[1]);
   if (sv.listener < 0 && child_listener >= 0) {
-    const int e = errno;
-    utsname u{};
-    uname(&u);
-    if (e == ENOSYS) {
-      std::fprintf(stderr,
-                   "socksify: this kernel (%s) cannot run the supervisor: it needs pidfd_getfd "
-                   "(Linux 5.6 or later; use --mode preload)\n",
-                   u.release);
-    } else {
-      std::fprintf(stderr, "socksify: cannot take the supervisor's listener: %s\n",
-                   std::strerror(e));
-    }
+    say_cannot_start(take_errno, take_errno == ENOSYS, "pidfd_getfd (Linux 5.6",
+                     "take the supervisor's listener");
     kill(child, SIGKILL);
   }
   // Served until no process is left under the filter (the program's children included).

@@ -108,20 +108,7 @@ TEST_CASE("event-loop connect: fork during the handshake, the child sees the out
 TEST_CASE("event-loop connect: python asyncio, 50 connections with their handshakes in parallel",
           "[shim][lab][eventloop]") {
   lab().start_hostile("gate", "192.0.2.1", 1097, {"50", "192.0.2.1", "1080"});
-  const std::string script = lab().dir() + "/asyncio50.py";
-  write_file(script,
-             "import asyncio\n"
-             "async def one(i):\n"
-             "    r, w = await asyncio.open_connection('target.lab', 7000)\n"
-             "    w.write(b'hello %d\\n' % i)\n"
-             "    await w.drain()\n"
-             "    line = await r.readline()\n"
-             "    w.close()\n"
-             "    return line == b'hello %d\\n' % i\n"
-             "async def main():\n"
-             "    ok = await asyncio.gather(*(one(i) for i in range(50)))\n"
-             "    print('echoed', sum(ok))\n"
-             "asyncio.run(main())\n");
+  const std::string script = asyncio_script(50);
   const std::string out =
       run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1097 python3 " + script);
   CHECK_THAT(out, Catch::Contains("echoed 50"));

@@ -345,20 +345,7 @@ TEST_CASE("GSSAPI: event-loop connect, python asyncio with 10 protected connecti
           "[shim][lab][gssapi][eventloop]") {
   // A gate in front of the GSSAPI sockd: it relays only once 10 connections are open at once.
   lab().start_hostile("gate", "192.0.2.1", 1110, {"10", "192.0.2.1", "1194"});
-  const std::string script = lab().dir() + "/asyncio10.py";
-  write_file(script,
-             "import asyncio\n"
-             "async def one(i):\n"
-             "    r, w = await asyncio.open_connection('target.lab', 7000)\n"
-             "    w.write(b'hello %d\\n' % i)\n"
-             "    await w.drain()\n"
-             "    line = await r.readline()\n"
-             "    w.close()\n"
-             "    return line == b'hello %d\\n' % i\n"
-             "async def main():\n"
-             "    ok = await asyncio.gather(*(one(i) for i in range(10)))\n"
-             "    print('echoed', sum(ok))\n"
-             "asyncio.run(main())\n");
+  const std::string script = asyncio_script(10);
   const std::string out =
       run_ok("env " + lab().start_gssapi() +
              " SOCKSIFY_AUTH=gssapi SOCKSIFY_GSSAPI_PROTECTION=confidentiality " +

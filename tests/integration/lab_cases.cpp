@@ -34,6 +34,26 @@ std::string server_log_with(const std::string& text) {
   return wait_for_text([] { return lab().server_log(); }, text);
 }
 
+std::string asyncio_script(int n) {
+  const std::string script = lab().dir() + "/asyncio" + std::to_string(n) + ".py";
+  write_file(script,
+             "import asyncio\n"
+             "async def one(i):\n"
+             "    r, w = await asyncio.open_connection('target.lab', 7000)\n"
+             "    w.write(b'hello %d\\n' % i)\n"
+             "    await w.drain()\n"
+             "    line = await r.readline()\n"
+             "    w.close()\n"
+             "    return line == b'hello %d\\n' % i\n"
+             "async def main():\n"
+             "    ok = await asyncio.gather(*(one(i) for i in range(" +
+                 std::to_string(n) +
+                 ")))\n"
+                 "    print('echoed', sum(ok))\n"
+                 "asyncio.run(main())\n");
+  return script;
+}
+
 std::string run_ok(const std::string& command) {
   std::string out;
   const int rc = lab().client(command, &out);

@@ -27,6 +27,10 @@ std::string dns_since(std::size_t mark, const std::string& text);
 /// The proxy-side servers' log, once it holds `text` (or the wait's bound passed).
 std::string server_log_with(const std::string& text);
 
+/// A python asyncio client in the lab's directory (asyncioN.py) that opens `n` connections to
+/// target.lab:7000 at once, each echoing a line, and prints "echoed K". Returns its path.
+std::string asyncio_script(int n);
+
 /// Runs a command in the client namespace; REQUIREs exit status 0 / not 0.
 std::string run_ok(const std::string& command);
 std::string run_fail(const std::string& command);
