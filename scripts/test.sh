@@ -5,6 +5,7 @@
 #  - clang 14, warnings as errors: the same suite
 #  - AddressSanitizer + UBSan build, and ThreadSanitizer build: the same suite, with the shim
 #    lab limited to the cases that run only our own (sanitized) programs
+#  - the libFuzzer targets (clang): built, each run once over its seed corpus
 #  - the Debian package: built from the tree, installed with apt-get, used, removed
 #  - the GSSAPI tests use a Dante server rebuilt from Debian's source with GSSAPI (cached)
 set -eu
@@ -17,6 +18,15 @@ scripts/build-dante-gssapi.sh build/dante-gssapi >/dev/null
 for preset in ci clang asan tsan; do
   echo "=== workflow preset: $preset ==="
   cmake --workflow --preset "$preset"
+done
+# The libFuzzer targets themselves (clang, -fsanitize=fuzzer): built, and each run once over
+# its seed corpus (-runs=0: no fuzzing, only proof that it links, starts and reads inputs).
+echo "=== workflow preset: fuzz (build, then each fuzzer over its corpus once) ==="
+cmake --workflow --preset fuzz
+for fuzzer in build/fuzz/fuzz/*_fuzzer; do
+  name=$(basename "$fuzzer" _fuzzer)
+  "$fuzzer" -runs=0 "fuzz/corpus/$name" >"build/fuzz/$name.log" 2>&1 ||
+    { cat "build/fuzz/$name.log"; echo "fuzzer $name failed over its corpus" >&2; exit 1; }
 done
 echo "=== the Debian package ==="
 scripts/package-test.sh

@@ -52,7 +52,13 @@ foreach(s ${symbols})
 endforeach()
 sorted(dynamic ${dynamic})
 
+# Guards against a vacuous pass: lists that moved or were renamed read as empty everywhere.
 list(LENGTH hooked count)
+list(LENGTH sources files)
+if(count LESS 50 OR files LESS 10)
+  message(FATAL_ERROR "found only ${count} hooks in real_libc.hpp and ${files} sources under "
+                      "${SHIM}: the lists or the files moved?")
+endif()
 foreach(pair "exports.map;exported" "definitions;defined" "dynamic symbols;dynamic")
   list(GET pair 0 label)
   list(GET pair 1 var)

@@ -13,8 +13,9 @@ cmake -S "$src" -B "$tmp/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" \
 cmake --build "$tmp/cmake" >/dev/null
 got=$("$tmp/cmake/consumer")
 [ "$got" = "$expected" ] || { echo "find_package consumer printed $got, expected $expected"; exit 1; }
-pc=$(dirname "$(find "$tmp/prefix" -name socks5client.pc | head -n 1)")
-[ -n "$pc" ] || { echo "socks5client.pc was not installed"; exit 1; }
+pcfile=$(find "$tmp/prefix" -name socks5client.pc | head -n 1)
+[ -n "$pcfile" ] || { echo "socks5client.pc was not installed"; exit 1; }
+pc=$(dirname "$pcfile")
 # shellcheck disable=SC2046,SC2086
 "$cxx" $flags $(PKG_CONFIG_PATH="$pc" pkg-config --cflags socks5client) "$src/main.cpp" \
   $(PKG_CONFIG_PATH="$pc" pkg-config --libs socks5client) -o "$tmp/pc-consumer"
