@@ -69,8 +69,15 @@ Danted::Danted(bool username_method) : port_(free_port()) {
                  "  log: error connect\n}\n"
                  "socks pass {\n  from: 0/0 to: 0/0\n  command: bindreply udpreply\n"
                  "  log: error connect\n}\n");
+  // danted's own view of /etc/hosts adds kProxyOnlyName (a mount namespace of its own).
+  write_file(dir_.file("hosts"), read_file("/etc/hosts") + "\n127.0.0.1 " + kProxyOnlyName + "\n");
+  chmod(dir_.file("hosts").c_str(), 0644);
+  const std::string unshare = require_program("unshare", "util-linux");
   proc_ = std::make_unique<Process>(
-      std::vector<std::string>{danted, "-f", dir_.file("danted.conf")}, dir_.file("stderr.log"));
+      std::vector<std::string>{unshare, "-m", "sh", "-c",
+                               "mount --bind \"$0\" /etc/hosts && exec \"$1\" -f \"$2\"",
+                               dir_.file("hosts"), danted, dir_.file("danted.conf")},
+      dir_.file("stderr.log"));
   if (!wait_for_port("127.0.0.1", port_)) {
     FAIL("danted did not start: " << read_file(dir_.file("stderr.log")) << log());
   }
@@ -91,9 +98,10 @@ socks5::ProxyUri Danted::uri(bool with_user) const {
   return loopback_proxy(port_, with_user);
 }
 
-Microsocks::Microsocks(bool with_auth) : auth_(with_auth), port_(free_port()) {
+Microsocks::Microsocks(bool with_auth, bool ipv6_egress) : auth_(with_auth), port_(free_port()) {
   const std::string ms = require_program("microsocks", "microsocks");
-  std::vector<std::string> argv{ms, "-i", "127.0.0.1", "-p", std::to_string(port_)};
+  std::vector<std::string> argv{
+      ms, "-i", "127.0.0.1", "-p", std::to_string(port_), "-b", ipv6_egress ? "::1" : "127.0.0.3"};
   if (with_auth) {
     argv.insert(argv.end(), {"-u", kTestUser, "-P", kTestPassword});
   }

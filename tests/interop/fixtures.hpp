@@ -15,6 +15,11 @@ inline constexpr const char* kTestPassword = "s0cks-pw";
 /// socks5://127.0.0.1:PORT, with the test account's credentials if asked.
 socks5::ProxyUri loopback_proxy(std::uint16_t port, bool with_user);
 
+/// A host name that only the Danted fixture's server resolves (to 127.0.0.1): it runs in a
+/// mount namespace of its own whose /etc/hosts adds it. A connection to it that works proves
+/// that the NAME crossed to the proxy (the client cannot resolve it).
+inline constexpr const char* kProxyOnlyName = "proxy-only.socksify.test";
+
 /// Dante's danted; egress (external) address 127.0.0.2 for IPv4 and ::1 for IPv6.
 class Danted {
  public:
@@ -29,10 +34,12 @@ class Danted {
   std::unique_ptr<Process> proc_;
 };
 
-/// microsocks on 127.0.0.1; IPv4 egress from 127.0.0.3 unless `ipv6_egress`.
+/// microsocks on 127.0.0.1. Its outgoing connections leave from 127.0.0.3 (`-b`), so a target
+/// that sees 127.0.0.3 was reached by it; with `ipv6_egress` from ::1 instead (microsocks binds
+/// every outgoing socket to the one -b address, so one instance serves one family).
 class Microsocks {
  public:
-  explicit Microsocks(bool with_auth);
+  explicit Microsocks(bool with_auth, bool ipv6_egress = false);
   std::uint16_t port() const { return port_; }
   socks5::ProxyUri uri() const;
 

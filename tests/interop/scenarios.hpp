@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "interop/fixtures.hpp"
 #include "socks5/client.hpp"
 #include "socks5/error.hpp"
 #include "support/peers.hpp"
@@ -24,6 +25,10 @@ struct Targets {
   }
   /// "localhost" resolves to 127.0.0.1 here; the PROXY resolves it (ATYP domain).
   socks5::Address domain_addr() const { return socks5::Address::domain("localhost", v4.port()); }
+  /// A name only the Danted fixture resolves (fixtures.hpp): for the IPv4 target.
+  socks5::Address proxy_only_addr() const {
+    return socks5::Address::domain(kProxyOnlyName, v4.port());
+  }
 };
 
 /// Opens a client, CONNECTs, checks that data echoes, returns the handshake statistics.
