@@ -48,7 +48,8 @@ ConfigError at(const std::string& path, const toml::source_region& where, const 
 
 }  // namespace
 
-std::optional<std::string> find_config_file(const EnvLookup& env, const Settings& layered) {
+std::optional<std::string> find_config_file(const EnvLookup& env, const Settings& layered,
+                                            const std::string& system_file) {
   if (auto it = layered.find("SOCKSIFY_CONF"); it != layered.end() && !it->second.value.empty()) {
     return it->second.value;
   }
@@ -61,7 +62,7 @@ std::optional<std::string> find_config_file(const EnvLookup& env, const Settings
   }
   if (!xdg.empty() && exists(xdg + "/socksify/socksify.conf"))
     return xdg + "/socksify/socksify.conf";
-  if (exists("/etc/socksify.conf")) return std::string("/etc/socksify.conf");
+  if (exists(system_file)) return system_file;
   return std::nullopt;
 }
 

@@ -9,11 +9,15 @@
 
 namespace socksify::settings {
 
+/// The system-wide configuration file.
+inline constexpr const char* kSystemConfigFile = "/etc/socksify.conf";
+
 /// The file to use: SOCKSIFY_CONF (from `layered`, else from `env`), else
-/// $XDG_CONFIG_HOME/socksify/socksify.conf (or ~/.config/...), else /etc/socksify.conf;
-/// nullopt when none exists. An explicitly named file that does not exist is returned anyway
-/// (reading it then fails with a clear message).
-std::optional<std::string> find_config_file(const EnvLookup& env, const Settings& layered = {});
+/// $XDG_CONFIG_HOME/socksify/socksify.conf (or ~/.config/...), else `system_file`
+/// (/etc/socksify.conf); nullopt when none exists. An explicitly named file that does not
+/// exist is returned anyway (reading it then fails with a clear message).
+std::optional<std::string> find_config_file(const EnvLookup& env, const Settings& layered = {},
+                                            const std::string& system_file = kSystemConfigFile);
 
 /// Reads and checks a file. Errors read "FILE:LINE:COL: what is wrong"; each setting's origin
 /// is "FILE:LINE: KEY".

@@ -59,24 +59,18 @@ std::string www_file(const std::string& name, std::size_t size) {
   return text;
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // Waits (bounded) until Dante's log holds `n` sessions at `level` for alice.
 void expect_sessions(const std::string& level, std::size_t n) {
   const std::string tag = "gssapi/" + level + "%alice@SOCKS.TEST";
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   std::string log;
   // Dante logs each session when it starts ("tcp/connect -:") and when it ends.
-  while (count(log = lab().sockd_log(), tcp_connect_tag(tag)) < n &&
+  while (count_of(log = lab().sockd_log(), tcp_connect_tag(tag)) < n &&
          std::chrono::steady_clock::now() < end) {
     wait_for_text([] { return lab().sockd_log(); }, "\n", std::chrono::milliseconds(100));
   }
   INFO(log);
-  CHECK(count(log, tcp_connect_tag(tag)) >= n);
+  CHECK(count_of(log, tcp_connect_tag(tag)) >= n);
 }
 
 // Relay processes still alive (their command name).

@@ -147,6 +147,27 @@ void Lab::start_on_proxy_side(std::vector<std::string> argv, const std::string& 
   procs_.push_back(std::make_unique<Process>(full, dir_.file(log)));
 }
 
+std::string Lab::start_udp_logger(bool client_side, const std::string& addr, int port) {
+  const std::string name =
+      "udp-" + std::string(client_side ? "c-" : "p-") + addr + "-" + std::to_string(port) + ".log";
+  const std::string log = dir_.file(name);
+  std::vector<std::string> full{
+      "/usr/bin/env",
+      "ip",
+      "netns",
+      "exec",
+      client_side ? client_ns_ : proxy_ns_,
+      "python3",
+      std::string(SOCKSIFY_SOURCE_DIR) + "/tests/integration/lab_servers.py",
+      "--udp-log",
+      log,
+      addr,
+      std::to_string(port)};
+  procs_.push_back(std::make_unique<Process>(full, log + ".out"));
+  REQUIRE_THAT(wait_for_text([log] { return read_file(log); }, "ready"), Catch::Contains("ready"));
+  return log;
+}
+
 void Lab::proxy_side(const std::string& command) const {
   sh("ip netns exec " + proxy_ns_ + " sh -c '" + command + "'");
 }
@@ -234,6 +255,25 @@ std::string wait_for_text(const std::function<std::string()>& read, const std::s
   while (got.find(text) == std::string::npos && std::chrono::steady_clock::now() < end) {
     usleep(20000);
     got = read();
+  }
+  return got;
+}
+
+std::size_t count_of(const std::string& haystack, const std::string& text) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(text); at != std::string::npos; at = haystack.find(text, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+std::size_t wait_for_count(const std::function<std::string()>& read, const std::string& text,
+                           std::size_t n, std::chrono::milliseconds bound) {
+  const auto end = std::chrono::steady_clock::now() + bound;
+  std::size_t got = count_of(read(), text);
+  while (got < n && std::chrono::steady_clock::now() < end) {
+    usleep(20000);
+    got = count_of(read(), text);
   }
   return got;
 }

@@ -36,6 +36,10 @@ class Lab {
   const std::string& dir() const { return dir_.path(); }
   /// Starts a long-running process in the proxy namespace (killed with the lab).
   void start_on_proxy_side(std::vector<std::string> argv, const std::string& log);
+  /// Starts a UDP logger (lab_servers.py --udp-log) on ADDR:PORT in the client namespace
+  /// (`client_side`) or the proxy namespace; waits until it is ready; returns its log's path.
+  /// Each datagram is logged as "got <source> <length>".
+  std::string start_udp_logger(bool client_side, const std::string& addr, int port);
   /// Runs a shell command in the proxy namespace; REQUIREs success.
   void proxy_side(const std::string& command) const;
   /// Waits until host:port accepts connections inside the proxy namespace.
@@ -68,6 +72,14 @@ class Lab {
   std::vector<std::unique_ptr<Process>> procs_;
   std::string gssapi_env_;
 };
+
+/// How many times `text` occurs in `haystack`.
+std::size_t count_of(const std::string& haystack, const std::string& text);
+
+/// Waits until `read()` holds `text` at least `n` times (bounded); returns the count then.
+std::size_t wait_for_count(const std::function<std::string()>& read, const std::string& text,
+                           std::size_t n,
+                           std::chrono::milliseconds bound = std::chrono::seconds(15));
 
 /// Waits until `read()` contains `text`, polling with a bound (other processes write logs
 /// when they get to it; a test never reads once and asserts). Returns the last content read.

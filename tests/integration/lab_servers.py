@@ -10,6 +10,9 @@ lab_servers.py --dns-sink LOG       a DNS sink on 127.0.0.1:53 (UDP and TCP) tha
                                     CLIENT side, any line in its log is a leak.
 lab_servers.py --query NAME         sends the sink one query for NAME (the tests' marker) and
                                     waits up to 2 s for its answer.
+lab_servers.py --udp-log LOG ADDR PORT
+                                    logs every datagram to ADDR:PORT as "got <peer> <len>"
+                                    ("ready" first); answers nothing.
 Runs until killed.
 """
 import functools
@@ -147,7 +150,19 @@ def query(name):
         pass
 
 
+def udp_logger(logpath, addr, port):
+    s = socket.socket(family_of(addr), socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    log(logpath, "ready")
+    while True:
+        data, peer = s.recvfrom(65535)
+        log(logpath, "got %s %d" % (peer[0], len(data)))
+
+
 def main():
+    if sys.argv[1] == "--udp-log":
+        udp_logger(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     if sys.argv[1] == "--query":
         query(sys.argv[2])
         return

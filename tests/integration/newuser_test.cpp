@@ -82,18 +82,22 @@ TEST_CASE("a failed proxied connect says why by default, -q silences it, -v adds
 
 TEST_CASE("microsocks: the pipelining stall is paid once, short, and remembered across processes",
           "[shim][lab][newuser]") {
-  const std::string run =
-      lab().socksify() + " -v -x " + kMicrosocks + " " + probe() + " connect target.lab 7000";
+  const std::string run = lab().socksify() + " -v --timeout 10000 -x " + kMicrosocks + " " +
+                          probe() + " connect target.lab 7000";
   std::string first = run_ok(run);
   CHECK_THAT(first, Catch::Contains("drops messages sent together with the greeting"));
   CHECK_THAT(first, Catch::Contains("remembered for a day in " + state_file()));
   CHECK_THAT(first, Catch::Contains("--pipelining off"));
-  // The first stall counted after the floor (200 ms on loopback), not the old 1.5 s.
+  CHECK_THAT(first, Catch::Contains("echo ok"));
+  // Only bounds a busy machine cannot miss: never shorter than the floor (200 ms), and inside
+  // the one deadline (else the connect would have failed). How short the stall is (eight round
+  // trips of the greeting, at least the floor) is measured by the bench (bench/run.sh
+  // --stall), not asserted here.
   const auto at = first.find("waited ");
   REQUIRE(at != std::string::npos);
   const long waited = std::stol(first.substr(at + 7));
   CHECK(waited >= 200);
-  CHECK(waited < 1500);
+  CHECK(waited < 10000);
   CHECK(read_file(state_file()).rfind("drops\n", 0) == 0);
   // A second process starts from what the first learned: no stall, one message per round trip.
   const std::string second = run_ok(run);
@@ -153,11 +157,11 @@ TEST_CASE(
     "[shim][lab][newuser]") {
   // (In auto mode the library runs it under the supervisor instead: supervisor_test.cpp.)
   std::string out;
-  run_script("static",
-             "$SOCKSIFY --mode preload -x " + kDanted +
-                 " sh -c '" SOCKSIFY_STATIC_PROBE " resolve x.lab; echo shell-went-on'\n",
-             &out);
-  CHECK_THAT(out, Catch::Contains("warning: " SOCKSIFY_STATIC_PROBE " is statically linked"));
+  CHECK(run_script("static",
+                   "$SOCKSIFY --mode preload -x " + kDanted +
+                       " sh -c '" SOCKSIFY_STATIC_PROBE " resolve x.lab; echo shell-went-on'\n",
+                   &out) == 0);
+  CHECK(count(out, "warning: " SOCKSIFY_STATIC_PROBE " is statically linked") == 1);
   CHECK_THAT(out, Catch::Contains("shell-went-on"));
   const int rc = run_script("strict",
                             "$SOCKSIFY --mode preload --strict -x " + kDanted +
@@ -165,10 +169,13 @@ TEST_CASE(
                             &out);
   CHECK(rc == 126);  // the shell's exec failed with EACCES
   CHECK_THAT(out, Catch::Contains("refusing to run " SOCKSIFY_STATIC_PROBE));
-  // A dynamic program is not flagged.
-  run_script("dynamic", "$SOCKSIFY -x " + kDanted + " sh -c '$PROBE connect target.lab 7000'\n",
-             &out);
+  // A dynamic program is not flagged, and it works: the echo crossed danted.
+  CHECK(run_script("dynamic",
+                   "$SOCKSIFY -x " + kDanted + " sh -c \"$PROBE connect target.lab 7000\"\n",
+                   &out) == 0);
   CHECK_THAT(out, !Catch::Contains("warning"));
+  CHECK_THAT(out, Catch::Contains("echo ok"));
+  CHECK_THAT(server_log_with("echo 198.51.100.1"), Catch::Contains("echo 198.51.100.1"));
 }
 
 TEST_CASE("command-line errors: the socksify: prefix, exit 2, the flag the user wrote",

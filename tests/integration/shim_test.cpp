@@ -11,16 +11,6 @@
 
 using namespace testing;
 
-namespace {
-
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-}  // namespace
-
 TEST_CASE("lab sanity: without the shim the client reaches nothing", "[shim][lab]") {
   auto out = run_fail("curl -sS -m 3 http://198.51.100.1:8080/");
   CHECK_THAT(out, Catch::Contains("curl"));
@@ -64,7 +54,14 @@ TEST_CASE("microsocks: pipelining stall detected, then one message per round tri
   const std::string out = run_ok(lab().socksify() +
                                  " -x socks5h://192.0.2.1:1082 -v curl -sS -m 20 "
                                  "http://target.lab:8080/ http://target.lab:8080/");
-  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK(count_of(out, "hello from the proxy side") == 2);
+  // The first connection stalled on the pipelined greeting and fell back (the -v line says
+  // so and where it is remembered); the second went straight to one message per round trip:
+  // the line is not repeated, and both connections crossed microsocks.
+  CHECK(count_of(out, "drops messages sent together with the greeting") == 1);
+  CHECK_THAT(out, Catch::Contains("remembered for a day in"));
+  CHECK(count_of(out, "via socks5h://192.0.2.1:1082") == 2);
+  CHECK(wait_for_count([] { return lab().server_log(); }, "http 198.51.100.1 /", 2) >= 2);
 }
 
 TEST_CASE("python3: urllib and an asyncio client (non-blocking connect)", "[shim][lab]") {
@@ -315,12 +312,21 @@ TEST_CASE(
       run_fail(lab().socksify() + " -v -x " + kDanted + " " + probe() + " rawicmp 198.51.100.1");
   CHECK_THAT(raw, Catch::Contains("raw sendto: errno=ENETUNREACH"));
   CHECK_THAT(raw, Catch::Contains("only UDP datagrams go through the proxy"));
-  // Direct destinations work: loopback by default, others by a rule.
+  // Direct destinations work: loopback by default, others by a rule. Each is proven by where
+  // the datagrams arrived: a logger on the CLIENT side's own loopback (through the proxy they
+  // would reach the proxy side's), and one on the proxy host that logs the client's address
+  // 192.0.2.2 as the source (through danted they would come from 198.51.100.1). The probe
+  // sends two: sendto, then connect + send.
+  const std::string lo = lab().start_udp_logger(true, "127.0.0.1", 9999);
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " " + probe() + " udp 127.0.0.1 9999"),
              Catch::Contains("udp sent"));
+  CHECK(wait_for_count([lo] { return read_file(lo); }, "got 127.0.0.1 4", 2) == 2);
+  const std::string far = lab().start_udp_logger(false, "192.0.2.1", 9999);
   CHECK_THAT(run_ok(lab().socksify() + " -x " + kDanted + " -r \"direct 192.0.2.0/24\" " + probe() +
                     " udp 192.0.2.1 9999"),
              Catch::Contains("udp sent"));
+  CHECK(wait_for_count([far] { return read_file(far); }, "got 192.0.2.2 4", 2) == 2);
+  CHECK(count_of(read_file(far), "got ") == 2);
 }
 
 TEST_CASE("UDP ASSOCIATE through danted: every call family, IPv4 and IPv6, 8000 and 60000 octets",

@@ -68,10 +68,37 @@ TEST_CASE("config file: XDG location, then /etc, none is fine", "[shim][config]"
   auto c = load({{"XDG_CONFIG_HOME", dir.file("xdg")}});
   REQUIRE(c);
   CHECK(c->proxies[0].host == "127.0.0.9");
-  auto path = find_config_file([&](const char* n) -> const char* {
+  // The search with a controlled system file (the host's /etc plays no part).
+  const std::string system = dir.file("etc/socksify.conf");
+  auto home_only = [&](const char* n) -> const char* {
     return std::string(n) == "HOME" ? dir.path().c_str() : nullptr;
-  });
-  CHECK((!path || *path == "/etc/socksify.conf"));
+  };
+  auto xdg_env = [&](const char* n) -> const char* {
+    static std::string xdg;
+    xdg = dir.file("xdg");
+    return std::string(n) == "XDG_CONFIG_HOME" ? xdg.c_str() : nullptr;
+  };
+  // Neither ~/.config nor the system file: none, which is fine.
+  CHECK_FALSE(find_config_file(home_only, {}, system));
+  // Then the system file.
+  std::filesystem::create_directories(dir.file("etc"));
+  testing::write_file(system, "proxy = \"socks5h://127.0.0.8\"\n");
+  CHECK(find_config_file(home_only, {}, system) == std::optional<std::string>(system));
+  // The user's file wins over it.
+  CHECK(find_config_file(xdg_env, {}, system) ==
+        std::optional<std::string>(dir.file("xdg/socksify/socksify.conf")));
+  // ~/.config when XDG_CONFIG_HOME is unset.
+  std::filesystem::create_directories(dir.file(".config/socksify"));
+  testing::write_file(dir.file(".config/socksify/socksify.conf"),
+                      "proxy = \"socks5h://127.0.0.7\"\n");
+  CHECK(find_config_file(home_only, {}, system) ==
+        std::optional<std::string>(dir.file(".config/socksify/socksify.conf")));
+  // SOCKSIFY_CONF over all of them, even a file that does not exist (reading it fails then).
+  auto named = [&](const char* n) -> const char* {
+    return std::string(n) == "SOCKSIFY_CONF" ? "/nonexistent/named.conf" : home_only(n);
+  };
+  CHECK(find_config_file(named, {}, system) ==
+        std::optional<std::string>("/nonexistent/named.conf"));
 }
 
 TEST_CASE("config file: errors name the file, the line and the problem", "[shim][config]") {

@@ -102,21 +102,32 @@ TEST_CASE("fake DNS: a forked child's names are seen by the parent", "[shim][dns
   static FakeDns* dns =
       FakeDns::create(*parse_cidr("198.18.0.0/15"), *parse_cidr("fd5f:636b:7366::/48"));
   REQUIRE(dns != nullptr);
+  const std::uint32_t before = dns->size();
+  int pipefd[2];
+  REQUIRE(pipe(pipefd) == 0);
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    // The child adds the name and tells the parent the address it got: nothing more.
+    std::uint8_t v4[4] = {};
     auto n = dns->lookup_or_add("made-in-child.test");
-    _exit(n ? 0 : 1);
+    if (n) dns->address4(*n, v4);
+    const bool sent = write(pipefd[1], v4, sizeof v4) == static_cast<ssize_t>(sizeof v4);
+    _exit(n && sent ? 0 : 1);
   }
+  close(pipefd[1]);
+  std::uint8_t v4[4] = {};
+  const ssize_t got = read(pipefd[0], v4, sizeof v4);
+  close(pipefd[0]);
   int status = 0;
   waitpid(pid, &status, 0);
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
-  auto n = dns->lookup_or_add("made-in-child.test");
-  REQUIRE(n);
-  std::uint8_t v4[4];
-  dns->address4(*n, v4);
-  char name[256];
+  REQUIRE(got == static_cast<ssize_t>(sizeof v4));
+  // The parent only reads: the name behind the child's address, and the table's size. With a
+  // table private to each process, neither holds.
+  CHECK(dns->size() == before + 1);
+  char name[256] = {};
   REQUIRE(dns->name_of(AF_INET, v4, name, sizeof name));
   CHECK(std::string(name) == "made-in-child.test");
 }
