@@ -3,9 +3,9 @@
 # danted -> target), and measures socksify against proxychains4, Dante's socksify, torsocks,
 # curl's own SOCKS client and the direct path, in ONE run. Prints a table of figures and ratios
 # against the best anchor. Traffic stays inside the namespaces it creates.
-#   bench/run.sh [--quick] [--udp | --gssapi | --parallel [--delay MS] | --supervisor]   (only the UDP round
-#   trips / only GSSAPI / only the parallel connects, with MS of delay each way / only the
-#   seccomp supervisor)
+#   bench/run.sh [--quick] [--udp | --gssapi | --parallel [--delay MS] | --supervisor | --stall]
+#   (only the UDP round trips / only GSSAPI / only the parallel connects, with MS of delay each
+#   way / only the seccomp supervisor / only the pipelining stall against microsocks)
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
