@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace socksify::shim {
@@ -14,6 +16,20 @@ bool is_loopback(int family, const std::uint8_t* ip) noexcept {
   if (family == AF_INET) return ip[0] == 127;
   static const std::uint8_t kLo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   return family == AF_INET6 && std::memcmp(ip, kLo6, 16) == 0;
+}
+
+socks5::Address target_of(const Destination& d) {
+  if (!d.name.empty()) return socks5::Address::domain(std::string(d.name), d.port);
+  if (d.family == AF_INET) {
+    return socks5::Address::ipv4({d.ip[0], d.ip[1], d.ip[2], d.ip[3]}, d.port);
+  }
+  return socks5::Address::ipv6(d.ip, d.port);
+}
+
+bool is_unspecified(int family, const std::uint8_t* ip) noexcept {
+  static const std::uint8_t kZero[16] = {};
+  return (family == AF_INET || family == AF_INET6) &&
+         std::memcmp(ip, kZero, family == AF_INET ? 4 : 16) == 0;
 }
 
 bool domain_matches(std::string_view name, std::string_view suffix) noexcept {
@@ -56,6 +72,163 @@ bool destination_from(const sockaddr* sa, socklen_t len, Destination& dst) noexc
     return true;
   }
   return false;
+}
+
+namespace {
+
+// The octets of a sockaddr_in at `sa` (the caller checked it holds 16).
+void read_v4(const sockaddr* sa, Destination& dst) {
+  sockaddr_in in{};
+  std::memcpy(&in, sa, sizeof in);
+  dst.family = AF_INET;
+  std::memcpy(dst.ip.data(), &in.sin_addr, 4);
+  dst.port = ntohs(in.sin_port);
+}
+
+// The first 24 octets of a sockaddr_in6 at `sa` (family, port, flow info, address: RFC 2133's
+// layout; sin6_scope_id, when there, does not change the destination). v4-mapped: IPv4.
+bool read_v6(const sockaddr* sa, Destination& dst) {
+  sockaddr_in6 in6{};
+  std::memcpy(&in6, sa, offsetof(sockaddr_in6, sin6_scope_id));
+  dst.port = ntohs(in6.sin6_port);
+  if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
+    dst.family = AF_INET;
+    std::memcpy(dst.ip.data(), &in6.sin6_addr.s6_addr[12], 4);
+    return true;
+  }
+  dst.family = AF_INET6;
+  std::memcpy(dst.ip.data(), &in6.sin6_addr, 16);
+  return false;
+}
+
+constexpr socklen_t kLenV4 = sizeof(sockaddr_in);
+constexpr socklen_t kLenV6Min = offsetof(sockaddr_in6, sin6_scope_id);  // 24 (RFC 2133)
+
+AddressReading refused(int e) {
+  AddressReading r;
+  r.kind = AddressReading::Kind::refused;
+  r.error = e;
+  return r;
+}
+
+AddressReading found(bool mapped = false) {
+  AddressReading r;
+  r.kind = AddressReading::Kind::destination;
+  r.v4_mapped = mapped;
+  return r;
+}
+
+AddressReading unspecified() {
+  AddressReading r;
+  r.kind = AddressReading::Kind::unspecified;
+  return r;
+}
+
+bool is_udp_facts(const SocketFacts& f) {
+  return f.type == SOCK_DGRAM && (f.protocol == IPPROTO_UDP || f.protocol == IPPROTO_UDPLITE);
+}
+
+}  // namespace
+
+socklen_t canonical_peer(int socket_family, const sockaddr* sa, socklen_t len,
+                         sockaddr_storage& out) noexcept {
+  out = sockaddr_storage{};
+  if (sa->sa_family == AF_INET6) {
+    std::memcpy(&out, sa, std::min<std::size_t>(len, sizeof(sockaddr_in6)));
+    return sizeof(sockaddr_in6);
+  }
+  sockaddr_in in{};
+  std::memcpy(&in, sa, sizeof in);
+  in.sin_family = AF_INET;
+  std::memset(in.sin_zero, 0, sizeof in.sin_zero);
+  if (socket_family != AF_INET6) {
+    std::memcpy(&out, &in, sizeof in);
+    return sizeof in;
+  }
+  sockaddr_in6 m{};
+  m.sin6_family = AF_INET6;
+  m.sin6_port = in.sin_port;
+  m.sin6_addr.s6_addr[10] = 0xFF;
+  m.sin6_addr.s6_addr[11] = 0xFF;
+  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+  std::memcpy(&out, &m, sizeof m);
+  return sizeof m;
+}
+
+bool read_usual_address(const sockaddr* sa, socklen_t len, Destination& dst) noexcept {
+  if (sa == nullptr || len < static_cast<socklen_t>(sizeof(sa_family_t))) return false;
+  if (sa->sa_family == AF_INET && len >= kLenV4) {
+    read_v4(sa, dst);
+    return true;
+  }
+  if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
+    read_v6(sa, dst);
+    return true;
+  }
+  return false;
+}
+
+AddressReading read_address(const SocketFacts& facts, AddressUse use, const sockaddr* sa,
+                            socklen_t len, Destination& dst) noexcept {
+  if (sa == nullptr) return refused(EFAULT);
+  // Every path reads the family first (inet_stream_connect, inet_dgram_connect,
+  // udpv6_sendmsg); a shorter address is refused.
+  if (len < static_cast<socklen_t>(sizeof(sa_family_t))) return refused(EINVAL);
+  const int family = sa->sa_family;
+  const bool v6 = facts.family == AF_INET6;
+  const bool stream = facts.type == SOCK_STREAM;
+  if (use == AddressUse::connect) {
+    if (family == AF_UNSPEC) return unspecified();  // disconnect
+    if (!v6) {
+      // tcp_v4_pre_connect / __ip4_datagram_connect: the length, then the family.
+      if (len < kLenV4) return refused(EINVAL);
+      if (family != AF_INET) return refused(EAFNOSUPPORT);
+      read_v4(sa, dst);
+      return found();
+    }
+    // __ip6_datagram_connect (UDP, raw, ping): AF_INET connects the IPv6 socket to IPv4.
+    if (!stream && family == AF_INET) {
+      if (len < kLenV4) return refused(EINVAL);
+      read_v4(sa, dst);
+      return found();
+    }
+    // tcp_v6_pre_connect / tcp_v6_connect and the rest of __ip6_datagram_connect.
+    if (len < kLenV6Min) return refused(EINVAL);
+    if (family != AF_INET6) return refused(EAFNOSUPPORT);
+    return found(read_v6(sa, dst));
+  }
+  // Sending with an address.
+  if (!v6) {
+    // udp_sendmsg, raw_sendmsg and ping's: AF_UNSPEC is read as AF_INET (udp, raw).
+    if (len < kLenV4) return refused(EINVAL);
+    if (family != AF_INET && family != AF_UNSPEC) return refused(EAFNOSUPPORT);
+    read_v4(sa, dst);
+    if (dst.port == 0 && is_udp_facts(facts)) return refused(EINVAL);
+    return found();
+  }
+  if (is_udp_facts(facts)) {
+    // udpv6_sendmsg.
+    switch (family) {
+      case AF_INET:
+        if (len < kLenV4) return refused(EINVAL);
+        read_v4(sa, dst);
+        if (dst.port == 0) return refused(EINVAL);
+        return found();
+      case AF_INET6: {
+        if (len < kLenV6Min) return refused(EINVAL);
+        const bool mapped = read_v6(sa, dst);
+        if (dst.port == 0) return refused(EINVAL);
+        return found(mapped);
+      }
+      case AF_UNSPEC: return unspecified();  // as if no address: the connected peer
+      default: return refused(EINVAL);
+    }
+  }
+  // rawv6_sendmsg (AF_UNSPEC read as AF_INET6) and ping's (which wants AF_INET6: reading
+  // AF_UNSPEC as IPv6 too can only refuse more, never send elsewhere).
+  if (len < kLenV6Min) return refused(EINVAL);
+  if (family != AF_INET6 && family != AF_UNSPEC) return refused(EAFNOSUPPORT);
+  return found(read_v6(sa, dst));
 }
 
 namespace {
@@ -109,6 +282,10 @@ Verdict route(const Config& config, const Destination& dst, const Context& ctx, 
   }
   if (dst.name.empty() && !ctx.fake && is_loopback(dst.family, dst.ip.data())) {
     return direct("loopback");
+  }
+  // 0.0.0.0 and :: as a destination are this host to the kernel.
+  if (dst.name.empty() && !ctx.fake && is_unspecified(dst.family, dst.ip.data())) {
+    return direct("this host (an unspecified address)");
   }
   if (config.default_action == Action::reject) return refuse(Errc::rejected_by_rule, "default");
   return Verdict{config.default_action, "default", -1, Errc::invalid_argument};

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "config.hpp"
+#include "socks5/address.hpp"
 #include "socks5/error.hpp"
 
 namespace socksify::shim {
@@ -62,9 +63,64 @@ struct Verdict {
   socks5::Errc refusal = socks5::Errc::invalid_argument;  ///< meaningful for Action::reject
 };
 
-/// Fills `dst` from an AF_INET/AF_INET6 sockaddr (v4-mapped IPv6 becomes IPv4). False for
-/// other families or short lengths.
+/// Fills `dst` from an AF_INET/AF_INET6 sockaddr of its full size (v4-mapped IPv6 becomes
+/// IPv4). False for other families or short lengths. For addresses the library made or the
+/// kernel returned; an address a PROGRAM passes to a call is read with read_address().
 bool destination_from(const sockaddr* sa, socklen_t len, Destination& dst) noexcept;
+
+/// What the kernel's reading of an address depends on: the socket's SO_DOMAIN, SO_TYPE (the
+/// low bits) and SO_PROTOCOL.
+struct SocketFacts {
+  int family = 0;
+  int type = 0;
+  int protocol = 0;
+};
+
+/// True for an AF_INET or AF_INET6 socket.
+inline bool is_inet(const SocketFacts& f) noexcept {
+  return f.family == AF_INET || f.family == AF_INET6;
+}
+
+/// The call an address is passed to.
+enum class AddressUse : std::uint8_t {
+  connect,  ///< connect(), and the address of sendto/sendmsg with MSG_FASTOPEN
+  send,     ///< the address of sendto, sendmsg, sendmmsg on a datagram or raw socket
+};
+
+/// How the kernel reads an address a program passed.
+struct AddressReading {
+  enum class Kind : std::uint8_t {
+    destination,  ///< an internet destination, in `dst`
+    unspecified,  ///< connect: AF_UNSPEC dissolves the association; send: as if no address
+    refused,      ///< the kernel refuses it with `error` (nothing leaves)
+  };
+  Kind kind = Kind::refused;
+  int error = 0;
+  /// The destination came from a v4-mapped IPv6 address (an IPV6_V6ONLY socket refuses it
+  /// with ENETUNREACH).
+  bool v4_mapped = false;
+};
+
+/// Reads `sa`/`len` for `use` on an AF_INET or AF_INET6 socket exactly as Linux does
+/// (net/ipv4/af_inet.c, tcp_ipv4.c, udp.c, datagram.c and their IPv6 twins): the minimum
+/// lengths (16 for AF_INET; 24, RFC 2133's layout without sin6_scope_id, for AF_INET6), a
+/// longer address read for its first octets, AF_UNSPEC read as AF_INET where udp_sendmsg and
+/// raw_sendmsg do, AF_INET on an IPv6 datagram socket read as IPv4, a destination port 0
+/// refused for UDP. Pure; `facts.family` must be AF_INET or AF_INET6.
+AddressReading read_address(const SocketFacts& facts, AddressUse use, const sockaddr* sa,
+                            socklen_t len, Destination& dst) noexcept;
+
+/// The address a program passed to connect(), as a socket of `socket_family` reports its peer
+/// (getpeername): a full sockaddr_in or sockaddr_in6 (an AF_INET address on an IPv6 socket
+/// v4-mapped). Only for an address read_address() read as a destination. Its length.
+socklen_t canonical_peer(int socket_family, const sockaddr* sa, socklen_t len,
+                         sockaddr_storage& out) noexcept;
+
+/// The reading of an address of one of the two usual shapes (AF_INET of 16 octets or more,
+/// AF_INET6 of 28 or more), which is the same on every socket that accepts it at all. False
+/// for any other shape: then the socket's facts are needed (read_address). For the paths
+/// that must cost no system call (a datagram to a direct destination).
+bool read_usual_address(const sockaddr* sa, socklen_t len, Destination& dst) noexcept;
 
 /// The decision for `op` on `dst`. For connections, first match wins: the proxies themselves
 /// are direct; then addresses a direct domain rule resolved; then the user's rules; then, in
@@ -73,8 +129,15 @@ bool destination_from(const sockaddr* sa, socklen_t len, Destination& dst) noexc
 Verdict classify(const Config& config, Operation op, const Destination& dst,
                  const Context& ctx = {}) noexcept;
 
+/// The destination as a SOCKS address: the name behind a fake address, else the IP.
+socks5::Address target_of(const Destination& d);
+
 /// True for 127.0.0.0/8 and ::1.
 bool is_loopback(int family, const std::uint8_t* ip) noexcept;
+
+/// True for 0.0.0.0 and ::. As a destination the kernel takes either for this host (a connect
+/// or a datagram to it reaches the local machine), so the policy routes it as loopback.
+bool is_unspecified(int family, const std::uint8_t* ip) noexcept;
 
 /// Does `name` equal `suffix` or end with "." + suffix (case-insensitive)?
 bool domain_matches(std::string_view name, std::string_view suffix) noexcept;

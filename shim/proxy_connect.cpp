@@ -28,12 +28,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using socks5::Address;
 
-socks5::Address target_of(const Destination& d) {
-  if (!d.name.empty()) return Address::domain(std::string(d.name), d.port);
-  if (d.family == AF_INET) return Address::ipv4({d.ip[0], d.ip[1], d.ip[2], d.ip[3]}, d.port);
-  return Address::ipv6(d.ip, d.port);
-}
-
 std::string proxy_text(std::size_t i) {
   return shim::proxy_text(runtime(), i);
 }

@@ -324,7 +324,11 @@ socklen_t loopback_any(int family, sockaddr_storage& out) {
   return sizeof(sockaddr_in6);
 }
 
-// Stub mode for `fd`: its helper socket, connected to fd's own (loopback) address.
+// Stub mode for `fd`. Without the library such a socket is on loopback, connected to the stub
+// (glibc's resolver connects it): only the stub's datagrams reach it. Here it is connected to
+// the helper instead, a loopback socket of ours that delivers the answers, so it is on
+// loopback and hears nobody else (the kernel filters by its peer); the helper is connected
+// back to it. getpeername still says the stub (the session answers it).
 Association* make_stub(int fd, const sockaddr* stub, socklen_t stub_len) {
   sockaddr_storage local{};
   socklen_t len = sizeof local;
@@ -333,25 +337,6 @@ Association* make_stub(int fd, const sockaddr* stub, socklen_t stub_len) {
   if (family != AF_INET && family != AF_INET6) {
     errno = EAFNOSUPPORT;
     return nullptr;
-  }
-  Destination me;
-  destination_from(reinterpret_cast<sockaddr*>(&local), len, me);
-  if (me.port == 0) {
-    // The answers need an address to come to: the one the kernel would pick at the send.
-    sockaddr_storage any{};
-    any.ss_family = static_cast<sa_family_t>(family);
-    const socklen_t any_len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-    if (real().bind(fd, reinterpret_cast<sockaddr*>(&any), any_len) != 0) return nullptr;
-    len = sizeof local;
-    if (real().getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return nullptr;
-    destination_from(reinterpret_cast<sockaddr*>(&local), len, me);
-  }
-  sockaddr_storage target{};
-  const socklen_t target_len = loopback_any(family, target);
-  if (family == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&target)->sin_port = htons(me.port);
-  } else {
-    reinterpret_cast<sockaddr_in6*>(&target)->sin6_port = htons(me.port);
   }
   auto* a = new (std::nothrow) Association;
   if (a == nullptr) {
@@ -364,11 +349,17 @@ Association* make_stub(int fd, const sockaddr* stub, socklen_t stub_len) {
   sockaddr_storage helper{};
   const socklen_t helper_len = loopback_any(family, helper);
   a->helper_len = sizeof a->helper_addr;
+  sockaddr_storage me{};
+  socklen_t me_len = sizeof me;
+  // The helper on loopback; the program's socket connected to it (the kernel binds it to
+  // loopback if it was not bound); the helper connected back to the program's address.
   if (a->helper < 0 ||
       real().bind(a->helper, reinterpret_cast<sockaddr*>(&helper), helper_len) != 0 ||
-      real().connect(a->helper, reinterpret_cast<sockaddr*>(&target), target_len) != 0 ||
       real().getsockname(a->helper, reinterpret_cast<sockaddr*>(&a->helper_addr), &a->helper_len) !=
-          0) {
+          0 ||
+      real().connect(fd, reinterpret_cast<sockaddr*>(&a->helper_addr), a->helper_len) != 0 ||
+      real().getsockname(fd, reinterpret_cast<sockaddr*>(&me), &me_len) != 0 ||
+      real().connect(a->helper, reinterpret_cast<sockaddr*>(&me), me_len) != 0) {
     const int e = errno;
     release_association(a);
     errno = e;
@@ -379,9 +370,34 @@ Association* make_stub(int fd, const sockaddr* stub, socklen_t stub_len) {
   return a;
 }
 
-// A query to the stub: answered here (or, for a name a direct rule keeps local, passed on to
-// the stub itself). Returns the query's length as the send would.
-ssize_t stub_query(int fd, Association& a, const Runtime& rt, const msghdr& msg, int flags) {
+// A query for a name a direct rule keeps local: asked of the stub itself from a socket of
+// ours (the program's hears only the helper), its answer handed over through the helper.
+// Bounded: the local stub answers in milliseconds, or (forwarding upstream) within the
+// resolver's own retry time; after kStubForward the query is dropped as a lost datagram is.
+constexpr int kStubForwardMs = 2000;
+
+void forward_to_stub(Association& a, const std::uint8_t* q, std::size_t n) {
+  sockaddr_storage to = a.stub_addr;
+  const int out = real().socket(to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (out < 0) return;
+  std::uint8_t answer[4096];
+  if (real().connect(out, reinterpret_cast<sockaddr*>(&to), a.stub_len) == 0 &&
+      real().send(out, q, n, 0) == static_cast<ssize_t>(n)) {
+    pollfd p{out, POLLIN, 0};
+    if (real().poll(&p, 1, kStubForwardMs) == 1) {
+      const ssize_t got = real().recv(out, answer, sizeof answer, MSG_DONTWAIT);
+      // The answer must be to this query (its ID): anything else is dropped.
+      if (got >= 12 && n >= 2 && answer[0] == q[0] && answer[1] == q[1]) {
+        (void)!real().send(a.helper, answer, static_cast<std::size_t>(got), MSG_DONTWAIT);
+      }
+    }
+  }
+  real().close(out);
+}
+
+// A query to the stub: answered here (or, for a name a direct rule keeps local, asked of the
+// stub itself). Returns the query's length as the send would.
+ssize_t stub_query(Association& a, const Runtime& rt, const msghdr& msg) {
   std::uint8_t q[4096];
   std::size_t n = 0;
   for (std::size_t i = 0; i < msg.msg_iovlen && n < sizeof q; ++i) {
@@ -398,9 +414,8 @@ ssize_t stub_query(int fd, Association& a, const Runtime& rt, const msghdr& msg,
     return static_cast<ssize_t>(total);
   }
   if (r.kind == StubReply::Kind::pass_on) {
-    // A name a direct rule keeps local: the stub itself answers.
-    sockaddr_storage to = a.stub_addr;
-    return real().sendto(fd, q, n, flags, reinterpret_cast<sockaddr*>(&to), a.stub_len);
+    forward_to_stub(a, q, n);
+    return static_cast<ssize_t>(total);
   }
   if (r.length > 0) (void)!real().send(a.helper, out, r.length, MSG_DONTWAIT);
   log_line(LogLevel::debug, "answered the local DNS stub's query for %s (type %u) here", r.name,
@@ -493,7 +508,7 @@ ssize_t udp_send(int fd, Session& s, const Runtime& rt, const Destination& d, co
                  int flags) noexcept {
   Association* a = s.udp.load(std::memory_order_acquire);
   if (a == nullptr) return fail(EBADF);
-  if (a->stub) return stub_query(fd, *a, rt, msg, flags);
+  if (a->stub) return stub_query(*a, rt, msg);
   if (const int e = association_error(*a); e != 0) return fail(e);
   std::uint8_t header[kMaxHeader];
   const std::size_t hlen = encode_header(d, header);

@@ -190,6 +190,27 @@ void reply(int listener, std::uint64_t id, int error, long long val = 0) {
   ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
+// What the kernel's reading of an address on `sock` depends on (policy.hpp).
+shim::SocketFacts facts_of(int sock) {
+  shim::SocketFacts f;
+  socklen_t len = sizeof f.family;
+  getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &f.family, &len);
+  len = sizeof f.type;
+  getsockopt(sock, SOL_SOCKET, SO_TYPE, &f.type, &len);
+  f.type &= 0xF;
+  len = sizeof f.protocol;
+  getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &f.protocol, &len);
+  return f;
+}
+
+// A v4-mapped destination on an IPV6_V6ONLY socket (the kernel refuses it).
+bool v6only(int sock, const shim::AddressReading& r) {
+  if (!r.v4_mapped) return false;
+  int only = 0;
+  socklen_t len = sizeof only;
+  return getsockopt(sock, IPPROTO_IPV6, IPV6_V6ONLY, &only, &len) == 0 && only != 0;
+}
+
 bool still_valid(int listener, std::uint64_t id) {
   std::uint64_t v = id;
   return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &v) == 0;
@@ -202,7 +223,11 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   const std::uint64_t addr_ptr = req.data.args[1];
   const auto len = static_cast<socklen_t>(req.data.args[2]);
   sockaddr_storage dst{};
-  if (len > sizeof dst || !read_memory(pid, addr_ptr, &dst, len)) {
+  if (len > sizeof dst) {  // move_addr_to_kernel's answer
+    reply(sv.listener, req.id, EINVAL);
+    return;
+  }
+  if (!read_memory(pid, addr_ptr, &dst, len)) {
     reply(sv.listener, req.id, EFAULT);
     return;
   }
@@ -219,12 +244,25 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
     close(sock);
     return;
   }
-  int type = 0;
-  socklen_t tlen = sizeof type;
-  getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tlen);
+  const shim::SocketFacts facts = facts_of(sock);
+  const int type = facts.type;
   shim::Destination d;
-  if (!shim::destination_from(reinterpret_cast<sockaddr*>(&dst), len, d)) {
-    // Not an internet address (a UNIX socket, AF_UNSPEC): connected as asked, by the
+  // The address as the kernel reads it on this socket: on an internet socket, anything but a
+  // destination is refused or dissolves the association, never connected "as asked".
+  shim::AddressReading reading;
+  if (shim::is_inet(facts)) {
+    reading = shim::read_address(facts, shim::AddressUse::connect,
+                                 reinterpret_cast<sockaddr*>(&dst), len, d);
+    if (reading.kind == shim::AddressReading::Kind::refused ||
+        (reading.kind == shim::AddressReading::Kind::destination && v6only(sock, reading))) {
+      close(sock);
+      reply(sv.listener, req.id,
+            reading.kind == shim::AddressReading::Kind::refused ? reading.error : ENETUNREACH);
+      return;
+    }
+  }
+  if (!shim::is_inet(facts) || reading.kind == shim::AddressReading::Kind::unspecified) {
+    // Not an internet socket (a UNIX socket), or AF_UNSPEC: connected as asked, by the
     // supervisor itself (never with CONTINUE: the arguments could change after this check).
     const int rc = connect(sock, reinterpret_cast<sockaddr*>(&dst), len);
     reply(sv.listener, req.id, rc == 0 ? 0 : errno);
@@ -286,9 +324,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
       reply(sv.listener, req.id, e);
       return;
     }
-    socks5::Address target =
-        d.name.empty() ? *socks5::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&dst), len)
-                       : socks5::Address::domain(std::string(d.name), d.port);
+    socks5::Address target = shim::target_of(d);
     socks5::DialPlan plan;
     plan.proxies = sv.config->proxies;
     plan.chain = sv.config->chain;
@@ -296,7 +332,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
     plan.gssapi = sv.config->gssapi ? &*sv.config->gssapi : nullptr;  // level clear only
     socks5::DialSocket ds;
     ds.fd = sock;
-    ds.family = dst.ss_family;
+    ds.family = facts.family;
     socks5::DialRequest request;
     request.target = target;
     socks5::Dial dial(plan, ds, request, socks5::Deadline::after(sv.config->timeout));
@@ -350,9 +386,16 @@ int take_socket(pid_t pid, int fd) {
 // What happens to a datagram for `dst` (a sockaddr from the program): 0 to send it here
 // (direct), or the errno that refuses it. Datagrams through the proxy need UDP ASSOCIATE,
 // which the supervisor does not do: they fail closed.
-int datagram_verdict(Supervisor& sv, const sockaddr_storage& dst, socklen_t len) {
+int datagram_verdict(Supervisor& sv, const shim::SocketFacts& facts, int sock,
+                     const sockaddr_storage& dst, socklen_t len) {
   shim::Destination d;
-  if (!shim::destination_from(reinterpret_cast<const sockaddr*>(&dst), len, d)) return 0;
+  // As the kernel reads it: refused shapes are refused; AF_UNSPEC where it means "no address"
+  // goes to the connected peer (checked when it was connected).
+  const shim::AddressReading r = shim::read_address(
+      facts, shim::AddressUse::send, reinterpret_cast<const sockaddr*>(&dst), len, d);
+  if (r.kind == shim::AddressReading::Kind::refused) return r.error;
+  if (r.kind == shim::AddressReading::Kind::unspecified) return 0;
+  if (v6only(sock, r)) return ENETUNREACH;
   shim::Context ctx;
   if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) ctx.fake = true;
   const shim::Verdict v = shim::classify(*sv.config, shim::Operation::datagram, d, ctx);
@@ -375,11 +418,9 @@ void on_send(Supervisor& sv, const seccomp_notif& req) {
     reply(sv.listener, req.id, EBADF);
     return;
   }
-  int domain = 0, type = 0;
-  socklen_t l1 = sizeof domain, l2 = sizeof type;
-  getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &l1);
-  getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &l2);
-  const bool inet = domain == AF_INET || domain == AF_INET6;
+  const shim::SocketFacts facts = facts_of(sock);
+  const int type = facts.type;
+  const bool inet = shim::is_inet(facts);
   const auto flags = static_cast<int>(req.data.nr == SYS_sendto
                                           ? req.data.args[3]
                                           : req.data.args[req.data.nr == SYS_sendmsg ? 2 : 3]);
@@ -401,7 +442,7 @@ void on_send(Supervisor& sv, const seccomp_notif& req) {
     if (nlen > 0 && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_name), &dst, nlen))
       return EFAULT;
     if (nlen > 0) {
-      if (const int e = datagram_verdict(sv, dst, nlen); e != 0) return e;
+      if (const int e = datagram_verdict(sv, facts, sock, dst, nlen); e != 0) return e;
     }
     if (remote.msg_iovlen > 64) return EMSGSIZE;
     iovec iov[64];
@@ -443,7 +484,7 @@ void on_send(Supervisor& sv, const seccomp_notif& req) {
     const auto nlen = static_cast<socklen_t>(req.data.args[5]);
     if (nlen > sizeof dst || !read_memory(pid, req.data.args[4], &dst, nlen)) {
       e = EFAULT;
-    } else if ((e = datagram_verdict(sv, dst, nlen)) == 0) {
+    } else if ((e = datagram_verdict(sv, facts, sock, dst, nlen)) == 0) {
       std::vector<std::uint8_t> data(size > kMaxDatagram ? 0 : size);
       if (size > kMaxDatagram) {
         e = EMSGSIZE;

@@ -66,7 +66,7 @@ int refuse(const Verdict& v, const Destination& d, const char* what) {
 // connect() reached while this thread is inside the shim: a signal handler interrupted our
 // work, or the local resolver we called is making its own connections. No allocation, no
 // lock: classify as usual, with what can be known without the fake-DNS table's lock.
-int nested_connect(int fd, const sockaddr* addr, socklen_t len, Destination d) {
+int nested_connect(int fd, const sockaddr* addr, socklen_t len, Destination d, int type) {
   const Runtime* rt = runtime_if_ready();
   Context ctx;
   ctx.nested = true;
@@ -82,8 +82,7 @@ int nested_connect(int fd, const sockaddr* addr, socklen_t len, Destination d) {
   }
   char name[256];
   describe_fake(*rt, d, ctx, name);
-  const int type = socket_type(fd);
-  const Operation op = (type & 0xF) == SOCK_STREAM ? Operation::connect : Operation::datagram;
+  const Operation op = type == SOCK_STREAM ? Operation::connect : Operation::datagram;
   const Verdict v = classify(rt->config, op, d, ctx);
   if (v.action == Action::direct) return real().connect(fd, addr, len);
   return refuse(v, d, "connect");
@@ -136,6 +135,31 @@ int socket_type(int fd) noexcept {
   return type;
 }
 
+bool socket_facts(int fd, SocketFacts& facts, bool protocol) noexcept {
+  socklen_t len = sizeof facts.family;
+  if (real().getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &facts.family, &len) != 0) return false;
+  len = sizeof facts.type;
+  if (real().getsockopt(fd, SOL_SOCKET, SO_TYPE, &facts.type, &len) != 0) return false;
+  facts.type &= 0xF;
+  facts.protocol = 0;
+  len = sizeof facts.protocol;
+  if (protocol && real().getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &facts.protocol, &len) != 0) {
+    return false;
+  }
+  return true;
+}
+
+bool v6only_refuses(int fd, const AddressReading& r) noexcept {
+  if (!r.v4_mapped) return false;
+  int only = 0;
+  socklen_t len = sizeof only;
+  if (real().getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, &len) != 0 || only == 0) {
+    return false;
+  }
+  errno = ENETUNREACH;
+  return true;
+}
+
 bool local_stub_query(const Runtime& rt, const Destination& d) noexcept {
   return rt.config.remote_dns && d.port == 53 && d.name.empty() && d.family != 0 &&
          is_loopback(d.family, d.ip.data());
@@ -150,8 +174,21 @@ bool is_udp(int fd, int type) noexcept {
 }
 
 int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastopen) noexcept {
-  if (addr != nullptr && len >= static_cast<socklen_t>(sizeof(sa_family_t)) &&
-      addr->sa_family == AF_UNSPEC) {
+  // No address, or not an internet socket (a UNIX socket, not a socket at all): the kernel's
+  // business (nothing can reach the network through it).
+  SocketFacts facts;
+  if (addr == nullptr || !socket_facts(fd, facts, false) || !is_inet(facts)) {
+    return real().connect(fd, addr, len);
+  }
+  // The address exactly as the kernel reads it: what it would refuse is refused here (never
+  // sent through the proxy, never "not an address, so direct").
+  Destination d;
+  const AddressReading reading = read_address(facts, AddressUse::connect, addr, len, d);
+  if (reading.kind == AddressReading::Kind::refused) {
+    errno = reading.error;
+    return -1;
+  }
+  if (reading.kind == AddressReading::Kind::unspecified) {
     // A datagram socket with a UDP association forgets its peer and keeps the relay.
     if (SessionRef s = udp_of(fd)) {
       udp_disconnect(*s.get());
@@ -161,11 +198,15 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
     session_detach(fd);
     return real().connect(fd, addr, len);
   }
-  Destination d;
-  if (!destination_from(addr, len, d)) return real().connect(fd, addr, len);
-  if (inside()) return nested_connect(fd, addr, len, d);
-  const int type = socket_type(fd);
-  if (type < 0) return real().connect(fd, addr, len);  // not a socket: the kernel says why
+  if (v6only_refuses(fd, reading)) return -1;
+  if (inside()) return nested_connect(fd, addr, len, d, facts.type);
+  const int type = facts.type;
+  // What the library keeps and reports (getpeername) is the address as the kernel would have
+  // it: full length, and v4-mapped on an IPv6 socket. A direct connect still gets the
+  // program's own octets.
+  sockaddr_storage canon;
+  const socklen_t canon_len = canonical_peer(facts.family, addr, len, canon);
+  const auto* peer = reinterpret_cast<const sockaddr*>(&canon);
   Guard guard;
   const Runtime& rt = runtime();
   Context ctx;
@@ -176,10 +217,10 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
     // datagram policy decides. Through the proxy, the socket stays connected to the relay and
     // the destination becomes the association's peer (udp.hpp).
     if (!ctx.fake && local_stub_query(rt, d) && is_udp(fd, type)) {
-      return stub_connect(fd, addr, len);  // its queries are answered here
+      return stub_connect(fd, peer, canon_len);  // its queries are answered here
     }
     const Verdict v = classify(rt.config, Operation::datagram, d, ctx);
-    if (v.action == Action::proxy && is_udp(fd, type)) return udp_connect(fd, rt, addr, len);
+    if (v.action == Action::proxy && is_udp(fd, type)) return udp_connect(fd, rt, peer, canon_len);
     if (v.action == Action::proxy) {
       // ICMP and raw sockets: SOCKS carries only UDP.
       return refuse(Verdict{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied}, d,
@@ -205,13 +246,13 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
   switch (v.action) {
     case Action::direct:
       if (log_enabled(LogLevel::info)) log_direct(v, d);
-      if (!d.name.empty()) return connect_direct_by_name(fd, addr->sa_family, d);
+      if (!d.name.empty()) return connect_direct_by_name(fd, facts.family, d);
       if (direct_fastopen != nullptr) {
         *direct_fastopen = true;  // the kernel sends the data with the SYN itself
         return 0;
       }
       return real().connect(fd, addr, len);
-    case Action::proxy: return proxied_connect(rt, fd, d, addr, len, v);
+    case Action::proxy: return proxied_connect(rt, fd, d, peer, canon_len, v);
     case Action::reject:
     case Action::loopback: break;
   }

@@ -24,15 +24,46 @@
 namespace socksify::shim {
 namespace {
 
-// Where a datagram to `to` goes from `fd`.
-enum class Route : unsigned char { direct, proxy, stub, refused };
+// Where a datagram to `to` goes from `fd`. `as_connected`: the kernel reads the address as no
+// address at all (AF_UNSPEC on an IPv6 UDP socket): the datagram goes to the connected peer.
+enum class Route : unsigned char { direct, proxy, stub, refused, as_connected };
+
+// The address read exactly as the kernel reads it, with the socket's facts (fetched into
+// `facts` when `*have` is false). Route::direct for a socket whose sends carry no address
+// that matters (not an internet socket, a stream without MSG_FASTOPEN: tcp_sendmsg ignores
+// it) or no socket at all (the kernel says why); Route::refused with errno for an address
+// the kernel refuses; Route::proxy for a destination in `d` (the caller goes on).
+Route exact_reading(int fd, const sockaddr* to, socklen_t len, Destination& d, SocketFacts& facts,
+                    bool& have) {
+  if (!have) {
+    if (!socket_facts(fd, facts, true)) return Route::direct;
+    have = true;
+  }
+  if (!is_inet(facts) || facts.type == SOCK_STREAM) return Route::direct;
+  const AddressReading r = read_address(facts, AddressUse::send, to, len, d);
+  switch (r.kind) {
+    case AddressReading::Kind::refused: errno = r.error; return Route::refused;
+    case AddressReading::Kind::unspecified: return Route::as_connected;
+    case AddressReading::Kind::destination: break;
+  }
+  if (v6only_refuses(fd, r)) return Route::refused;
+  return Route::proxy;
+}
 
 // Decides for one datagram; for Route::proxy, `d` is the destination (with the name behind a
-// fake address in `name`), for Route::refused errno is set (after one log line).
-// `nested`: the thread was inside the shim when the hook was called.
+// fake address in `name`), for Route::refused errno is set (after one log line when the
+// policy refused it). `nested`: the thread was inside the shim when the hook was called.
 Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Destination& d,
                      char (&name)[256]) noexcept {
-  if (to == nullptr || !destination_from(to, len, d)) return Route::direct;
+  if (to == nullptr) return Route::direct;
+  SocketFacts facts;
+  bool have_facts = false;
+  // The usual shapes read the same on every socket that takes them (so a datagram to a
+  // direct destination costs no system call); any other shape is read with the socket's facts.
+  if (!read_usual_address(to, len, d)) {
+    const Route r = exact_reading(fd, to, len, d, facts, have_facts);
+    if (r != Route::proxy) return r;
+  }
   Context ctx;
   ctx.nested = nested;
   ctx.in_resolver = in_resolver();
@@ -53,18 +84,15 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
   // Most datagrams go to destinations routed direct (loopback, say): those cost no system call.
   const Verdict v = classify(rt->config, Operation::datagram, d, ctx);
   if (v.action == Action::direct) return Route::direct;
-  // An associated socket is known to be UDP: no system call to ask again.
-  if (v.action == Action::proxy) {
-    if (SessionKind hint{}; session_kind_hint(fd, hint) && hint == SessionKind::udp) {
-      return Route::proxy;
-    }
-  }
-  const int type = socket_type(fd);
-  if (type < 0 || (type & 0xF) == SOCK_STREAM) {
-    return Route::direct;  // not a socket (the kernel says why), or a stream: address ignored
+  // Not direct: the address is checked against the socket as the kernel would (a shape
+  // the kernel refuses on this socket is refused, not carried through the proxy).
+  if (!have_facts) {
+    Destination exact;
+    const Route r = exact_reading(fd, to, len, exact, facts, have_facts);
+    if (r != Route::proxy) return r;
   }
   if (v.action == Action::proxy) {
-    if (is_udp(fd, type)) return Route::proxy;
+    if (is_udp(fd, facts.type)) return Route::proxy;
     // ICMP ("ping" sockets) and raw sockets: SOCKS carries only UDP. Never sent direct.
     const Verdict r{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied};
     log_refusal(r, d, "datagram");
@@ -144,15 +172,20 @@ using socksify::shim::real;
 
 namespace socksify::shim {
 
+// A datagram without an address (or with one the kernel reads as none): to the peer the
+// socket is connected to.
+ssize_t send_unaddressed(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
+                         socklen_t len) noexcept {
+  if (SessionRef s = udp_of(fd)) {
+    iovec iov;
+    return connected_datagram(fd, *s.get(), one_buffer(buf, n, iov), flags);
+  }
+  return real().sendto(fd, buf, n, flags, to, len);
+}
+
 ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
                 socklen_t len) noexcept {
-  if (to == nullptr) {
-    if (SessionRef s = udp_of(fd)) {
-      iovec iov;
-      return connected_datagram(fd, *s.get(), one_buffer(buf, n, iov), flags);
-    }
-    return real().sendto(fd, buf, n, flags, to, len);
-  }
+  if (to == nullptr) return send_unaddressed(fd, buf, n, flags, to, len);
   if ((flags & MSG_FASTOPEN) != 0 && !inside()) {
     const int r = fastopen_connect(fd, to, len);
     if (r < 0) return -1;
@@ -166,6 +199,7 @@ ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to
     case Route::direct: return real().sendto(fd, buf, n, flags, to, len);
     case Route::refused: return -1;
     case Route::stub: return stub_datagram(fd, d, to, len, one_buffer(buf, n, iov), flags);
+    case Route::as_connected: return send_unaddressed(fd, buf, n, flags, to, len);
     case Route::proxy: break;
   }
   return proxied_datagram(fd, d, one_buffer(buf, n, iov), flags);
@@ -181,16 +215,19 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int
 namespace socksify::shim {
 
 // sendmsg() as the hook does it (sendmmsg sends each message through it too).
+// sendmsg() without an address (or with one the kernel reads as none).
+ssize_t send_message_unaddressed(int fd, const msghdr* msg, int flags) noexcept {
+  if (g_async_pending.load(std::memory_order_relaxed) != 0 && async_pending(fd)) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (SessionRef s = udp_of(fd)) return connected_datagram(fd, *s.get(), *msg, flags);
+  return real().sendmsg(fd, msg, flags);
+}
+
 ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept {
   if (msg == nullptr) return real().sendmsg(fd, msg, flags);
-  if (msg->msg_name == nullptr) {
-    if (g_async_pending.load(std::memory_order_relaxed) != 0 && async_pending(fd)) {
-      errno = EAGAIN;
-      return -1;
-    }
-    if (SessionRef s = udp_of(fd)) return connected_datagram(fd, *s.get(), *msg, flags);
-    return real().sendmsg(fd, msg, flags);
-  }
+  if (msg->msg_name == nullptr) return send_message_unaddressed(fd, msg, flags);
   const auto* to = static_cast<const sockaddr*>(msg->msg_name);
   if ((flags & MSG_FASTOPEN) != 0 && !inside()) {
     const int r = fastopen_connect(fd, to, msg->msg_namelen);
@@ -209,6 +246,7 @@ ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept {
     case Route::direct: return real().sendmsg(fd, msg, flags);
     case Route::refused: return -1;
     case Route::stub: return stub_datagram(fd, d, to, msg->msg_namelen, *msg, flags);
+    case Route::as_connected: return send_message_unaddressed(fd, msg, flags);
     case Route::proxy: break;
   }
   return proxied_datagram(fd, d, *msg, flags);
@@ -236,7 +274,8 @@ int send_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
     char name[256];
     switch (datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, nested, d,
                            name)) {
-      case Route::direct: break;
+      case Route::direct:
+      case Route::as_connected: break;  // no association: the kernel sends to the peer
       case Route::proxy:
       case Route::stub: plain = false; break;
       case Route::refused:

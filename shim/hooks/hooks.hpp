@@ -8,12 +8,21 @@ namespace socksify::shim {
 struct Destination;
 struct Verdict;
 struct Runtime;
+struct SocketFacts;
+struct AddressReading;
 
 /// One log line for a refusal: "refused WHAT to DEST port N (why): what it means".
 void log_refusal(const Verdict& v, const Destination& d, const char* what) noexcept;
 
 /// The socket's type (SO_TYPE), or -1 when `fd` is not a socket.
 int socket_type(int fd) noexcept;
+
+/// The socket's SO_DOMAIN, SO_TYPE (low bits) and, with `protocol`, SO_PROTOCOL; false when
+/// `fd` is not a socket.
+bool socket_facts(int fd, SocketFacts& facts, bool protocol) noexcept;
+
+/// A v4-mapped destination on an IPV6_V6ONLY socket: the kernel's ENETUNREACH.
+bool v6only_refuses(int fd, const AddressReading& r) noexcept;
 
 /// True for a UDP socket (SOCK_DGRAM of protocol UDP; `type` from socket_type()): the only
 /// datagrams SOCKS carries.

@@ -168,6 +168,21 @@ std::string Lab::start_udp_logger(bool client_side, const std::string& addr, int
   return log;
 }
 
+std::string Lab::synced_log(bool client_side, const std::string& addr, int port) const {
+  static int serial = 0;
+  const std::string marker = "sync-" + std::to_string(++serial);
+  const std::string log = dir_.file("udp-" + std::string(client_side ? "c-" : "p-") + addr + "-" +
+                                    std::to_string(port) + ".log");
+  sh("ip netns exec " + (client_side ? client_ns_ : proxy_ns_) +
+     " python3 " SOCKSIFY_SOURCE_DIR "/tests/integration/lab_servers.py --sync " + addr + " " +
+     std::to_string(port) + " " + marker);
+  const std::string text =
+      wait_for_text([log] { return read_file(log); }, "sync " + marker + "-udp\n");
+  REQUIRE_THAT(text, Catch::Contains("sync " + marker + "-udp\n"));
+  REQUIRE_THAT(text, Catch::Contains("sync " + marker + "\n"));
+  return text;
+}
+
 void Lab::proxy_side(const std::string& command) const {
   sh("ip netns exec " + proxy_ns_ + " sh -c '" + command + "'");
 }

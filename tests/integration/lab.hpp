@@ -40,6 +40,10 @@ class Lab {
   /// (`client_side`) or the proxy namespace; waits until it is ready; returns its log's path.
   /// Each datagram is logged as "got <source> <length>".
   std::string start_udp_logger(bool client_side, const std::string& addr, int port);
+  /// What a logger started with start_udp_logger() got, once everything sent to it before
+  /// this call is in its log: a marker line over TCP and a marker datagram are sent after it
+  /// and waited for (each kind is logged in arrival order).
+  std::string synced_log(bool client_side, const std::string& addr, int port) const;
   /// Runs a shell command in the proxy namespace; REQUIREs success.
   void proxy_side(const std::string& command) const;
   /// Waits until host:port accepts connections inside the proxy namespace.

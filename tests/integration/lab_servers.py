@@ -10,9 +10,13 @@ lab_servers.py --dns-sink LOG       a DNS sink on 127.0.0.1:53 (UDP and TCP) tha
                                     CLIENT side, any line in its log is a leak.
 lab_servers.py --query NAME         sends the sink one query for NAME (the tests' marker) and
                                     waits up to 2 s for its answer.
+lab_servers.py --sync ADDR PORT MARKER
+                                    a TCP line and a datagram carrying MARKER to a --udp-log
+                                    server (logged as "sync MARKER" and "sync MARKER-udp")
 lab_servers.py --udp-log LOG ADDR PORT
                                     logs every datagram to ADDR:PORT as "got <peer> <len>"
-                                    ("ready" first); answers nothing.
+                                    and echoes it; accepts TCP on ADDR:PORT too, logs
+                                    "conn <peer>" and echoes ("ready" first).
 Runs until killed.
 """
 import functools
@@ -153,13 +157,53 @@ def query(name):
 def udp_logger(logpath, addr, port):
     s = socket.socket(family_of(addr), socket.SOCK_DGRAM)
     s.bind((addr, port))
+    t = socket.socket(family_of(addr), socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((addr, port))
+    t.listen(64)
+
+    def serve(c, peer):
+        with c:
+            try:
+                for data in iter(lambda: c.recv(65536), b""):
+                    if data.startswith(b"sync-"):
+                        log(logpath, "sync %s" % data.decode().strip())
+                    c.sendall(data)
+            except OSError:
+                pass
+
+    def tcp():
+        while True:
+            c, peer = t.accept()
+            log(logpath, "conn %s" % peer[0])
+            threading.Thread(target=serve, args=(c, peer), daemon=True).start()
+
+    threading.Thread(target=tcp, daemon=True).start()
     log(logpath, "ready")
     while True:
         data, peer = s.recvfrom(65535)
-        log(logpath, "got %s %d" % (peer[0], len(data)))
+        if data.startswith(b"sync-"):
+            log(logpath, "sync %s" % data.decode().strip())
+        else:
+            log(logpath, "got %s %d" % (peer[0], len(data)))
+            s.sendto(data, peer)
+
+
+def sync(addr, port, marker):
+    """One TCP connection and one datagram to a --udp-log server, each carrying MARKER."""
+    c = socket.create_connection((addr, port), 5)
+    c.sendall(marker.encode() + b"\n")
+    c.settimeout(5)
+    c.recv(100)
+    c.close()
+    u = socket.socket(family_of(addr), socket.SOCK_DGRAM)
+    u.sendto(marker.encode() + b"-udp", (addr, port))
 
 
 def main():
+    if sys.argv[1] == "--sync":
+        sync(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
     if sys.argv[1] == "--udp-log":
         udp_logger(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <map>
 
 #include "config.hpp"
@@ -185,4 +186,123 @@ TEST_CASE("v4-mapped IPv6 destinations are classified as IPv4", "[shim][policy]"
   CHECK_FALSE(domain_matches("badexample.org", "example.org"));
   CHECK(is_localhost_name("x.localhost."));
   CHECK_FALSE(is_localhost_name("notlocalhost"));
+}
+
+namespace {
+
+SocketFacts facts(int family, int type, int protocol = 0) {
+  SocketFacts f;
+  f.family = family;
+  f.type = type;
+  f.protocol = protocol;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("read_address: the kernel's reading of every address shape", "[shim][policy]") {
+  using K = AddressReading::Kind;
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(7100);
+  inet_pton(AF_INET6, "2001:db8::7", &in6.sin6_addr);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(53);
+  inet_pton(AF_INET, "192.0.2.9", &in.sin_addr);
+  char big[64] = {};  // an address followed by more octets than its type has
+  const auto* sa6 = reinterpret_cast<const sockaddr*>(&in6);
+  const auto* sa4 = reinterpret_cast<const sockaddr*>(&in);
+  const SocketFacts tcp6 = facts(AF_INET6, SOCK_STREAM, IPPROTO_TCP);
+  const SocketFacts udp6 = facts(AF_INET6, SOCK_DGRAM, IPPROTO_UDP);
+  const SocketFacts tcp4 = facts(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  const SocketFacts udp4 = facts(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+  const SocketFacts raw6 = facts(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+  Destination d;
+  // IPv6, 24 octets (no scope id): a destination for connect and send alike.
+  for (auto use : {AddressUse::connect, AddressUse::send}) {
+    for (const auto& f : {tcp6, udp6}) {
+      d = Destination{};
+      const AddressReading r = read_address(f, use, sa6, 24, d);
+      CHECK(r.kind == K::destination);
+      CHECK(d.family == AF_INET6);
+      CHECK(d.port == 7100);
+      CHECK(d.ip[15] == 7);
+    }
+  }
+  // 23 octets: EINVAL everywhere; on an IPv4 socket an IPv6 address is EAFNOSUPPORT.
+  CHECK(read_address(tcp6, AddressUse::connect, sa6, 23, d).error == EINVAL);
+  CHECK(read_address(udp6, AddressUse::send, sa6, 23, d).error == EINVAL);
+  CHECK(read_address(tcp4, AddressUse::connect, sa6, 28, d).error == EAFNOSUPPORT);
+  CHECK(read_address(udp4, AddressUse::send, sa6, 28, d).error == EAFNOSUPPORT);
+  // IPv4, longer than sockaddr_in: its first 16 octets.
+  std::memcpy(big, &in, sizeof in);
+  d = Destination{};
+  REQUIRE(read_address(tcp4, AddressUse::connect, reinterpret_cast<sockaddr*>(big), 20, d).kind ==
+          K::destination);
+  CHECK(d.family == AF_INET);
+  CHECK(d.port == 53);
+  CHECK(read_address(tcp4, AddressUse::connect, sa4, 15, d).error == EINVAL);
+  // AF_INET on an IPv6 socket: IPv4 for UDP (connect and send), EINVAL for TCP (too short
+  // for the IPv6 minimum, checked first).
+  CHECK(read_address(udp6, AddressUse::connect, sa4, 16, d).kind == K::destination);
+  CHECK(d.family == AF_INET);
+  CHECK(read_address(udp6, AddressUse::send, sa4, 16, d).kind == K::destination);
+  CHECK(read_address(tcp6, AddressUse::connect, sa4, 16, d).error == EINVAL);
+  // AF_UNSPEC: connect dissolves; udp_sendmsg reads it as AF_INET; udpv6_sendmsg as no
+  // address; rawv6 as AF_INET6.
+  sockaddr_in unspec = in;
+  unspec.sin_family = AF_UNSPEC;
+  const auto* sau = reinterpret_cast<const sockaddr*>(&unspec);
+  CHECK(read_address(udp4, AddressUse::connect, sau, 16, d).kind == K::unspecified);
+  CHECK(read_address(tcp6, AddressUse::connect, sau, 2, d).kind == K::unspecified);
+  d = Destination{};
+  CHECK(read_address(udp4, AddressUse::send, sau, 16, d).kind == K::destination);
+  CHECK(d.family == AF_INET);
+  CHECK(d.port == 53);
+  CHECK(read_address(udp6, AddressUse::send, sau, 16, d).kind == K::unspecified);
+  sockaddr_in6 unspec6 = in6;
+  unspec6.sin6_family = AF_UNSPEC;
+  CHECK(read_address(raw6, AddressUse::send, reinterpret_cast<sockaddr*>(&unspec6), 24, d).kind ==
+        K::destination);
+  // Port 0 on UDP: EINVAL (udp_sendmsg).
+  sockaddr_in zero = in;
+  zero.sin_port = 0;
+  CHECK(read_address(udp4, AddressUse::send, reinterpret_cast<sockaddr*>(&zero), 16, d).error ==
+        EINVAL);
+  // Shorter than a family: EINVAL; another family on an internet socket: refused.
+  CHECK(read_address(udp4, AddressUse::connect, sa4, 1, d).error == EINVAL);
+  sockaddr_storage unix_like{};
+  unix_like.ss_family = AF_UNIX;
+  CHECK(
+      read_address(udp6, AddressUse::send, reinterpret_cast<sockaddr*>(&unix_like), 110, d).error ==
+      EINVAL);
+  CHECK(read_address(tcp4, AddressUse::connect, reinterpret_cast<sockaddr*>(&unix_like), 110, d)
+            .error == EAFNOSUPPORT);
+  // v4-mapped: IPv4, marked (an IPV6_V6ONLY socket refuses it).
+  sockaddr_in6 mapped = in6;
+  inet_pton(AF_INET6, "::ffff:192.0.2.9", &mapped.sin6_addr);
+  const AddressReading m =
+      read_address(tcp6, AddressUse::connect, reinterpret_cast<sockaddr*>(&mapped), 24, d);
+  CHECK(m.v4_mapped);
+  CHECK(d.family == AF_INET);
+  // The usual shapes read without facts; the others need them.
+  CHECK(read_usual_address(sa4, 16, d));
+  CHECK(read_usual_address(sa6, 28, d));
+  CHECK_FALSE(read_usual_address(sa6, 24, d));
+  CHECK_FALSE(read_usual_address(sau, 16, d));
+}
+
+TEST_CASE("the unspecified address as a destination is this host", "[shim][policy]") {
+  const Config c = config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"}});
+  CHECK(act(c, Operation::connect, v4("0.0.0.0", 80)) == Action::direct);
+  CHECK(act(c, Operation::datagram, v4("0.0.0.0", 80)) == Action::direct);
+  Destination any6;
+  any6.family = AF_INET6;
+  any6.port = 80;
+  CHECK(act(c, Operation::connect, any6) == Action::direct);
+  // A rule still wins.
+  const Config r =
+      config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"}, {"SOCKSIFY_RULES", "proxy port 80"}});
+  CHECK(act(r, Operation::connect, v4("0.0.0.0", 80)) == Action::proxy);
 }
