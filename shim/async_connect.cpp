@@ -264,6 +264,13 @@ bool advance(PendingConnect& p, socks5::Dial::Step s) {
         return false;
       case socks5::Dial::Next::done:
       case socks5::Dial::Next::failed: {
+        if (p.on_done != nullptr) {  // a job of the library's: its own outcome
+          disarm(p);
+          p.result = outcome_errno(p.dial);
+          p.outcome.store(p.result, std::memory_order_release);
+          if (p.job != nullptr) p.on_done(p, p.result, false);
+          return true;
+        }
         log_outcome(p.dial, p.verdict, p.t0);
         int e = outcome_errno(p.dial);
         if (p.protect) {
@@ -352,7 +359,7 @@ void* driver_main(void*) {
           }
           if (!p->ended && p->cancelled.load(std::memory_order_acquire)) {
             if (p->outcome.load(std::memory_order_acquire) < 0) {
-              g_async_pending.fetch_sub(1, std::memory_order_relaxed);
+              if (p->on_done == nullptr) g_async_pending.fetch_sub(1, std::memory_order_relaxed);
               p->outcome.store(ECONNABORTED, std::memory_order_release);
             }
             p->ended = true;
@@ -601,6 +608,88 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
   return -1;
 }
 
+PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5::Deadline deadline,
+                          void (*on_done)(PendingConnect&, int, bool), void* job,
+                          int work_fd) noexcept {
+  auto* p = new (std::nothrow) PendingConnect(rt.plan, socks5::DialSocket{}, std::move(request),
+                                              deadline, Verdict{}, Clock::now());
+  if (p == nullptr) return nullptr;
+  p->async = true;
+  p->on_done = on_done;
+  p->job = job;
+  p->work_fd = work_fd;
+  p->refs.store(2, std::memory_order_relaxed);  // the owner's and the driver's
+  bool driver = false;
+  {
+    MutexLock lock(&g_driver.mu);
+    if (ensure_driver()) {
+      if (g_driver.n == g_driver.cap) {
+        const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
+        auto** grown = static_cast<PendingConnect**>(
+            std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
+        if (grown != nullptr) {
+          g_driver.items = grown;
+          g_driver.cap = cap;
+        }
+      }
+      if (g_driver.n < g_driver.cap) {
+        p->owner = g_driver.pid.load(std::memory_order_relaxed);
+        p->slot = g_driver.n;
+        g_driver.items[g_driver.n++] = p;
+        driver = true;
+      }
+    }
+  }
+  if (!driver) {
+    p->work_fd = -1;  // the caller's again
+    delete p;
+    return nullptr;
+  }
+  pthread_mutex_lock(&p->mu);
+  const bool ended = p->ended = advance(*p, p->dial.start());
+  p->started = true;
+  const bool missed = p->missed;
+  const Clock::time_point until = p->until;
+  pthread_mutex_unlock(&p->mu);
+  if (ended) {
+    MutexLock lock(&g_driver.mu);
+    drop(p->slot);
+    return p;
+  }
+  const Clock::rep due = until.time_since_epoch().count();
+  if (missed || due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+    MutexLock lock(&g_driver.mu);
+    if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+      g_driver.sleeps_until.store(due, std::memory_order_relaxed);
+      wake_driver();
+    } else if (missed) {
+      wake_driver();
+    }
+  }
+  return p;
+}
+
+void cancel_job(PendingConnect* p) noexcept {
+  if (p == nullptr) return;
+  if (!owned_here(*p)) {
+    // A forked child's copy: its parent's driver runs the job; nothing here refers to it.
+    delete p;
+    return;
+  }
+  bool under_way = false;
+  {
+    MutexLock lock(&p->mu);
+    p->job = nullptr;
+    p->cancelled.store(true, std::memory_order_release);
+    under_way = !p->ended;
+  }
+  if (under_way && owned_here(*p)) {
+    MutexLock lock(&g_driver.mu);
+    if (g_driver.pid.load(std::memory_order_relaxed) != 0) wake_driver();
+  }
+  unref(p);
+}
+
 bool async_pending(int fd) noexcept {
   if (g_async_pending.load(std::memory_order_relaxed) == 0) return false;
   SessionRef ref;
@@ -822,10 +911,16 @@ void async_after_fork_child() noexcept {
   for (std::size_t i = 0; i < g_driver.n; ++i) {
     PendingConnect* p = g_driver.items[i];
     if (p->work_fd >= 0) real().close(p->work_fd);
+    p->work_fd = -1;
     close_fd(p->latch_tx);
     close_fd(p->parked.listener);
     // A GSSAPI dial's own socket: the parent's driver works on it, not the child.
-    if (p->protect && p->dial.fd() >= 0) real().close(p->dial.release_fd());
+    if ((p->protect || p->on_done != nullptr) && p->dial.fd() >= 0) {
+      real().close(p->dial.release_fd());
+    }
+    // A job of the library's: the parent's driver finishes it for the parent; the child's
+    // copy of what it works on learns that it will not be finished here.
+    if (p->on_done != nullptr && p->job != nullptr && !p->ended) p->on_done(*p, ECONNABORTED, true);
   }
   if (g_driver.ep >= 0) real().close(g_driver.ep);
   if (g_driver.wake >= 0) real().close(g_driver.wake);

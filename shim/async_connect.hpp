@@ -39,6 +39,16 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
                   socks5::Deadline deadline, const sockaddr* addr, socklen_t len,
                   const Verdict& verdict, bool protect) noexcept;
 
+/// Starts a background dial of the library's own (on sockets of its own): `on_done` gets its
+/// outcome in the driver thread (pending_connect.hpp). `work_fd` (owned; -1 for none) is a
+/// descriptor the job needs then (closed when the job goes). nullptr when there is no driver
+/// (no thread could be started): the caller does the work itself.
+PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5::Deadline deadline,
+                          void (*on_done)(PendingConnect&, int, bool), void* job,
+                          int work_fd) noexcept;
+/// The job's owner lets go (what it works on is going): on_done is not called after this.
+void cancel_job(PendingConnect* p) noexcept;
+
 /// True when `fd` has a pending event-loop connect (errno untouched).
 bool async_pending(int fd) noexcept;
 

@@ -54,6 +54,12 @@ struct PendingConnect {
   bool started = false;  // its connect() has started it (the driver leaves it alone before)
   bool missed = false;   // a scan of the driver's saw it unstarted (its connect() wakes it)
   std::size_t slot = 0;  // its place in the driver's list
+  // --- a background job of the library's (not a program's connect): a UDP ASSOCIATE for a
+  // non-blocking socket (udp.cpp). The driver calls on_done with the outcome instead of
+  // publishing one (with p.mu held; `forked_child`: in a child forked while it ran, whose
+  // driver is not the one running it), and never counts it in g_async_pending.
+  void (*on_done)(PendingConnect& p, int e, bool forked_child) = nullptr;
+  void* job = nullptr;  // what on_done works on; cleared (under mu) when it goes
 };
 
 }  // namespace socksify::shim

@@ -190,10 +190,7 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
   }
   if (reading.kind == AddressReading::Kind::unspecified) {
     // A datagram socket with a UDP association forgets its peer and keeps the relay.
-    if (SessionRef s = udp_of(fd)) {
-      udp_disconnect(*s.get());
-      return 0;
-    }
+    if (SessionRef s = udp_of(fd)) return udp_disconnect(fd, *s.get(), addr, len);
     // Dissolving the association: what the shim knew about the old one goes with it.
     session_detach(fd);
     return real().connect(fd, addr, len);
@@ -220,13 +217,18 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
       return stub_connect(fd, peer, canon_len);  // its queries are answered here
     }
     const Verdict v = classify(rt.config, Operation::datagram, d, ctx);
-    if (v.action == Action::proxy && is_udp(fd, type)) return udp_connect(fd, rt, peer, canon_len);
+    if (v.action == Action::proxy && is_udp(fd, type)) {
+      return udp_connect(fd, rt, peer, canon_len, d);
+    }
     if (v.action == Action::proxy) {
       // ICMP and raw sockets: SOCKS carries only UDP.
       return refuse(Verdict{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied}, d,
                     "datagram");
     }
     if (v.action != Action::direct) return refuse(v, d, "UDP");
+    // An associated socket keeps its association (datagrams sent to proxied destinations by
+    // address still go through it); its datagrams without an address go to this peer.
+    if (SessionRef s = udp_of(fd)) return udp_connect_direct(fd, *s.get(), peer, canon_len);
     return real().connect(fd, addr, len);
   }
   if (SessionKind hint{}; session_kind_hint(fd, hint)) {

@@ -110,7 +110,7 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
 ssize_t proxied_datagram(int fd, const Destination& d, const msghdr& msg, int flags) noexcept {
   Guard guard;
   const Runtime& rt = runtime();
-  SessionRef s = udp_session(fd, rt);
+  SessionRef s = udp_session(fd, rt, (flags & MSG_DONTWAIT) != 0);
   if (!s) return -1;
   if (is_stub(*s.get())) {
     log_line(LogLevel::error,

@@ -12,13 +12,27 @@
 //       a DNS client of the stub STUB:53; then a datagram to its port from this host's other
 //       address EXTERNAL; then a second query: prints whether the injected datagram was
 //       delivered, and the address the socket is bound to
+//   attack udpgap|udppeek|udptimeout|udpconnected|udpstale|udpbig|udpnonblock ADDR PORT
+//       UDP through the proxy against the hostile relays (hostile_proxy.py udp-*): a gap in
+//       a fragment sequence; MSG_PEEK of a reassembled datagram; SO_RCVTIMEO and recvmmsg's
+//       timeout against a relay that drips fragments; a connected socket and a datagram from
+//       another source; an associated fd closed by the raw system call and reused for TCP; a
+//       receive buffer that claims 1 GiB; a non-blocking socket's first datagram
+//   attack udpnonblock ADDR PORT [wait]
+//       a non-blocking socket's first datagram (and with `wait`, its echo)
+//   attack udproutes A APORT B BPORT
+//       one socket connected to A (proxied), then to B (direct): each datagram where its own
+//       route says
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -223,6 +237,244 @@ int do_stubinject(const char* stub, const char* external, const std::string& how
   return 0;
 }
 
+using Clock = std::chrono::steady_clock;
+
+long ms_since(Clock::time_point t0) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+}
+
+// A UDP socket of ADDR's family (non-blocking if asked) and ADDR:PORT.
+int udp_to(const char* addr, const char* port, sockaddr_storage& ss, socklen_t& len,
+           bool nonblock = false) {
+  if (!parse(addr, port, ss)) return -1;
+  len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const int fd =
+      socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+  // No receive here may hang the probe, whatever the library does.
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// Receives one datagram (waiting up to 5 s) and prints it: "NAME TEXT from ADDR PORT".
+void show(const char* what, int fd, int flags = 0) {
+  pollfd p{fd, POLLIN, 0};
+  if ((flags & MSG_PEEK) == 0 && poll(&p, 1, 5000) != 1) {
+    std::printf("%s: nothing\n", what);
+    return;
+  }
+  char buf[256];
+  sockaddr_storage from{};
+  socklen_t flen = sizeof from;
+  const ssize_t n =
+      recvfrom(fd, buf, sizeof buf - 1, flags, reinterpret_cast<sockaddr*>(&from), &flen);
+  if (n < 0) {
+    std::printf("%s: errno=%s\n", what, errno_name(errno));
+    return;
+  }
+  buf[n] = '\0';
+  char host[64] = "?";
+  unsigned port = 0;
+  if (from.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<sockaddr_in*>(&from);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (from.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<sockaddr_in6*>(&from);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+  }
+  std::printf("%s: '%s' from %s %u\n", what, buf, host, port);
+  std::fflush(stdout);
+}
+
+// One datagram to a relay that answers with a gap in a fragment sequence, then a whole one.
+int do_udpgap(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len);
+  report("sendto", sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  show("first", fd);
+  close(fd);
+  return 0;
+}
+
+// A fragmented answer (hostile udp-frag) peeked, then read: the same datagram both times.
+int do_udppeek(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len);
+  report("sendto", sendto(fd, "peek-me-peek-me", 15, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  pollfd p{fd, POLLIN, 0};
+  poll(&p, 1, 5000);
+  show("peek", fd, MSG_PEEK);
+  show("read", fd);
+  // Nothing else is queued: the peeked datagram was not a second one.
+  char buf[64];
+  std::printf("after: %s\n",
+              recv(fd, buf, sizeof buf, MSG_DONTWAIT) < 0 && errno == EAGAIN ? "empty" : "more");
+  close(fd);
+  return 0;
+}
+
+// Against a relay that answers once, then drips incomplete fragments: recvmmsg with a 1 s
+// timeout takes the answer and waits for more until the timeout (then returns 1); recv with
+// SO_RCVTIMEO of 1 s ends after about 1 s (EAGAIN), the dropped fragments notwithstanding.
+int do_udptimeout(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len);
+  report("sendto", sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  char bufs[4][64];
+  iovec iov[4];
+  mmsghdr vec[4]{};
+  for (int i = 0; i < 4; ++i) {
+    iov[i] = iovec{bufs[i], sizeof bufs[i]};
+    vec[i].msg_hdr.msg_iov = &iov[i];
+    vec[i].msg_hdr.msg_iovlen = 1;
+  }
+  timeval none{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+  timespec timeout{1, 0};
+  auto t0 = Clock::now();
+  const int got = recvmmsg(fd, vec, 4, 0, &timeout);
+  std::printf("recvmmsg: %d after %ld ms\n", got, ms_since(t0));
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[64];
+  t0 = Clock::now();
+  const ssize_t r = recv(fd, buf, sizeof buf, 0);
+  std::printf("recv: %s after %ld ms\n", r < 0 ? errno_name(errno) : "data", ms_since(t0));
+  close(fd);
+  return 0;
+}
+
+// A socket connected to ADDR:PORT; the relay sends a datagram from another source first.
+int do_udpconnected(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len);
+  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&ss), len));
+  report("send", send(fd, "x", 1, 0));
+  show("first", fd);
+  close(fd);
+  return 0;
+}
+
+// One socket, two routes: connected to A (proxied), then to B (direct).
+int do_udproutes(const char* a, const char* aport, const char* b, const char* bport) {
+  sockaddr_storage sa{}, sb{};
+  socklen_t la = 0, lb = 0;
+  const int fd = udp_to(a, aport, sa, la);
+  parse(b, bport, sb);
+  lb = sb.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  report("connect A", connect(fd, reinterpret_cast<sockaddr*>(&sa), la));
+  report("send A", send(fd, "to-A", 4, 0));
+  show("reply A", fd);
+  report("connect B", connect(fd, reinterpret_cast<sockaddr*>(&sb), lb));
+  report("send B", send(fd, "to-B", 4, 0));
+  show("reply B", fd);
+  report("sendto A", sendto(fd, "A-again", 7, 0, reinterpret_cast<sockaddr*>(&sa), la));
+  // Connected to A again, a last datagram to it and its echo: by then A has had "A-again"
+  // (one path, in order), and the association lived long enough to carry it.
+  report("connect A again", connect(fd, reinterpret_cast<sockaddr*>(&sa), la));
+  report("send A", send(fd, "sync-A", 6, 0));
+  for (int i = 0; i < 3; ++i) {
+    char buf[64] = {};
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1) break;
+    const ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    if (n == 6 && std::memcmp(buf, "sync-A", 6) == 0) {
+      std::printf("A synced\n");
+      break;
+    }
+  }
+  close(fd);
+  return 0;
+}
+
+// An associated UDP socket closed behind the library's back (the raw system call), its
+// number reused by accept() for TCP: recv must give the TCP peer's octets.
+int do_udpstale(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int u = udp_to(addr, port, ss, len);
+  report("sendto", sendto(u, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  const int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in lo{};
+  lo.sin_family = AF_INET;
+  lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t lolen = sizeof lo;
+  bind(l, reinterpret_cast<sockaddr*>(&lo), sizeof lo);
+  listen(l, 1);
+  getsockname(l, reinterpret_cast<sockaddr*>(&lo), &lolen);
+  const int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  syscall(SYS_close, u);  // u's number is now the lowest free one: accept() takes it
+  connect(c, reinterpret_cast<sockaddr*>(&lo), sizeof lo);
+  const char data[] = "the real data of the TCP peer, 40 octets";
+  send(c, data, sizeof data - 1, 0);
+  const int a = accept(l, nullptr, nullptr);
+  std::printf("reused: %s\n", a == u ? "yes" : "no");
+  char buf[128] = {};
+  pollfd p{a, POLLIN, 0};
+  poll(&p, 1, 5000);
+  const ssize_t n = recv(a, buf, sizeof buf - 1, 0);
+  std::printf(
+      "recv %zd: %s\n", n,
+      n == static_cast<ssize_t>(sizeof data - 1) && std::memcmp(buf, data, sizeof data - 1) == 0
+          ? "the TCP data"
+          : "WRONG DATA");
+  return 0;
+}
+
+// A receive with a buffer that claims 1 GiB (only its first page exists) on an associated
+// socket, with the address space limited to 256 MiB more than now.
+int do_udpbig(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len);
+  report("sendto", sendto(fd, "big", 3, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  pollfd p{fd, POLLIN, 0};
+  poll(&p, 1, 5000);
+  rlimit rl{};
+  getrlimit(RLIMIT_AS, &rl);
+  std::size_t used = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%zu", &used) != 1) used = 0;
+    std::fclose(f);
+  }
+  rl.rlim_cur = used * 4096 + (256u << 20);
+  setrlimit(RLIMIT_AS, &rl);
+  static char page[4096];
+  const ssize_t n = recv(fd, page, std::size_t{1} << 30, 0);
+  report("recv 1 GiB", n);
+  close(fd);
+  return 0;
+}
+
+// The first datagram of a non-blocking socket through a proxy that never answers: sendto
+// returns at once.
+int do_udpnonblock(const char* addr, const char* port, bool wait_reply) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len, true);
+  const auto t0 = Clock::now();
+  const ssize_t r = sendto(fd, "nonblocking", 11, 0, reinterpret_cast<sockaddr*>(&ss), len);
+  const long took = ms_since(t0);
+  report("sendto", r);
+  std::printf("sendto took %ld ms\n", took);
+  if (wait_reply) {
+    // The datagram waited for the association, then left: the echo comes back.
+    pollfd p{fd, POLLIN, 0};
+    char buf[64];
+    const bool back = poll(&p, 1, 5000) == 1 && recv(fd, buf, sizeof buf, 0) == 11;
+    std::printf("reply %s\n", back ? "ok" : "none");
+  }
+  close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,6 +487,16 @@ int main(int argc, char** argv) {
     return do_oddlen(argv[2], argv[3], argv[4], std::atoi(argv[5]));
   }
   if (mode == "stubinject" && argc == 5) return do_stubinject(argv[2], argv[3], argv[4]);
+  if (mode == "udpgap" && argc == 4) return do_udpgap(argv[2], argv[3]);
+  if (mode == "udppeek" && argc == 4) return do_udppeek(argv[2], argv[3]);
+  if (mode == "udptimeout" && argc == 4) return do_udptimeout(argv[2], argv[3]);
+  if (mode == "udpconnected" && argc == 4) return do_udpconnected(argv[2], argv[3]);
+  if (mode == "udproutes" && argc == 6) return do_udproutes(argv[2], argv[3], argv[4], argv[5]);
+  if (mode == "udpstale" && argc == 4) return do_udpstale(argv[2], argv[3]);
+  if (mode == "udpbig" && argc == 4) return do_udpbig(argv[2], argv[3]);
+  if (mode == "udpnonblock" && (argc == 4 || argc == 5)) {
+    return do_udpnonblock(argv[2], argv[3], argc == 5);
+  }
   std::fprintf(stderr, "usage: see the comment at the top of attack.cpp\n");
   return 2;
 }

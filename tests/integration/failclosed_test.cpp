@@ -171,3 +171,113 @@ TEST_CASE("fail closed: a name a direct rule keeps local is asked of the stub it
   CHECK_THAT(local, Catch::Contains("status: SERVFAIL"));
   CHECK_THAT(dns_since(mark, "query name.local.test"), Catch::Contains("query name.local.test"));
 }
+
+namespace {
+
+// A number from the probe's output: the integer after `key`, or -1.
+long number_after(const std::string& out, const std::string& key) {
+  const auto at = out.find(key);
+  return at == std::string::npos ? -1 : std::stol(out.substr(at + key.size()));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fail closed, UDP: reassembly takes only the next position, and MSG_PEEK keeps the datagram",
+    "[shim][lab][probe][failclosed]") {
+  // FRAG 1 "AAAA", FRAG 3|end "CCCC": a gap, abandoned (RFC 1928 section 7); the whole
+  // datagram that follows is delivered.
+  lab().start_hostile("udp-gap", "192.0.2.1", 1120);
+  const std::string gap = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1120 " + kAttack +
+                                 " udpgap 198.51.100.1 7000");
+  CHECK_THAT(gap, Catch::Contains("first: 'whole' from 198.51.100.1 7000"));
+  CHECK_THAT(gap, !Catch::Contains("AAAA"));
+  // A reassembled datagram peeked, then read: the same datagram, and nothing more.
+  lab().start_hostile("udp-frag", "192.0.2.1", 1121);
+  const std::string peek = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1121 " + kAttack +
+                                  " udppeek 198.51.100.1 7000");
+  CHECK_THAT(peek, Catch::Contains("peek: 'peek-me-peek-me' from 198.51.100.1 7000"));
+  CHECK_THAT(peek, Catch::Contains("read: 'peek-me-peek-me' from 198.51.100.1 7000"));
+  CHECK_THAT(peek, Catch::Contains("after: empty"));
+}
+
+TEST_CASE("fail closed, UDP: the program's timeouts bound the whole call",
+          "[shim][lab][probe][failclosed]") {
+  // A relay that answers once, then sends an incomplete fragment every 0.4 s: each one
+  // wakes the socket and is dropped. recvmmsg's 1 s timeout ends its wait for more; recv's
+  // SO_RCVTIMEO of 1 s ends the call. (Wide bounds: these are hang checks.)
+  lab().start_hostile("udp-drip", "192.0.2.1", 1122);
+  const std::string out = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1122 " + kAttack +
+                                 " udptimeout 198.51.100.1 7000");
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("recvmmsg: 1 after"));
+  const long mmsg = number_after(out, "recvmmsg: 1 after ");
+  CHECK(mmsg >= 990);  // it waited for more until its timeout (no earlier)
+  CHECK(mmsg < 5000);
+  CHECK_THAT(out, Catch::Contains("recv: EAGAIN after"));
+  const long recv = number_after(out, "recv: EAGAIN after ");
+  CHECK(recv >= 990);
+  CHECK(recv < 5000);
+}
+
+TEST_CASE("fail closed, UDP: a connected socket hears only its peer",
+          "[shim][lab][probe][failclosed]") {
+  lab().start_hostile("udp-spoof", "192.0.2.1", 1123);
+  const std::string out = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1123 " + kAttack +
+                                 " udpconnected 198.51.100.1 7000");
+  CHECK_THAT(out, Catch::Contains("first: 'real' from 198.51.100.1 7000"));
+  CHECK_THAT(out, !Catch::Contains("spoof"));
+}
+
+TEST_CASE("fail closed, UDP: one socket, two routes, each datagram where its own route says",
+          "[shim][lab][probe][failclosed]") {
+  // A: the proxy side's UDP echo (through danted). B: a catcher on the client side's loopback
+  // (direct), which echoes.
+  const std::string b_log = lab().start_udp_logger(true, "127.0.0.1", 7101);
+  const std::string out = run_ok(lab().socksify() + " -x " + kDanted + " " + kAttack +
+                                 " udproutes 198.51.100.1 7000 127.0.0.1 7101");
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("reply A: 'to-A' from 198.51.100.1 7000"));
+  // B got the program's 4 octets as they are (no SOCKS header), and its reply came back.
+  // (From the client side's address: the first connect fixed the socket's source address,
+  // as the kernel does.)
+  CHECK_THAT(out, Catch::Contains("reply B: 'to-B' from 127.0.0.1 7101"));
+  const std::string b = lab().synced_log(true, "127.0.0.1", 7101);
+  CHECK(count_of(b, "got ") == 1);
+  CHECK(count_of(b, " 4\n") == 1);
+  // sendto(A) after connect(B) still goes through the proxy.
+  CHECK_THAT(out, Catch::Contains("sendto A: ok 7"));
+  CHECK_THAT(out, Catch::Contains("A synced"));
+  CHECK(wait_for_count([] { return lab().server_log(); }, "udp 198.51.100.1 7", 1) == 1);
+  CHECK_THAT(lab().server_log(), Catch::Contains("udp 198.51.100.1 4"));
+}
+
+TEST_CASE("fail closed, UDP: a reused descriptor, a huge buffer, a non-blocking first datagram",
+          "[shim][lab][probe][failclosed]") {
+  // Closed behind the library's back, the number reused by accept(): the TCP data, intact.
+  const std::string stale =
+      run_ok(lab().socksify() + " -x " + kDanted + " " + kAttack + " udpstale 198.51.100.1 7000");
+  CHECK_THAT(stale, Catch::Contains("reused: yes"));
+  CHECK_THAT(stale, Catch::Contains("recv 40: the TCP data"));
+  // A buffer that claims 1 GiB, with 256 MiB of address space to spare: the datagram, no
+  // allocation of the buffer's size.
+  const std::string big =
+      run_ok(lab().socksify() + " -x " + kDanted + " " + kAttack + " udpbig 198.51.100.1 7000");
+  CHECK_THAT(big, Catch::Contains("recv 1 GiB: ok 3"));
+  // A proxy that never answers: a non-blocking socket's first datagram does not wait for the
+  // association (the dial's deadline is 10 s; a wide bound).
+  lab().start_hostile("silent", "192.0.2.1", 1124);
+  const std::string nb = run_ok(lab().socksify() + " --timeout 10000 -x socks5h://192.0.2.1:1124 " +
+                                kAttack + " udpnonblock 198.51.100.1 7000");
+  INFO(nb);
+  const long took = number_after(nb, "sendto took ");
+  CHECK(took >= 0);
+  CHECK(took < 2000);
+  // Through danted: the datagram waits for the association made in the background, then
+  // leaves; its echo comes back.
+  const std::string live = run_ok(lab().socksify() + " -x " + kDanted + " " + kAttack +
+                                  " udpnonblock 198.51.100.1 7000 wait");
+  CHECK_THAT(live, Catch::Contains("sendto: ok 11"));
+  CHECK_THAT(live, Catch::Contains("reply ok"));
+  CHECK(wait_for_count([] { return lab().server_log(); }, "udp 198.51.100.1 11", 1) == 1);
+}

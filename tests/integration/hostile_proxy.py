@@ -17,6 +17,12 @@ hostile_proxy.py LOG MODE ADDR PORT [ARGS]
                                  an abandoned sequence (FRAG 1, 2, then a lower 1 restarts)
   udp-close                      the same with whole datagrams, but it closes the control
                                  connection right after echoing the first one
+  udp-gap                        answers the first datagram with FRAG 1 "AAAA", FRAG 3|end
+                                 "CCCC" (a gap), then a whole datagram "whole"
+  udp-drip                       answers with a whole datagram "first", then an incomplete
+                                 fragment every 0.4 s for 30 s at most
+  udp-spoof                      answers with "spoof" from another source (203.0.113.9:9),
+                                 then "real" from the destination
 Every accepted connection is logged as "MODE accept PEER"; each authentication attempt as
 "auth attempt". Runs until killed.
 """
@@ -162,6 +168,9 @@ def serve_udp(c, addr, logpath, mode):
         hdr = data[:udp_header_size(data)]
         payload = data[len(hdr):]
         log(logpath, "%s datagram %d" % (mode, len(payload)))
+        if mode in ("udp-gap", "udp-drip", "udp-spoof"):
+            serve_udp_hostile(c, r, peer, hdr, logpath, mode)
+            return
         if mode == "udp-frag":
             third = max(1, len(payload) // 3)
             parts = [payload[:third], payload[third:2 * third], payload[2 * third:]]
@@ -177,6 +186,41 @@ def serve_udp(c, addr, logpath, mode):
             c.close()
             log(logpath, "%s closed" % mode)
             return
+        while c.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
+def serve_udp_hostile(c, r, peer, hdr, logpath, mode):
+    """Replies to a first datagram the way a hostile relay would (see the modes above)."""
+    frag = lambda n: hdr[:2] + bytes([n]) + hdr[3:]
+    if mode == "udp-gap":
+        # FRAG 1, then FRAG 3 with the end bit: a gap. Then a whole datagram.
+        r.sendto(frag(1) + b"AAAA", peer)
+        r.sendto(frag(3 | 0x80) + b"CCCC", peer)
+        r.sendto(hdr + b"whole", peer)
+    elif mode == "udp-spoof":
+        # A datagram from another source (203.0.113.9:9), then one from the destination.
+        other = b"\x00\x00\x00\x01" + socket.inet_aton("203.0.113.9") + (9).to_bytes(2, "big")
+        r.sendto(other + b"spoof", peer)
+        r.sendto(hdr + b"real", peer)
+    else:  # udp-drip: one whole datagram, then an incomplete fragment every 0.4 s (30 s at most)
+        r.sendto(hdr + b"first", peer)
+        c.settimeout(0.4)
+        for i in range(75):
+            r.sendto(frag(1) + b"drip", peer)
+            try:
+                if not c.recv(4096):
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        log(logpath, "%s stopped" % mode)
+        return
+    log(logpath, "%s sent" % mode)
+    try:
         while c.recv(4096):
             pass
     except OSError:
@@ -214,7 +258,7 @@ def main():
         elif mode == "gate":
             args = (c, gate, logpath, sys.argv[6], int(sys.argv[7]))
             threading.Thread(target=serve_gate, args=args, daemon=True).start()
-        elif mode in ("udp-frag", "udp-close"):
+        elif mode in ("udp-frag", "udp-close", "udp-gap", "udp-drip", "udp-spoof"):
             threading.Thread(target=serve_udp, args=(c, addr, logpath, mode), daemon=True).start()
         elif mode == "http":
             threading.Thread(target=serve_http, args=(c,), daemon=True).start()
