@@ -293,6 +293,15 @@ void drop(std::size_t i) {
   {
     MutexLock plock(&p->mu);
     disarm(*p);
+    // A program's connect that did not succeed (cancelled: the session went, its socket may
+    // live on in a forked child): the half-made proxy connection is dissolved, so that no
+    // process can send into the handshake.
+    if (p->on_done == nullptr && !p->protect && p->work_fd >= 0 &&
+        p->outcome.load(std::memory_order_acquire) != 0) {
+      sockaddr unspec{};
+      unspec.sa_family = AF_UNSPEC;
+      real().connect(p->work_fd, &unspec, sizeof unspec);
+    }
     close_fd(p->work_fd);
     close_fd(p->parked.listener);
     close_fd(p->latch_tx);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "async_connect.hpp"
+#include "guard.hpp"
 #include "log.hpp"
 #include "mutex_lock.hpp"
 #include "pending_connect.hpp"
@@ -298,6 +299,28 @@ int finish_connect(int fd, Session& s) noexcept {
   // Reported once, as the kernel's SO_ERROR is; the socket starts over.
   session_detach(fd);
   return r;
+}
+
+bool data_held(int fd) noexcept {
+  SessionKind hint{};
+  if (!session_kind_hint(fd, hint) || hint != SessionKind::connecting) return false;
+  SessionRef s = session_of(fd);
+  if (!s || s->kind.load(std::memory_order_acquire) != SessionKind::connecting) return false;
+  PendingConnect* p = s->pending.load(std::memory_order_acquire);
+  if (p == nullptr) return false;
+  if (p->async) {
+    // Known: connected, or failed (the socket was dissolved: the kernel answers).
+    if (async_outcome(*s.get()) >= 0) return false;
+    errno = EAGAIN;
+    return true;
+  }
+  if (!is_blocking(fd)) {
+    errno = EAGAIN;
+    return true;
+  }
+  Guard guard;
+  (void)finish_connect(fd, *s.get());  // connected, or dissolved by the failed dial
+  return false;
 }
 
 }  // namespace socksify::shim

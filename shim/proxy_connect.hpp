@@ -50,4 +50,11 @@ int resume_connect(int fd, Session& s) noexcept;
 /// the error to report (0: connected).
 int finish_connect(int fd, Session& s) noexcept;
 
+/// Before any data call on `fd` (send, recv and every relative, read, write, sendfile,
+/// splice): true with errno EAGAIN while a proxied connect on it is under way, so that nothing
+/// reaches the proxy before its reply and no read takes it (a blocking socket whose connect a
+/// signal interrupted finishes the connect first, as the kernel's send waits for it). False
+/// (go on) for every other descriptor: one or two loads for one that is not the library's.
+bool data_held(int fd) noexcept;
+
 }  // namespace socksify::shim

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -53,6 +54,8 @@ namespace socksify::shim {
   X(recvmmsg)              \
   X(read)                  \
   X(readv)                 \
+  X(sendfile)              \
+  X(splice)                \
   X(syscall)               \
   X(bind)                  \
   X(listen)                \
@@ -102,6 +105,7 @@ namespace socksify::shim {
 // and the names older glibc headers mapped the resolver functions to.
 #define SOCKSIFY_HOOKED_FORWARDING(X) \
   X(fcntl64)                          \
+  X(sendfile64)                       \
   X(execv)                            \
   X(execvp)                           \
   X(execl)                            \

@@ -6,6 +6,8 @@
 //  - On an unconnected stream socket, MSG_FASTOPEN connects as connect() would: a proxied
 //    destination is reached through the proxy first (the data then follows as a plain send),
 //    a rejected one is refused, a direct one is left to the kernel (data in the SYN).
+#include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -16,6 +18,7 @@
 #include "hooks/hooks.hpp"
 #include "log.hpp"
 #include "policy.hpp"
+#include "proxy_connect.hpp"
 #include "real_libc.hpp"
 #include "runtime.hpp"
 #include "session.hpp"
@@ -185,6 +188,7 @@ ssize_t send_unaddressed(int fd, const void* buf, size_t n, int flags, const soc
 
 ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
                 socklen_t len) noexcept {
+  if (data_held(fd)) return -1;
   if (to == nullptr) return send_unaddressed(fd, buf, n, flags, to, len);
   if ((flags & MSG_FASTOPEN) != 0 && !inside()) {
     const int r = fastopen_connect(fd, to, len);
@@ -217,15 +221,12 @@ namespace socksify::shim {
 // sendmsg() as the hook does it (sendmmsg sends each message through it too).
 // sendmsg() without an address (or with one the kernel reads as none).
 ssize_t send_message_unaddressed(int fd, const msghdr* msg, int flags) noexcept {
-  if (g_async_pending.load(std::memory_order_relaxed) != 0 && async_pending(fd)) {
-    errno = EAGAIN;
-    return -1;
-  }
   if (SessionRef s = udp_of(fd)) return connected_datagram(fd, *s.get(), *msg, flags);
   return real().sendmsg(fd, msg, flags);
 }
 
 ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept {
+  if (data_held(fd)) return -1;
   if (msg == nullptr) return real().sendmsg(fd, msg, flags);
   if (msg->msg_name == nullptr) return send_message_unaddressed(fd, msg, flags);
   const auto* to = static_cast<const sockaddr*>(msg->msg_name);
@@ -264,6 +265,7 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags)
 namespace socksify::shim {
 
 int send_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
+  if (data_held(fd)) return -1;
   if (vec == nullptr || vlen == 0) return real().sendmmsg(fd, vec, vlen, flags);
   const bool nested = inside();
   bool plain = !static_cast<bool>(udp_of(fd));
@@ -301,22 +303,8 @@ extern "C" SOCKSIFY_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen,
   return sh::send_mmsg(fd, vec, vlen, flags);
 }
 
-namespace {
-
-// A socket whose event-loop connect is still under way: nothing may reach the proxy before
-// the SOCKS reply (EAGAIN, as a connecting socket gives).
-bool held(int fd) {
-  if (sh::g_async_pending.load(std::memory_order_relaxed) == 0 || !sh::async_pending(fd)) {
-    return false;
-  }
-  errno = EAGAIN;
-  return true;
-}
-
-}  // namespace
-
 extern "C" SOCKSIFY_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (sh::SessionRef s = sh::udp_of(fd)) {
     iovec iov;
     return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), flags);
@@ -325,7 +313,7 @@ extern "C" SOCKSIFY_EXPORT ssize_t send(int fd, const void* buf, size_t n, int f
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (sh::SessionRef s = sh::udp_of(fd)) {
     iovec iov;
     return sh::connected_datagram(fd, *s.get(), sh::one_buffer(buf, n, iov), 0);
@@ -334,7 +322,7 @@ extern "C" SOCKSIFY_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (count >= 0) {
     if (sh::SessionRef s = sh::udp_of(fd)) {
       msghdr m{};
@@ -344,4 +332,30 @@ extern "C" SOCKSIFY_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
     }
   }
   return real().writev(fd, iov, count);
+}
+
+// sendfile() and splice() move data into (or out of) a socket without send or recv: held the
+// same way while a proxied connect is under way.
+namespace {
+
+ssize_t on_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  if (sh::data_held(out_fd)) return -1;
+  return real().sendfile(out_fd, in_fd, offset, count);
+}
+
+}  // namespace
+
+extern "C" SOCKSIFY_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  return on_sendfile(out_fd, in_fd, offset, count);
+}
+
+// The large-file name (the same call on 64-bit systems).
+extern "C" SOCKSIFY_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) {
+  return on_sendfile(out_fd, in_fd, offset, count);
+}
+
+extern "C" SOCKSIFY_EXPORT ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out,
+                                          size_t len, unsigned int flags) {
+  if (sh::data_held(fd_in) || sh::data_held(fd_out)) return -1;
+  return real().splice(fd_in, off_in, fd_out, off_out, len, flags);
 }

@@ -11,6 +11,7 @@
 
 #include "async_connect.hpp"
 #include "hooks/hooks.hpp"
+#include "proxy_connect.hpp"
 #include "real_libc.hpp"
 #include "session.hpp"
 #include "udp.hpp"
@@ -35,20 +36,10 @@ ssize_t receive_one(int fd, sh::Session& s, void* buf, size_t n, int flags, sock
   return r;
 }
 
-// A socket whose event-loop connect is still under way: no read may take the SOCKS reply
-// (EAGAIN, as a connecting socket gives).
-bool held(int fd) {
-  if (sh::g_async_pending.load(std::memory_order_relaxed) == 0 || !sh::async_pending(fd)) {
-    return false;
-  }
-  errno = EAGAIN;
-  return true;
-}
-
 }  // namespace
 
 extern "C" SOCKSIFY_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (sh::SessionRef s = sh::udp_of(fd))
     return receive_one(fd, *s.get(), buf, n, flags, nullptr, nullptr);
   return real().recv(fd, buf, n, flags);
@@ -58,13 +49,13 @@ namespace socksify::shim {
 
 ssize_t receive_from(int fd, void* buf, size_t n, int flags, sockaddr* from,
                      socklen_t* fromlen) noexcept {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (SessionRef s = udp_of(fd)) return receive_one(fd, *s.get(), buf, n, flags, from, fromlen);
   return real().recvfrom(fd, buf, n, flags, from, fromlen);
 }
 
 ssize_t receive_message(int fd, msghdr* msg, int flags) noexcept {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (msg != nullptr) {
     if (SessionRef s = udp_of(fd)) return udp_receive(fd, *s.get(), msg, flags);
   }
@@ -90,6 +81,7 @@ extern "C" SOCKSIFY_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 namespace socksify::shim {
 
 int receive_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) noexcept {
+  if (data_held(fd)) return -1;
   if (vec != nullptr && vlen > 0) {
     if (SessionRef s = udp_of(fd)) {
       using Clock = std::chrono::steady_clock;
@@ -142,14 +134,14 @@ extern "C" SOCKSIFY_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen,
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t read(int fd, void* buf, size_t n) {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (sh::SessionRef s = sh::udp_of(fd))
     return receive_one(fd, *s.get(), buf, n, 0, nullptr, nullptr);
   return real().read(fd, buf, n);
 }
 
 extern "C" SOCKSIFY_EXPORT ssize_t readv(int fd, const iovec* iov, int count) {
-  if (held(fd)) return -1;
+  if (sh::data_held(fd)) return -1;
   if (count >= 0) {
     if (sh::SessionRef s = sh::udp_of(fd)) {
       msghdr m{};

@@ -18,17 +18,27 @@
 //       timeout against a relay that drips fragments; a connected socket and a datagram from
 //       another source; an associated fd closed by the raw system call and reused for TCP; a
 //       receive buffer that claims 1 GiB; a non-blocking socket's first datagram
+//   attack asyncdata ADDR PORT
+//       a non-blocking connect through the proxy; while it is under way every data call
+//       gives EAGAIN (sendto with and without an address, sendmmsg, recvmmsg, sendfile,
+//       splice); then a clean echo
+//   attack asyncforkclose ADDR PORT
+//       a non-blocking connect, fork, the parent closes its copy: the child cannot send into
+//       the half-made proxy connection
 //   attack udpnonblock ADDR PORT [wait]
 //       a non-blocking socket's first datagram (and with `wait`, its echo)
 //   attack udproutes A APORT B BPORT
 //       one socket connected to A (proxied), then to B (direct): each datagram where its own
 //       route says
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -475,6 +485,82 @@ int do_udpnonblock(const char* addr, const char* port, bool wait_reply) {
   return 0;
 }
 
+// A non-blocking TCP connect to ADDR:PORT through a slow proxy; while it is under way, every
+// data call (sendto without an address and with one, sendmmsg, recvmmsg, sendfile, splice)
+// must give EAGAIN; then the connection works and echoes cleanly.
+int do_asyncdata(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  if (!parse(addr, port, ss)) return 2;
+  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&ss), len));
+  report("sendto NULL", sendto(fd, "X", 1, MSG_NOSIGNAL, nullptr, 0));
+  report("sendto addr", sendto(fd, "X", 1, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len));
+  iovec iov{const_cast<char*>("X"), 1};
+  mmsghdr out{};
+  out.msg_hdr.msg_iov = &iov;
+  out.msg_hdr.msg_iovlen = 1;
+  report("sendmmsg", sendmmsg(fd, &out, 1, MSG_NOSIGNAL));
+  char buf[16];
+  iovec in_iov{buf, sizeof buf};
+  mmsghdr in{};
+  in.msg_hdr.msg_iov = &in_iov;
+  in.msg_hdr.msg_iovlen = 1;
+  report("recvmmsg", recvmmsg(fd, &in, 1, MSG_DONTWAIT, nullptr));
+  char tmpl[] = "/tmp/socksify-attack-XXXXXX";
+  const int file = mkstemp(tmpl);
+  unlink(tmpl);
+  (void)!write(file, "FILEDATA", 8);
+  lseek(file, 0, SEEK_SET);
+  report("sendfile", sendfile(fd, file, nullptr, 8));
+  int pipefd[2];
+  if (pipe(pipefd) == 0) {
+    (void)!write(pipefd[1], "PIPE", 4);
+    report("splice in", splice(pipefd[0], nullptr, fd, nullptr, 4, SPLICE_F_NONBLOCK));
+    report("splice out", splice(fd, nullptr, pipefd[1], nullptr, 4, SPLICE_F_NONBLOCK));
+  }
+  pollfd p{fd, POLLOUT, 0};
+  report("poll", poll(&p, 1, 10000));
+  int err = -1;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  std::printf("SO_ERROR %s\n", errno_name(err));
+  // Nothing of the above reached the proxy: the first octets the target sees are these.
+  const int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  std::printf("echo %s\n", echo(fd, "clean line\n") ? "ok" : "failed");
+  close(fd);
+  return 0;
+}
+
+// A non-blocking connect through a proxy that never answers; fork; the parent closes its
+// copy and waits: the child, once the outcome is known, must not be able to send into the
+// half-made proxy connection.
+int do_asyncforkclose(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  if (!parse(addr, port, ss)) return 2;
+  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&ss), len));
+  const pid_t child = fork();
+  if (child == 0) {
+    pollfd p{fd, POLLOUT, 0};
+    report("child poll", poll(&p, 1, 10000));
+    int err = -1;
+    socklen_t elen = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+    std::printf("child SO_ERROR %s\n", errno_name(err));
+    report("child send", send(fd, "INTO-THE-HANDSHAKE", 18, MSG_NOSIGNAL));
+    std::fflush(stdout);
+    _exit(0);
+  }
+  close(fd);
+  int status = 0;
+  waitpid(child, &status, 0);
+  std::printf("child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -488,6 +574,8 @@ int main(int argc, char** argv) {
   }
   if (mode == "stubinject" && argc == 5) return do_stubinject(argv[2], argv[3], argv[4]);
   if (mode == "udpgap" && argc == 4) return do_udpgap(argv[2], argv[3]);
+  if (mode == "asyncdata" && argc == 4) return do_asyncdata(argv[2], argv[3]);
+  if (mode == "asyncforkclose" && argc == 4) return do_asyncforkclose(argv[2], argv[3]);
   if (mode == "udppeek" && argc == 4) return do_udppeek(argv[2], argv[3]);
   if (mode == "udptimeout" && argc == 4) return do_udptimeout(argv[2], argv[3]);
   if (mode == "udpconnected" && argc == 4) return do_udpconnected(argv[2], argv[3]);

@@ -281,3 +281,39 @@ TEST_CASE("fail closed, UDP: a reused descriptor, a huge buffer, a non-blocking 
   CHECK_THAT(live, Catch::Contains("reply ok"));
   CHECK(wait_for_count([] { return lab().server_log(); }, "udp 198.51.100.1 11", 1) == 1);
 }
+
+TEST_CASE("fail closed: every data call waits while an event-loop connect is under way",
+          "[shim][lab][probe][failclosed]") {
+  // A proxy that relays to danted after 400 ms: the calls below all happen during the
+  // handshake, and none may reach the proxy or take its reply.
+  lab().start_hostile("slow", "192.0.2.1", 1125, {"400", "192.0.2.1", "1080"});
+  const std::string out = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1125 " + kAttack +
+                                 " asyncdata 198.51.100.1 7000");
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("connect: errno=EINPROGRESS"));
+  for (const char* call : {"sendto NULL", "sendto addr", "sendmmsg", "recvmmsg", "sendfile",
+                           "splice in", "splice out"}) {
+    CHECK_THAT(out, Catch::Contains(std::string(call) + ": errno=EAGAIN"));
+  }
+  CHECK_THAT(out, Catch::Contains("poll: ok 1"));
+  CHECK_THAT(out, Catch::Contains("SO_ERROR 0"));
+  CHECK_THAT(out, Catch::Contains("echo ok"));
+}
+
+TEST_CASE("fail closed: a forked child cannot send into a handshake its parent gave up",
+          "[shim][lab][probe][failclosed]") {
+  lab().start_hostile("silent", "192.0.2.1", 1126);
+  const std::string out = run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1126 " + kAttack +
+                                 " asyncforkclose 198.51.100.1 7000");
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("connect: errno=EINPROGRESS"));
+  CHECK_THAT(out, Catch::Contains("child SO_ERROR ECONNABORTED"));
+  // The half-made proxy connection was dissolved (reset): the send fails, nothing leaves.
+  CHECK_THAT(out, Catch::Contains("child send: errno=ECONNRESET") ||
+                      Catch::Contains("child send: errno=EPIPE"));
+  CHECK_THAT(out, Catch::Contains("child exited 0"));
+  // The proxy read the greeting and nothing after it, and saw the connection end.
+  CHECK_THAT(wait_for_text([] { return lab().hostile_log(); }, "silent closed"),
+             Catch::Contains("silent closed"));
+  CHECK_THAT(lab().hostile_log(), !Catch::Contains("silent more"));
+}

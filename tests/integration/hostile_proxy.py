@@ -5,7 +5,8 @@ hostile_proxy.py LOG MODE ADDR PORT [ARGS]
   slow DELAY_MS UP_ADDR UP_PORT  waits DELAY_MS after accepting, then relays both ways to a
                                  real proxy at UP_ADDR:UP_PORT (a slow but working proxy)
   silent                         accepts and reads, never answers (logs "silent greeting N" for
-                                 the first octets read, "silent closed" when the client closes)
+                                 the first octets read, "silent more N" for any later ones,
+                                 "silent closed" when the client closes)
   gate N UP_ADDR UP_PORT         holds every connection until N are open at once, then relays
                                  them all to a real proxy ("gate open N"; after 10 s without N,
                                  "gate timeout K" and it lets them through): proof that a
@@ -77,6 +78,8 @@ def serve_silent(c, logpath):
             if first:
                 log(logpath, "silent greeting %d" % len(data))
                 first = False
+            else:
+                log(logpath, "silent more %d" % len(data))
     except OSError:
         pass
     log(logpath, "silent closed")
