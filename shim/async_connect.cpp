@@ -212,7 +212,7 @@ int make_latch(PendingConnect& p) {
   if (have >= 0) return have;
   int pair[2];
   // Sequenced packets: one message, and an end of stream if the sender goes without one.
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+  if (real().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
   if (!p.latch.compare_exchange_strong(have, pair[0])) {  // another thread's came first
     real().close(pair[0]);
     real().close(pair[1]);
@@ -230,7 +230,7 @@ void arm(PendingConnect& p, short events) {
   epoll_event ev{};
   ev.events = static_cast<std::uint32_t>(events) | EPOLLONESHOT;
   ev.data.ptr = &p;
-  const int fd = p.dial.fd();
+  const int fd = p.watch_fd >= 0 ? p.watch_fd : p.dial.fd();
   if (p.registered && p.armed_fd != fd) p.registered = false;
   // Its own address: p's first member is its mutex, whose state TSan keeps at that address.
   SOCKSIFY_HANDOFF_RELEASE(&p.want);
@@ -267,8 +267,9 @@ bool advance(PendingConnect& p, socks5::Dial::Step s) {
         if (p.on_done != nullptr) {  // a job of the library's: its own outcome
           disarm(p);
           p.result = outcome_errno(p.dial);
+          // Kept: it watches a socket of its own now (watch() armed it).
+          if (p.job != nullptr && p.on_done(p, p.result, false)) return false;
           p.outcome.store(p.result, std::memory_order_release);
-          if (p.job != nullptr) p.on_done(p, p.result, false);
           return true;
         }
         log_outcome(p.dial, p.verdict, p.t0);
@@ -303,6 +304,7 @@ void drop(std::size_t i) {
       real().connect(p->work_fd, &unspec, sizeof unspec);
     }
     close_fd(p->work_fd);
+    close_fd(p->watch_fd);
     close_fd(p->parked.listener);
     close_fd(p->latch_tx);
   }
@@ -337,7 +339,13 @@ void* driver_main(void*) {
       MutexLock plock(&p->mu);
       if (!p->ended && !p->cancelled.load(std::memory_order_acquire) &&
           !g_driver.exiting.load(std::memory_order_acquire)) {
-        p->ended = advance(*p, p->dial.on_ready(static_cast<short>(evs[k].events)));
+        const auto events = static_cast<short>(evs[k].events);
+        if (p->on_ready != nullptr && p->watch_fd >= 0) {
+          p->ended = p->on_ready(*p, events);
+          if (!p->ended && p->watch_fd >= 0) arm(*p, POLLIN);
+        } else {
+          p->ended = advance(*p, p->dial.on_ready(events));
+        }
         if (p->ended) {
           finished[nfinished++] = p;
         } else if (p->until < nearest) {
@@ -374,7 +382,12 @@ void* driver_main(void*) {
             p->ended = true;
           } else if (!p->ended && p->until <= now &&
                      !g_driver.exiting.load(std::memory_order_acquire)) {
-            p->ended = advance(*p, p->dial.on_timeout());
+            if (p->delayed) {  // a retry's time came: its dial starts now
+              p->delayed = false;
+              p->ended = advance(*p, p->dial.start());
+            } else {
+              p->ended = advance(*p, p->dial.on_timeout());
+            }
           }
           ended = p->ended;
           if (!ended && p->until < nearest) nearest = p->until;
@@ -617,9 +630,82 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
   return -1;
 }
 
+namespace {
+
+// Lists a job in the driver (started, or not, by the caller). False when there is no driver.
+bool list_job(PendingConnect* p) {
+  MutexLock lock(&g_driver.mu);
+  if (!ensure_driver()) return false;
+  if (g_driver.n == g_driver.cap) {
+    const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
+    auto** grown = static_cast<PendingConnect**>(
+        std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
+    if (grown == nullptr) return false;
+    g_driver.items = grown;
+    g_driver.cap = cap;
+  }
+  p->owner = g_driver.pid.load(std::memory_order_relaxed);
+  p->slot = g_driver.n;
+  g_driver.items[g_driver.n++] = p;
+  return true;
+}
+
+// After a job was started (p.mu released): the driver wakes if it sleeps past the job's next
+// time, or missed it.
+void wake_for(bool missed, Clock::time_point until) {
+  const Clock::rep due = until.time_since_epoch().count();
+  if (missed || due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+    MutexLock lock(&g_driver.mu);
+    if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+      g_driver.sleeps_until.store(due, std::memory_order_relaxed);
+      wake_driver();
+    } else if (missed) {
+      wake_driver();
+    }
+  }
+}
+
+}  // namespace
+
+void watch(PendingConnect& p, int fd, bool (*on_ready)(PendingConnect&, short)) noexcept {
+  p.watch_fd = fd;
+  p.on_ready = on_ready;
+  p.until = Clock::time_point::max();
+  arm(p, POLLIN);
+}
+
+void unwatch(PendingConnect& p) noexcept {
+  disarm(p);
+  p.watch_fd = -1;
+  p.on_ready = nullptr;
+}
+
+PendingConnect* async_watch(const Runtime& rt, int fd, bool (*on_ready)(PendingConnect&, short),
+                            void* job) noexcept {
+  auto* p = new (std::nothrow)
+      PendingConnect(rt.plan, socks5::DialSocket{}, socks5::DialRequest{},
+                     socks5::Deadline::after(rt.config.timeout), Verdict{}, Clock::now());
+  if (p == nullptr) return nullptr;
+  p->async = true;
+  p->on_done = [](PendingConnect&, int, bool) { return false; };
+  p->job = job;
+  p->refs.store(2, std::memory_order_relaxed);
+  if (!list_job(p)) {
+    delete p;
+    return nullptr;
+  }
+  pthread_mutex_lock(&p->mu);
+  watch(*p, fd, on_ready);
+  p->started = true;
+  const bool missed = p->missed;
+  pthread_mutex_unlock(&p->mu);
+  wake_for(missed, Clock::time_point::max());
+  return p;
+}
+
 PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5::Deadline deadline,
-                          void (*on_done)(PendingConnect&, int, bool), void* job,
-                          int work_fd) noexcept {
+                          bool (*on_done)(PendingConnect&, int, bool), void* job, int work_fd,
+                          Clock::time_point start_at) noexcept {
   auto* p = new (std::nothrow) PendingConnect(rt.plan, socks5::DialSocket{}, std::move(request),
                                               deadline, Verdict{}, Clock::now());
   if (p == nullptr) return nullptr;
@@ -628,6 +714,22 @@ PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5
   p->job = job;
   p->work_fd = work_fd;
   p->refs.store(2, std::memory_order_relaxed);  // the owner's and the driver's
+  if (start_at > Clock::now()) {
+    // A retry: the driver starts its dial at start_at.
+    if (!list_job(p)) {
+      p->work_fd = -1;
+      delete p;
+      return nullptr;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->delayed = true;
+    p->until = start_at;
+    p->started = true;
+    const bool missed = p->missed;
+    pthread_mutex_unlock(&p->mu);
+    wake_for(missed, start_at);
+    return p;
+  }
   bool driver = false;
   {
     MutexLock lock(&g_driver.mu);
@@ -927,6 +1029,8 @@ void async_after_fork_child() noexcept {
     if ((p->protect || p->on_done != nullptr) && p->dial.fd() >= 0) {
       real().close(p->dial.release_fd());
     }
+    if (p->watch_fd >= 0) real().close(p->watch_fd);
+    p->watch_fd = -1;
     // A job of the library's: the parent's driver finishes it for the parent; the child's
     // copy of what it works on learns that it will not be finished here.
     if (p->on_done != nullptr && p->job != nullptr && !p->ended) p->on_done(*p, ECONNABORTED, true);

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 
 #include "policy.hpp"
 #include "runtime.hpp"
@@ -44,8 +45,18 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
 /// descriptor the job needs then (closed when the job goes). nullptr when there is no driver
 /// (no thread could be started): the caller does the work itself.
 PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5::Deadline deadline,
-                          void (*on_done)(PendingConnect&, int, bool), void* job,
-                          int work_fd) noexcept;
+                          bool (*on_done)(PendingConnect&, int, bool), void* job, int work_fd,
+                          std::chrono::steady_clock::time_point start_at = {}) noexcept;
+/// A job with no dial: the driver watches `fd` (the job's: closed with it) and calls
+/// on_ready (p.mu held) when it is readable, until on_ready returns true. nullptr (fd
+/// untouched) when there is no driver.
+PendingConnect* async_watch(const Runtime& rt, int fd, bool (*on_ready)(PendingConnect&, short),
+                            void* job) noexcept;
+/// From on_done (p.mu held): the job goes on, watching `fd` (now the job's) for on_ready.
+void watch(PendingConnect& p, int fd, bool (*on_ready)(PendingConnect&, short)) noexcept;
+/// From on_ready (p.mu held): the watched socket leaves the driver (its registration goes;
+/// the descriptor is the caller's now).
+void unwatch(PendingConnect& p) noexcept;
 /// The job's owner lets go (what it works on is going): on_done is not called after this.
 void cancel_job(PendingConnect* p) noexcept;
 

@@ -1,20 +1,24 @@
 #include "bind.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <new>
 #include <string>
 
+#include "async_connect.hpp"
 #include "fake_dns.hpp"
 #include "guard.hpp"
 #include "hooks/hooks.hpp"
 #include "log.hpp"
 #include "mutex_lock.hpp"
+#include "pending_connect.hpp"
 #include "policy.hpp"
 #include "protected.hpp"
 #include "real_libc.hpp"
@@ -25,21 +29,45 @@
 
 namespace socksify::shim {
 
-/// A listening socket through the proxy.
+/// A listening socket through the proxy. The program's descriptor is a real listening socket
+/// of the library's on loopback, so that every wait API treats it as one: the driver thread
+/// (async_connect.hpp) keeps a BIND open at the proxy; when a peer arrives it hands the
+/// connection over through `chan` (SCM_RIGHTS, with the second reply) and rings the doorbell:
+/// a connection of its own to the loopback listener, which makes it readable. accept() takes
+/// the doorbell connection off the listener (closes it) and returns the handed-over one. A
+/// forked child shares the listener and the channel, so pre-forked servers accept from it too;
+/// the process that listened keeps the BINDs going.
 struct Binding {
-  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // one accept at a time
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // local, listening, owed, job
   int family = AF_INET;                            // the program's socket's
-  sockaddr_storage local{};  // the first reply: where the proxy listens for the program
+  sockaddr_storage local{};  // the current BIND's first reply: where the proxy listens
   socklen_t local_len = 0;
   socks5::Address target;  // the BIND request's DST (the expected peer, or zeros)
   std::size_t proxy = 0;
   sockaddr_storage requested{};  // the address the program bound the socket to
   socklen_t requested_len = 0;
-  bool listening = false;  // listen() was called (a BIND made at bind() time waits for it)
-  bool failed = false;     // a new BIND after an accept failed: the socket is unusable
-  // GSSAPI above level clear: the control connection's protection layer. The second reply
-  // is one token, and the accepted connection goes to a relay (protected.hpp).
+  bool listening = false;   // listen() was called (a BIND made at bind() time waits for it)
+  int owed = 0;             // doorbells not rung yet (a peer came before listen())
+  sockaddr_storage door{};  // the loopback listener's address (the doorbell's)
+  socklen_t door_len = 0;
+  int chan_rx = -1;               // accept() reads hand-overs here
+  int chan_tx = -1;               // the driver writes them here
+  PendingConnect* job = nullptr;  // the BIND under way in the driver (this process's)
+  int failures = 0;               // BINDs failed in a row (the next waits longer)
+  // The next BIND's first reply is awaited (the one before took its peer): getsockname()
+  // waits for it (bounded), so that it names where the proxy listens now.
+  bool rebinding = false;
+  pthread_cond_t made = PTHREAD_COND_INITIALIZER;
+  // GSSAPI above level clear: the current BIND's protection layer. The second reply is one
+  // token, and the accepted connection goes to a relay (protected.hpp).
   std::unique_ptr<socks5::Protection> protection;
+};
+
+/// What the driver hands over per peer (with the connection, SCM_RIGHTS, when error is 0).
+struct Handover {
+  int error = 0;
+  sockaddr_storage peer{};
+  socklen_t peer_len = 0;
 };
 
 namespace {
@@ -129,31 +157,19 @@ int install(int control, int fd) {
   return r < 0 ? -1 : 0;
 }
 
-bool blocking(int fd) {
-  const int fl = real().fcntl(fd, F_GETFL);
-  return fl >= 0 && (fl & O_NONBLOCK) == 0;
-}
-
-// Reads the second reply off `fd`, leaving what follows it (the peer's first octets).
-// 0 with the reply, or an errno (EAGAIN for a non-blocking socket that has no whole reply).
+// Reads the second reply off the control connection `fd` (non-blocking), leaving what
+// follows it (the peer's first octets). 0 with the reply, or an errno (EAGAIN: not whole yet).
 int second_reply(int fd, socks5::wire::Reply& reply) {
   std::uint8_t buf[4 + 1 + 255 + 2];
-  for (;;) {
-    const ssize_t n = real().recv(fd, buf, sizeof buf, MSG_PEEK);
-    if (n < 0) return errno;
-    if (n == 0) return ECONNABORTED;  // the proxy gave up on the BIND
-    auto r = socks5::wire::decode_reply(socks5::ByteView(buf, static_cast<std::size_t>(n)));
-    if (!r) return EPROTO;
-    if (*r) {
-      reply = (*r)->value;
-      (void)!real().recv(fd, buf, (*r)->size, 0);
-      return 0;
-    }
-    // Part of a reply: the rest is on its way.
-    if (!blocking(fd)) return EAGAIN;
-    pollfd p{fd, POLLIN, 0};
-    real().poll(&p, 1, 100);
-  }
+  const ssize_t n = real().recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno == EWOULDBLOCK ? EAGAIN : errno;
+  if (n == 0) return ECONNABORTED;  // the proxy gave up on the BIND
+  auto r = socks5::wire::decode_reply(socks5::ByteView(buf, static_cast<std::size_t>(n)));
+  if (!r) return EPROTO;
+  if (!*r) return EAGAIN;  // part of a reply: the rest is on its way
+  reply = (*r)->value;
+  (void)!real().recv(fd, buf, (*r)->size, MSG_DONTWAIT);
+  return 0;
 }
 
 // The same through a protection layer: the second reply is exactly one token (RFC 1961
@@ -161,35 +177,192 @@ int second_reply(int fd, socks5::wire::Reply& reply) {
 int second_reply_protected(int fd, socks5::Protection& protection, socks5::wire::Reply& reply,
                            socks5::Bytes& rest) {
   socks5::Bytes token(4 + 0xFFFF);
-  for (;;) {
-    ssize_t n = real().recv(fd, token.data(), 4, MSG_PEEK);
-    if (n < 0) return errno;
-    if (n == 0) return ECONNABORTED;
-    std::size_t want = 4;
-    if (n == 4) want = 4 + ((std::size_t{token[2]} << 8) | token[3]);
-    if (n == 4) n = real().recv(fd, token.data(), want, MSG_PEEK);
-    if (n < 0) return errno;
-    if (static_cast<std::size_t>(n) == want && want > 4) {
-      (void)!real().recv(fd, token.data(), want, 0);
-      socks5::Bytes plain;
-      auto used = protection.unwrap(socks5::ByteView(token.data(), want), plain);
-      if (!used || *used != want) return EPROTO;
-      auto r = socks5::wire::decode_reply(plain);
-      if (!r || !*r) return EPROTO;
-      reply = (*r)->value;
-      rest.assign(plain.begin() + static_cast<std::ptrdiff_t>((*r)->size), plain.end());
-      return 0;
-    }
-    // Part of the token: the rest is on its way.
-    if (!blocking(fd)) return EAGAIN;
-    pollfd p{fd, POLLIN, 0};
-    real().poll(&p, 1, 100);
+  ssize_t n = real().recv(fd, token.data(), 4, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno == EWOULDBLOCK ? EAGAIN : errno;
+  if (n == 0) return ECONNABORTED;
+  if (n < 4) return EAGAIN;
+  const std::size_t want = 4 + ((std::size_t{token[2]} << 8) | token[3]);
+  n = real().recv(fd, token.data(), want, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno == EWOULDBLOCK ? EAGAIN : errno;
+  if (static_cast<std::size_t>(n) < want) return EAGAIN;
+  (void)!real().recv(fd, token.data(), want, MSG_DONTWAIT);
+  socks5::Bytes plain;
+  auto used = protection.unwrap(socks5::ByteView(token.data(), want), plain);
+  if (!used || *used != want) return EPROTO;
+  auto r = socks5::wire::decode_reply(plain);
+  if (!r || !*r) return EPROTO;
+  reply = (*r)->value;
+  rest.assign(plain.begin() + static_cast<std::ptrdiff_t>((*r)->size), plain.end());
+  return 0;
+}
+
+// The doorbell: a connection of the library's to the program's loopback listener, which makes
+// it readable (accept() takes it off and closes it). Before listen() (a BIND made at bind()
+// time whose peer came early) it is owed until then. Called with b.mu held.
+void ring(Binding& b) {
+  if (!b.listening) {
+    ++b.owed;
+    return;
   }
+  const int d = real().socket(b.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (d < 0) return;
+  // Loopback: the kernel completes it at once, unless the listener's queue is full.
+  const timeval bound{1, 0};
+  real().setsockopt(d, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound);
+  if (real().connect(d, reinterpret_cast<sockaddr*>(&b.door), b.door_len) != 0) ++b.owed;
+  real().close(d);
+}
+
+// Sends one hand-over (and the connection `conn`, when >= 0) to whoever accepts next.
+void hand_over(Binding& b, const Handover& h, int conn) {
+  iovec iov{const_cast<Handover*>(&h), sizeof h};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (conn >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &conn, sizeof conn);
+  }
+  (void)!real().sendmsg(b.chan_tx, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+bool peer_ready(PendingConnect& p, short events);
+
+// How long the next BIND waits after `failures` in a row: none, then 250 ms doubling to 10 s.
+std::chrono::steady_clock::time_point next_start(int failures) {
+  const auto now = std::chrono::steady_clock::now();
+  if (failures == 0) return now;
+  const int shift = std::min(failures - 1, 6);
+  return now + std::min<std::chrono::milliseconds>(std::chrono::milliseconds(250L << shift),
+                                                   std::chrono::seconds(10));
+}
+
+bool bind_made(PendingConnect& p, int e, bool forked_child);
+
+// The job goes on with a new BIND (the one before took its connection, or failed), started
+// by the driver at `at`. Called with p.mu held, from the driver.
+void rebind(PendingConnect& p, Binding& b, std::chrono::steady_clock::time_point at) {
+  const Runtime& rt = runtime();
+  socks5::DialRequest request;
+  request.command = socks5::wire::Command::bind;
+  request.target = b.target;
+  p.dial.~Dial();
+  new (&p.dial) socks5::Dial(rt.plan, socks5::DialSocket{}, std::move(request),
+                             socks5::Deadline(at + rt.config.timeout));
+  p.on_done = bind_made;
+  p.on_ready = nullptr;
+  p.delayed = true;
+  p.until = at;
+  b.rebinding = true;
+}
+
+// The driver: a new BIND's dial ended. Its first reply is where the proxy listens now; the
+// control connection is then watched for the second.
+bool bind_made(PendingConnect& p, int e, bool forked_child) {
+  if (forked_child) return false;  // the parent's driver runs this listener's BINDs
+  auto* b = static_cast<Binding*>(p.job);
+  const Runtime& rt = runtime();
+  MutexLock lock(&b->mu);
+  if (e == 0) {
+    const socks5::Address at = socks5::reachable_bound(p.dial.bound(), p.dial.endpoint());
+    sockaddr_storage local{};
+    const socklen_t local_len = sockaddr_for(at, b->family, local);
+    if (local_len != 0) {
+      b->local = local;
+      b->local_len = local_len;
+      b->proxy = p.dial.proxy();
+      b->protection = p.dial.take_protection();
+      watch(p, p.dial.release_fd(), peer_ready);
+      b->rebinding = false;
+      pthread_cond_broadcast(&b->made);
+      if (b->failures > 0) {
+        log_line(LogLevel::error,
+                 "listening socket through %s works again: the proxy listens at %s",
+                 proxy_text(rt, b->proxy).c_str(), at.to_string().c_str());
+      }
+      return true;
+    }
+  }
+  // Refused, or the proxy unreachable: said once (and again when it works), retried later.
+  if (b->failures++ == 0) {
+    log_line(LogLevel::error, "BIND failed: %s; retrying",
+             e == 0 ? "an unusable address in the reply"
+                    : settings::failure_text(p.dial, rt.config).c_str());
+  }
+  rebind(p, *b, next_start(b->failures));
+  return true;
+}
+
+// The driver: the control connection of the current BIND is readable (the second reply: a
+// peer connected, or the proxy gave up). The connection goes to whoever accepts next, the
+// doorbell rings, and the next BIND starts.
+bool peer_ready(PendingConnect& p, short events) {
+  (void)events;
+  auto* b = static_cast<Binding*>(p.job);
+  if (b == nullptr) return true;
+  const Runtime& rt = runtime();
+  const int control = p.watch_fd;
+  socks5::wire::Reply reply;
+  socks5::Bytes rest;
+  int e = b->protection ? second_reply_protected(control, *b->protection, reply, rest)
+                        : second_reply(control, reply);
+  if (e == EAGAIN) return false;  // not whole yet
+  unwatch(p);  // the connection leaves the driver (its number may be reused at once)
+  Handover h;
+  int conn = -1;
+  if (e == 0 && socks5::reply_error(reply.rep)) {
+    const auto ec = socks5::reply_error(reply.rep);
+    log_line(LogLevel::error, "BIND via %s: the proxy reports %s", proxy_text(rt, b->proxy).c_str(),
+             ec.message().c_str());
+    e = socks5::to_errno(ec);
+    if (e == 0) e = ECONNABORTED;
+  }
+  if (e == 0) {
+    conn = control;
+    if (b->protection) {
+      // Protected: the connection goes to a relay, and the program gets a socket of its own
+      // connected to it.
+      const int mine = real().socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const int r = mine < 0
+                        ? errno
+                        : relay_stream(mine, b->family, control, *b->protection, std::move(rest),
+                                       socks5::Deadline::after(rt.config.timeout));
+      conn = r == 0 ? mine : -1;
+      if (r != 0 && mine >= 0) real().close(mine);
+      if (r != 0) e = r;
+    }
+    h.peer_len = sockaddr_for(reply.bound, b->family, h.peer);
+  } else {
+    real().close(control);
+    if (e != ECONNABORTED && e != EPROTO) e = ECONNABORTED;
+    log_line(LogLevel::error, "listening socket through %s: the proxy ended the BIND (%s)",
+             proxy_text(rt, b->proxy).c_str(), std::strerror(e));
+  }
+  h.error = conn >= 0 ? 0 : (e != 0 ? e : ECONNABORTED);
+  {
+    MutexLock lock(&b->mu);
+    hand_over(*b, h, conn);
+    if (conn >= 0) real().close(conn);
+    ring(*b);
+    b->failures = h.error == 0 ? 0 : b->failures + 1;
+    rebind(p, *b, next_start(b->failures));
+  }
+  return false;  // the job goes on (its next BIND)
 }
 
 }  // namespace
 
 void release_binding(Binding* b) noexcept {
+  if (b == nullptr) return;
+  cancel_job(b->job);  // the driver lets go first (never calls back after this)
+  if (b->chan_rx >= 0) real().close(b->chan_rx);
+  if (b->chan_tx >= 0) real().close(b->chan_tx);
   delete b;
 }
 
@@ -197,11 +370,6 @@ namespace {
 
 enum class When : unsigned char { bind, listen };
 
-// Decides for a socket bound to its current local address and, if the policy sends it
-// through the proxy, puts a BIND behind `fd`. 1: not for the proxy (left to the kernel);
-// 0: done; -1 with errno. At bind() time only a socket beside a proxied connection is taken
-// (its address is what a protocol announces next: active FTP reads it back before listen);
-// at listen() time the listen mode decides for the rest.
 // Loopback and wildcard addresses: never beside a proxied connection.
 bool anywhere_or_loopback(const Destination& d) {
   const std::size_t n = d.family == AF_INET ? 4 : 16;
@@ -210,7 +378,42 @@ bool anywhere_or_loopback(const Destination& d) {
                      [](std::uint8_t b) { return b == 0; });
 }
 
-int start_binding(int fd, When when, const sockaddr* requested, socklen_t requested_len) {
+// The program's listener: a socket of the library's on loopback in `family`, listening when
+// `listen` (with `backlog`), put in the program's descriptor; its address in b.door.
+int make_listener(Binding& b, int fd, bool listen, int backlog) {
+  const int l = real().socket(b.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (l < 0) return errno;
+  sockaddr_storage lo{};
+  socklen_t lo_len = 0;
+  if (b.family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&lo);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lo_len = sizeof *in;
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&lo);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_addr = in6addr_loopback;
+    lo_len = sizeof *in6;
+  }
+  b.door_len = sizeof b.door;
+  if (real().bind(l, reinterpret_cast<sockaddr*>(&lo), lo_len) != 0 ||
+      (listen && real().listen(l, std::max(backlog, 64)) != 0) ||
+      real().getsockname(l, reinterpret_cast<sockaddr*>(&b.door), &b.door_len) != 0) {
+    const int e = errno;
+    real().close(l);
+    return e;
+  }
+  return install(l, fd) == 0 ? 0 : errno;
+}
+
+// Decides for a socket bound to its current local address and, if the policy sends it
+// through the proxy, makes it a listener through the proxy. 1: not for the proxy (left to the
+// kernel); 0: done; -1 with errno. At bind() time only a socket beside a proxied connection
+// is taken (its address is what a protocol announces next: active FTP reads it back before
+// listen); at listen() time the listen mode decides for the rest.
+int start_binding(int fd, When when, const sockaddr* requested, socklen_t requested_len,
+                  int backlog) {
   // bind() to loopback or to a wildcard address (what servers do): nothing to look at, not
   // even the socket's type.
   if (when == When::bind && requested != nullptr) {
@@ -257,19 +460,32 @@ int start_binding(int fd, When when, const sockaddr* requested, socklen_t reques
   b->requested = ss;
   b->requested_len = len;
   b->listening = when == When::listen;
+  // The first BIND here (getsockname must name where the proxy listens from now on); the
+  // ones after it in the background.
   int control = -1;
-  const int e = issue_bind(rt, b->target, b->family, control, b->local, b->local_len, b->proxy,
-                           b->protection);
-  if (e != 0 || install(control, fd) != 0) {
-    const int err = e != 0 ? e : errno;
-    delete b;
-    errno = err;
+  int e = issue_bind(rt, b->target, b->family, control, b->local, b->local_len, b->proxy,
+                     b->protection);
+  int chan[2] = {-1, -1};
+  if (e == 0 && real().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) != 0) {
+    e = errno;
+  }
+  b->chan_rx = chan[0];
+  b->chan_tx = chan[1];
+  if (e == 0) e = make_listener(*b, fd, b->listening, backlog);
+  if (e == 0) {
+    b->job = async_watch(rt, control, peer_ready, b);
+    if (b->job == nullptr) e = EAGAIN;  // no driver thread (the BINDs need one)
+  }
+  if (e != 0) {
+    if (control >= 0 && b->job == nullptr) real().close(control);
+    release_binding(b);
+    errno = e;
     return -1;
   }
   g_release_binding = release_binding;
   SessionRef s = session_create(SessionKind::listening, socket_cookie(fd), nullptr, 0);
   if (!s) {
-    delete b;
+    release_binding(b);
     errno = ENOBUFS;
     return -1;
   }
@@ -298,23 +514,31 @@ int bind_bound(int fd, const sockaddr* addr, socklen_t len) noexcept {
   // Loopback and wildcard binds (servers) are left alone without a system call.
   Destination d;
   if (!destination_from(addr, len, d) || anywhere_or_loopback(d)) return 0;
-  const int r = start_binding(fd, When::bind, nullptr, 0);
+  const int r = start_binding(fd, When::bind, nullptr, 0, 0);
   return r == 1 ? 0 : r;
 }
 
 int bind_proxy_address(int fd, const sockaddr* addr, socklen_t len) noexcept {
-  return start_binding(fd, When::bind, addr, len);
+  return start_binding(fd, When::bind, addr, len, 0);
 }
 
 int bind_listen(int fd, int backlog) noexcept {
-  (void)backlog;
   if (SessionRef s = binding_session(fd)) {
     Binding* b = s->binding.load(std::memory_order_acquire);
     MutexLock lock(&b->mu);
-    b->listening = true;  // the BIND made at bind() time is the listening socket now
+    if (!b->listening) {
+      // The BIND made at bind() time: its loopback listener listens now, and the peers that
+      // came meanwhile are announced.
+      if (real().listen(fd, std::max(backlog, 64)) != 0) return -1;
+      b->listening = true;
+      for (int owed = b->owed; owed > 0; --owed) {
+        --b->owed;
+        ring(*b);
+      }
+    }
     return 0;
   }
-  return start_binding(fd, When::listen, nullptr, 0);
+  return start_binding(fd, When::listen, nullptr, 0, backlog);
 }
 
 int bind_undo(int fd) noexcept {
@@ -376,6 +600,18 @@ bool bind_sockname(int fd, sockaddr* addr, socklen_t* len) noexcept {
   if (!s) return false;
   Binding* b = s->binding.load(std::memory_order_acquire);
   MutexLock lock(&b->mu);
+  if (b->rebinding) {
+    // The next BIND is under way in this process's driver: its address, when it comes
+    // (within the dial's deadline; else the last one).
+    Guard guard;
+    const auto limit = std::chrono::system_clock::now() + runtime().config.timeout;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(limit.time_since_epoch());
+    timespec until{static_cast<time_t>(ns.count() / 1000000000),
+                   static_cast<long>(ns.count() % 1000000000)};
+    while (b->rebinding && b->job != nullptr &&
+           pthread_cond_timedwait(&b->made, &b->mu, &until) == 0) {
+    }
+  }
   const socklen_t n = std::min(*len, b->local_len);
   std::memcpy(addr, &b->local, n);
   *len = b->local_len;
@@ -386,68 +622,39 @@ int bind_accept(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
   SessionRef s = binding_session(fd);
   if (!s) return -2;
   Binding* b = s->binding.load(std::memory_order_acquire);
-  MutexLock lock(&b->mu);
-  if (b->failed || !b->listening) {
-    errno = EINVAL;  // as accept() on a socket that does not listen
-    return -1;
-  }
-  socks5::wire::Reply reply;
-  socks5::Bytes rest;
-  const int got = b->protection ? second_reply_protected(fd, *b->protection, reply, rest)
-                                : second_reply(fd, reply);
-  if (got != 0) {
-    errno = got;
-    return -1;
-  }
-  Guard guard;
-  const Runtime& rt = runtime();
-  // Protected: the connection goes to a relay, and the program gets a socket of its own
-  // connected to it (the new BIND below gets a new context).
-  std::unique_ptr<socks5::Protection> protection = std::move(b->protection);
-  if (const auto ec = socks5::reply_error(reply.rep)) {
-    log_line(LogLevel::error, "BIND via %s: the proxy reports %s", proxy_text(rt, b->proxy).c_str(),
-             ec.message().c_str());
-  }
-  // The connection itself becomes the accepted descriptor (or, protected, the relay's).
-  int conn = real().fcntl(fd, (flags & SOCK_CLOEXEC) != 0 ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
-  if (conn < 0) return -1;
-  int relay_error = 0;
-  if (protection && !socks5::reply_error(reply.rep)) {
-    const int proxy = conn;
-    conn =
-        real().socket(b->family, SOCK_STREAM | ((flags & SOCK_CLOEXEC) != 0 ? SOCK_CLOEXEC : 0), 0);
-    const int e = conn < 0 ? errno
-                           : relay_stream(conn, b->family, proxy, *protection, std::move(rest),
-                                          socks5::Deadline::after(rt.config.timeout));
-    if (conn < 0) real().close(proxy);
-    if (e != 0) {
-      if (conn >= 0) real().close(conn);
-      conn = -1;
-      relay_error = e;
+  {
+    MutexLock lock(&b->mu);
+    if (!b->listening) {
+      errno = EINVAL;  // as accept() on a socket that does not listen
+      return -1;
     }
   }
-  // A BIND takes one connection: the listening descriptor gets a new one.
-  int control = -1;
-  const int e = issue_bind(rt, b->target, b->family, control, b->local, b->local_len, b->proxy,
-                           b->protection);
-  if (e == 0 && install(control, fd) == 0) {
-    // A new socket behind the descriptor: a new session (with its identity) takes the binding.
-    SessionRef next = session_create(SessionKind::listening, socket_cookie(fd), nullptr, 0);
-    if (next) {
-      next->binding.store(s->binding.exchange(nullptr, std::memory_order_acq_rel),
-                          std::memory_order_release);
-      session_attach(fd, next.get());
+  // The doorbell: the kernel's own accept on the loopback listener, blocking or not as the
+  // program's socket is (and interrupted by signals as it is).
+  const int door = real().accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (door < 0) return -1;
+  real().close(door);
+  // Its hand-over was sent before it rang (a foreign connection to the loopback listener
+  // finds none: ECONNABORTED, and the real one's doorbell still comes).
+  Handover h;
+  iovec iov{&h, sizeof h};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  const ssize_t n = real().recvmsg(
+      b->chan_rx, &m, MSG_DONTWAIT | ((flags & SOCK_CLOEXEC) != 0 ? MSG_CMSG_CLOEXEC : 0));
+  int conn = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(&conn, CMSG_DATA(c), sizeof conn);
     }
-  } else {
-    // No new BIND: the descriptor must not stay an alias of the accepted connection.
-    b->failed = true;
-    const int fresh = real().socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fresh >= 0) install(fresh, fd);
-    log_line(LogLevel::error, "listening socket through %s lost: a new BIND failed",
-             proxy_text(rt, b->proxy).c_str());
   }
-  if (conn < 0) {
-    errno = relay_error;
+  if (n != static_cast<ssize_t>(sizeof h) || h.error != 0 || conn < 0) {
+    if (conn >= 0) real().close(conn);
+    errno = n == static_cast<ssize_t>(sizeof h) && h.error != 0 ? h.error : ECONNABORTED;
     return -1;
   }
   const int status = real().fcntl(conn, F_GETFL);
@@ -455,23 +662,20 @@ int bind_accept(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
     real().fcntl(conn, F_SETFL,
                  (status & ~O_NONBLOCK) | ((flags & SOCK_NONBLOCK) != 0 ? O_NONBLOCK : 0));
   }
-  if (const auto ec = socks5::reply_error(reply.rep)) {
-    real().close(conn);
-    errno = socks5::to_errno(ec);
-    return -1;
-  }
-  sockaddr_storage peer{};
-  const socklen_t peer_len = sockaddr_for(reply.bound, b->family, peer);
   SessionRef c = session_create(SessionKind::proxied, socket_cookie(conn),
-                                reinterpret_cast<sockaddr*>(&peer), peer_len);
+                                reinterpret_cast<sockaddr*>(&h.peer), h.peer_len);
   if (c) session_attach(conn, c.get());
   if (addr != nullptr && len != nullptr) {
-    const socklen_t n = std::min(*len, peer_len);
-    std::memcpy(addr, &peer, n);
-    *len = peer_len;
+    const socklen_t k = std::min(*len, h.peer_len);
+    std::memcpy(addr, &h.peer, k);
+    *len = h.peer_len;
   }
   if (log_enabled(LogLevel::info)) {
-    log_line(LogLevel::info, "accepted %s via %s", reply.bound.to_string().c_str(),
+    Guard guard;
+    const Runtime& rt = runtime();
+    const auto peer =
+        socks5::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&h.peer), h.peer_len);
+    log_line(LogLevel::info, "accepted %s via %s", peer ? peer->to_string().c_str() : "?",
              proxy_text(rt, b->proxy).c_str());
   }
   return conn;

@@ -55,11 +55,16 @@ struct PendingConnect {
   bool missed = false;   // a scan of the driver's saw it unstarted (its connect() wakes it)
   std::size_t slot = 0;  // its place in the driver's list
   // --- a background job of the library's (not a program's connect): a UDP ASSOCIATE for a
-  // non-blocking socket (udp.cpp). The driver calls on_done with the outcome instead of
-  // publishing one (with p.mu held; `forked_child`: in a child forked while it ran, whose
-  // driver is not the one running it), and never counts it in g_async_pending.
-  void (*on_done)(PendingConnect& p, int e, bool forked_child) = nullptr;
+  // non-blocking socket (udp.cpp), a BIND (bind.cpp). The driver calls on_done with the
+  // outcome instead of publishing one (with p.mu held; `forked_child`: in a child forked
+  // while it ran, whose driver is not the one running it), and never counts it in
+  // g_async_pending. on_done returns true to keep the job: it then watches a socket of its
+  // own (watch()), and on_ready gets its readiness until it returns true (ended).
+  bool (*on_done)(PendingConnect& p, int e, bool forked_child) = nullptr;
   void* job = nullptr;  // what on_done works on; cleared (under mu) when it goes
+  bool (*on_ready)(PendingConnect& p, short events) = nullptr;
+  int watch_fd = -1;     // the socket on_ready waits for (the job's own: closed with it)
+  bool delayed = false;  // its dial starts at `until` (a retry after a failure), not yet
 };
 
 }  // namespace socksify::shim

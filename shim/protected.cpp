@@ -286,7 +286,7 @@ int relay_parked(int proxy, socks5::Protection& protection, socks5::Bytes rest, 
   const std::string path = relay_path();
   int control[2] = {-1, -1};
   int err = 0;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) err = errno;
+  if (real().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) err = errno;
   if (err == 0) {
     const int fds[3] = {proxy, listener, control[1]};
     err = spawn_relay(path, fds);

@@ -123,6 +123,7 @@ namespace socksify::shim {
 // C library functions the shim calls but does not interpose.
 #define SOCKSIFY_USED(X) \
   X(socket)              \
+  X(socketpair)          \
   X(epoll_create1)       \
   X(epoll_wait)          \
   X(setsockopt)          \

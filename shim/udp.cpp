@@ -223,7 +223,7 @@ ssize_t via_relay(int fd, Association& a, const std::uint8_t* header, std::size_
 
 // The driver made (or failed to make) a non-blocking socket's association (`p.job`):
 // datagrams that waited leave, in order, on `p.work_fd` (a dup of the program's socket).
-void association_made(PendingConnect& p, int e, bool forked_child) {
+bool association_made(PendingConnect& p, int e, bool forked_child) {
   auto* a = static_cast<Association*>(p.job);
   if (forked_child) {
     // Forked while the parent's driver made it: this process's copy is never finished.
@@ -234,7 +234,7 @@ void association_made(PendingConnect& p, int e, bool forked_child) {
     a->dead.store(ECONNABORTED, std::memory_order_release);
     a->queue.clear();
     a->making.store(false, std::memory_order_release);
-    return;
+    return false;
   }
   const Runtime& rt = runtime();
   if (e == 0) {
@@ -261,6 +261,7 @@ void association_made(PendingConnect& p, int e, bool forked_child) {
   a->queue.clear();
   a->queued_bytes = 0;
   a->making.store(false, std::memory_order_release);
+  return false;
 }
 
 // Makes the association for `fd`: the control connection and UDP ASSOCIATE (the relay is sent

@@ -25,6 +25,16 @@
 //   attack asyncforkclose ADDR PORT
 //       a non-blocking connect, fork, the parent closes its copy: the child cannot send into
 //       the half-made proxy connection
+//   attack bindloop LOCAL ROUNDS
+//       a non-blocking listener through the proxy (--listen proxy), in epoll before any peer:
+//       each round a peer connects, the listener is readable, accept4 takes it, the data
+//       crosses; accept4 again gives EAGAIN at once and the listener is not readable after
+//   attack bindfail LOCAL
+//       the same against a proxy whose BIND ends after its first reply: accept reports the
+//       error, and the CPU time of 3 s of the event loop is printed (no spin)
+//   attack bindprefork LOCAL CHILDREN
+//       a pre-forking server on a listener through the proxy: children forked after listen()
+//       each accept one peer; the parent connects the peers one after the other
 //   attack udpnonblock ADDR PORT [wait]
 //       a non-blocking socket's first datagram (and with `wait`, its echo)
 //   attack udproutes A APORT B BPORT
@@ -34,6 +44,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -41,12 +52,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -561,6 +575,182 @@ int do_asyncforkclose(const char* addr, const char* port) {
   return 0;
 }
 
+std::string text_of(const sockaddr_storage& ss) {
+  char host[64] = "?";
+  unsigned port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+  }
+  return std::string(host) + " " + std::to_string(port);
+}
+
+// A non-blocking listener bound to LOCAL (through the proxy: --listen proxy), registered with
+// epoll (level-triggered) before any peer. ROUNDS times: a peer connects to where
+// getsockname() says it listens; the listener must be readable within 4 s; accept4 takes it
+// and the data crosses; then accept4 again gives EAGAIN at once, and the listener is not
+// readable until the next peer.
+int do_bindloop(const char* local, int rounds) {
+  sockaddr_storage ss{};
+  if (!parse(local, "0", ss)) return 2;
+  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const int l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  report("bind", bind(l, reinterpret_cast<sockaddr*>(&ss), len));
+  report("listen", listen(l, 8));
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = l;
+  epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  for (int round = 1; round <= rounds; ++round) {
+    sockaddr_storage at{};
+    socklen_t alen = sizeof at;
+    getsockname(l, reinterpret_cast<sockaddr*>(&at), &alen);
+    std::printf("round %d listening at %s\n", round, text_of(at).c_str());
+    std::atomic<int> peer{-1};
+    std::thread t([&] {
+      const int d = socket(at.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (connect(d, reinterpret_cast<sockaddr*>(&at), alen) == 0) {
+        peer = d;
+      } else {
+        close(d);
+      }
+    });
+    epoll_event got{};
+    const int n = epoll_wait(ep, &got, 1, 4000);
+    std::printf("round %d readable %s\n", round, n == 1 ? "yes" : "no");
+    const int a = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    t.join();
+    if (a < 0) {
+      std::printf("round %d accept: errno=%s\n", round, errno_name(errno));
+      if (peer >= 0) close(peer);
+      continue;
+    }
+    bool crossed = false;
+    if (peer >= 0 && send(peer, "ping\n", 5, MSG_NOSIGNAL) == 5) {
+      char buf[8] = {};
+      pollfd p{a, POLLIN, 0};
+      crossed = poll(&p, 1, 5000) == 1 && recv(a, buf, 5, MSG_WAITALL) == 5 &&
+                std::memcmp(buf, "ping\n", 5) == 0;
+    }
+    std::printf("round %d accepted, data %s\n", round, crossed ? "ok" : "LOST");
+    const auto t0 = Clock::now();
+    const int again = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    std::printf("round %d accept again: %s after %ld ms\n", round,
+                again < 0 ? errno_name(errno) : "a connection", ms_since(t0));
+    std::printf("round %d readable after: %s\n", round,
+                epoll_wait(ep, &got, 1, 0) == 0 ? "no" : "yes");
+    close(a);
+    if (peer >= 0) close(peer);
+  }
+  close(ep);
+  close(l);
+  return 0;
+}
+
+// A listener through a proxy whose BIND ends after its first reply: accept reports an error,
+// and the program's event loop does not spin (the CPU time of 3 s of waiting is printed).
+int do_bindfail(const char* local) {
+  sockaddr_storage ss{};
+  if (!parse(local, "0", ss)) return 2;
+  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const int l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  report("bind", bind(l, reinterpret_cast<sockaddr*>(&ss), len));
+  report("listen", listen(l, 8));
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = l;
+  epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  const auto t0 = Clock::now();
+  int events = 0, errors = 0, accepted = 0;
+  while (ms_since(t0) < 3000) {
+    epoll_event got{};
+    if (epoll_wait(ep, &got, 1, 200) != 1) continue;
+    ++events;
+    const int a = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    if (a >= 0) {
+      ++accepted;
+      close(a);
+    } else if (errno != EAGAIN) {
+      if (errors == 0) std::printf("first accept error: errno=%s\n", errno_name(errno));
+      ++errors;
+    }
+  }
+  getrusage(RUSAGE_SELF, &after);
+  const long cpu_ms = (after.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1000 +
+                      (after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1000 +
+                      (after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000 +
+                      (after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1000;
+  std::printf("events %d errors %d accepted %d cpu %ld ms\n", events, errors, accepted, cpu_ms);
+  return 0;
+}
+
+// A pre-forking server: a listener through the proxy (blocking), CHILDREN processes forked
+// after listen(), each accepting one connection; the parent (whose library keeps the BINDs
+// going) connects one peer after the other, each to where getsockname() says, and reads each
+// one's greeting from the child that accepted it.
+int do_bindprefork(const char* local, int children) {
+  sockaddr_storage ss{};
+  if (!parse(local, "0", ss)) return 2;
+  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const int l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  report("bind", bind(l, reinterpret_cast<sockaddr*>(&ss), len));
+  report("listen", listen(l, 8));
+  std::vector<pid_t> pids;
+  for (int k = 0; k < children; ++k) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int a = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+      if (a < 0) {
+        std::printf("child accept: errno=%s\n", errno_name(errno));
+        std::fflush(stdout);
+        _exit(1);
+      }
+      const std::string hello = "hello from child " + std::to_string(getpid()) + "\n";
+      (void)!send(a, hello.data(), hello.size(), MSG_NOSIGNAL);
+      char buf[8];
+      (void)!recv(a, buf, sizeof buf, 0);  // until the peer closes
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  int greeted = 0;
+  for (int k = 0; k < children; ++k) {
+    sockaddr_storage at{};
+    socklen_t alen = sizeof at;
+    getsockname(l, reinterpret_cast<sockaddr*>(&at), &alen);
+    const int d = socket(at.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(d, reinterpret_cast<sockaddr*>(&at), alen) != 0) {
+      std::printf("peer %d connect: errno=%s\n", k, errno_name(errno));
+      close(d);
+      continue;
+    }
+    char buf[64] = {};
+    const ssize_t n = recv(d, buf, sizeof buf - 1, 0);
+    if (n > 0 && std::strncmp(buf, "hello from child ", 17) == 0) ++greeted;
+    close(d);
+  }
+  int ok = 0;
+  for (const pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ++ok;
+  }
+  std::printf("prefork: %d of %d peers greeted, %d children accepted\n", greeted, children, ok);
+  close(l);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -575,6 +765,9 @@ int main(int argc, char** argv) {
   if (mode == "stubinject" && argc == 5) return do_stubinject(argv[2], argv[3], argv[4]);
   if (mode == "udpgap" && argc == 4) return do_udpgap(argv[2], argv[3]);
   if (mode == "asyncdata" && argc == 4) return do_asyncdata(argv[2], argv[3]);
+  if (mode == "bindloop" && argc == 4) return do_bindloop(argv[2], std::atoi(argv[3]));
+  if (mode == "bindfail" && argc == 3) return do_bindfail(argv[2]);
+  if (mode == "bindprefork" && argc == 4) return do_bindprefork(argv[2], std::atoi(argv[3]));
   if (mode == "asyncforkclose" && argc == 4) return do_asyncforkclose(argv[2], argv[3]);
   if (mode == "udppeek" && argc == 4) return do_udppeek(argv[2], argv[3]);
   if (mode == "udptimeout" && argc == 4) return do_udptimeout(argv[2], argv[3]);

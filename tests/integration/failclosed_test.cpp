@@ -317,3 +317,45 @@ TEST_CASE("fail closed: a forked child cannot send into a handshake its parent g
              Catch::Contains("silent closed"));
   CHECK_THAT(lab().hostile_log(), !Catch::Contains("silent more"));
 }
+
+TEST_CASE("fail closed, BIND: a listener through the proxy is a listener for every round",
+          "[shim][lab][probe][failclosed]") {
+  // --listen proxy: a listener on the client side's own address goes through danted (BIND).
+  // Each round's peer connects to where getsockname() says (through danted: its BIND address
+  // is on the proxy side).
+  const std::string out = run_ok(lab().socksify() + " --listen proxy -x " + kDanted + " " +
+                                 kAttack + " bindloop 192.0.2.2 3");
+  INFO(out);
+  for (int round = 1; round <= 3; ++round) {
+    const std::string r = "round " + std::to_string(round);
+    CHECK_THAT(out, Catch::Contains(r + " listening at 198.51.100.1 "));
+    CHECK_THAT(out, Catch::Contains(r + " readable yes"));
+    CHECK_THAT(out, Catch::Contains(r + " accepted, data ok"));
+    CHECK_THAT(out, Catch::Contains(r + " accept again: EAGAIN after"));
+    CHECK(number_after(out, r + " accept again: EAGAIN after ") < 1000);  // never the 10 s BIND
+    CHECK_THAT(out, Catch::Contains(r + " readable after: no"));
+  }
+}
+
+TEST_CASE("fail closed, BIND: a BIND that ends early is an error, not a spin",
+          "[shim][lab][probe][failclosed]") {
+  lab().start_hostile("bind-eof", "192.0.2.1", 1127);
+  const std::string out = run_ok(lab().socksify() + " --listen proxy -x socks5h://192.0.2.1:1127 " +
+                                 kAttack + " bindfail 192.0.2.2");
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("first accept error: errno=ECONNABORTED"));
+  CHECK(number_after(out, " accepted ") == 0);
+  // 3 s of waiting cost well under a second of CPU (a spin costs nearly all of it), and the
+  // failures came one at a time, not in a loop.
+  CHECK(number_after(out, " cpu ") < 500);
+  CHECK(number_after(out, " errors ") <= 6);
+}
+
+TEST_CASE("BIND: a pre-forking server accepts in its children", "[shim][lab][probe][failclosed]") {
+  // Defined behaviour: children forked after listen() share the listener through the proxy
+  // and each accept() takes one peer; the process that listened keeps the BINDs going.
+  const std::string out = run_ok(lab().socksify() + " --listen proxy -x " + kDanted + " " +
+                                 kAttack + " bindprefork 192.0.2.2 3");
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("prefork: 3 of 3 peers greeted, 3 children accepted"));
+}

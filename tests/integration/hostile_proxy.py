@@ -24,6 +24,8 @@ hostile_proxy.py LOG MODE ADDR PORT [ARGS]
                                  fragment every 0.4 s for 30 s at most
   udp-spoof                      answers with "spoof" from another source (203.0.113.9:9),
                                  then "real" from the destination
+  bind-eof                       answers BIND with a first reply, then ends the connection
+                                 0.5 s later instead of sending the second
 Every accepted connection is logged as "MODE accept PEER"; each authentication attempt as
 "auth attempt". Runs until killed.
 """
@@ -230,6 +232,26 @@ def serve_udp_hostile(c, r, peer, hdr, logpath, mode):
         pass
 
 
+def serve_bind_eof(c, addr, logpath):
+    """Method none, then BIND: the first reply (where it listens), and 0.5 s later an end of
+    stream instead of the second reply."""
+    try:
+        head = recv_exact(c, 2)
+        recv_exact(c, head[1])
+        c.sendall(b"\x05\x00")
+        req = recv_exact(c, 4)
+        atyp = req[3]
+        recv_exact(c, {1: 4, 4: 16}.get(atyp, 0) or recv_exact(c, 1)[0])
+        recv_exact(c, 2)
+        c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(addr) + (4999).to_bytes(2, "big"))
+        log(logpath, "bind-eof bound")
+        time.sleep(0.5)
+    except OSError:
+        pass
+    c.close()
+    log(logpath, "bind-eof closed")
+
+
 def main():
     logpath, mode, addr, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -263,6 +285,8 @@ def main():
             threading.Thread(target=serve_gate, args=args, daemon=True).start()
         elif mode in ("udp-frag", "udp-close", "udp-gap", "udp-drip", "udp-spoof"):
             threading.Thread(target=serve_udp, args=(c, addr, logpath, mode), daemon=True).start()
+        elif mode == "bind-eof":
+            threading.Thread(target=serve_bind_eof, args=(c, addr, logpath), daemon=True).start()
         elif mode == "http":
             threading.Thread(target=serve_http, args=(c,), daemon=True).start()
         elif mode == "reject-auth":
