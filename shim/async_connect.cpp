@@ -511,7 +511,7 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
   if (!protect && work < 0) return -1;
   SessionRef s = session_create(SessionKind::connecting, socket_cookie(fd), addr, len);
   // The dial is made in place (it is large: no moves).
-  auto* p = s ? new (std::nothrow) PendingConnect(rt.plan, socket, std::move(request), deadline,
+  auto* p = s ? new (std::nothrow) PendingConnect(rt.plan(), socket, std::move(request), deadline,
                                                   verdict, Clock::now())
               : nullptr;
   if (p == nullptr) {
@@ -683,7 +683,7 @@ void unwatch(PendingConnect& p) noexcept {
 PendingConnect* async_watch(const Runtime& rt, int fd, bool (*on_ready)(PendingConnect&, short),
                             void* job) noexcept {
   auto* p = new (std::nothrow)
-      PendingConnect(rt.plan, socks5::DialSocket{}, socks5::DialRequest{},
+      PendingConnect(rt.plan(), socks5::DialSocket{}, socks5::DialRequest{},
                      socks5::Deadline::after(rt.config.timeout), Verdict{}, Clock::now());
   if (p == nullptr) return nullptr;
   p->async = true;
@@ -706,7 +706,7 @@ PendingConnect* async_watch(const Runtime& rt, int fd, bool (*on_ready)(PendingC
 PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5::Deadline deadline,
                           bool (*on_done)(PendingConnect&, int, bool), void* job, int work_fd,
                           Clock::time_point start_at) noexcept {
-  auto* p = new (std::nothrow) PendingConnect(rt.plan, socks5::DialSocket{}, std::move(request),
+  auto* p = new (std::nothrow) PendingConnect(rt.plan(), socks5::DialSocket{}, std::move(request),
                                               deadline, Verdict{}, Clock::now());
   if (p == nullptr) return nullptr;
   p->async = true;

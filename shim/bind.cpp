@@ -122,7 +122,7 @@ int issue_bind(const Runtime& rt, const socks5::Address& target, int family, int
   socks5::DialRequest request;
   request.command = socks5::wire::Command::bind;
   request.target = target;
-  socks5::Dial dial(rt.plan, socks5::DialSocket{}, std::move(request),
+  socks5::Dial dial(rt.plan(), socks5::DialSocket{}, std::move(request),
                     socks5::Deadline::after(rt.config.timeout));
   socks5::run_blocking(dial);
   if (dial.step().next != socks5::Dial::Next::done) {
@@ -253,7 +253,7 @@ void rebind(PendingConnect& p, Binding& b, std::chrono::steady_clock::time_point
   request.command = socks5::wire::Command::bind;
   request.target = b.target;
   p.dial.~Dial();
-  new (&p.dial) socks5::Dial(rt.plan, socks5::DialSocket{}, std::move(request),
+  new (&p.dial) socks5::Dial(rt.plan(), socks5::DialSocket{}, std::move(request),
                              socks5::Deadline(at + rt.config.timeout));
   p.on_done = bind_made;
   p.on_ready = nullptr;

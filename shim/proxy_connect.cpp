@@ -29,51 +29,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using socks5::Address;
 
-std::string proxy_text(std::size_t i) {
-  return shim::proxy_text(runtime(), i);
-}
-
-std::string why_text(const Verdict& v) {
-  return v.rule > 0 ? "rule " + std::to_string(v.rule) : std::string(v.why);
-}
-
-// Log lines about each proxy, as the dial goes (only those it moves on from: the final
-// outcome gets its own line).
-class LogObserver final : public socks5::DialObserver {
- public:
-  void proxy_failed(std::size_t i, socks5::DialStage stage, const std::error_code& ec,
-                    bool next) noexcept override {
-    if (!next || !log_enabled(LogLevel::info)) return;
-    log_line(LogLevel::info, "proxy %s %s: %s; trying the next one", proxy_text(i).c_str(),
-             stage == socks5::DialStage::handshake ? "failed the handshake" : "unreachable",
-             ec.message().c_str());
-  }
-  void pipelining_fallback(std::size_t i) noexcept override {
-    log_line(LogLevel::debug,
-             "proxy %s did not answer what was sent with the greeting: retrying one message "
-             "per round trip",
-             proxy_text(i).c_str());
-  }
-  void pipelining_learned(std::size_t i, socks5::PipeliningVerdict v,
-                          std::chrono::milliseconds stalled) noexcept override {
-    const Runtime& rt = runtime();
-    if (i >= rt.config.proxies.size()) return;
-    const auto& proxy = rt.config.proxies[i];
-    const bool saved = settings::record_pipelining(rt.state_dir, proxy, v);
-    if (v != socks5::PipeliningVerdict::drops || !log_enabled(LogLevel::info)) return;
-    const std::string where =
-        saved ? "remembered for a day in " + settings::pipelining_file(rt.state_dir, proxy)
-              : std::string("not remembered (no usable state directory)");
-    log_line(LogLevel::info,
-             "proxy %s drops messages sent together with the greeting (as microsocks does): "
-             "waited %lld ms, then sent one message per round trip; %s; %s",
-             proxy.to_string().c_str(), static_cast<long long>(stalled.count()), where.c_str(),
-             settings::pipelining_advice().c_str());
-  }
-};
-
-constinit LogObserver g_observer;
-
 // Was the interrupting signal's handler installed without SA_RESTART? The shim cannot see
 // which signal arrived, so: if any caught asynchronous signal lacks SA_RESTART, the program is
 // prepared for EINTR and gets it; if every handler asks for restarts, the call goes on as the
@@ -103,39 +58,18 @@ bool is_blocking(int fd) {
 
 }  // namespace
 
-// One line for a failed dial: by default (level error), so that a wrong password or a dead
-// proxy is not only the program's own "connection refused".
+// The lines and the errno of a finished dial: the connector's (connector.hpp), one for every
+// mode.
 void log_failure(const socks5::Dial& dial, const Verdict& v) {
-  if (!log_enabled(dial.caller_fault() ? LogLevel::info : LogLevel::error)) return;
-  const std::string why = log_enabled(LogLevel::info) ? " (" + why_text(v) + ")" : "";
-  log_line(LogLevel::error, "connect to %s failed%s: %s", dial.target().to_string().c_str(),
-           why.c_str(), settings::failure_text(dial, runtime().config).c_str());
+  runtime().connector.report_failure(dial, v);
 }
 
-// One line for the outcome of a dial.
 void log_outcome(const socks5::Dial& dial, const Verdict& v, Clock::time_point t0) {
-  if (dial.step().next != socks5::Dial::Next::done) {
-    log_failure(dial, v);
-    return;
-  }
-  if (!log_enabled(LogLevel::info)) return;
-  const Address& target = dial.target();
-  const auto& cfg = runtime().config;
-  const std::string via =
-      cfg.chain == socks5::ChainMode::strict ? settings::route_text(cfg) : proxy_text(dial.proxy());
-  const std::string why = why_text(v);
-  const auto& st = dial.stats();
-  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  log_line(LogLevel::info, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
-           target.to_string().c_str(), via.c_str(), why.c_str(),
-           socks5::wire::method_name(st.method).c_str(), st.waits, st.waits == 1 ? "" : "s", ms);
+  runtime().connector.report(dial, v, t0);
 }
 
-// The errno a finished dial gives the program (0: connected).
 int outcome_errno(const socks5::Dial& dial) {
-  if (dial.step().next == socks5::Dial::Next::done) return 0;
-  const int e = socks5::to_errno(dial.error());
-  return e != 0 ? e : ECONNREFUSED;
+  return Connector::outcome_errno(dial);
 }
 
 // The proxy's BND address, for getsockname(): unless the proxy left it unspecified.
@@ -171,10 +105,6 @@ void release_pending_connect(PendingConnect* p) noexcept {
   delete p;
 }
 
-socks5::DialObserver* dial_observer() noexcept {
-  return &g_observer;
-}
-
 int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const sockaddr* addr,
                     socklen_t len, const Verdict& verdict) noexcept {
   // The clock is read for the log line only.
@@ -194,7 +124,7 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
     // program's socket is connected to the relay afterwards. It runs to its end within the
     // deadline (signals and the send timeout do not split it: there is no half-made relay
     // for a later connect() to resume).
-    socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
+    socks5::Dial dial(rt.plan(), socket, std::move(request), deadline);
     socks5::run_blocking(dial, socks5::BlockingOptions{false, false, nullptr});
     log_outcome(dial, verdict, t0);
     int e = outcome_errno(dial);
@@ -211,7 +141,7 @@ int proxied_connect(const Runtime& rt, int fd, const Destination& dst, const soc
   if (!blocking) {
     return async_connect(rt, fd, socket, std::move(request), deadline, addr, len, verdict, false);
   }
-  socks5::Dial dial(rt.plan, socket, std::move(request), deadline);
+  socks5::Dial dial(rt.plan(), socket, std::move(request), deadline);
   const socks5::BlockingOptions options{blocking, true, stop_on_signal};
   const auto outcome = socks5::run_blocking(dial, options);
   if (outcome == socks5::DriveOutcome::finished) {

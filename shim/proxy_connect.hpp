@@ -25,9 +25,6 @@ namespace socksify::shim {
 /// Frees the dial of an interrupted connect (the session's last reference is gone).
 void release_pending_connect(PendingConnect* p) noexcept;
 
-/// What logs each proxy a dial moves on from (set in the runtime's dial plan).
-socks5::DialObserver* dial_observer() noexcept;
-
 /// One line for the outcome of a finished dial (a failure by default, a success with -v).
 void log_outcome(const socks5::Dial& dial, const Verdict& v,
                  std::chrono::steady_clock::time_point t0);

@@ -44,31 +44,17 @@ void init() {
   rt.config = std::move(*parsed);
   log_configure(rt.config.log_level,
                 rt.config.log_file.empty() ? nullptr : rt.config.log_file.c_str());
-  rt.proxy_numeric.assign(rt.config.proxies.size(), sockaddr_storage{});
-  for (std::size_t i = 0; i < rt.config.proxies.size(); ++i) {
-    const auto& p = rt.config.proxies[i];
-    const socks5::Address a = socks5::Address::from_host(p.host, p.port);
-    if (a.is_ip()) a.to_sockaddr(rt.proxy_numeric[i]);
-  }
-  rt.health.init(rt.config.proxies.size(), rt.config.cooldown);
-  if (rt.config.pipelining == socks5::Pipelining::automatic) {
-    // What earlier processes learned about the proxies' pipelining: one open() per proxy, so a
-    // proxy that drops pipelined messages costs its stall once, not in every process.
-    rt.state_dir = settings::state_dir([](const char* name) { return secure_getenv(name); });
-    for (const auto& p : rt.config.proxies) {
-      socks5::remember_pipelining(p, settings::recall_pipelining(rt.state_dir, p));
-    }
-  }
-  rt.plan.proxies = rt.config.proxies;
-  rt.plan.numeric = rt.proxy_numeric;
-  rt.plan.chain = rt.config.chain;
-  rt.plan.pipelining = rt.config.pipelining;
   if (rt.config.gssapi) rt.config.gssapi->library_scope = kerberos_scope;
-  rt.plan.gssapi = rt.config.gssapi ? &*rt.config.gssapi : nullptr;
-  rt.plan.health = &rt.health;
-  rt.plan.observer = dial_observer();
-  rt.plan.measure = log_enabled(LogLevel::info);  // the times are only for the log lines
-  rt.plan.syscalls = &real_syscalls();
+  // What earlier processes learned about the proxies' pipelining is kept in the state
+  // directory (only needed when it is learned).
+  std::string state_dir;
+  if (rt.config.pipelining == socks5::Pipelining::automatic) {
+    state_dir = settings::state_dir([](const char* name) { return secure_getenv(name); });
+  }
+  LineSink sink;
+  sink.enabled = log_enabled;
+  sink.write = [](LogLevel level, int, const char* text) noexcept { log_line(level, "%s", text); };
+  rt.connector.init(rt.config, std::move(state_dir), sink, &real_syscalls());
   if (rt.config.remote_dns) rt.dns = FakeDns::create(rt.config.fake4, rt.config.fake6);
   g_release_pending = release_pending_connect;
   g_ready.store(true, std::memory_order_release);
@@ -100,22 +86,6 @@ __attribute__((constructor)) void on_load() {
 
 }  // namespace
 
-void Cooldown::init(std::size_t proxies, std::chrono::milliseconds cooldown) {
-  n_ = proxies;
-  cooldown_ms_ = cooldown.count();
-  until_ = std::make_unique<std::atomic<std::int64_t>[]>(proxies);
-}
-
-bool Cooldown::cooling(std::size_t i) const noexcept {
-  if (i >= n_) return false;
-  const std::int64_t until = until_[i].load(std::memory_order_relaxed);
-  return until != 0 && until > now_ms();  // no clock read for a proxy that never failed
-}
-
-void Cooldown::failed(std::size_t i) noexcept {
-  if (i < n_) until_[i].store(now_ms() + cooldown_ms_, std::memory_order_relaxed);
-}
-
 void describe_fake(const Runtime& rt, Destination& d, Context& ctx, char (&name)[256]) noexcept {
   if (rt.dns == nullptr || !rt.dns->in_range(d.family, d.ip.data())) return;
   ctx.fake = true;
@@ -132,13 +102,7 @@ const Runtime* runtime_if_ready() noexcept {
 }
 
 std::string proxy_text(const Runtime& rt, std::size_t i) {
-  return i < rt.config.proxies.size() ? rt.config.proxies[i].to_string() : std::string("?");
-}
-
-std::int64_t now_ms() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  return rt.connector.proxy_text(i);
 }
 
 }  // namespace socksify::shim

@@ -13,38 +13,21 @@
 #include <vector>
 
 #include "config.hpp"
+#include "connector.hpp"
 #include "fake_dns.hpp"
 #include "policy.hpp"
 #include "socks5/dialer.hpp"
 
 namespace socksify::shim {
 
-/// Per-proxy cool-down: a proxy that failed is tried last for `cooldown`. Lock-free, shared by
-/// every thread; a forked child starts with its parent's view.
-class Cooldown final : public socks5::ProxyHealth {
- public:
-  void init(std::size_t proxies, std::chrono::milliseconds cooldown);
-  bool cooling(std::size_t i) const noexcept override;
-  void failed(std::size_t i) noexcept override;
-
- private:
-  std::unique_ptr<std::atomic<std::int64_t>[]> until_;  // steady-clock ms
-  std::size_t n_ = 0;
-  std::int64_t cooldown_ms_ = 0;
-};
-
 /// Everything the hooks share. Immutable after init except the atomics.
 struct Runtime {
   settings::Config config;
   FakeDns* dns = nullptr;  ///< only in remote-DNS mode
-  /// Per proxy: its address when the URI names it numerically (the usual case), parsed once
-  /// so that a connect needs no parsing; family AF_UNSPEC for a host name.
-  std::vector<sockaddr_storage> proxy_numeric;
-  Cooldown health;
-  /// Where what was learned about the proxies is kept between processes (settings/state.hpp).
-  std::string state_dir;
-  /// What every dial starts from: views into the above.
-  socks5::DialPlan plan;
+  /// The one connect path (connector.hpp): the dial plan every dial starts from, what was
+  /// learned about the proxies, and the lines of each outcome.
+  Connector connector;
+  const socks5::DialPlan& plan() const noexcept { return connector.plan(); }
 };
 
 /// The runtime; never null (a bad configuration ends the process at init with one line).
@@ -59,8 +42,5 @@ void describe_fake(const Runtime& rt, Destination& d, Context& ctx, char (&name)
 
 /// Proxy `i` as its URI (password masked), for log lines; "?" out of range.
 std::string proxy_text(const Runtime& rt, std::size_t i);
-
-/// Monotonic milliseconds.
-std::int64_t now_ms() noexcept;
 
 }  // namespace socksify::shim

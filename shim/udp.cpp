@@ -294,7 +294,7 @@ Association* associate(int fd, const Runtime& rt, bool dontwait) {
     }
   }
   // Blocking (or no driver): made here.
-  socks5::Dial dial(rt.plan, socks5::DialSocket{}, std::move(request), deadline);
+  socks5::Dial dial(rt.plan(), socks5::DialSocket{}, std::move(request), deadline);
   socks5::run_blocking(dial);
   if (const int e = settle(*a, rt, dial); e != 0) {
     delete a;
@@ -410,7 +410,7 @@ void set_peer(Association& a, PeerKind kind, const sockaddr* addr, socklen_t len
     a.filter.ip = d->ip;
     a.filter.port = d->port;
     const std::size_t n = std::min(d->name.size(), a.filter.name.size() - 1);
-    std::memcpy(a.filter.name.data(), d->name.data(), n);
+    if (n > 0) std::memcpy(a.filter.name.data(), d->name.data(), n);
   }
 }
 

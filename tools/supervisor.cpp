@@ -1,30 +1,48 @@
 // The seccomp supervisor: see supervisor.hpp and doc/supervisor.md.
+//
+// One event loop serves every notification: it reads what the program passed, decides with
+// the library's policy (policy.hpp) and acts on a duplicate of the program's socket, never
+// with CONTINUE where the decision rests on memory or a descriptor the program could change
+// afterwards. Dials of non-blocking sockets (Go's, event loops') run in the loop itself as
+// the library's driver runs them; what must block (a blocking socket's connect or dial, a
+// name a direct rule resolves locally) goes to a small pool of workers. The dial plan, the
+// cool-down, what was learned about pipelining, the errno and the lines are the library's own
+// (connector.hpp): a supervised program prints what a preloaded one prints.
 #include "supervisor.hpp"
 
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +50,7 @@
 #include <thread>
 #include <vector>
 
+#include "connector.hpp"
 #include "dns_answer.hpp"
 #include "fake_dns.hpp"
 #include "launch.hpp"
@@ -41,9 +60,14 @@
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
 #include "socks5/gssapi.hpp"
+#include "state.hpp"
 
 namespace socksify::tool {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using settings::Action;
+using settings::LogLevel;
 
 int sys_seccomp(unsigned op, unsigned flags, void* args) {
   return static_cast<int>(syscall(SYS_seccomp, op, flags, args));
@@ -55,9 +79,14 @@ int sys_pidfd_getfd(int pidfd, int fd) {
   return static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
 }
 
-// The filter: connect and getpeername to the supervisor; io_uring_setup refused (it would
-// bypass the filter); everything else allowed. Only the x86-64 ABI (other ABIs: refused with
-// ENOSYS for now; an i386 program needs socketcall handled too).
+// The filter: connect, getpeername and the sends that carry an address (sendmsg and sendmmsg
+// always: the address is in memory) to the supervisor; io_uring_setup refused (it would
+// bypass the filter); everything else allowed. Only the x86-64 ABI: x32 numbers get ENOSYS,
+// i386 network calls ENETUNREACH (the supervisor reads no 32-bit structures).
+//
+// The program waits for the supervisor as for the kernel: a signal interrupts the wait (EINTR,
+// or a restart with SA_RESTART, which the supervisor joins to the call under way), and the
+// work goes on behind it as the kernel's connect goes on after EINTR.
 bool install_filter(int& listener) {
   constexpr unsigned kArchOffset = offsetof(seccomp_data, arch);
   constexpr unsigned kNrOffset = offsetof(seccomp_data, nr);
@@ -65,9 +94,8 @@ bool install_filter(int& listener) {
   sock_filter code[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArchOffset),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 11, 0),
-      // i386 (a 32-bit program, or int 0x80): its network calls are refused, the rest goes on
-      // (the supervisor reads no 32-bit structures): socketcall 102, sendmmsg 345, connect
-      // 362, sendto 369, sendmsg 370, io_uring_setup 425.
+      // i386 (a 32-bit program, or int 0x80): socketcall 102, sendmmsg 345, connect 362,
+      // sendto 369, sendmsg 370, io_uring_setup 425 refused; the rest goes on.
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNrOffset),
@@ -80,19 +108,18 @@ bool install_filter(int& listener) {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENETUNREACH),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNrOffset),
-      // x32 system calls (nr with bit 30) are refused: the same numbers, another ABI.
       BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-      // Datagrams sent to an address: sendmsg and sendmmsg always (the address is in
-      // memory), sendto when its address argument is not null (send() is sendto without one).
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmsg, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmmsg, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      // sendto when its address argument is not null (send() is sendto without one: the
+      // register cannot change after the check).
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, 0, 6),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg4Low),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),
@@ -106,18 +133,7 @@ bool install_filter(int& listener) {
   };
   sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
-  // Signals do not interrupt a supervised connect once it was received (5.19 and later).
-  unsigned flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
-#ifdef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-  // (A test hook turns it off, to behave as on kernels before 5.19.)
-  const char* off = std::getenv("SOCKSIFY_TEST_NO_KILLABLE_WAIT");
-  if (off == nullptr || std::strcmp(off, "1") != 0) {
-    listener =
-        sys_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
-    if (listener >= 0) return true;
-  }
-#endif
-  listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog);
+  listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
   return listener >= 0;
 }
 
@@ -136,44 +152,59 @@ pid_t process_of(pid_t tid) {
   return tid;
 }
 
+// How many threads process `pid` has (0 when unknown).
+int threads_of(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+  }
+  return 0;
+}
+
 bool read_memory(pid_t pid, std::uint64_t addr, void* out, std::size_t len) {
+  if (len == 0) return true;
   iovec local{out, len};
   iovec remote{reinterpret_cast<void*>(addr), len};
   return process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
 }
 
 bool write_memory(pid_t pid, std::uint64_t addr, const void* in, std::size_t len) {
+  if (len == 0) return true;
   iovec local{const_cast<void*>(in), len};
   iovec remote{reinterpret_cast<void*>(addr), len};
   return process_vm_writev(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
 }
 
-struct Supervisor {
-  int listener = -1;
-  settings::Config owned_config;
-  const settings::Config* config = nullptr;
-  shim::FakeDns* dns = nullptr;  // remote-DNS mode: the fake addresses handed out
-  // The DNS responder (remote-DNS mode): a program's UDP socket to a name server is connected
-  // here instead, and its queries are answered from the fake-address table.
-  int responder = -1;
-  sockaddr_storage responder_addr{};
-  socklen_t responder_len = 0;
-  std::mutex mu;
-  // The destination each proxied socket asked for, by socket inode (getpeername answers it).
-  std::map<ino_t, std::pair<sockaddr_storage, socklen_t>> peers;
-  // Dials by socket inode. Without WAIT_KILLABLE_RECV (kernels before 5.19), a signal whose
-  // handler has SA_RESTART makes the kernel restart a supervised connect: a second
-  // notification for the same socket, while (or after) its dial runs. It gets that dial's
-  // outcome instead of a second handshake on the same socket.
-  struct Flight {
-    std::mutex m;
-    std::condition_variable cv;
-    bool done = false;
-    int result = 0;
-    sockaddr_storage dst{};
-  };
-  std::map<ino_t, std::shared_ptr<Flight>> flights;
-};
+// ---------------------------------------------------------------------------------------------
+// The lines: the preloaded library's, "socksify[PID]: ..." with the program's process ID, to
+// the log file or to the wrapper's standard error (the program's, as it started).
+
+LogLevel g_level = LogLevel::error;
+std::string g_log_file;
+
+bool line_enabled(LogLevel level) noexcept {
+  return static_cast<int>(level) <= static_cast<int>(g_level);
+}
+
+void line_write(LogLevel, int pid, const char* text) noexcept {
+  char buf[1200];
+  const int n = std::snprintf(buf, sizeof buf, "socksify[%d]: %s\n",
+                              pid != 0 ? pid : static_cast<int>(getpid()), text);
+  if (n <= 0) return;
+  const std::size_t len = std::min(sizeof buf - 1, static_cast<std::size_t>(n));
+  if (!g_log_file.empty()) {
+    const int fd = open(g_log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      (void)!write(fd, buf, len);
+      close(fd);
+      return;
+    }
+  }
+  (void)!write(2, buf, len);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 void reply_continue(int listener, std::uint64_t id) {
   seccomp_notif_resp resp{};
@@ -182,12 +213,18 @@ void reply_continue(int listener, std::uint64_t id) {
   ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
+// Answers the notification (ignored when its caller went: killed, or interrupted by a signal).
 void reply(int listener, std::uint64_t id, int error, long long val = 0) {
   seccomp_notif_resp resp{};
   resp.id = id;
   resp.error = error == 0 ? 0 : -error;
-  resp.val = val;
+  resp.val = error == 0 ? val : 0;
   ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+bool still_valid(int listener, std::uint64_t id) {
+  std::uint64_t v = id;
+  return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &v) == 0;
 }
 
 // What the kernel's reading of an address on `sock` depends on (policy.hpp).
@@ -211,29 +248,333 @@ bool v6only(int sock, const shim::AddressReading& r) {
   return getsockopt(sock, IPPROTO_IPV6, IPV6_V6ONLY, &only, &len) == 0 && only != 0;
 }
 
-bool still_valid(int listener, std::uint64_t id) {
-  std::uint64_t v = id;
-  return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &v) == 0;
+bool blocking(int sock) {
+  const int fl = fcntl(sock, F_GETFL);
+  return fl >= 0 && (fl & O_NONBLOCK) == 0;
 }
 
-// One connect(): the program's socket, duplicated, goes to the proxy.
+std::uint64_t cookie_of(int sock) {
+  std::uint64_t c = 0;
+  socklen_t len = sizeof c;
+  if (getsockopt(sock, SOL_SOCKET, SO_COOKIE, &c, &len) != 0) return 0;
+  return c;
+}
+
+// A duplicate of process `pid`'s descriptor `fd`, or -1.
+int take_fd(pid_t pid, int fd) {
+  const int pidfd = sys_pidfd_open(pid);
+  const int sock = pidfd >= 0 ? sys_pidfd_getfd(pidfd, fd) : -1;
+  if (pidfd >= 0) close(pidfd);
+  return sock;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The supervisor.
+
+struct Supervisor;
+
+// Something the event loop waits for: a dial, a DNS query passed on. Deleted by the loop once
+// done.
+struct LoopItem {
+  virtual ~LoopItem() = default;
+  virtual void on_event(Supervisor& sv, std::uint32_t events) = 0;
+  virtual void on_timeout(Supervisor& sv) = 0;
+  Clock::time_point until = Clock::time_point::max();
+  bool done = false;
+};
+
+// A proxied connect(): the dial runs on a duplicate of the program's socket. Notifications for
+// the same socket while it runs (a restart after a signal, a second call) join it and get its
+// outcome.
+struct DialOp final : LoopItem {
+  DialOp(const socks5::DialPlan& plan, socks5::DialSocket socket, socks5::DialRequest request,
+         socks5::Deadline deadline)
+      : dial(plan, socket, std::move(request), deadline) {}
+  socks5::Dial dial;
+  shim::Verdict verdict;
+  Clock::time_point t0;
+  pid_t pid = 0;
+  int fd = -1;  // the program's descriptor number (for the peers' sweep)
+  int sock = -1;
+  ino_t ino = 0;
+  sockaddr_storage dst{};
+  socklen_t dst_len = 0;
+  std::vector<std::uint64_t> ids;  // under Supervisor::mu
+  bool registered = false;
+  void on_event(Supervisor& sv, std::uint32_t events) override;
+  void on_timeout(Supervisor& sv) override;
+};
+
+// A proxied socket's destination, for getpeername(): where it lives in the program (to sweep
+// entries whose socket went) and its identity.
+struct PeerEntry {
+  sockaddr_storage dst{};
+  socklen_t len = 0;
+  pid_t pid = 0;
+  int fd = -1;
+  std::uint64_t cookie = 0;
+};
+
+struct Supervisor {
+  int listener = -1;
+  settings::Config config;
+  shim::Connector connector;
+  shim::FakeDns* dns = nullptr;  // remote-DNS mode: the fake addresses handed out
+  // The DNS responder (remote-DNS mode): a program's UDP socket to a name server is connected
+  // here instead, and its queries are answered from the fake-address table; a name a direct
+  // rule keeps local is asked of the server the program asked.
+  int responder = -1;
+  sockaddr_storage responder_addr{};
+  socklen_t responder_len = 0;
+  int ep = -1;
+  int wake = -1;
+  std::mutex mu;  // flights, peers, dns_servers
+  std::map<ino_t, DialOp*> flights;
+  std::map<ino_t, PeerEntry> peers;
+  std::size_t sweep_at = 1024;
+  // Which name server each socket redirected to the responder was asking (by its local
+  // address as the responder sees it).
+  std::map<std::string, std::pair<sockaddr_storage, socklen_t>> dns_servers;
+  // The loop's own items (only the loop thread touches these).
+  std::vector<LoopItem*> items;
+  // The workers: what blocks.
+  std::mutex work_mu;
+  std::condition_variable work_cv;
+  std::deque<std::function<void()>> work;
+  std::vector<std::thread> workers;
+  std::atomic<int> threads_peak{0};
+};
+
+constexpr int kWorkers = 8;
+
+// Hands `task` to a worker.
+void post(Supervisor& sv, std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(sv.work_mu);
+    sv.work.push_back(std::move(task));
+  }
+  sv.work_cv.notify_one();
+}
+
+void worker_main(Supervisor& sv) {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(sv.work_mu);
+      sv.work_cv.wait(lock, [&] { return !sv.work.empty(); });
+      task = std::move(sv.work.front());
+      sv.work.pop_front();
+    }
+    task();
+  }
+}
+
+// Registers `item`'s socket `fd` in the loop for `events` (one-shot).
+void arm(Supervisor& sv, LoopItem* item, int fd, std::uint32_t events, bool& registered) {
+  epoll_event ev{};
+  ev.events = events | EPOLLONESHOT;
+  ev.data.ptr = item;
+  if (epoll_ctl(sv.ep, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0 &&
+      errno == ENOENT) {
+    epoll_ctl(sv.ep, EPOLL_CTL_ADD, fd, &ev);
+  }
+  registered = true;
+}
+
+// Every entry of the peers map whose socket went (its process gone, its descriptor closed or
+// reused): out. Called with sv.mu held, when the map has doubled since the last sweep, so that
+// its size follows the program's live proxied sockets at a constant cost per connect.
+void sweep_peers(Supervisor& sv) {
+  if (sv.peers.size() < sv.sweep_at) return;
+  for (auto it = sv.peers.begin(); it != sv.peers.end();) {
+    const int sock = take_fd(it->second.pid, it->second.fd);
+    const bool live = sock >= 0 && cookie_of(sock) == it->second.cookie;
+    if (sock >= 0) close(sock);
+    it = live ? std::next(it) : sv.peers.erase(it);
+  }
+  sv.sweep_at = std::max<std::size_t>(1024, 2 * sv.peers.size());
+}
+
+// A dial ended: its lines, its outcome to every notification that waits for it.
+void finish(Supervisor& sv, DialOp* op) {
+  sv.connector.report(op->dial, op->verdict, op->t0, op->pid);
+  const int e = shim::Connector::outcome_errno(op->dial);
+  std::vector<std::uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(sv.mu);
+    sv.flights.erase(op->ino);
+    ids.swap(op->ids);
+    if (e == 0) {
+      PeerEntry p;
+      p.dst = op->dst;
+      p.len = op->dst_len;
+      p.pid = op->pid;
+      p.fd = op->fd;
+      p.cookie = cookie_of(op->sock);
+      sv.peers[op->ino] = p;
+      sweep_peers(sv);
+    }
+  }
+  for (const std::uint64_t id : ids) reply(sv.listener, id, e);
+}
+
+// Runs a dial in the loop from step `s` until it waits or ends.
+void advance(Supervisor& sv, DialOp* op, socks5::Dial::Step s) {
+  shim::Connector::set_line_pid(op->pid);
+  for (;;) {
+    switch (s.next) {
+      case socks5::Dial::Next::connect: {
+        const int rc = connect(op->dial.fd(), op->dial.address(), op->dial.address_length());
+        s = op->dial.on_connect(rc == 0 ? 0 : errno);
+        continue;
+      }
+      case socks5::Dial::Next::wait:
+        op->until = s.until;
+        arm(sv, op, op->dial.fd(), static_cast<std::uint32_t>(s.events), op->registered);
+        shim::Connector::set_line_pid(0);
+        return;
+      case socks5::Dial::Next::done:
+      case socks5::Dial::Next::failed:
+        if (op->registered) epoll_ctl(sv.ep, EPOLL_CTL_DEL, op->dial.fd(), nullptr);
+        op->registered = false;
+        finish(sv, op);
+        close(op->sock);
+        op->done = true;
+        shim::Connector::set_line_pid(0);
+        return;
+    }
+  }
+}
+
+void DialOp::on_event(Supervisor& sv, std::uint32_t events) {
+  advance(sv, this, dial.on_ready(static_cast<short>(events)));
+}
+
+void DialOp::on_timeout(Supervisor& sv) {
+  advance(sv, this, dial.on_timeout());
+}
+
+// ---------------------------------------------------------------------------------------------
+// connect()
+
+// A name behind a fake address under a direct rule: resolved here, then connected directly.
+int connect_by_name(int sock, int family, const std::string& name, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = family == AF_INET6 ? (AI_V4MAPPED | AI_ALL) : 0;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &list) != 0) {
+    return EHOSTUNREACH;
+  }
+  int e = EHOSTUNREACH;
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_family != family) continue;
+    e = connect(sock, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+    break;
+  }
+  freeaddrinfo(list);
+  return e;
+}
+
+// The address of a UNIX socket as the PROGRAM would resolve it: a relative path in its
+// working directory, an absolute one under its root (/proc/PID/cwd and /proc/PID/root: the
+// kernel follows them into the program's own). Abstract addresses are as they are. False when
+// the path does not fit.
+bool unix_in_program(pid_t pid, const sockaddr_storage& in, socklen_t len, sockaddr_un& out,
+                     socklen_t& out_len) {
+  const auto& un = reinterpret_cast<const sockaddr_un&>(in);
+  const std::size_t base = offsetof(sockaddr_un, sun_path);
+  std::memcpy(&out, &in, std::min<std::size_t>(len, sizeof out));
+  out_len = len;
+  if (len <= base || un.sun_path[0] == '\0') return true;  // unnamed, abstract
+  const std::size_t path_len = strnlen(un.sun_path, len - base);
+  const std::string path(un.sun_path, path_len);
+  const std::string where = "/proc/" + std::to_string(pid) + (path[0] == '/' ? "/root" : "/cwd/");
+  const std::string full = where + path;
+  if (full.size() + 1 > sizeof out.sun_path) return false;
+  std::memset(out.sun_path, 0, sizeof out.sun_path);
+  std::memcpy(out.sun_path, full.c_str(), full.size() + 1);
+  out_len = static_cast<socklen_t>(base + full.size() + 1);
+  return true;
+}
+
+// connect() of a socket that is not an internet one (a UNIX socket). A single-threaded program
+// does it itself (CONTINUE: its working directory, root and credentials, exactly; nothing can
+// change its descriptor or memory while its only thread waits here). For a program with more
+// threads the supervisor does it on its duplicate, with the path resolved as the program
+// would (the peer's SO_PEERCRED then names the supervisor's process; doc/supervisor.md).
+void connect_other(Supervisor& sv, const seccomp_notif& req, pid_t pid, int sock,
+                   const sockaddr_storage& dst, socklen_t len) {
+  if (threads_of(pid) == 1 && still_valid(sv.listener, req.id)) {
+    close(sock);
+    reply_continue(sv.listener, req.id);
+    return;
+  }
+  const std::uint64_t id = req.id;
+  post(sv, [&sv, id, pid, sock, dst, len] {
+    int e = 0;
+    if (dst.ss_family == AF_UNIX) {
+      sockaddr_un un{};
+      socklen_t un_len = 0;
+      if (!unix_in_program(pid, dst, len, un, un_len)) {
+        e = ENAMETOOLONG;
+      } else if (connect(sock, reinterpret_cast<sockaddr*>(&un), un_len) != 0) {
+        e = errno;
+      }
+    } else if (connect(sock, reinterpret_cast<const sockaddr*>(&dst), len) != 0) {
+      e = errno;
+    }
+    close(sock);
+    reply(sv.listener, id, e);
+  });
+}
+
+// A direct connect on the program's socket: at once for a non-blocking one (EINPROGRESS, as
+// the kernel says), by a worker for a blocking one (it waits as the kernel's would, and the
+// program can be interrupted meanwhile).
+void connect_direct(Supervisor& sv, std::uint64_t id, int sock, const sockaddr_storage& dst,
+                    socklen_t len, const std::string& name, std::uint16_t port, int family) {
+  if (name.empty() && !blocking(sock)) {
+    const int e = connect(sock, reinterpret_cast<const sockaddr*>(&dst), len) == 0 ? 0 : errno;
+    close(sock);
+    reply(sv.listener, id, e);
+    return;
+  }
+  post(sv, [&sv, id, sock, dst, len, name, port, family] {
+    const int e = !name.empty() ? connect_by_name(sock, family, name, port)
+                  : connect(sock, reinterpret_cast<const sockaddr*>(&dst), len) == 0 ? 0
+                                                                                     : errno;
+    close(sock);
+    reply(sv.listener, id, e);
+  });
+}
+
+// Where a name server query of the program's (remote-DNS mode) goes: the responder, which
+// answers it (or asks `server` for a name a direct rule keeps local).
+void remember_dns_server(Supervisor& sv, int sock, const sockaddr_storage& server, socklen_t len) {
+  sockaddr_storage local{};
+  socklen_t llen = sizeof local;
+  if (getsockname(sock, reinterpret_cast<sockaddr*>(&local), &llen) != 0) return;
+  std::lock_guard<std::mutex> lock(sv.mu);
+  if (sv.dns_servers.size() > 4096) sv.dns_servers.clear();  // bounded: the oldest go
+  sv.dns_servers[std::string(reinterpret_cast<const char*>(&local), llen)] = {server, len};
+}
+
 void on_connect(Supervisor& sv, const seccomp_notif& req) {
   const pid_t pid = process_of(static_cast<pid_t>(req.pid));
   const int fd = static_cast<int>(req.data.args[0]);
-  const std::uint64_t addr_ptr = req.data.args[1];
   const auto len = static_cast<socklen_t>(req.data.args[2]);
   sockaddr_storage dst{};
   if (len > sizeof dst) {  // move_addr_to_kernel's answer
     reply(sv.listener, req.id, EINVAL);
     return;
   }
-  if (!read_memory(pid, addr_ptr, &dst, len)) {
+  if (!read_memory(pid, req.data.args[1], &dst, len)) {
     reply(sv.listener, req.id, EFAULT);
     return;
   }
-  const int pidfd = sys_pidfd_open(pid);
-  const int sock = pidfd >= 0 ? sys_pidfd_getfd(pidfd, fd) : -1;
-  if (pidfd >= 0) close(pidfd);
+  const int sock = take_fd(pid, fd);
   if (sock < 0) {
     reply(sv.listener, req.id, EBADF);
     return;
@@ -245,335 +586,171 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
     return;
   }
   const shim::SocketFacts facts = facts_of(sock);
-  const int type = facts.type;
-  shim::Destination d;
-  // The address as the kernel reads it on this socket: on an internet socket, anything but a
-  // destination is refused or dissolves the association, never connected "as asked".
-  shim::AddressReading reading;
-  if (shim::is_inet(facts)) {
-    reading = shim::read_address(facts, shim::AddressUse::connect,
-                                 reinterpret_cast<sockaddr*>(&dst), len, d);
-    if (reading.kind == shim::AddressReading::Kind::refused ||
-        (reading.kind == shim::AddressReading::Kind::destination && v6only(sock, reading))) {
-      close(sock);
-      reply(sv.listener, req.id,
-            reading.kind == shim::AddressReading::Kind::refused ? reading.error : ENETUNREACH);
-      return;
-    }
-  }
-  if (!shim::is_inet(facts) || reading.kind == shim::AddressReading::Kind::unspecified) {
-    // Not an internet socket (a UNIX socket), or AF_UNSPEC: connected as asked, by the
-    // supervisor itself (never with CONTINUE: the arguments could change after this check).
-    const int rc = connect(sock, reinterpret_cast<sockaddr*>(&dst), len);
-    reply(sv.listener, req.id, rc == 0 ? 0 : errno);
-    close(sock);
+  if (!shim::is_inet(facts)) {
+    connect_other(sv, req, pid, sock, dst, len);
     return;
   }
-  // The same decision as the preloaded library's (policy.hpp), with the name behind a fake
-  // address.
+  // The address as the kernel reads it on this socket: anything but a destination is refused
+  // or dissolves the association, never connected "as asked".
+  shim::Destination d;
+  const shim::AddressReading reading = shim::read_address(
+      facts, shim::AddressUse::connect, reinterpret_cast<sockaddr*>(&dst), len, d);
+  if (reading.kind != shim::AddressReading::Kind::destination || v6only(sock, reading)) {
+    int e = reading.kind == shim::AddressReading::Kind::refused ? reading.error : ENETUNREACH;
+    if (reading.kind == shim::AddressReading::Kind::unspecified) {
+      e = connect(sock, reinterpret_cast<sockaddr*>(&dst), len) == 0 ? 0 : errno;
+    }
+    close(sock);
+    reply(sv.listener, req.id, e);
+    return;
+  }
   char name[256] = {};
   shim::Context ctx;
   if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) {
     ctx.fake = true;
     if (sv.dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
   }
-  const bool stream = type == SOCK_STREAM;
+  const bool stream = facts.type == SOCK_STREAM;
   const shim::Verdict v = shim::classify(
-      *sv.config, stream ? shim::Operation::connect : shim::Operation::datagram, d, ctx);
-  int e = 0;
-  // In remote-DNS mode a name server is never asked from here (the policy refuses raw DNS to
-  // it, as the preload does): a resolver of the program's own (Go's, static glibc's) is
-  // answered by the supervisor instead, unless a rule of the user's sends it direct.
-  const bool dns = !stream && d.port == 53 && sv.responder >= 0 &&
-                   !(v.action == settings::Action::direct && v.rule > 0);
-  if (dns) {
-    if (connect(sock, reinterpret_cast<sockaddr*>(&sv.responder_addr), sv.responder_len) != 0) {
-      e = errno;
-    }
-  } else if (v.action == settings::Action::reject) {
-    e = socks5::to_errno(make_error_code(v.refusal));
-  } else if (v.action == settings::Action::direct || v.action == settings::Action::loopback) {
-    if (connect(sock, reinterpret_cast<sockaddr*>(&dst), len) != 0) e = errno;
-  } else if (!stream) {
-    e = ENETUNREACH;  // UDP through the proxy: not in the prototype (fail closed)
-  } else {
-    struct stat st {};
-    const bool have_ino = fstat(sock, &st) == 0;
-    std::shared_ptr<Supervisor::Flight> flight;
-    bool first = true;
-    if (have_ino) {
-      std::lock_guard<std::mutex> lock(sv.mu);
-      auto& slot = sv.flights[st.st_ino];
-      if (slot && std::memcmp(&slot->dst, &dst, sizeof dst) == 0) {
-        flight = slot;
-        first = false;
-      } else {
-        slot = std::make_shared<Supervisor::Flight>();
-        slot->dst = dst;
-        flight = slot;
+      sv.config, stream ? shim::Operation::connect : shim::Operation::datagram, d, ctx);
+  if (!stream) {
+    // In remote-DNS mode a name server is never asked from here (the policy refuses raw DNS
+    // to it, as the preload does): a resolver of the program's own (Go's, static glibc's) is
+    // answered by the supervisor instead, unless a rule of the user's sends it direct.
+    const bool dns =
+        d.port == 53 && sv.responder >= 0 && !(v.action == Action::direct && v.rule > 0);
+    int e = 0;
+    if (dns) {
+      remember_dns_server(sv, sock, dst, len);
+      if (connect(sock, reinterpret_cast<sockaddr*>(&sv.responder_addr), sv.responder_len) != 0) {
+        e = errno;
       }
+      if (e == 0) remember_dns_server(sv, sock, dst, len);  // its local address is known now
+    } else if (v.action == Action::reject) {
+      sv.connector.report_refusal(v, d, "UDP", pid);
+      e = socks5::to_errno(v.refusal);
+    } else if (v.action == Action::direct || v.action == Action::loopback) {
+      sv.connector.report_direct(v, d, pid);
+      if (connect(sock, reinterpret_cast<sockaddr*>(&dst), len) != 0) e = errno;
+    } else {
+      const shim::Verdict r{Action::reject, v.why, v.rule,
+                            facts.protocol == IPPROTO_UDP ? socks5::Errc::udp_not_proxied
+                                                          : socks5::Errc::udp_not_proxied};
+      sv.connector.report_refusal(r, d, "datagram", pid);
+      e = ENETUNREACH;
     }
-    if (!first) {
-      // A restarted connect of a socket whose dial is under way or done: its outcome.
-      std::unique_lock<std::mutex> lock(flight->m);
-      flight->cv.wait_for(lock, sv.config->timeout + std::chrono::seconds(1),
-                          [&] { return flight->done; });
-      e = flight->done ? flight->result : ETIMEDOUT;
-      lock.unlock();
+    close(sock);
+    reply(sv.listener, req.id, e);
+    return;
+  }
+  struct stat st {};
+  const bool have_ino = fstat(sock, &st) == 0;
+  {
+    std::lock_guard<std::mutex> lock(sv.mu);
+    // A connect on a socket whose dial is under way (a restart after a signal, or another
+    // call): it gets that dial's outcome, as the kernel's second connect waits for the first.
+    if (auto it = have_ino ? sv.flights.find(st.st_ino) : sv.flights.end();
+        it != sv.flights.end()) {
+      it->second->ids.push_back(req.id);
       close(sock);
-      reply(sv.listener, req.id, e);
       return;
     }
-    socks5::Address target = shim::target_of(d);
-    socks5::DialPlan plan;
-    plan.proxies = sv.config->proxies;
-    plan.chain = sv.config->chain;
-    plan.pipelining = sv.config->pipelining;
-    plan.gssapi = sv.config->gssapi ? &*sv.config->gssapi : nullptr;  // level clear only
-    socks5::DialSocket ds;
-    ds.fd = sock;
-    ds.family = facts.family;
-    socks5::DialRequest request;
-    request.target = target;
-    socks5::Dial dial(plan, ds, request, socks5::Deadline::after(sv.config->timeout));
-    socks5::run_blocking(dial);  // non-blocking steps with poll: O_NONBLOCK is never touched
-    if (dial.step().next != socks5::Dial::Next::done) {
-      e = socks5::to_errno(dial.error());
-      if (e == 0) e = ECONNREFUSED;
-    } else if (have_ino) {
-      std::lock_guard<std::mutex> lock(sv.mu);
-      sv.peers[st.st_ino] = {dst, len};
-    }
-    if (flight) {
-      std::lock_guard<std::mutex> lock(flight->m);
-      flight->done = true;
-      flight->result = e;
-      flight->cv.notify_all();
-    }
   }
-  close(sock);
-  reply(sv.listener, req.id, e);
-}
-
-// The DNS responder's loop: each query answered from the fake-address table (the shim's
-// own composition, dns_answer.hpp). A name a direct rule keeps local is refused here (the
-// prototype has no upstream).
-void respond(Supervisor& sv) {
-  std::uint8_t q[4096], out[4096 + 32];
-  for (;;) {
-    sockaddr_storage from{};
-    socklen_t flen = sizeof from;
-    const ssize_t n =
-        recvfrom(sv.responder, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&from), &flen);
-    if (n <= 0) continue;
-    const shim::StubReply r = shim::answer_stub_query(
-        *sv.config, sv.dns, std::span<const std::uint8_t>(q, static_cast<std::size_t>(n)),
-        std::span<std::uint8_t>(out));
-    if (r.kind == shim::StubReply::Kind::answered && r.length > 0) {
-      sendto(sv.responder, out, r.length, 0, reinterpret_cast<sockaddr*>(&from), flen);
-    }
-  }
-}
-
-// The program's socket `fd` (a duplicate), or -1.
-int take_socket(pid_t pid, int fd) {
-  const int pidfd = sys_pidfd_open(pid);
-  const int sock = pidfd >= 0 ? sys_pidfd_getfd(pidfd, fd) : -1;
-  if (pidfd >= 0) close(pidfd);
-  return sock;
-}
-
-// What happens to a datagram for `dst` (a sockaddr from the program): 0 to send it here
-// (direct), or the errno that refuses it. Datagrams through the proxy need UDP ASSOCIATE,
-// which the supervisor does not do: they fail closed.
-int datagram_verdict(Supervisor& sv, const shim::SocketFacts& facts, int sock,
-                     const sockaddr_storage& dst, socklen_t len) {
-  shim::Destination d;
-  // As the kernel reads it: refused shapes are refused; AF_UNSPEC where it means "no address"
-  // goes to the connected peer (checked when it was connected).
-  const shim::AddressReading r = shim::read_address(
-      facts, shim::AddressUse::send, reinterpret_cast<const sockaddr*>(&dst), len, d);
-  if (r.kind == shim::AddressReading::Kind::refused) return r.error;
-  if (r.kind == shim::AddressReading::Kind::unspecified) return 0;
-  if (v6only(sock, r)) return ENETUNREACH;
-  shim::Context ctx;
-  if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) ctx.fake = true;
-  const shim::Verdict v = shim::classify(*sv.config, shim::Operation::datagram, d, ctx);
-  if (v.action == settings::Action::reject) return socks5::to_errno(make_error_code(v.refusal));
-  if (v.action == settings::Action::direct || v.action == settings::Action::loopback) return 0;
-  return ENETUNREACH;
-}
-
-constexpr std::size_t kMaxDatagram = 65536;
-
-// sendto, sendmsg and sendmmsg with an address. Stream sockets (the address is ignored
-// unless MSG_FASTOPEN) and sockets that are not internet ones go on as asked; a datagram to
-// a direct destination is sent by the supervisor itself, on the program's socket, from a
-// copy of the program's buffers (never CONTINUE with an address: it could change after the
-// check); one that would need the proxy fails closed.
-void on_send(Supervisor& sv, const seccomp_notif& req) {
-  const pid_t pid = process_of(static_cast<pid_t>(req.pid));
-  const int sock = take_socket(pid, static_cast<int>(req.data.args[0]));
-  if (sock < 0) {
-    reply(sv.listener, req.id, EBADF);
-    return;
-  }
-  const shim::SocketFacts facts = facts_of(sock);
-  const int type = facts.type;
-  const bool inet = shim::is_inet(facts);
-  const auto flags = static_cast<int>(req.data.nr == SYS_sendto
-                                          ? req.data.args[3]
-                                          : req.data.args[req.data.nr == SYS_sendmsg ? 2 : 3]);
-  if (!inet || (type == SOCK_STREAM && (flags & MSG_FASTOPEN) == 0)) {
+  // Connected already (its dial ended before a restart came): as the kernel says.
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  if (getpeername(sock, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) {
     close(sock);
-    reply_continue(sv.listener, req.id);
+    reply(sv.listener, req.id, EISCONN);
     return;
   }
-  if (type == SOCK_STREAM) {  // TCP Fast Open: a connect the supervisor would have to make
-    close(sock);
-    reply(sv.listener, req.id, EOPNOTSUPP);
-    return;
-  }
-  // One message: (name, iovecs). sendto has one buffer; sendmsg one msghdr; sendmmsg several.
-  auto send_one = [&](const msghdr& remote, std::uint64_t* sent) -> int {
-    sockaddr_storage dst{};
-    const socklen_t nlen = remote.msg_name == nullptr ? 0 : remote.msg_namelen;
-    if (nlen > sizeof dst) return EINVAL;
-    if (nlen > 0 && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_name), &dst, nlen))
-      return EFAULT;
-    if (nlen > 0) {
-      if (const int e = datagram_verdict(sv, facts, sock, dst, nlen); e != 0) return e;
-    }
-    if (remote.msg_iovlen > 64) return EMSGSIZE;
-    iovec iov[64];
-    if (remote.msg_iovlen > 0 && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_iov),
-                                              iov, remote.msg_iovlen * sizeof(iovec)))
-      return EFAULT;
-    std::vector<std::uint8_t> data;
-    for (std::size_t i = 0; i < remote.msg_iovlen; ++i) {
-      const std::size_t at = data.size();
-      if (at + iov[i].iov_len > kMaxDatagram) return EMSGSIZE;
-      data.resize(at + iov[i].iov_len);
-      if (iov[i].iov_len > 0 && !read_memory(pid, reinterpret_cast<std::uint64_t>(iov[i].iov_base),
-                                             data.data() + at, iov[i].iov_len))
-        return EFAULT;
-    }
-    std::vector<std::uint8_t> control(remote.msg_control == nullptr ? 0 : remote.msg_controllen);
-    if (control.size() > 4096) return EINVAL;
-    if (!control.empty() && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_control),
-                                         control.data(), control.size()))
-      return EFAULT;
-    iovec one{data.data(), data.size()};
-    msghdr m{};
-    m.msg_name = nlen > 0 ? &dst : nullptr;
-    m.msg_namelen = nlen;
-    m.msg_iov = &one;
-    m.msg_iovlen = 1;
-    m.msg_control = control.empty() ? nullptr : control.data();
-    m.msg_controllen = control.size();
-    const ssize_t n = sendmsg(sock, &m, flags | MSG_NOSIGNAL);
-    if (n < 0) return errno;
-    *sent = static_cast<std::uint64_t>(n);
-    return 0;
-  };
-  int e = 0;
-  std::uint64_t val = 0;
-  if (req.data.nr == SYS_sendto) {
-    const auto size = static_cast<std::size_t>(req.data.args[2]);
-    sockaddr_storage dst{};
-    const auto nlen = static_cast<socklen_t>(req.data.args[5]);
-    if (nlen > sizeof dst || !read_memory(pid, req.data.args[4], &dst, nlen)) {
-      e = EFAULT;
-    } else if ((e = datagram_verdict(sv, facts, sock, dst, nlen)) == 0) {
-      std::vector<std::uint8_t> data(size > kMaxDatagram ? 0 : size);
-      if (size > kMaxDatagram) {
-        e = EMSGSIZE;
-      } else if (!data.empty() && !read_memory(pid, req.data.args[1], data.data(), data.size())) {
-        e = EFAULT;
-      } else {
-        const ssize_t n = sendto(sock, data.data(), data.size(), flags | MSG_NOSIGNAL,
-                                 reinterpret_cast<sockaddr*>(&dst), nlen);
-        if (n < 0) {
-          e = errno;
-        } else {
-          val = static_cast<std::uint64_t>(n);
-        }
-      }
-    }
-  } else if (req.data.nr == SYS_sendmsg) {
-    msghdr remote{};
-    if (!read_memory(pid, req.data.args[1], &remote, sizeof remote)) {
-      e = EFAULT;
-    } else if (remote.msg_name == nullptr) {
-      close(sock);
-      reply_continue(sv.listener, req.id);  // a connected socket: its peer was checked then
-      return;
-    } else {
-      e = send_one(remote, &val);
-    }
-  } else {  // sendmmsg
-    const auto vlen = static_cast<std::size_t>(req.data.args[2] > 64 ? 64 : req.data.args[2]);
-    std::vector<mmsghdr> msgs(vlen);
-    if (vlen > 0 && !read_memory(pid, req.data.args[1], msgs.data(), vlen * sizeof(mmsghdr))) {
-      e = EFAULT;
-    } else {
-      bool named = false;
-      for (const auto& m : msgs) named = named || m.msg_hdr.msg_name != nullptr;
-      if (!named) {
+  switch (v.action) {
+    case Action::reject:
+    case Action::loopback:
+      if (v.action == Action::reject) {
+        sv.connector.report_refusal(v, d, "connect", pid);
         close(sock);
-        reply_continue(sv.listener, req.id);
+        reply(sv.listener, req.id, socks5::to_errno(v.refusal));
         return;
       }
-      std::size_t done = 0;
-      for (; done < vlen; ++done) {
-        std::uint64_t n = 0;
-        const int err = send_one(msgs[done].msg_hdr, &n);
-        if (err != 0) {
-          if (done == 0) e = err;
-          break;
-        }
-        const auto len = static_cast<unsigned>(n);
-        write_memory(pid, req.data.args[1] + done * sizeof(mmsghdr) + offsetof(mmsghdr, msg_len),
-                     &len, sizeof len);
-      }
-      if (e == 0) val = done;
-    }
+      [[fallthrough]];
+    case Action::direct:
+      sv.connector.report_direct(v, d, pid);
+      connect_direct(sv, req.id, sock, dst, len, std::string(d.name), d.port, facts.family);
+      return;
+    case Action::proxy: break;
   }
-  close(sock);
-  reply(sv.listener, req.id, e, static_cast<long long>(val));
+  socks5::DialSocket ds;
+  ds.fd = sock;
+  ds.family = facts.family;
+  socks5::DialRequest request;
+  request.target = shim::target_of(d);
+  auto* op = new DialOp(sv.connector.plan(), ds, std::move(request),
+                        socks5::Deadline::after(sv.config.timeout));
+  op->verdict = v;
+  op->t0 = Clock::now();
+  op->pid = pid;
+  op->fd = fd;
+  op->sock = sock;
+  op->ino = have_ino ? st.st_ino : 0;
+  op->dst = dst;
+  op->dst_len = len;
+  op->ids.push_back(req.id);
+  if (have_ino) {
+    std::lock_guard<std::mutex> lock(sv.mu);
+    sv.flights[op->ino] = op;
+  }
+  if (blocking(sock)) {
+    // A blocking socket's dial blocks (its connect waits for the proxy): a worker's.
+    post(sv, [&sv, op] {
+      shim::Connector::set_line_pid(op->pid);
+      socks5::run_blocking(op->dial);  // non-blocking steps with poll: O_NONBLOCK untouched
+      shim::Connector::set_line_pid(0);
+      finish(sv, op);
+      close(op->sock);
+      delete op;
+    });
+    return;
+  }
+  sv.items.push_back(op);
+  advance(sv, op, op->dial.start());
 }
 
-// getpeername(): the destination the program asked for, not the proxy.
+// ---------------------------------------------------------------------------------------------
+// getpeername()
+
 void on_getpeername(Supervisor& sv, const seccomp_notif& req) {
   const pid_t pid = process_of(static_cast<pid_t>(req.pid));
-  const int pidfd = sys_pidfd_open(pid);
-  const int sock = pidfd >= 0 ? sys_pidfd_getfd(pidfd, static_cast<int>(req.data.args[0])) : -1;
-  if (pidfd >= 0) close(pidfd);
+  const int sock = take_fd(pid, static_cast<int>(req.data.args[0]));
   if (sock < 0) {
     reply(sv.listener, req.id, EBADF);
     return;
   }
   struct stat st {};
-  std::pair<sockaddr_storage, socklen_t> peer{};
+  PeerEntry peer{};
   bool known = false;
   if (fstat(sock, &st) == 0) {
     std::lock_guard<std::mutex> lock(sv.mu);
     auto it = sv.peers.find(st.st_ino);
-    if (it != sv.peers.end()) {
+    if (it != sv.peers.end() && it->second.cookie == cookie_of(sock)) {
       peer = it->second;
       known = true;
     }
+    // While its dial is under way the socket is not connected yet, as the kernel says.
+    if (!known && sv.flights.count(st.st_ino) != 0) {
+      close(sock);
+      reply(sv.listener, req.id, ENOTCONN);
+      return;
+    }
   }
   if (!known) {
-    sockaddr_storage ss{};
-    socklen_t l = sizeof ss;
-    if (getpeername(sock, reinterpret_cast<sockaddr*>(&ss), &l) != 0) {
+    peer.len = sizeof peer.dst;
+    if (getpeername(sock, reinterpret_cast<sockaddr*>(&peer.dst), &peer.len) != 0) {
       const int e = errno;
       close(sock);
       reply(sv.listener, req.id, e);
       return;
     }
-    peer = {ss, l};
   }
   close(sock);
   socklen_t room = 0;
@@ -581,43 +758,382 @@ void on_getpeername(Supervisor& sv, const seccomp_notif& req) {
     reply(sv.listener, req.id, EFAULT);
     return;
   }
-  const socklen_t n = room < peer.second ? room : peer.second;
-  if (!write_memory(pid, req.data.args[1], &peer.first, n) ||
-      !write_memory(pid, req.data.args[2], &peer.second, sizeof peer.second)) {
+  const socklen_t n = room < peer.len ? room : peer.len;
+  if (!write_memory(pid, req.data.args[1], &peer.dst, n) ||
+      !write_memory(pid, req.data.args[2], &peer.len, sizeof peer.len)) {
     reply(sv.listener, req.id, EFAULT);
     return;
   }
   reply(sv.listener, req.id, 0);
 }
 
-// Receives notifications until the listener reports that no process is left; each is
-// answered by a thread of its own, so handshakes run in parallel.
-void serve(Supervisor& sv) {
-  for (;;) {
-    pollfd p{sv.listener, POLLIN, 0};
-    if (poll(&p, 1, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if ((p.revents & POLLHUP) != 0 && (p.revents & POLLIN) == 0) return;
-    seccomp_notif req;
-    std::memset(&req, 0, sizeof req);  // NOTIF_RECV wants a zeroed buffer
-    if (ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
-      if (errno == EINTR || errno == ENOENT) continue;
-      return;
-    }
-    std::thread([&sv, req] {
-      if (req.data.nr == SYS_connect) {
-        on_connect(sv, req);
-      } else if (req.data.nr == SYS_sendto || req.data.nr == SYS_sendmsg ||
-                 req.data.nr == SYS_sendmmsg) {
-        on_send(sv, req);
-      } else if (req.data.nr == SYS_getpeername) {
-        on_getpeername(sv, req);
-      } else {
-        reply(sv.listener, req.id, ENOSYS);
+// ---------------------------------------------------------------------------------------------
+// Sends with an address: sendto (with one), sendmsg and sendmmsg (always: the address is in
+// memory). The supervisor performs every one itself on its duplicate of the program's socket,
+// from copies of the program's buffers taken once: nothing the program changes afterwards
+// (the address, the descriptor, the data) can change where a datagram goes.
+
+constexpr std::size_t kMaxDatagram = 65536;
+constexpr std::size_t kMaxStream = 1 << 20;  // a stream send of more is sent in part
+constexpr std::size_t kMaxMessages = 1024;   // UIO_MAXIOV: sendmmsg's own limit
+
+// One message as read from the program: its address (as read), data and ancillary data.
+struct Message {
+  sockaddr_storage name{};
+  socklen_t name_len = 0;
+  bool has_name = false;
+  std::vector<std::uint8_t> data;
+  std::vector<std::uint8_t> control;
+};
+
+// Reads the msghdr at `addr` of process `pid` into `m` (data at most `limit`). 0 or an errno.
+int read_message(pid_t pid, std::uint64_t addr, std::size_t limit, Message& m) {
+  msghdr remote{};
+  if (!read_memory(pid, addr, &remote, sizeof remote)) return EFAULT;
+  if (remote.msg_name != nullptr && remote.msg_namelen > 0) {
+    if (remote.msg_namelen > sizeof m.name) return EINVAL;
+    m.name_len = remote.msg_namelen;
+    if (!read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_name), &m.name, m.name_len))
+      return EFAULT;
+    m.has_name = true;
+  }
+  if (remote.msg_iovlen > kMaxMessages) return EMSGSIZE;
+  std::vector<iovec> iov(remote.msg_iovlen);
+  if (!iov.empty() && !read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_iov), iov.data(),
+                                   iov.size() * sizeof(iovec)))
+    return EFAULT;
+  for (const auto& v : iov) {
+    const std::size_t at = m.data.size();
+    const std::size_t take = std::min(v.iov_len, limit - at);
+    m.data.resize(at + take);
+    if (!read_memory(pid, reinterpret_cast<std::uint64_t>(v.iov_base), m.data.data() + at, take))
+      return EFAULT;
+    if (m.data.size() >= limit) break;
+  }
+  if (remote.msg_control != nullptr && remote.msg_controllen > 0) {
+    if (remote.msg_controllen > 4096) return EINVAL;
+    m.control.resize(remote.msg_controllen);
+    if (!read_memory(pid, reinterpret_cast<std::uint64_t>(remote.msg_control), m.control.data(),
+                     m.control.size()))
+      return EFAULT;
+  }
+  return 0;
+}
+
+// Ancillary data as the program meant it: descriptors passed (SCM_RIGHTS) are the program's
+// numbers, replaced by the supervisor's duplicates of them (closed by the caller, `taken`);
+// credentials (SCM_CREDENTIALS) naming the program's process name this one (the kernel takes
+// only the sender's own).
+int translate_control(pid_t pid, std::vector<std::uint8_t>& control, std::vector<int>& taken) {
+  if (control.empty()) return 0;
+  msghdr m{};
+  m.msg_control = control.data();
+  m.msg_controllen = control.size();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_RIGHTS) {
+      const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      auto* fds = reinterpret_cast<int*>(CMSG_DATA(c));
+      for (std::size_t i = 0; i < n; ++i) {
+        int theirs = 0;
+        std::memcpy(&theirs, fds + i, sizeof theirs);
+        const int ours = take_fd(pid, theirs);
+        if (ours < 0) return EBADF;
+        taken.push_back(ours);
+        std::memcpy(fds + i, &ours, sizeof ours);
       }
-    }).detach();
+    } else if (c->cmsg_type == SCM_CREDENTIALS) {
+      ucred cred{};
+      std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      if (cred.pid == pid) cred.pid = getpid();
+      std::memcpy(CMSG_DATA(c), &cred, sizeof cred);
+    }
+  }
+  return 0;
+}
+
+// What a datagram to `name` gets: 0 (send it as it is), an errno (refused), or -1 (as if it
+// had no address: the socket's peer, checked when it was connected).
+int datagram_verdict(Supervisor& sv, pid_t pid, const shim::SocketFacts& facts, int sock,
+                     const Message& m) {
+  shim::Destination d;
+  const shim::AddressReading r = shim::read_address(
+      facts, shim::AddressUse::send, reinterpret_cast<const sockaddr*>(&m.name), m.name_len, d);
+  if (r.kind == shim::AddressReading::Kind::refused) return r.error;
+  if (r.kind == shim::AddressReading::Kind::unspecified) return -1;
+  if (v6only(sock, r)) return ENETUNREACH;
+  shim::Context ctx;
+  char name[256] = {};
+  if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) {
+    ctx.fake = true;
+    if (sv.dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
+  }
+  const shim::Verdict v = shim::classify(sv.config, shim::Operation::datagram, d, ctx);
+  if (v.action == Action::reject) {
+    sv.connector.report_refusal(v, d, "UDP", pid);
+    return socks5::to_errno(v.refusal);
+  }
+  if (v.action == Action::direct || v.action == Action::loopback) return 0;
+  const shim::Verdict refused{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied};
+  sv.connector.report_refusal(refused, d, "datagram", pid);
+  return ENETUNREACH;
+}
+
+// Sends one message on `sock` as the program asked: 0 with the octets sent in `sent`, or the
+// errno.
+int send_one(Supervisor& sv, pid_t pid, const shim::SocketFacts& facts, int sock, Message& m,
+             int flags, std::uint64_t& sent) {
+  const bool inet = shim::is_inet(facts);
+  bool with_name = m.has_name;
+  if (inet && m.has_name) {
+    if (facts.type == SOCK_STREAM) {
+      if ((flags & MSG_FASTOPEN) != 0) return EOPNOTSUPP;  // a connect the supervisor would make
+      with_name = false;                                   // tcp_sendmsg ignores the address
+    } else {
+      const int e = datagram_verdict(sv, pid, facts, sock, m);
+      if (e > 0) return e;
+      if (e < 0) with_name = false;
+    }
+  }
+  sockaddr_un un{};
+  socklen_t un_len = 0;
+  if (!inet && with_name && m.name.ss_family == AF_UNIX) {
+    if (!unix_in_program(pid, m.name, m.name_len, un, un_len)) return ENAMETOOLONG;
+  }
+  std::vector<int> taken;
+  if (const int e = translate_control(pid, m.control, taken); e != 0) {
+    for (const int t : taken) close(t);
+    return e;
+  }
+  iovec one{m.data.data(), m.data.size()};
+  msghdr out{};
+  if (with_name) {
+    out.msg_name = un_len != 0 ? static_cast<void*>(&un) : static_cast<void*>(&m.name);
+    out.msg_namelen = un_len != 0 ? un_len : m.name_len;
+  }
+  out.msg_iov = &one;
+  out.msg_iovlen = 1;
+  out.msg_control = m.control.empty() ? nullptr : m.control.data();
+  out.msg_controllen = m.control.size();
+  const ssize_t n = sendmsg(sock, &out, flags | MSG_NOSIGNAL);
+  const int e = n < 0 ? errno : 0;
+  for (const int t : taken) close(t);
+  if (n < 0) return e;
+  sent = static_cast<std::uint64_t>(n);
+  return 0;
+}
+
+void do_send(Supervisor& sv, const seccomp_notif& req, pid_t pid, int sock,
+             const shim::SocketFacts& facts) {
+  const int nr = static_cast<int>(req.data.nr);
+  const auto flags = static_cast<int>(nr == SYS_sendto ? req.data.args[3]
+                                                       : req.data.args[nr == SYS_sendmsg ? 2 : 3]);
+  const std::size_t limit = facts.type == SOCK_STREAM ? kMaxStream : kMaxDatagram;
+  int e = 0;
+  std::uint64_t val = 0;
+  if (nr == SYS_sendto) {
+    Message m;
+    m.name_len = static_cast<socklen_t>(req.data.args[5]);
+    const auto size = std::min(static_cast<std::size_t>(req.data.args[2]), limit);
+    if (m.name_len > sizeof m.name) {
+      e = EINVAL;
+    } else if (!read_memory(pid, req.data.args[4], &m.name, m.name_len)) {
+      e = EFAULT;
+    } else {
+      m.has_name = true;
+      m.data.resize(size);
+      e = read_memory(pid, req.data.args[1], m.data.data(), size) ? 0 : EFAULT;
+      if (e == 0) e = send_one(sv, pid, facts, sock, m, flags, val);
+    }
+  } else if (nr == SYS_sendmsg) {
+    Message m;
+    e = read_message(pid, req.data.args[1], limit, m);
+    if (e == 0) e = send_one(sv, pid, facts, sock, m, flags, val);
+  } else {  // sendmmsg: every message, as the kernel takes them (at most UIO_MAXIOV)
+    const auto vlen = std::min<std::size_t>(req.data.args[2], kMaxMessages);
+    std::size_t done = 0;
+    for (; done < vlen; ++done) {
+      const std::uint64_t at = req.data.args[1] + done * sizeof(mmsghdr);
+      Message m;
+      int err = read_message(pid, at + offsetof(mmsghdr, msg_hdr), limit, m);
+      std::uint64_t n = 0;
+      if (err == 0) err = send_one(sv, pid, facts, sock, m, flags, n);
+      if (err != 0) {
+        if (done == 0) e = err;
+        break;
+      }
+      const auto len = static_cast<unsigned>(n);
+      if (!write_memory(pid, at + offsetof(mmsghdr, msg_len), &len, sizeof len)) {
+        if (done == 0) e = EFAULT;
+        break;
+      }
+    }
+    if (e == 0) val = done;
+  }
+  close(sock);
+  reply(sv.listener, req.id, e, static_cast<long long>(val));
+}
+
+void on_send(Supervisor& sv, const seccomp_notif& req) {
+  const pid_t pid = process_of(static_cast<pid_t>(req.pid));
+  const int sock = take_fd(pid, static_cast<int>(req.data.args[0]));
+  if (sock < 0) {
+    reply(sv.listener, req.id, EBADF);
+    return;
+  }
+  if (!still_valid(sv.listener, req.id)) {
+    close(sock);
+    return;
+  }
+  const shim::SocketFacts facts = facts_of(sock);
+  // A UNIX socket of a single-threaded program: sent by the program itself (its credentials,
+  // exactly), as for connect.
+  if (!shim::is_inet(facts) && threads_of(pid) == 1) {
+    close(sock);
+    reply_continue(sv.listener, req.id);
+    return;
+  }
+  // What may wait (a blocking socket's full buffer) is a worker's; the rest is sent here.
+  if (blocking(sock)) {
+    const seccomp_notif copy = req;
+    post(sv, [&sv, copy, pid, sock, facts] { do_send(sv, copy, pid, sock, facts); });
+    return;
+  }
+  do_send(sv, req, pid, sock, facts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The DNS responder (remote-DNS mode).
+
+// A query for a name a direct rule keeps local, asked of the name server the program asked;
+// its answer goes back to the program's socket from the responder.
+struct DnsForward final : LoopItem {
+  int sock = -1;
+  sockaddr_storage client{};
+  socklen_t client_len = 0;
+  bool registered = false;
+  void on_event(Supervisor& sv, std::uint32_t) override {
+    std::uint8_t answer[4096];
+    const ssize_t n = recv(sock, answer, sizeof answer, MSG_DONTWAIT);
+    if (n > 0) {
+      sendto(sv.responder, answer, static_cast<std::size_t>(n), 0,
+             reinterpret_cast<sockaddr*>(&client), client_len);
+    }
+    end(sv);
+  }
+  void on_timeout(Supervisor& sv) override { end(sv); }  // lost, as a datagram is
+  void end(Supervisor& sv) {
+    if (registered) epoll_ctl(sv.ep, EPOLL_CTL_DEL, sock, nullptr);
+    close(sock);
+    done = true;
+  }
+};
+
+void respond(Supervisor& sv) {
+  std::uint8_t q[4096], out[4096 + 32];
+  for (int i = 0; i < 64; ++i) {  // what is there, then back to the loop
+    sockaddr_storage from{};
+    socklen_t flen = sizeof from;
+    const ssize_t n = recvfrom(sv.responder, q, sizeof q, MSG_DONTWAIT,
+                               reinterpret_cast<sockaddr*>(&from), &flen);
+    if (n <= 0) return;
+    const shim::StubReply r = shim::answer_stub_query(
+        sv.config, sv.dns, std::span<const std::uint8_t>(q, static_cast<std::size_t>(n)),
+        std::span<std::uint8_t>(out));
+    if (r.kind == shim::StubReply::Kind::answered && r.length > 0) {
+      sendto(sv.responder, out, r.length, 0, reinterpret_cast<sockaddr*>(&from), flen);
+      continue;
+    }
+    if (r.kind != shim::StubReply::Kind::pass_on) continue;
+    // A name a direct rule keeps local: asked of the server the program asked, at once.
+    std::pair<sockaddr_storage, socklen_t> server{};
+    {
+      std::lock_guard<std::mutex> lock(sv.mu);
+      auto it = sv.dns_servers.find(std::string(reinterpret_cast<const char*>(&from), flen));
+      if (it == sv.dns_servers.end()) continue;
+      server = it->second;
+    }
+    auto* f = new DnsForward;
+    f->sock = socket(server.first.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    f->client = from;
+    f->client_len = flen;
+    if (f->sock < 0 ||
+        connect(f->sock, reinterpret_cast<sockaddr*>(&server.first), server.second) != 0 ||
+        send(f->sock, q, static_cast<std::size_t>(n), 0) != n) {
+      if (f->sock >= 0) close(f->sock);
+      delete f;
+      continue;
+    }
+    f->until = Clock::now() + std::chrono::seconds(5);
+    arm(sv, f, f->sock, EPOLLIN, f->registered);
+    sv.items.push_back(f);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop.
+
+constexpr std::uint64_t kListenerTag = 1;
+constexpr std::uint64_t kWakeTag = 2;
+constexpr std::uint64_t kResponderTag = 3;
+
+void on_notification(Supervisor& sv, const seccomp_notif& req) {
+  switch (req.data.nr) {
+    case SYS_connect: on_connect(sv, req); break;
+    case SYS_getpeername: on_getpeername(sv, req); break;
+    case SYS_sendto:
+    case SYS_sendmsg:
+    case SYS_sendmmsg: on_send(sv, req); break;
+    default: reply(sv.listener, req.id, ENOSYS); break;
+  }
+}
+
+// Serves until the listener reports that no process is left under the filter.
+void serve(Supervisor& sv) {
+  epoll_event evs[64];
+  for (;;) {
+    // Deadlines: the nearest one bounds the wait; those passed are handled.
+    auto now = Clock::now();
+    auto nearest = Clock::time_point::max();
+    for (LoopItem* item : sv.items) {
+      if (!item->done && item->until <= now) item->on_timeout(sv);
+      if (!item->done && item->until < nearest) nearest = item->until;
+    }
+    sv.items.erase(std::remove_if(sv.items.begin(), sv.items.end(),
+                                  [](LoopItem* item) {
+                                    if (!item->done) return false;
+                                    delete item;
+                                    return true;
+                                  }),
+                   sv.items.end());
+    int wait_ms = -1;
+    if (nearest != Clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now());
+      wait_ms = left.count() <= 0 ? 0 : static_cast<int>(std::min<long long>(left.count(), 60000));
+    }
+    const int n = epoll_wait(sv.ep, evs, 64, wait_ms);
+    if (n < 0 && errno != EINTR) return;
+    for (int k = 0; k < n; ++k) {
+      const std::uint64_t tag = evs[k].data.u64;
+      if (tag == kListenerTag) {
+        if ((evs[k].events & EPOLLHUP) != 0 && (evs[k].events & EPOLLIN) == 0) return;
+        seccomp_notif req;
+        std::memset(&req, 0, sizeof req);  // NOTIF_RECV wants a zeroed buffer
+        if (ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+          if (errno == EINTR || errno == ENOENT) continue;
+          return;
+        }
+        on_notification(sv, req);
+      } else if (tag == kWakeTag) {
+        std::uint64_t v;
+        (void)!read(sv.wake, &v, sizeof v);
+      } else if (tag == kResponderTag) {
+        respond(sv);
+      } else {
+        auto* item = static_cast<LoopItem*>(evs[k].data.ptr);
+        if (!item->done) item->on_event(sv, evs[k].events);
+      }
+    }
   }
 }
 
@@ -695,16 +1211,39 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   close(to_child[0]);
   int child_listener = -1;
   int take_errno = 0;
-  // Never freed: the threads that answer notifications are detached, and one may still run
-  // a dial (to a silent proxy, say) when the last process has gone and the wrapper exits. So
-  // the supervisor and its own copy of the configuration outlive everything here.
+  // Never freed: a worker may still run a dial (to a silent proxy, say) when the last
+  // process has gone and the wrapper exits. So the supervisor and its own copy of the
+  // configuration outlive everything here.
   auto* owned = new Supervisor;
   Supervisor& sv = *owned;
-  sv.owned_config = config;
-  sv.config = &sv.owned_config;
+  sv.config = config;
+  g_level = config.log_level;
+  g_log_file = config.log_file;
+  shim::LineSink sink;
+  sink.enabled = line_enabled;
+  sink.write = line_write;
+  std::string state_dir;
+  if (config.pipelining == socks5::Pipelining::automatic) {
+    state_dir = settings::state_dir([](const char* name) { return std::getenv(name); });
+  }
+  sv.connector.init(sv.config, std::move(state_dir), sink, nullptr);
+  sv.ep = epoll_create1(EPOLL_CLOEXEC);
+  sv.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (sv.ep < 0 || sv.wake < 0) {
+    std::fprintf(stderr, "socksify: cannot start the supervisor: %s\n", std::strerror(errno));
+    kill(child, SIGKILL);
+    return 125;
+  }
+  auto watch_tag = [&sv](int fd, std::uint64_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag;
+    epoll_ctl(sv.ep, EPOLL_CTL_ADD, fd, &ev);
+  };
+  watch_tag(sv.wake, kWakeTag);
   if (config.remote_dns) {
     sv.dns = shim::FakeDns::create(config.fake4, config.fake6);
-    sv.responder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sv.responder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     auto* a = reinterpret_cast<sockaddr_in*>(&sv.responder_addr);
     a->sin_family = AF_INET;
     a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -716,9 +1255,22 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
                     &sv.responder_len) != 0) {
       std::fprintf(stderr, "socksify: cannot start the supervisor's DNS responder: %s\n",
                    std::strerror(errno));
+      kill(child, SIGKILL);
       return 125;
     }
-    std::thread(respond, std::ref(sv)).detach();
+    watch_tag(sv.responder, kResponderTag);
+  }
+  // The workers: a fixed pool (what blocks waits in it; nothing grows with the connects).
+  // Every signal blocked: they run only the supervisor's code.
+  {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (int i = 0; i < kWorkers; ++i) {
+      sv.workers.emplace_back(worker_main, std::ref(sv));
+      sv.workers.back().detach();
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
   if (read(to_parent[0], &child_listener, sizeof child_listener) ==
       static_cast<ssize_t>(sizeof child_listener)) {
@@ -739,7 +1291,10 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   }
   // Served until no process is left under the filter (the program's children included).
   std::thread server;
-  if (sv.listener >= 0) server = std::thread(serve, std::ref(sv));
+  if (sv.listener >= 0) {
+    watch_tag(sv.listener, kListenerTag);
+    server = std::thread(serve, std::ref(sv));
+  }
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

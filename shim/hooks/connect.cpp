@@ -90,42 +90,14 @@ int nested_connect(int fd, const sockaddr* addr, socklen_t len, Destination d, i
 
 // -v: a direct connection, with its destination and why it is direct.
 void log_direct(const Verdict& v, const Destination& d) {
-  char addr[INET6_ADDRSTRLEN + 2] = "?";
-  if (!d.name.empty()) {
-    std::snprintf(addr, sizeof addr, "%.*s", static_cast<int>(d.name.size()), d.name.data());
-  } else if (d.family == AF_INET6) {
-    addr[0] = '[';
-    if (inet_ntop(AF_INET6, d.ip.data(), addr + 1, sizeof addr - 2) != nullptr) {
-      std::strcat(addr, "]");
-    }
-  } else if (d.family == AF_INET) {
-    inet_ntop(AF_INET, d.ip.data(), addr, sizeof addr);
-  }
-  if (v.rule > 0) {
-    log_line(LogLevel::info, "connect %s:%u direct (rule %d)", addr, d.port, v.rule);
-  } else {
-    log_line(LogLevel::info, "connect %s:%u direct (%s)", addr, d.port, v.why);
-  }
+  runtime().connector.report_direct(v, d);
 }
 
 }  // namespace
 
 void log_refusal(const Verdict& v, const Destination& d, const char* what) noexcept {
-  if (!log_enabled(LogLevel::info)) return;
-  char addr[64] = "an address";
-  if (!d.name.empty()) {
-    std::snprintf(addr, sizeof addr, "%.*s", static_cast<int>(d.name.size()), d.name.data());
-  } else if (d.family != 0) {
-    inet_ntop(d.family, d.ip.data(), addr, sizeof addr);
-  }
-  char why[32];
-  if (v.rule > 0) {
-    std::snprintf(why, sizeof why, "rule %d", v.rule);
-  } else {
-    std::snprintf(why, sizeof why, "%s", v.why);
-  }
-  log_line(LogLevel::info, "refused %s to %s port %u (%s): %s", what, addr, d.port, why,
-           socks5::make_error_code(v.refusal).message().c_str());
+  const Runtime* rt = runtime_if_ready();
+  if (rt != nullptr) rt->connector.report_refusal(v, d, what);
 }
 
 int socket_type(int fd) noexcept {

@@ -35,6 +35,16 @@
 //   attack bindprefork LOCAL CHILDREN
 //       a pre-forking server on a listener through the proxy: children forked after listen()
 //       each accept one peer; the parent connects the peers one after the other
+//   attack sendmmsg100 ADDR PORT         sendmmsg of 100 datagrams
+//   attack racename DIRECT DPORT PROXIED PPORT
+//       sendmsg on a socket connected to DIRECT while a thread flips msg_name to PROXIED
+//   attack racedup DIRECT DPORT PROXIED PPORT
+//       sendto(PROXIED) on a descriptor another thread switches between TCP and UDP (dup2)
+//   attack unixcwd DIR [threads]
+//       connect a UNIX socket by a relative path after chdir(DIR): which listener took it,
+//       and whose pid SO_PEERCRED names (with `threads`: from a multi-threaded process)
+//   attack alarmconnect ADDR PORT          a blocking connect interrupted by alarm(1)
+//   attack dnsask SERVER NAME              one DNS query to SERVER:53 over a connected socket
 //   attack udpnonblock ADDR PORT [wait]
 //       a non-blocking socket's first datagram (and with `wait`, its echo)
 //   attack udproutes A APORT B BPORT
@@ -44,11 +54,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -751,6 +764,192 @@ int do_bindprefork(const char* local, int children) {
   return 0;
 }
 
+// sendmmsg of 100 datagrams to ADDR:PORT (more than the 64 an earlier supervisor read).
+int do_sendmmsg100(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len);
+  char payload[100][8];
+  iovec iov[100];
+  mmsghdr vec[100]{};
+  for (int i = 0; i < 100; ++i) {
+    std::snprintf(payload[i], sizeof payload[i], "m%d", i);
+    iov[i] = iovec{payload[i], std::strlen(payload[i])};
+    vec[i].msg_hdr.msg_name = &ss;
+    vec[i].msg_hdr.msg_namelen = len;
+    vec[i].msg_hdr.msg_iov = &iov[i];
+    vec[i].msg_hdr.msg_iovlen = 1;
+  }
+  report("sendmmsg", sendmmsg(fd, vec, 100, 0));
+  close(fd);
+  return 0;
+}
+
+// Races for 2 s (or 200,000 calls): a UDP socket connected to the direct DIRECT:DPORT sends
+// with sendmsg, msg_name NULL, while another thread points msg_name at the proxied
+// PROXIED:PPORT and back.
+int do_racename(const char* direct, const char* dport, const char* proxied, const char* pport) {
+  sockaddr_storage d{}, p{};
+  socklen_t dlen = 0, plen = 0;
+  const int fd = udp_to(direct, dport, d, dlen);
+  parse(proxied, pport, p);
+  plen = p.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&d), dlen));
+  iovec iov{const_cast<char*>("race"), 4};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  std::atomic<bool> stop{false};
+  std::thread flipper([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      // Through volatile: the compiler must not fold the stores away.
+      volatile msghdr* vm = &m;
+      vm->msg_namelen = plen;
+      vm->msg_name = &p;
+      vm->msg_name = nullptr;
+      vm->msg_namelen = 0;
+    }
+  });
+  const auto t0 = Clock::now();
+  long calls = 0, ok = 0;
+  while (calls < 200000 && ms_since(t0) < 2000) {
+    ++calls;
+    if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0) ++ok;
+  }
+  stop = true;
+  flipper.join();
+  std::printf("racename: %ld calls, %ld sent\n", calls, ok);
+  close(fd);
+  return 0;
+}
+
+// Races for 2 s: sendto with the proxied PROXIED:PPORT on descriptor N, which another thread
+// switches between a TCP socket (connected to the direct DIRECT:DPORT: the address is
+// ignored) and a UDP socket (dup2).
+int do_racedup(const char* direct, const char* dport, const char* proxied, const char* pport) {
+  sockaddr_storage d{}, p{};
+  parse(direct, dport, d);
+  parse(proxied, pport, p);
+  const socklen_t dlen = d.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const socklen_t plen = p.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const int tcp = socket(d.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  report("connect", connect(tcp, reinterpret_cast<sockaddr*>(&d), dlen));
+  const int udp = socket(p.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int n = dup(tcp);
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      dup2(udp, n);
+      dup2(tcp, n);
+    }
+  });
+  const auto t0 = Clock::now();
+  long calls = 0;
+  while (calls < 200000 && ms_since(t0) < 2000) {
+    ++calls;
+    (void)sendto(n, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&p), plen);
+  }
+  stop = true;
+  swapper.join();
+  std::printf("racedup: %ld calls\n", calls);
+  return 0;
+}
+
+// A UNIX socket connected by a relative path after chdir(DIR): a decoy listens at that path
+// in the directory the program started in, the real one in DIR. Prints which one took the
+// connection and whose process SO_PEERCRED names; `threads`: a second thread runs meanwhile.
+int do_unixcwd(const char* dir, bool threaded) {
+  mkdir(dir, 0700);
+  const std::string real_path = std::string(dir) + "/u.sock";
+  unlink("u.sock");
+  unlink(real_path.c_str());
+  auto listener = [](const std::string& path) {
+    const int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::snprintf(un.sun_path, sizeof un.sun_path, "%s", path.c_str());
+    bind(l, reinterpret_cast<sockaddr*>(&un), sizeof un);
+    listen(l, 4);
+    return l;
+  };
+  const int decoy = listener("u.sock");
+  const int real_one = listener(real_path);
+  std::atomic<bool> stop{false};
+  std::thread other;
+  if (threaded) {
+    other = std::thread([&] {
+      while (!stop.load()) usleep(1000);
+    });
+  }
+  if (chdir(dir) != 0) return 2;
+  const int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::snprintf(un.sun_path, sizeof un.sun_path, "u.sock");
+  report("connect", connect(c, reinterpret_cast<sockaddr*>(&un), sizeof un));
+  for (const auto& [name, l] : {std::pair<const char*, int>{"real", real_one}, {"decoy", decoy}}) {
+    pollfd p{l, POLLIN, 0};
+    if (poll(&p, 1, 0) != 1) continue;
+    const int a = accept(l, nullptr, nullptr);
+    ucred cred{};
+    socklen_t clen = sizeof cred;
+    getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
+    std::printf("reached %s; peer pid is %s\n", name, cred.pid == getpid() ? "mine" : "another");
+    close(a);
+  }
+  stop = true;
+  if (other.joinable()) other.join();
+  (void)!chdir("..");
+  unlink("u.sock");
+  unlink(real_path.c_str());
+  return 0;
+}
+
+// A blocking connect to ADDR:PORT that never completes (a tarpit), with a SIGALRM handler
+// without SA_RESTART and alarm(1); SO_SNDTIMEO of 10 s bounds it whatever happens.
+void on_alarm(int) {}
+
+int do_alarmconnect(const char* addr, const char* port) {
+  sockaddr_storage ss{};
+  if (!parse(addr, port, ss)) return 2;
+  struct sigaction sa {};
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, nullptr);  // no SA_RESTART
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  alarm(1);
+  const auto t0 = Clock::now();
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss),
+                        ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+  const int e = errno;
+  std::printf("connect: %s after %ld ms\n", r == 0 ? "ok" : errno_name(e), ms_since(t0));
+  return 0;
+}
+
+// A DNS client of SERVER:53 (a connected UDP socket, as static glibc and Go use): one query
+// for NAME, the answer's rcode and how long it took.
+int do_dnsask(const char* server, const char* name) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(server, "53", ss, len);
+  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&ss), len));
+  const std::string q = dns_query(name, 0x4242);
+  const auto t0 = Clock::now();
+  report("send", send(fd, q.data(), q.size(), 0));
+  unsigned char buf[1500];
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 5000) == 1) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n >= 12) {
+      std::printf("answer rcode %d after %ld ms\n", buf[3] & 0x0F, ms_since(t0));
+      return 0;
+    }
+  }
+  std::printf("no answer after %ld ms\n", ms_since(t0));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -767,6 +966,12 @@ int main(int argc, char** argv) {
   if (mode == "asyncdata" && argc == 4) return do_asyncdata(argv[2], argv[3]);
   if (mode == "bindloop" && argc == 4) return do_bindloop(argv[2], std::atoi(argv[3]));
   if (mode == "bindfail" && argc == 3) return do_bindfail(argv[2]);
+  if (mode == "sendmmsg100" && argc == 4) return do_sendmmsg100(argv[2], argv[3]);
+  if (mode == "racename" && argc == 6) return do_racename(argv[2], argv[3], argv[4], argv[5]);
+  if (mode == "racedup" && argc == 6) return do_racedup(argv[2], argv[3], argv[4], argv[5]);
+  if (mode == "unixcwd" && (argc == 3 || argc == 4)) return do_unixcwd(argv[2], argc == 4);
+  if (mode == "alarmconnect" && argc == 4) return do_alarmconnect(argv[2], argv[3]);
+  if (mode == "dnsask" && argc == 4) return do_dnsask(argv[2], argv[3]);
   if (mode == "bindprefork" && argc == 4) return do_bindprefork(argv[2], std::atoi(argv[3]));
   if (mode == "asyncforkclose" && argc == 4) return do_asyncforkclose(argv[2], argv[3]);
   if (mode == "udppeek" && argc == 4) return do_udppeek(argv[2], argv[3]);

@@ -359,3 +359,103 @@ TEST_CASE("BIND: a pre-forking server accepts in its children", "[shim][lab][pro
   INFO(out);
   CHECK_THAT(out, Catch::Contains("prefork: 3 of 3 peers greeted, 3 children accepted"));
 }
+
+// --- The supervisor: races against its checks, UNIX sockets, signals, its DNS, its lines ---
+
+TEST_CASE("fail closed, supervised: sendmmsg, a racing msg_name, a descriptor swapped by dup2",
+          "[shim][lab][probe][failclosed][supervisor]") {
+  // 7201: direct (loopback). 7202: through the proxy by a rule; the client side's catcher on
+  // 7202 is reachable only directly, so anything it gets leaked around the proxy.
+  catchers("127.0.0.1", 7201);
+  catchers("127.0.0.1", 7202);
+  const std::string via = lab().socksify() + " -x " + kDanted + " -r \"proxy port 7202\" ";
+  const Marks m2 = mark("127.0.0.1", 7202);
+  const Marks m1 = mark("127.0.0.1", 7201);
+  // 100 datagrams in one sendmmsg (an earlier supervisor read only the first 64).
+  const std::string mm = run_ok(via + kStaticAttack + " sendmmsg100 127.0.0.1 7202");
+  CHECK_THAT(mm, Catch::Contains("sendmmsg: errno=ENETUNREACH"));
+  // sendmsg on a socket connected to 7201 while another thread points msg_name at 7202.
+  const std::string rn = run_ok(via + kStaticAttack + " racename 127.0.0.1 7201 127.0.0.1 7202");
+  CHECK_THAT(rn, Catch::Contains("racename: "));
+  // sendto(7202) on a descriptor switched between TCP (to 7201) and UDP.
+  const std::string rd = run_ok(via + kStaticAttack + " racedup 127.0.0.1 7201 127.0.0.1 7202");
+  CHECK_THAT(rd, Catch::Contains("racedup: "));
+  const Arrivals leaked = since(m2, "127.0.0.1", 7202);
+  CHECK(leaked.direct == 0);
+  // The races ran: the direct destination got the datagrams that were meant for it.
+  CHECK(since(m1, "127.0.0.1", 7201).direct > 100);
+}
+
+TEST_CASE("supervised: a UNIX socket connected by a relative path, as without socksify",
+          "[shim][lab][probe][failclosed][supervisor]") {
+  const std::string cd = "cd " + lab().dir() + " && ";
+  // Single-threaded: the program connects itself (its directory, its credentials).
+  const std::string one =
+      run_ok(cd + lab().socksify() + " -x " + kDanted + " " + kStaticAttack + " unixcwd sub1");
+  CHECK_THAT(one, Catch::Contains("connect: ok 0"));
+  CHECK_THAT(one, Catch::Contains("reached real; peer pid is mine"));
+  CHECK_THAT(one, !Catch::Contains("decoy"));
+  // Multi-threaded: the supervisor connects its duplicate, with the path resolved in the
+  // program's directory (the peer's SO_PEERCRED then names the supervisor: documented).
+  const std::string many = run_ok(cd + lab().socksify() + " -x " + kDanted + " " + kStaticAttack +
+                                  " unixcwd sub2 threads");
+  CHECK_THAT(many, Catch::Contains("connect: ok 0"));
+  CHECK_THAT(many, Catch::Contains("reached real"));
+  CHECK_THAT(many, !Catch::Contains("decoy"));
+}
+
+TEST_CASE("supervised: a signal interrupts a direct connect as it interrupts the kernel's",
+          "[shim][lab][probe][failclosed][supervisor]") {
+  // A tarpit the client side reaches directly (a rule): the connect never completes; alarm(1)
+  // without SA_RESTART must end it with EINTR after about a second (wide bound: a hang check).
+  lab().start_hostile("tarpit", "192.0.2.1", 1128);
+  for (const std::string& program : {kStaticAttack, kAttack}) {
+    INFO(program);
+    const std::string out =
+        run_ok(lab().socksify() + " -x " + kDanted + " -r \"direct 192.0.2.1/32\" " + program +
+               " alarmconnect 192.0.2.1 1128");
+    CHECK_THAT(out, Catch::Contains("connect: EINTR after"));
+    CHECK(number_after(out, "EINTR after ") < 5000);
+  }
+}
+
+TEST_CASE("supervised: the DNS responder answers a name a direct rule keeps local at once",
+          "[shim][lab][probe][failclosed][supervisor]") {
+  // The lab's name server (the client side's sink, 127.0.0.1:53) is asked for the direct
+  // name, and its answer (SERVFAIL) reaches the program; a remote name is answered by the
+  // supervisor itself with a fake address, and never reaches the sink.
+  const std::size_t mark0 = lab().dns_log().size();
+  const std::string local =
+      run_ok(lab().socksify() + " -x " + kDanted + " -r \"direct .local.test\" " + kStaticAttack +
+             " dnsask 127.0.0.1 name.local.test");
+  CHECK_THAT(local, Catch::Contains("answer rcode 2 after"));
+  CHECK(number_after(local, "answer rcode 2 after ") < 3000);
+  CHECK_THAT(dns_since(mark0, "query name.local.test"), Catch::Contains("query name.local.test"));
+  const std::size_t mark1 = lab().dns_log().size();
+  const std::string remote = run_ok(lab().socksify() + " -x " + kDanted + " " + kStaticAttack +
+                                    " dnsask 127.0.0.1 remote.lab");
+  CHECK_THAT(remote, Catch::Contains("answer rcode 0 after"));
+  CHECK(leaks_since(mark1).empty());
+}
+
+TEST_CASE("supervised: the same lines as the preloaded library",
+          "[shim][lab][probe][failclosed][supervisor]") {
+  // A dead proxy: the failure line, by default. Then -v: a failover line and the success
+  // line. The static probe runs under the supervisor, the dynamic one with the preload.
+  for (const std::string& probe_path :
+       {std::string(SOCKSIFY_STATIC_PROBE), std::string(SOCKSIFY_PROBE)}) {
+    INFO(probe_path);
+    const std::string dead = run_fail(lab().socksify() + " -x socks5h://192.0.2.1:1 " + probe_path +
+                                      " connect target.lab 7000 block");
+    CHECK(count_of(dead,
+                   "connect to target.lab:7000 failed: proxy socks5h://192.0.2.1:1 "
+                   "unreachable: Connection refused") == 1);
+    const std::string verbose =
+        run_ok(lab().socksify() + " -v -x socks5h://192.0.2.1:1 -x " + kDanted + " " + probe_path +
+               " connect target.lab 7000 block");
+    CHECK_THAT(verbose, Catch::Contains("proxy socks5h://192.0.2.1:1 unreachable: Connection "
+                                        "refused; trying the next one"));
+    CHECK_THAT(verbose, Catch::Contains("connect target.lab:7000 via " + kDanted + " (default)"));
+    CHECK_THAT(verbose, Catch::Contains("echo ok"));
+  }
+}

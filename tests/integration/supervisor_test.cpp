@@ -86,9 +86,9 @@ TEST_CASE("supervisor: a shell script's static child, in auto and supervisor mod
   CHECK_THAT(server_log_with("http 198.51.100.1 /"), Catch::Contains("http 198.51.100.1 /"));
   // danted saw one session for it, from the client side's address to the target, not a proxy
   // within a proxy (that would be two: the client to danted itself, then danted to the
-  // target). Its end is logged once curl is gone; by then every session's start is too.
+  // target, logged in that order). The target's session is logged as it starts.
   const std::string log =
-      wait_for_text([] { return lab().danted_log(); }, "198.51.100.1.8080 -> ").substr(mark);
+      wait_for_text([] { return lab().danted_log(); }, " 198.51.100.1.8080\n").substr(mark);
   INFO(log);
   REQUIRE(count_of(log, "tcp/connect [: ") == 1);
   // "tcp/connect [: CLIENT PROXY -> EGRESS TARGET": from the client side, to the web server.
