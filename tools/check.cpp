@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "connector.hpp"
 #include "report.hpp"
 #include "socks5/client.hpp"
 #include "socks5/dialer.hpp"
@@ -71,53 +72,29 @@ std::optional<socks5::Address> target_for(const socks5::ProxyUri& resolving,
   return *resolved;
 }
 
-// Learns what the proxies do with pipelined messages, and keeps it for later processes as a
-// socksified program would (settings/state.hpp).
-class Learner final : public socks5::DialObserver {
- public:
-  Learner(const settings::Config& config, std::string dir)
-      : config_(config), dir_(std::move(dir)) {}
-  void proxy_failed(std::size_t, socks5::DialStage, const std::error_code&,
-                    bool) noexcept override {}
-  void pipelining_fallback(std::size_t) noexcept override {}
-  void pipelining_learned(std::size_t i, socks5::PipeliningVerdict v,
-                          std::chrono::milliseconds) noexcept override {
-    if (i < config_.proxies.size()) settings::record_pipelining(dir_, config_.proxies[i], v);
-  }
-  const std::string& dir() const noexcept { return dir_; }
-
- private:
-  const settings::Config& config_;
-  std::string dir_;
-};
-
 // What the user can do about a proxy that drops pipelined messages.
-void advise_pipelining(const socks5::ProxyUri& proxy, const Learner& learner) {
+void advise_pipelining(const socks5::ProxyUri& proxy, const std::string& state_dir) {
   if (socks5::pipelining_verdict(proxy) != socks5::PipeliningVerdict::drops) return;
   std::printf(
       "advice:    this proxy drops messages sent together with the greeting (as "
       "microsocks does);\n"
       "           socksify remembers it for a day (%s), and %s\n",
-      settings::pipelining_file(learner.dir(), proxy).c_str(),
-      settings::pipelining_advice().c_str());
+      settings::pipelining_file(state_dir, proxy).c_str(), settings::pipelining_advice().c_str());
 }
 
-// Runs one dial through `proxies` (one proxy, or a strict chain) to `target` (or, without
-// one, through authentication only).
-socks5::Dial run_dial(std::span<const socks5::ProxyUri> proxies, const settings::Config& config,
-                      const std::optional<socks5::Address>& target, Learner& learner) {
-  socks5::DialPlan plan;
-  plan.proxies = proxies;
-  plan.chain = proxies.size() > 1 ? socks5::ChainMode::strict : socks5::ChainMode::failover;
-  plan.pipelining = config.pipelining;
-  plan.gssapi = config.gssapi ? &*config.gssapi : nullptr;
-  plan.observer = &learner;
+// Runs one dial with `connector` (its configuration: one proxy, or a strict chain) to
+// `target` (or, without one, through authentication only). The connector is the library's
+// and the supervisor's (connector.hpp): the same plan, and what it learns about pipelining
+// is kept for later processes. `check` prints its own report, so its lines are off.
+void run_dial(socks5::Dial& dial) {
+  socks5::run_blocking(dial);
+}
+
+socks5::DialRequest request_for(const std::optional<socks5::Address>& target) {
   socks5::DialRequest request;
   if (!target) request.command.reset();
   if (target) request.target = *target;
-  socks5::Dial dial(plan, socks5::DialSocket{}, request, socks5::Deadline::after(config.timeout));
-  socks5::run_blocking(dial);
-  return dial;
+  return request;
 }
 
 // The one line for a failed dial, on standard error.
@@ -129,7 +106,7 @@ int report_failure(const socks5::Dial& dial, const settings::Config& config) {
 
 // One proxy on its own (failover mode checks each in turn).
 int check_proxy(std::size_t index, const settings::Config& config,
-                const std::optional<socks5::Address>& target, Learner& learner) {
+                const std::optional<socks5::Address>& target, const std::string& state_dir) {
   const socks5::ProxyUri& proxy = config.proxies[index];
   std::printf("proxy:     %s\n", proxy.to_string().c_str());
   std::optional<socks5::Address> dst;
@@ -141,7 +118,11 @@ int check_proxy(std::size_t index, const settings::Config& config,
   settings::Config one = config;
   one.proxies = {proxy};
   one.chain = socks5::ChainMode::failover;
-  socks5::Dial dial = run_dial(one.proxies, config, dst, learner);
+  shim::Connector connector;
+  connector.init(one, state_dir, shim::LineSink{}, nullptr);
+  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst),
+                    socks5::Deadline::after(config.timeout));
+  run_dial(dial);
   const bool ok = dial.step().next == socks5::Dial::Next::done;
   if (!ok && dial.failed_stage() != socks5::DialStage::handshake) {
     return report_failure(dial, one);
@@ -156,7 +137,7 @@ int check_proxy(std::size_t index, const settings::Config& config,
                 socks5::gssapi_target(*config.gssapi, proxy.host).c_str(),
                 std::string(socks5::gss_level_name(config.gssapi->level)).c_str());
   }
-  advise_pipelining(proxy, learner);
+  advise_pipelining(proxy, state_dir);
   if (!ok) return report_failure(dial, one);
   if (dst) {
     std::printf("target:    %s connected through the proxy (proxy side %s)\n",
@@ -169,14 +150,18 @@ int check_proxy(std::size_t index, const settings::Config& config,
 // A strict chain as a whole: TCP to the first hop, then each hop's handshake through the
 // previous one, then the target (or, without one, authentication at the last hop).
 int check_chain(const settings::Config& config, const std::optional<socks5::Address>& target,
-                Learner& learner) {
+                const std::string& state_dir) {
   std::printf("chain:     %s\n", settings::route_text(config).c_str());
   std::optional<socks5::Address> dst;
   if (target) {
     dst = target_for(config.proxies.back(), *target);
     if (!dst) return 1;
   }
-  socks5::Dial dial = run_dial(config.proxies, config, dst, learner);
+  shim::Connector connector;
+  connector.init(config, state_dir, shim::LineSink{}, nullptr);
+  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst),
+                    socks5::Deadline::after(config.timeout));
+  run_dial(dial);
   const bool ok = dial.step().next == socks5::Dial::Next::done;
   if (!ok && dial.failed_stage() != socks5::DialStage::handshake) {
     return report_failure(dial, config);
@@ -184,7 +169,7 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
   std::printf("tcp:       connected to %s in %.3f ms\n", dial.endpoint().to_string().c_str(),
               ms(dial.stats().connect_time));
   report_handshake(dial.stats());
-  for (const auto& p : config.proxies) advise_pipelining(p, learner);
+  for (const auto& p : config.proxies) advise_pipelining(p, state_dir);
   if (!ok) return report_failure(dial, config);
   if (dst) {
     std::printf("target:    %s connected through %zu proxies (last hop's side %s)\n",
@@ -207,17 +192,12 @@ int run_check(const CheckRequest& request) {
     }
   }
   const settings::Config& config = request.config;
-  // What earlier processes learned about the proxies' pipelining, as a socksified program
-  // would start from.
-  Learner learner(config, settings::state_dir(
-                              [](const char* name) -> const char* { return std::getenv(name); }));
-  if (config.pipelining == socks5::Pipelining::automatic) {
-    for (const auto& p : config.proxies) {
-      socks5::remember_pipelining(p, settings::recall_pipelining(learner.dir(), p));
-    }
-  }
+  // What earlier processes learned about the proxies' pipelining (the connector starts from
+  // it, as a socksified program would, and keeps what it learns).
+  const std::string state_dir =
+      settings::state_dir([](const char* name) -> const char* { return std::getenv(name); });
   if (config.chain == socks5::ChainMode::strict && config.proxies.size() > 1) {
-    const int rc = check_chain(config, target, learner);
+    const int rc = check_chain(config, target, state_dir);
     std::fflush(stdout);
     return rc;
   }
@@ -225,7 +205,7 @@ int run_check(const CheckRequest& request) {
   for (std::size_t i = 0; i < config.proxies.size(); ++i) {
     if (i > 0) std::printf("\n");
     std::fflush(stdout);
-    if (check_proxy(i, config, target, learner) != 0) rc = 1;
+    if (check_proxy(i, config, target, state_dir) != 0) rc = 1;
     std::fflush(stdout);
   }
   return rc;
