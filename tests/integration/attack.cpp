@@ -45,6 +45,9 @@
 //       and whose pid SO_PEERCRED names (with `threads`: from a multi-threaded process)
 //   attack alarmconnect ADDR PORT          a blocking connect interrupted by alarm(1)
 //   attack dnsask SERVER NAME              one DNS query to SERVER:53 over a connected socket
+//   attack udpround HOST PORT
+//       UDP to an echo every way a program reads with a source, then connected (send/recv,
+//       write/read)
 //   attack udpnonblock ADDR PORT [wait]
 //       a non-blocking socket's first datagram (and with `wait`, its echo)
 //   attack udproutes A APORT B BPORT
@@ -52,6 +55,7 @@
 //       route says
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -781,6 +785,17 @@ int do_sendmmsg100(const char* addr, const char* port) {
     vec[i].msg_hdr.msg_iovlen = 1;
   }
   report("sendmmsg", sendmmsg(fd, vec, 100, 0));
+  // The catcher echoes: the replies that come back (with their source) within 2 s of quiet.
+  int echoes = 0;
+  for (; echoes < 100; ++echoes) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 2000) != 1) break;
+    char buf[16];
+    sockaddr_storage from{};
+    socklen_t flen = sizeof from;
+    if (recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen) < 0) break;
+  }
+  std::printf("echoes %d\n", echoes);
   close(fd);
   return 0;
 }
@@ -950,6 +965,85 @@ int do_dnsask(const char* server, const char* name) {
   return 0;
 }
 
+// UDP through the proxy to an echo at HOST:PORT (a name: resolved as the program would),
+// every way a program reads with a source, then connected: sendto/recvfrom, sendmsg/recvmsg,
+// sendmmsg/recvmmsg, then connect + send + recv (and read).
+int do_udpround(const char* host, const char* port) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* ai = nullptr;
+  if (getaddrinfo(host, port, &hints, &ai) != 0) {
+    std::printf("resolve failed\n");
+    return 0;
+  }
+  sockaddr_storage to{};
+  std::memcpy(&to, ai->ai_addr, ai->ai_addrlen);
+  const socklen_t len = ai->ai_addrlen;
+  freeaddrinfo(ai);
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto* tp = reinterpret_cast<sockaddr*>(&to);
+  char buf[256];
+  // sendto / recvfrom
+  report("sendto", sendto(fd, "one", 3, 0, tp, len));
+  sockaddr_storage from{};
+  socklen_t flen = sizeof from;
+  ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+  std::printf("recvfrom: %s from %s\n",
+              n == 3 && std::memcmp(buf, "one", 3) == 0 ? "'one'" : "WRONG", text_of(from).c_str());
+  // sendmsg / recvmsg
+  iovec out_iov{const_cast<char*>("two!"), 4};
+  msghdr out{};
+  out.msg_name = tp;
+  out.msg_namelen = len;
+  out.msg_iov = &out_iov;
+  out.msg_iovlen = 1;
+  report("sendmsg", sendmsg(fd, &out, 0));
+  iovec in_iov{buf, sizeof buf};
+  msghdr in{};
+  sockaddr_storage src{};
+  in.msg_name = &src;
+  in.msg_namelen = sizeof src;
+  in.msg_iov = &in_iov;
+  in.msg_iovlen = 1;
+  n = recvmsg(fd, &in, 0);
+  std::printf("recvmsg: %s from %s\n",
+              n == 4 && std::memcmp(buf, "two!", 4) == 0 ? "'two!'" : "WRONG",
+              text_of(src).c_str());
+  // sendmmsg / recvmmsg
+  iovec mo{const_cast<char*>("three"), 5};
+  mmsghdr mm{};
+  mm.msg_hdr.msg_name = tp;
+  mm.msg_hdr.msg_namelen = len;
+  mm.msg_hdr.msg_iov = &mo;
+  mm.msg_hdr.msg_iovlen = 1;
+  report("sendmmsg", sendmmsg(fd, &mm, 1, 0));
+  iovec mi{buf, sizeof buf};
+  mmsghdr mr{};
+  mr.msg_hdr.msg_iov = &mi;
+  mr.msg_hdr.msg_iovlen = 1;
+  const int got = recvmmsg(fd, &mr, 1, 0, nullptr);
+  std::printf("recvmmsg: %s\n", got == 1 && mr.msg_len == 5 && std::memcmp(buf, "three", 5) == 0
+                                    ? "'three'"
+                                    : "WRONG");
+  // connected: send, recv, read
+  report("connect", connect(fd, tp, len));
+  report("send", send(fd, "four", 4, 0));
+  n = recv(fd, buf, sizeof buf, 0);
+  std::printf("recv: %s\n", n == 4 && std::memcmp(buf, "four", 4) == 0 ? "'four'" : "WRONG");
+  report("write", write(fd, "five!", 5));
+  n = read(fd, buf, sizeof buf);
+  std::printf("read: %s\n", n == 5 && std::memcmp(buf, "five!", 5) == 0 ? "'five!'" : "WRONG");
+  sockaddr_storage peer{};
+  socklen_t plen = sizeof peer;
+  getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen);
+  std::printf("peer %s\n", text_of(peer).c_str());
+  close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -972,6 +1066,7 @@ int main(int argc, char** argv) {
   if (mode == "unixcwd" && (argc == 3 || argc == 4)) return do_unixcwd(argv[2], argc == 4);
   if (mode == "alarmconnect" && argc == 4) return do_alarmconnect(argv[2], argv[3]);
   if (mode == "dnsask" && argc == 4) return do_dnsask(argv[2], argv[3]);
+  if (mode == "udpround" && argc == 4) return do_udpround(argv[2], argv[3]);
   if (mode == "bindprefork" && argc == 4) return do_bindprefork(argv[2], std::atoi(argv[3]));
   if (mode == "asyncforkclose" && argc == 4) return do_asyncforkclose(argv[2], argv[3]);
   if (mode == "udppeek" && argc == 4) return do_udppeek(argv[2], argv[3]);

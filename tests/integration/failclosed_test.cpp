@@ -114,14 +114,12 @@ TEST_CASE("fail closed, supervised: addresses are read as the kernel reads them"
     const char* expect;
     bool arrives;
   };
-  // (UDP through the proxy for supervised programs comes with UDP ASSOCIATE in the
-  // supervisor; until then such datagrams fail closed.)
   const Case cases[] = {
       {"::1", "tcp 24", "connect: ok 0", true},
-      {"::1", "udp 24", "sendto: errno=ENETUNREACH", false},
+      {"::1", "udp 24", "sendto: ok 3", true},
       {"127.0.0.1", "tcp 20", "connect: ok 0", true},
-      {"127.0.0.1", "udp 20", "sendto: errno=ENETUNREACH", false},
-      {"127.0.0.1", "udpunspec 16", "sendto: errno=ENETUNREACH", false},
+      {"127.0.0.1", "udp 20", "sendto: ok 3", true},
+      {"127.0.0.1", "udpunspec 16", "sendto: ok 3", true},
       {"::1", "tcp 23", "connect: errno=EINVAL", false},
       {"::1", "udp 23", "sendto: errno=EINVAL", false},
       {"127.0.0.1", "tcp 15", "connect: errno=EINVAL", false},
@@ -371,9 +369,15 @@ TEST_CASE("fail closed, supervised: sendmmsg, a racing msg_name, a descriptor sw
   const std::string via = lab().socksify() + " -x " + kDanted + " -r \"proxy port 7202\" ";
   const Marks m2 = mark("127.0.0.1", 7202);
   const Marks m1 = mark("127.0.0.1", 7201);
-  // 100 datagrams in one sendmmsg (an earlier supervisor read only the first 64).
+  // 100 datagrams in one sendmmsg (an earlier supervisor read only the first 64): all through
+  // the proxy.
+  const Marks p2 = mark("127.0.0.1", 7202);
   const std::string mm = run_ok(via + kStaticAttack + " sendmmsg100 127.0.0.1 7202");
-  CHECK_THAT(mm, Catch::Contains("sendmmsg: errno=ENETUNREACH"));
+  CHECK_THAT(mm, Catch::Contains("sendmmsg: ok 100"));
+  CHECK(number_after(mm, "echoes ") > 0);  // they went through danted and came back
+  const Arrivals sent = since(p2, "127.0.0.1", 7202);
+  CHECK(sent.direct == 0);
+  CHECK(sent.proxied >= static_cast<std::size_t>(number_after(mm, "echoes ")));
   // sendmsg on a socket connected to 7201 while another thread points msg_name at 7202.
   const std::string rn = run_ok(via + kStaticAttack + " racename 127.0.0.1 7201 127.0.0.1 7202");
   CHECK_THAT(rn, Catch::Contains("racename: "));
@@ -458,4 +462,32 @@ TEST_CASE("supervised: the same lines as the preloaded library",
     CHECK_THAT(verbose, Catch::Contains("connect target.lab:7000 via " + kDanted + " (default)"));
     CHECK_THAT(verbose, Catch::Contains("echo ok"));
   }
+}
+
+TEST_CASE("supervised: UDP through the proxy with the library's UDP ASSOCIATE",
+          "[shim][lab][probe][failclosed][supervisor]") {
+  // The proxy side's UDP echo through danted: by address, and by a name only the proxy side
+  // knows (sent as a name, the source reported as its fake address). Every read with a source
+  // is unwrapped by the supervisor; a connected socket reads plain datagrams with recv and
+  // read (the supervisor relays them).
+  for (const char* host : {"198.51.100.1", "target.lab"}) {
+    INFO(host);
+    const std::string out = run_ok(lab().socksify() + " -x " + kDanted + " " + kStaticAttack +
+                                   " udpround " + host + " 7000");
+    CHECK_THAT(out, !Catch::Contains("warning"));
+    CHECK_THAT(out, Catch::Contains("recvfrom: 'one' from "));
+    CHECK_THAT(out, Catch::Contains("recvmsg: 'two!' from "));
+    CHECK_THAT(out, Catch::Contains("recvmmsg: 'three'"));
+    CHECK_THAT(out, Catch::Contains("recv: 'four'"));
+    CHECK_THAT(out, Catch::Contains("read: 'five!'"));
+    CHECK_THAT(out, !Catch::Contains("WRONG"));
+    // The source is what the relay reports (danted: the address it resolved the name to);
+    // the connected socket's peer is what the program asked for (a fake address for a name).
+    CHECK_THAT(out, Catch::Contains("recvfrom: 'one' from 198.51.100.1 7000"));
+    CHECK_THAT(out, Catch::Contains(std::string(host) == "target.lab" ? "peer 198.18."
+                                                                      : "peer 198.51.100.1 7000"));
+  }
+  // They crossed danted: the echo server saw its egress address, never the client side's.
+  CHECK(wait_for_count([] { return lab().server_log(); }, "udp 198.51.100.1 ", 10) >= 10);
+  CHECK_THAT(lab().server_log(), !Catch::Contains("udp 192.0.2.2"));
 }
