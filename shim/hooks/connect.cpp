@@ -152,6 +152,13 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
   if (addr == nullptr || !socket_facts(fd, facts, false) || !is_inet(facts)) {
     return real().connect(fd, addr, len);
   }
+  // The address is read once: the kernel gets the copy the policy judged, whatever another
+  // thread writes to the program's memory meanwhile. Longer than any address: the kernel's
+  // EINVAL (it reads nothing).
+  sockaddr_storage own;
+  if (len > sizeof own) return real().connect(fd, addr, len);
+  std::memcpy(&own, addr, len);
+  addr = reinterpret_cast<const sockaddr*>(&own);
   // The address exactly as the kernel reads it: what it would refuse is refused here (never
   // sent through the proxy, never "not an address, so direct").
   Destination d;

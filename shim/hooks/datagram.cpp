@@ -9,8 +9,12 @@
 #include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstring>
 
 #include "async_connect.hpp"
 #include "fake_dns.hpp"
@@ -159,6 +163,25 @@ ssize_t connected_datagram(int fd, Session& s, const msghdr& msg, int flags) noe
   return udp_send_connected(fd, s, runtime(), msg, flags);
 }
 
+// A copy of the program's message header whose address is a copy too (in `name`), as the
+// kernel takes them (a name longer than a sockaddr_storage is cut to it; a name length the
+// kernel reads as negative is EINVAL).
+bool own_header(const msghdr& msg, msghdr& out, sockaddr_storage& name) noexcept {
+  out = msg;
+  if (out.msg_name == nullptr) {
+    out.msg_namelen = 0;
+    return true;
+  }
+  if (out.msg_namelen > static_cast<socklen_t>(INT_MAX)) {
+    errno = EINVAL;
+    return false;
+  }
+  out.msg_namelen = std::min<socklen_t>(out.msg_namelen, sizeof name);
+  std::memcpy(&name, out.msg_name, out.msg_namelen);
+  out.msg_name = &name;
+  return true;
+}
+
 msghdr one_buffer(const void* buf, size_t n, iovec& iov) {
   iov = iovec{const_cast<void*>(buf), n};
   msghdr m{};
@@ -190,6 +213,15 @@ ssize_t send_to(int fd, const void* buf, size_t n, int flags, const sockaddr* to
                 socklen_t len) noexcept {
   if (data_held(fd)) return -1;
   if (to == nullptr) return send_unaddressed(fd, buf, n, flags, to, len);
+  // The address is read once: the kernel gets the copy the policy judged, whatever another
+  // thread writes to the program's memory meanwhile.
+  sockaddr_storage own;
+  if (len > sizeof own) {
+    errno = EINVAL;  // the kernel's answer (move_addr_to_kernel)
+    return -1;
+  }
+  std::memcpy(&own, to, len);
+  to = reinterpret_cast<const sockaddr*>(&own);
   if ((flags & MSG_FASTOPEN) != 0 && !inside()) {
     const int r = fastopen_connect(fd, to, len);
     if (r < 0) return -1;
@@ -228,6 +260,11 @@ ssize_t send_message_unaddressed(int fd, const msghdr* msg, int flags) noexcept 
 ssize_t send_message(int fd, const msghdr* msg, int flags) noexcept {
   if (data_held(fd)) return -1;
   if (msg == nullptr) return real().sendmsg(fd, msg, flags);
+  // The header and the address are read once: the kernel gets the copies the policy judged.
+  msghdr header;
+  sockaddr_storage own;
+  if (!own_header(*msg, header, own)) return -1;
+  msg = &header;
   if (msg->msg_name == nullptr) return send_message_unaddressed(fd, msg, flags);
   const auto* to = static_cast<const sockaddr*>(msg->msg_name);
   if ((flags & MSG_FASTOPEN) != 0 && !inside()) {
@@ -259,42 +296,75 @@ extern "C" SOCKSIFY_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags)
   return sh::send_message(fd, msg, flags);
 }
 
-// Several datagrams at once. When none needs the proxy (and the socket has no association),
-// the kernel sends them all; otherwise one at a time, each as sendmsg would, and the ones
-// before the first failure count, as the kernel reports a partial send.
+// Several datagrams at once, taken in chunks: each chunk's headers and addresses are copied
+// once and judged on the copies. When none needs the proxy (and the socket has no
+// association), the kernel sends the chunk from the copies; otherwise one at a time, each as
+// sendmsg would. The ones before the first failure count, as the kernel reports a partial
+// send.
 namespace socksify::shim {
 
 int send_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
   if (data_held(fd)) return -1;
   if (vec == nullptr || vlen == 0) return real().sendmmsg(fd, vec, vlen, flags);
+  vlen = std::min<unsigned int>(vlen, UIO_MAXIOV);  // what the kernel takes (the rest: later)
   const bool nested = inside();
-  bool plain = !static_cast<bool>(udp_of(fd));
-  for (unsigned int i = 0; i < vlen && plain; ++i) {
-    const msghdr& m = vec[i].msg_hdr;
-    if (m.msg_name == nullptr) continue;
-    Destination d;
-    char name[256];
-    switch (datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, nested, d,
-                           name)) {
-      case Route::direct:
-      case Route::as_connected: break;  // no association: the kernel sends to the peer
-      case Route::proxy:
-      case Route::stub: plain = false; break;
-      case Route::refused:
-        if (i == 0) return -1;
-        vlen = i;  // those before it leave; the refused one fails the next call
-        break;
-    }
-    if (i >= vlen) break;
-  }
-  if (plain) return real().sendmmsg(fd, vec, vlen, flags);
+  const bool associated = static_cast<bool>(udp_of(fd));
+  constexpr unsigned int kChunk = 16;
+  mmsghdr own[kChunk];
+  sockaddr_storage names[kChunk];
   unsigned int sent = 0;
-  for (; sent < vlen; ++sent) {
-    const ssize_t n = send_message(fd, &vec[sent].msg_hdr, flags);
-    if (n < 0) return sent > 0 ? static_cast<int>(sent) : -1;
-    vec[sent].msg_len = static_cast<unsigned int>(n);
+  int failure = 0;
+  while (sent < vlen && failure == 0) {
+    unsigned int k = std::min(kChunk, vlen - sent);
+    bool plain = !associated;
+    for (unsigned int i = 0; i < k; ++i) {
+      own[i].msg_len = 0;
+      if (!own_header(vec[sent + i].msg_hdr, own[i].msg_hdr, names[i])) {
+        failure = errno;
+        k = i;
+        break;
+      }
+      const msghdr& m = own[i].msg_hdr;
+      if (m.msg_name == nullptr || !plain) continue;
+      Destination d;
+      char name[256];
+      switch (datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen,
+                             nested, d, name)) {
+        case Route::direct:
+        case Route::as_connected: break;  // no association: the kernel sends to the peer
+        case Route::proxy:
+        case Route::stub: plain = false; break;
+        case Route::refused:
+          failure = errno;  // those before it leave; the refused one fails
+          k = i;
+          break;
+      }
+    }
+    if (k == 0) break;
+    if (plain) {
+      const int r = real().sendmmsg(fd, own, k, flags);
+      if (r < 0) {
+        failure = errno;
+        break;
+      }
+      for (int i = 0; i < r; ++i) vec[sent + static_cast<unsigned int>(i)].msg_len = own[i].msg_len;
+      sent += static_cast<unsigned int>(r);
+      if (static_cast<unsigned int>(r) < k) break;
+      continue;
+    }
+    for (unsigned int i = 0; i < k; ++i) {
+      const ssize_t n = send_message(fd, &own[i].msg_hdr, flags);
+      if (n < 0) {
+        failure = errno;
+        break;
+      }
+      vec[sent].msg_len = static_cast<unsigned int>(n);
+      ++sent;
+    }
   }
-  return static_cast<int>(sent);
+  if (sent > 0) return static_cast<int>(sent);
+  errno = failure;
+  return -1;
 }
 
 }  // namespace socksify::shim

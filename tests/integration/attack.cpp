@@ -36,8 +36,10 @@
 //       a pre-forking server on a listener through the proxy: children forked after listen()
 //       each accept one peer; the parent connects the peers one after the other
 //   attack sendmmsg100 ADDR PORT         sendmmsg of 100 datagrams
-//   attack racename DIRECT DPORT PROXIED PPORT
+//   attack racename DIRECT DPORT PROXIED PPORT [sendmsg|mmsg|connect]
 //       sendmsg on a socket connected to DIRECT while a thread flips msg_name to PROXIED
+//       (the default; mmsg: sendmmsg of 8 such messages; connect: TCP connects to an address another
+//       thread flips between DIRECT and PROXIED)
 //   attack racedup DIRECT DPORT PROXIED PPORT
 //       sendto(PROXIED) on a descriptor another thread switches between TCP and UDP (dup2)
 //   attack unixcwd DIR [threads]
@@ -801,9 +803,11 @@ int do_sendmmsg100(const char* addr, const char* port) {
 }
 
 // Races for 2 s (or 200,000 calls): a UDP socket connected to the direct DIRECT:DPORT sends
-// with sendmsg, msg_name NULL, while another thread points msg_name at the proxied
-// PROXIED:PPORT and back.
-int do_racename(const char* direct, const char* dport, const char* proxied, const char* pport) {
+// with sendmsg (or sendmmsg of 8), msg_name NULL, while another thread points msg_name at the
+// proxied PROXIED:PPORT and back. `connect`: TCP connects (non-blocking, closed at once) to
+// an address another thread flips between DIRECT and PROXIED.
+int do_racename(const char* direct, const char* dport, const char* proxied, const char* pport,
+                const std::string& how) {
   sockaddr_storage d{}, p{};
   socklen_t dlen = 0, plen = 0;
   const int fd = udp_to(direct, dport, d, dlen);
@@ -811,25 +815,50 @@ int do_racename(const char* direct, const char* dport, const char* proxied, cons
   plen = p.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   report("connect", connect(fd, reinterpret_cast<sockaddr*>(&d), dlen));
   iovec iov{const_cast<char*>("race"), 4};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
+  constexpr int kBatch = 8;
+  mmsghdr vec[kBatch]{};
+  for (auto& v : vec) {
+    v.msg_hdr.msg_iov = &iov;
+    v.msg_hdr.msg_iovlen = 1;
+  }
+  msghdr& m = vec[0].msg_hdr;
+  sockaddr_storage target = d;  // for `connect`: flipped between d and p
   std::atomic<bool> stop{false};
   std::thread flipper([&] {
     while (!stop.load(std::memory_order_relaxed)) {
       // Through volatile: the compiler must not fold the stores away.
-      volatile msghdr* vm = &m;
-      vm->msg_namelen = plen;
-      vm->msg_name = &p;
-      vm->msg_name = nullptr;
-      vm->msg_namelen = 0;
+      if (how == "connect") {
+        volatile sockaddr_storage* vt = &target;
+        std::memcpy(const_cast<sockaddr_storage*>(vt), &p, plen);
+        std::memcpy(const_cast<sockaddr_storage*>(vt), &d, dlen);
+        continue;
+      }
+      for (int i = 0; i < (how == "mmsg" ? kBatch : 1); ++i) {
+        volatile msghdr* vm = &vec[i].msg_hdr;
+        vm->msg_namelen = plen;
+        vm->msg_name = &p;
+        vm->msg_name = nullptr;
+        vm->msg_namelen = 0;
+      }
     }
   });
   const auto t0 = Clock::now();
   long calls = 0, ok = 0;
-  while (calls < 200000 && ms_since(t0) < 2000) {
+  const long most = how == "connect" ? 5000 : 200000;
+  while (calls < most && ms_since(t0) < 2000) {
     ++calls;
-    if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0) ++ok;
+    if (how == "connect") {
+      const int c = socket(d.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (connect(c, reinterpret_cast<sockaddr*>(&target), dlen) == 0 || errno == EINPROGRESS) {
+        ++ok;
+      }
+      close(c);
+    } else if (how == "mmsg") {
+      const int r = sendmmsg(fd, vec, kBatch, MSG_DONTWAIT);
+      if (r > 0) ok += r;
+    } else if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0) {
+      ++ok;
+    }
   }
   stop = true;
   flipper.join();
@@ -1061,7 +1090,9 @@ int main(int argc, char** argv) {
   if (mode == "bindloop" && argc == 4) return do_bindloop(argv[2], std::atoi(argv[3]));
   if (mode == "bindfail" && argc == 3) return do_bindfail(argv[2]);
   if (mode == "sendmmsg100" && argc == 4) return do_sendmmsg100(argv[2], argv[3]);
-  if (mode == "racename" && argc == 6) return do_racename(argv[2], argv[3], argv[4], argv[5]);
+  if (mode == "racename" && (argc == 6 || argc == 7)) {
+    return do_racename(argv[2], argv[3], argv[4], argv[5], argc == 7 ? argv[6] : "");
+  }
   if (mode == "racedup" && argc == 6) return do_racedup(argv[2], argv[3], argv[4], argv[5]);
   if (mode == "unixcwd" && (argc == 3 || argc == 4)) return do_unixcwd(argv[2], argc == 4);
   if (mode == "alarmconnect" && argc == 4) return do_alarmconnect(argv[2], argv[3]);

@@ -390,6 +390,28 @@ TEST_CASE("fail closed, supervised: sendmmsg, a racing msg_name, a descriptor sw
   CHECK(since(m1, "127.0.0.1", 7201).direct > 100);
 }
 
+TEST_CASE("fail closed, preloaded: an address another thread changes is read once",
+          "[shim][lab][probe][failclosed]") {
+  // The library reads a call's address once and hands the kernel that copy: a thread that
+  // flips msg_name (sendmsg, sendmmsg) or the connect address between a direct and a proxied
+  // destination cannot make the kernel send to the proxied one directly. (A descriptor
+  // swapped by dup2 during the call is beyond a preloaded library: README, "races".)
+  catchers("127.0.0.1", 7211);
+  catchers("127.0.0.1", 7212);
+  const std::string via = lab().socksify() + " -x " + kDanted + " -r \"proxy port 7212\" ";
+  for (const std::string how : {"sendmsg", "mmsg", "connect"}) {
+    INFO(how);
+    const Marks m2 = mark("127.0.0.1", 7212);
+    const Marks m1 = mark("127.0.0.1", 7211);
+    const std::string out =
+        run_ok(via + kAttack + " racename 127.0.0.1 7211 127.0.0.1 7212 " + how);
+    CHECK_THAT(out, Catch::Contains("racename: "));
+    CHECK(since(m2, "127.0.0.1", 7212).direct == 0);
+    // The race ran: the direct destination got what was meant for it.
+    CHECK(since(m1, "127.0.0.1", 7211).direct > 100);
+  }
+}
+
 TEST_CASE("supervised: a UNIX socket connected by a relative path, as without socksify",
           "[shim][lab][probe][failclosed][supervisor]") {
   const std::string cd = "cd " + lab().dir() + " && ";
