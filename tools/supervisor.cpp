@@ -5,9 +5,10 @@
 // with CONTINUE where the decision rests on memory or a descriptor the program could change
 // afterwards. Dials of non-blocking sockets (Go's, event loops') run in the loop itself as
 // the library's driver runs them; what must block (a blocking socket's connect or dial, a
-// name a direct rule resolves locally) goes to a small pool of workers. The dial plan, the
-// cool-down, what was learned about pipelining, the errno and the lines are the library's own
-// (connector.hpp): a supervised program prints what a preloaded one prints.
+// name a direct rule resolves locally) goes to a small pool of workers, which grows only
+// while every worker is busy, to a bound. The dial plan, the cool-down, what was learned
+// about pipelining, the errno and the lines are the library's own (connector.hpp): a
+// supervised program prints what a preloaded one prints.
 #include "supervisor.hpp"
 
 #include <fcntl.h>
@@ -48,6 +49,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -359,11 +361,13 @@ struct Supervisor {
   // (under mu; adopted when the loop wakes).
   std::vector<LoopItem*> items;
   std::vector<LoopItem*> pending_items;
-  // The workers: what blocks.
+  // The workers: what blocks (under work_mu). A pool that grows only while every worker is
+  // busy, up to kMaxWorkers.
   std::mutex work_mu;
   std::condition_variable work_cv;
   std::deque<std::function<void()>> work;
-  std::vector<std::thread> workers;
+  int workers = 0;
+  int idle = 0;
   // Tasks carrying a program's datagrams (a send, a relaying socket's association): what
   // must still leave when the program has gone (under work_mu).
   int carrying = 0;
@@ -391,13 +395,37 @@ class Carrying {
   Supervisor& sv_;
 };
 
-constexpr int kWorkers = 8;
+// Workers started with the supervisor, and the most there can be: a blocking connect (a
+// direct one to a silent host waits as long as the kernel's) holds one, so the pool grows
+// while every worker is busy, to a bound.
+constexpr int kWorkersAtStart = 2;
+constexpr int kMaxWorkers = 64;
+
+void worker_main(Supervisor& sv);
+
+// Starts one more worker, with every signal blocked (it runs only the supervisor's code).
+// Called with work_mu held.
+void start_worker(Supervisor& sv) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  try {
+    std::thread(worker_main, std::ref(sv)).detach();
+    ++sv.workers;
+  } catch (const std::system_error&) {
+    // No thread now: the workers there are take the task.
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
 
 // Hands `task` to a worker.
 void post(Supervisor& sv, std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(sv.work_mu);
     sv.work.push_back(std::move(task));
+    if (static_cast<std::size_t>(sv.idle) < sv.work.size() && sv.workers < kMaxWorkers) {
+      start_worker(sv);
+    }
   }
   sv.work_cv.notify_one();
 }
@@ -407,7 +435,9 @@ void worker_main(Supervisor& sv) {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(sv.work_mu);
+      ++sv.idle;
       sv.work_cv.wait(lock, [&] { return !sv.work.empty(); });
+      --sv.idle;
       task = std::move(sv.work.front());
       sv.work.pop_front();
     }
@@ -2101,17 +2131,10 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
     }
     watch_tag(sv.responder, kResponderTag);
   }
-  // The workers: a fixed pool (what blocks waits in it; nothing grows with the connects).
-  // Every signal blocked: they run only the supervisor's code.
+  // The first workers (more start while every one is busy, up to kMaxWorkers).
   {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    for (int i = 0; i < kWorkers; ++i) {
-      sv.workers.emplace_back(worker_main, std::ref(sv));
-      sv.workers.back().detach();
-    }
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    std::lock_guard<std::mutex> lock(sv.work_mu);
+    for (int i = 0; i < kWorkersAtStart; ++i) start_worker(sv);
   }
   if (read(to_parent[0], &child_listener, sizeof child_listener) ==
       static_cast<ssize_t>(sizeof child_listener)) {

@@ -46,6 +46,9 @@
 //       connect a UNIX socket by a relative path after chdir(DIR): which listener took it,
 //       and whose pid SO_PEERCRED names (with `threads`: from a multi-threaded process)
 //   attack alarmconnect ADDR PORT          a blocking connect interrupted by alarm(1)
+//   attack stuckmany TARPIT TPORT GOOD GPORT N
+//       N threads in blocking connects to TARPIT (which never answers; SO_SNDTIMEO 20 s),
+//       then, once all N are inside connect(), one blocking connect to GOOD: how long it took
 //   attack dnsask SERVER NAME              one DNS query to SERVER:53 over a connected socket
 //   attack udpround HOST PORT
 //       UDP to an echo every way a program reads with a source, then connected (send/recv,
@@ -56,6 +59,7 @@
 //       one socket connected to A (proxied), then to B (direct): each datagram where its own
 //       route says
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -971,6 +975,58 @@ int do_alarmconnect(const char* addr, const char* port) {
   return 0;
 }
 
+// How many of this process's threads are inside connect() (/proc/self/task/*/syscall starts
+// with the number of the system call a thread is blocked in).
+int threads_in_connect() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string path = std::string("/proc/self/task/") + e->d_name + "/syscall";
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) continue;
+    long nr = -1;
+    if (std::fscanf(f, "%ld", &nr) == 1 && nr == SYS_connect) ++n;
+    std::fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
+int do_stuckmany(const char* tarpit, const char* tport, const char* good, const char* gport,
+                 int n) {
+  sockaddr_storage t{}, g{};
+  if (!parse(tarpit, tport, t) || !parse(good, gport, g) || n <= 0) return 2;
+  const socklen_t tlen = t.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const socklen_t glen = g.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  std::vector<std::thread> stuck;
+  for (int i = 0; i < n; ++i) {
+    stuck.emplace_back([&] {
+      const int fd = socket(t.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      timeval tv{20, 0};
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      (void)connect(fd, reinterpret_cast<sockaddr*>(&t), tlen);
+      close(fd);
+    });
+  }
+  // Every one of them inside connect() (bounded: 10 s).
+  const auto t0 = Clock::now();
+  int inside = 0;
+  while ((inside = threads_in_connect()) < n && ms_since(t0) < 10000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::printf("inside connect: %d of %d\n", inside, n);
+  const int fd = socket(g.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const auto t1 = Clock::now();
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&g), glen);
+  const int e = errno;
+  std::printf("good connect: %s after %ld ms\n", r == 0 ? "ok" : errno_name(e), ms_since(t1));
+  std::fflush(stdout);
+  close(fd);
+  _exit(0);  // the stuck threads are not waited for
+}
+
 // A DNS client of SERVER:53 (a connected UDP socket, as static glibc and Go use): one query
 // for NAME, the answer's rcode and how long it took.
 int do_dnsask(const char* server, const char* name) {
@@ -1096,6 +1152,9 @@ int main(int argc, char** argv) {
   if (mode == "racedup" && argc == 6) return do_racedup(argv[2], argv[3], argv[4], argv[5]);
   if (mode == "unixcwd" && (argc == 3 || argc == 4)) return do_unixcwd(argv[2], argc == 4);
   if (mode == "alarmconnect" && argc == 4) return do_alarmconnect(argv[2], argv[3]);
+  if (mode == "stuckmany" && argc == 7) {
+    return do_stuckmany(argv[2], argv[3], argv[4], argv[5], std::atoi(argv[6]));
+  }
   if (mode == "dnsask" && argc == 4) return do_dnsask(argv[2], argv[3]);
   if (mode == "udpround" && argc == 4) return do_udpround(argv[2], argv[3]);
   if (mode == "bindprefork" && argc == 4) return do_bindprefork(argv[2], std::atoi(argv[3]));

@@ -445,6 +445,21 @@ TEST_CASE("supervised: a signal interrupts a direct connect as it interrupts the
   }
 }
 
+TEST_CASE("supervised: blocking connects to a silent host do not hold up the others",
+          "[shim][lab][probe][failclosed][supervisor]") {
+  // Twelve threads in blocking direct connects to a tarpit (each waits as the kernel's would,
+  // on a worker of the supervisor's); a thirteenth connect to a live destination must not
+  // queue behind them (a fixed pool of 8 workers made it wait for the tarpit's 20 s).
+  lab().start_hostile("tarpit", "192.0.2.1", 1129);
+  catchers("127.0.0.1", 7221);
+  const std::string out =
+      run_ok(lab().socksify() + " -x " + kDanted + " -r \"direct 192.0.2.1/32\" " +
+             kStaticAttack + " stuckmany 192.0.2.1 1129 127.0.0.1 7221 12");
+  CHECK_THAT(out, Catch::Contains("inside connect: 12 of 12"));
+  CHECK_THAT(out, Catch::Contains("good connect: ok after"));
+  CHECK(number_after(out, "good connect: ok after ") < 10000);  // a hang check, not a timing
+}
+
 TEST_CASE("supervised: the DNS responder answers a name a direct rule keeps local at once",
           "[shim][lab][probe][failclosed][supervisor]") {
   // The lab's name server (the client side's sink, 127.0.0.1:53) is asked for the direct
