@@ -68,6 +68,7 @@ struct Handover {
   int error = 0;
   sockaddr_storage peer{};
   socklen_t peer_len = 0;
+  std::size_t proxy = 0;  // the proxy that BIND went through (for accept's line)
 };
 
 namespace {
@@ -315,6 +316,7 @@ bool peer_ready(PendingConnect& p, short events) {
   if (e == EAGAIN) return false;  // not whole yet
   unwatch(p);  // the connection leaves the driver (its number may be reused at once)
   Handover h;
+  h.proxy = b->proxy;  // the driver's own (it writes b->proxy too)
   int conn = -1;
   if (e == 0 && socks5::reply_error(reply.rep)) {
     const auto ec = socks5::reply_error(reply.rep);
@@ -676,7 +678,7 @@ int bind_accept(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
     const auto peer =
         socks5::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&h.peer), h.peer_len);
     log_line(LogLevel::info, "accepted %s via %s", peer ? peer->to_string().c_str() : "?",
-             proxy_text(rt, b->proxy).c_str());
+             proxy_text(rt, h.proxy).c_str());
   }
   return conn;
 }

@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -1037,6 +1038,13 @@ void make_local_association(Supervisor& sv, const std::shared_ptr<Assoc>& a) {
   a->lqueue.clear();
 }
 
+// Did `from` come from `a`'s relaying socket's relay? (Written by a worker when the
+// association is made.)
+bool from_relay(Assoc& a, const sockaddr_storage& from, socklen_t flen) {
+  std::lock_guard<std::mutex> lock(a.mu);
+  return a.lcontrol >= 0 && flen == a.lrelay_len && std::memcmp(&from, &a.lrelay, flen) == 0;
+}
+
 // The supervisor's side of a socket connected through the proxy: what the program sends
 // (arriving here) goes wrapped to the relay; what the relay sends comes back unwrapped, from
 // here, so the program's own recv and read see only the payload.
@@ -1069,7 +1077,7 @@ struct LocalRelay final : LoopItem {
         std::uint64_t sent = 0;
         (void)send_via_relay(a->lrelay, a->lrelay_len, a->local, a->peer_dest, buf,
                              static_cast<std::size_t>(n), 0, sent);
-      } else if (flen == a->lrelay_len && std::memcmp(&from, &a->lrelay, flen) == 0) {
+      } else if (from_relay(*a, from, flen)) {
         std::vector<std::uint8_t> payload;
         socks5::Address source;
         if (unwrap(sv, *a, buf, static_cast<std::size_t>(n), false, payload, source)) {
@@ -2080,6 +2088,13 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   }
   close(to_parent[1]);
   close(to_child[0]);
+  // The supervisor holds a duplicate of every socket a dial or an association is under way
+  // for: as many descriptors as its programs have, so its own soft limit goes to the hard one
+  // (as Go's runtime does for itself). The program keeps the limit it was given.
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+  }
   int child_listener = -1;
   int take_errno = 0;
   // Never freed: a worker may still run a dial (to a silent proxy, say) when the last
