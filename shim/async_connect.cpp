@@ -501,6 +501,38 @@ int outcome_of(PendingConnect& p) {
   return v;
 }
 
+// Lists a job in the driver (started, or not, by the caller). False when there is no driver.
+bool list_job(PendingConnect* p) {
+  MutexLock lock(&g_driver.mu);
+  if (!ensure_driver()) return false;
+  if (g_driver.n == g_driver.cap) {
+    const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
+    auto** grown = static_cast<PendingConnect**>(
+        std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
+    if (grown == nullptr) return false;
+    g_driver.items = grown;
+    g_driver.cap = cap;
+  }
+  p->owner = g_driver.pid.load(std::memory_order_relaxed);
+  p->slot = g_driver.n;
+  g_driver.items[g_driver.n++] = p;
+  return true;
+}
+
+// After a job was started (p.mu released): the driver wakes if it sleeps past the job's next
+// time, or missed it.
+void wake_for(bool missed, Clock::time_point until) {
+  const Clock::rep due = until.time_since_epoch().count();
+  if (missed || due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+    MutexLock lock(&g_driver.mu);
+    if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
+      g_driver.sleeps_until.store(due, std::memory_order_relaxed);
+      wake_driver();
+    } else if (missed) {
+      wake_driver();  // its wake-up is a full scan, which counts the job
+    }
+  }
+}
 }  // namespace
 
 int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::DialRequest request,
@@ -548,27 +580,7 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
   g_async_pending.fetch_add(1, std::memory_order_relaxed);
   // In the driver's list before the session shows it, so that a fork (which holds the list's
   // lock) gives every pending dial a latch. The driver leaves it alone until it has started.
-  bool driver = false;
-  {
-    MutexLock lock(&g_driver.mu);
-    if (ensure_driver()) {
-      if (g_driver.n == g_driver.cap) {
-        const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
-        auto** grown = static_cast<PendingConnect**>(
-            std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
-        if (grown != nullptr) {
-          g_driver.items = grown;
-          g_driver.cap = cap;
-        }
-      }
-      if (g_driver.n < g_driver.cap) {
-        p->owner = g_driver.pid.load(std::memory_order_relaxed);
-        p->slot = g_driver.n;
-        g_driver.items[g_driver.n++] = p;
-        driver = true;
-      }
-    }
-  }
+  const bool driver = list_job(p);
   s->pending.store(p, std::memory_order_release);
   session_attach(fd, s.get());
   pthread_mutex_lock(&p->mu);
@@ -616,56 +628,10 @@ int async_connect(const Runtime& rt, int fd, socks5::DialSocket socket, socks5::
   // that ran before the dial started did not count it ("missed"): it wakes the driver. A
   // scan after it counts it. Without either, a partial pass of the driver only ever moves
   // its wake-up earlier, so the value read here is no later than the one it will use.
-  const Clock::rep due = until.time_since_epoch().count();
-  if (missed || due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
-    MutexLock lock(&g_driver.mu);
-    if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
-      g_driver.sleeps_until.store(due, std::memory_order_relaxed);
-      wake_driver();
-    } else if (missed) {
-      wake_driver();  // its wake-up is a full scan, which counts this dial
-    }
-  }
+  wake_for(missed, until);
   errno = EINPROGRESS;
   return -1;
 }
-
-namespace {
-
-// Lists a job in the driver (started, or not, by the caller). False when there is no driver.
-bool list_job(PendingConnect* p) {
-  MutexLock lock(&g_driver.mu);
-  if (!ensure_driver()) return false;
-  if (g_driver.n == g_driver.cap) {
-    const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
-    auto** grown = static_cast<PendingConnect**>(
-        std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
-    if (grown == nullptr) return false;
-    g_driver.items = grown;
-    g_driver.cap = cap;
-  }
-  p->owner = g_driver.pid.load(std::memory_order_relaxed);
-  p->slot = g_driver.n;
-  g_driver.items[g_driver.n++] = p;
-  return true;
-}
-
-// After a job was started (p.mu released): the driver wakes if it sleeps past the job's next
-// time, or missed it.
-void wake_for(bool missed, Clock::time_point until) {
-  const Clock::rep due = until.time_since_epoch().count();
-  if (missed || due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
-    MutexLock lock(&g_driver.mu);
-    if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
-      g_driver.sleeps_until.store(due, std::memory_order_relaxed);
-      wake_driver();
-    } else if (missed) {
-      wake_driver();
-    }
-  }
-}
-
-}  // namespace
 
 void watch(PendingConnect& p, int fd, bool (*on_ready)(PendingConnect&, short)) noexcept {
   p.watch_fd = fd;
@@ -730,27 +696,7 @@ PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5
     wake_for(missed, start_at);
     return p;
   }
-  bool driver = false;
-  {
-    MutexLock lock(&g_driver.mu);
-    if (ensure_driver()) {
-      if (g_driver.n == g_driver.cap) {
-        const std::size_t cap = g_driver.cap == 0 ? 64 : g_driver.cap * 2;
-        auto** grown = static_cast<PendingConnect**>(
-            std::realloc(static_cast<void*>(g_driver.items), cap * sizeof(PendingConnect*)));
-        if (grown != nullptr) {
-          g_driver.items = grown;
-          g_driver.cap = cap;
-        }
-      }
-      if (g_driver.n < g_driver.cap) {
-        p->owner = g_driver.pid.load(std::memory_order_relaxed);
-        p->slot = g_driver.n;
-        g_driver.items[g_driver.n++] = p;
-        driver = true;
-      }
-    }
-  }
+  const bool driver = list_job(p);
   if (!driver) {
     p->work_fd = -1;  // the caller's again
     delete p;
@@ -767,16 +713,7 @@ PendingConnect* async_job(const Runtime& rt, socks5::DialRequest request, socks5
     drop(p->slot);
     return p;
   }
-  const Clock::rep due = until.time_since_epoch().count();
-  if (missed || due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
-    MutexLock lock(&g_driver.mu);
-    if (due < g_driver.sleeps_until.load(std::memory_order_relaxed)) {
-      g_driver.sleeps_until.store(due, std::memory_order_relaxed);
-      wake_driver();
-    } else if (missed) {
-      wake_driver();
-    }
-  }
+  wake_for(missed, until);
   return p;
 }
 

@@ -141,18 +141,10 @@ socklen_t canonical_peer(int socket_family, const sockaddr* sa, socklen_t len,
   std::memcpy(&in, sa, sizeof in);
   in.sin_family = AF_INET;
   std::memset(in.sin_zero, 0, sizeof in.sin_zero);
-  if (socket_family != AF_INET6) {
-    std::memcpy(&out, &in, sizeof in);
-    return sizeof in;
-  }
-  sockaddr_in6 m{};
-  m.sin6_family = AF_INET6;
-  m.sin6_port = in.sin_port;
-  m.sin6_addr.s6_addr[10] = 0xFF;
-  m.sin6_addr.s6_addr[11] = 0xFF;
-  std::memcpy(&m.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-  std::memcpy(&out, &m, sizeof m);
-  return sizeof m;
+  // On an IPv6 socket, v4-mapped.
+  const int family = socket_family == AF_INET6 ? AF_INET6 : AF_INET;
+  socks5::fit_family(reinterpret_cast<const sockaddr*>(&in), family, out);
+  return family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
 }
 
 bool read_usual_address(const sockaddr* sa, socklen_t len, Destination& dst) noexcept {

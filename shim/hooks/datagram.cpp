@@ -328,8 +328,8 @@ int send_mmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
       if (m.msg_name == nullptr || !plain) continue;
       Destination d;
       char name[256];
-      switch (datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen,
-                             nested, d, name)) {
+      switch (datagram_route(fd, static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, nested, d,
+                             name)) {
         case Route::direct:
         case Route::as_connected: break;  // no association: the kernel sends to the peer
         case Route::proxy:
