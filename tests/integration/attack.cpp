@@ -38,8 +38,8 @@
 //   attack sendmmsg100 ADDR PORT         sendmmsg of 100 datagrams
 //   attack racename DIRECT DPORT PROXIED PPORT [sendmsg|mmsg|connect]
 //       sendmsg on a socket connected to DIRECT while a thread flips msg_name to PROXIED
-//       (the default; mmsg: sendmmsg of 8 such messages; connect: TCP connects to an address another
-//       thread flips between DIRECT and PROXIED)
+//       (the default; mmsg: sendmmsg of 8 such messages; connect: TCP connects to an address
+//       another thread flips between DIRECT and PROXIED)
 //   attack racedup DIRECT DPORT PROXIED PPORT
 //       sendto(PROXIED) on a descriptor another thread switches between TCP and UDP (dup2)
 //   attack unixcwd DIR [threads]
@@ -85,36 +85,13 @@
 #include <thread>
 #include <vector>
 
+#include "integration/probe_common.hpp"
+
 namespace {
 
-const char* errno_name(int e) {
-  switch (e) {
-    case 0: return "0";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EAGAIN: return "EAGAIN";
-    case EINTR: return "EINTR";
-    case EISCONN: return "EISCONN";
-    case EALREADY: return "EALREADY";
-    case EINPROGRESS: return "EINPROGRESS";
-    case ENOTCONN: return "ENOTCONN";
-    case EDESTADDRREQ: return "EDESTADDRREQ";
-    case ECONNRESET: return "ECONNRESET";
-    case EPIPE: return "EPIPE";
-    case EBADF: return "EBADF";
-    case ENOSYS: return "ENOSYS";
-    case EPERM: return "EPERM";
-    case EMSGSIZE: return "EMSGSIZE";
-    case EPROTO: return "EPROTO";
-    case ECONNABORTED: return "ECONNABORTED";
-    default: return "other";
-  }
-}
+using probe_common::addr_text;
+using probe_common::echo;
+using probe_common::errno_name;
 
 // "what: ok" or "what: errno=NAME".
 void report(const char* what, long r) {
@@ -145,20 +122,42 @@ bool parse(const char* addr, const char* port, sockaddr_storage& ss) {
   return false;
 }
 
-// Sends a line and waits (bounded) for it to come back.
-bool echo(int fd, const char* text) {
-  const std::size_t n = std::strlen(text);
-  if (send(fd, text, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) return false;
-  std::string got;
-  while (got.size() < n) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 5000) != 1) return false;
-    char buf[256];
-    const ssize_t r = recv(fd, buf, sizeof buf, 0);
-    if (r <= 0) return false;
-    got.append(buf, static_cast<std::size_t>(r));
-  }
-  return got == text;
+// The full length of `ss`'s address (sockaddr_in or sockaddr_in6).
+socklen_t full_len(const sockaddr_storage& ss) {
+  return ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+}
+
+// Waits (up to 5 s) until `fd` is readable.
+bool readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 5000) == 1;
+}
+
+// Waits (up to 5 s) for a datagram of `n` octets back on `fd` (a catcher's or an echo's) and
+// prints "reply ok" or "reply none".
+void reply_back(int fd, ssize_t n) {
+  char buf[64];
+  const bool back = readable(fd) && recv(fd, buf, sizeof buf, 0) == n;
+  std::printf("reply %s\n", back ? "ok" : "none");
+}
+
+// Waits (up to 10 s) for `fd`'s connect outcome and prints "LABEL poll: ..." and
+// "LABEL SO_ERROR NAME".
+void print_outcome(int fd, const std::string& label) {
+  pollfd p{fd, POLLOUT, 0};
+  report((label + "poll").c_str(), poll(&p, 1, 10000));
+  int err = -1;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  std::printf("%sSO_ERROR %s\n", label.c_str(), errno_name(err));
+}
+
+// A non-blocking TCP connect to ADDR:PORT (reported); the socket, or -1.
+int tcp_nonblocking(const char* addr, const char* port, sockaddr_storage& ss) {
+  if (!parse(addr, port, ss)) return -1;
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&ss), full_len(ss)));
+  return fd;
 }
 
 int do_oddlen(const char* addr, const char* port, const std::string& how, int len) {
@@ -177,13 +176,8 @@ int do_oddlen(const char* addr, const char* port, const std::string& how, int le
   const int fd = socket(how == "udpunspec" ? AF_INET : ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   const ssize_t sent = sendto(fd, "odd", 3, 0, reinterpret_cast<sockaddr*>(&ss), slen);
   report("sendto", sent);
-  if (sent == 3) {
-    // The catcher echoes: waiting for it keeps the association up until the datagram crossed.
-    pollfd p{fd, POLLIN, 0};
-    char buf[16];
-    const bool back = poll(&p, 1, 5000) == 1 && recv(fd, buf, sizeof buf, 0) == 3;
-    std::printf("reply %s\n", back ? "ok" : "none");
-  }
+  // The catcher echoes: waiting for it keeps the association up until the datagram crossed.
+  if (sent == 3) reply_back(fd, 3);
   close(fd);
   return 0;
 }
@@ -233,7 +227,7 @@ bool read_until_answer(int fd, unsigned id, bool& answered) {
 int do_stubinject(const char* stub, const char* external, const std::string& how) {
   sockaddr_storage ss{};
   if (!parse(stub, "53", ss)) return 2;
-  const socklen_t slen = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const socklen_t slen = full_len(ss);
   const int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   const std::string q1 = dns_query("first.test", 0x1111);
   if (how == "connect") {
@@ -295,12 +289,21 @@ long ms_since(Clock::time_point t0) {
 int udp_to(const char* addr, const char* port, sockaddr_storage& ss, socklen_t& len,
            bool nonblock = false) {
   if (!parse(addr, port, ss)) return -1;
-  len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  len = full_len(ss);
   const int fd =
       socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
   // No receive here may hang the probe, whatever the library does.
   timeval tv{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// A UDP socket that sent DATA to ADDR:PORT (reported as "sendto").
+int udp_sent(const char* addr, const char* port, const char* data) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const int fd = udp_to(addr, port, ss, len);
+  report("sendto", sendto(fd, data, std::strlen(data), 0, reinterpret_cast<sockaddr*>(&ss), len));
   return fd;
 }
 
@@ -321,27 +324,13 @@ void show(const char* what, int fd, int flags = 0) {
     return;
   }
   buf[n] = '\0';
-  char host[64] = "?";
-  unsigned port = 0;
-  if (from.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<sockaddr_in*>(&from);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (from.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<sockaddr_in6*>(&from);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    port = ntohs(in6->sin6_port);
-  }
-  std::printf("%s: '%s' from %s %u\n", what, buf, host, port);
+  std::printf("%s: '%s' from %s\n", what, buf, addr_text(from).c_str());
   std::fflush(stdout);
 }
 
 // One datagram to a relay that answers with a gap in a fragment sequence, then a whole one.
 int do_udpgap(const char* addr, const char* port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  const int fd = udp_to(addr, port, ss, len);
-  report("sendto", sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  const int fd = udp_sent(addr, port, "x");
   show("first", fd);
   close(fd);
   return 0;
@@ -349,12 +338,8 @@ int do_udpgap(const char* addr, const char* port) {
 
 // A fragmented answer (hostile udp-frag) peeked, then read: the same datagram both times.
 int do_udppeek(const char* addr, const char* port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  const int fd = udp_to(addr, port, ss, len);
-  report("sendto", sendto(fd, "peek-me-peek-me", 15, 0, reinterpret_cast<sockaddr*>(&ss), len));
-  pollfd p{fd, POLLIN, 0};
-  poll(&p, 1, 5000);
+  const int fd = udp_sent(addr, port, "peek-me-peek-me");
+  readable(fd);
   show("peek", fd, MSG_PEEK);
   show("read", fd);
   // Nothing else is queued: the peeked datagram was not a second one.
@@ -369,10 +354,7 @@ int do_udppeek(const char* addr, const char* port) {
 // timeout takes the answer and waits for more until the timeout (then returns 1); recv with
 // SO_RCVTIMEO of 1 s ends after about 1 s (EAGAIN), the dropped fragments notwithstanding.
 int do_udptimeout(const char* addr, const char* port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  const int fd = udp_to(addr, port, ss, len);
-  report("sendto", sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  const int fd = udp_sent(addr, port, "x");
   char bufs[4][64];
   iovec iov[4];
   mmsghdr vec[4]{};
@@ -415,7 +397,7 @@ int do_udproutes(const char* a, const char* aport, const char* b, const char* bp
   socklen_t la = 0, lb = 0;
   const int fd = udp_to(a, aport, sa, la);
   parse(b, bport, sb);
-  lb = sb.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  lb = full_len(sb);
   report("connect A", connect(fd, reinterpret_cast<sockaddr*>(&sa), la));
   report("send A", send(fd, "to-A", 4, 0));
   show("reply A", fd);
@@ -444,10 +426,7 @@ int do_udproutes(const char* a, const char* aport, const char* b, const char* bp
 // An associated UDP socket closed behind the library's back (the raw system call), its
 // number reused by accept() for TCP: recv must give the TCP peer's octets.
 int do_udpstale(const char* addr, const char* port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  const int u = udp_to(addr, port, ss, len);
-  report("sendto", sendto(u, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+  const int u = udp_sent(addr, port, "x");
   const int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in lo{};
   lo.sin_family = AF_INET;
@@ -478,12 +457,8 @@ int do_udpstale(const char* addr, const char* port) {
 // A receive with a buffer that claims 1 GiB (only its first page exists) on an associated
 // socket, with the address space limited to 256 MiB more than now.
 int do_udpbig(const char* addr, const char* port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  const int fd = udp_to(addr, port, ss, len);
-  report("sendto", sendto(fd, "big", 3, 0, reinterpret_cast<sockaddr*>(&ss), len));
-  pollfd p{fd, POLLIN, 0};
-  poll(&p, 1, 5000);
+  const int fd = udp_sent(addr, port, "big");
+  readable(fd);
   rlimit rl{};
   getrlimit(RLIMIT_AS, &rl);
   std::size_t used = 0;
@@ -511,13 +486,8 @@ int do_udpnonblock(const char* addr, const char* port, bool wait_reply) {
   const long took = ms_since(t0);
   report("sendto", r);
   std::printf("sendto took %ld ms\n", took);
-  if (wait_reply) {
-    // The datagram waited for the association, then left: the echo comes back.
-    pollfd p{fd, POLLIN, 0};
-    char buf[64];
-    const bool back = poll(&p, 1, 5000) == 1 && recv(fd, buf, sizeof buf, 0) == 11;
-    std::printf("reply %s\n", back ? "ok" : "none");
-  }
+  // The datagram waited for the association, then left: the echo comes back.
+  if (wait_reply) reply_back(fd, 11);
   close(fd);
   return 0;
 }
@@ -525,14 +495,11 @@ int do_udpnonblock(const char* addr, const char* port, bool wait_reply) {
 // A non-blocking TCP connect to ADDR:PORT through a slow proxy; while it is under way, every
 // data call (sendto without an address and with one, sendmmsg, recvmmsg, sendfile, splice)
 // must give EAGAIN; then the connection works and echoes cleanly.
-int do_asyncdata(const char* addr, const char* port) {
-  sockaddr_storage ss{};
-  if (!parse(addr, port, ss)) return 2;
-  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&ss), len));
+int do_asyncdata(int fd, const sockaddr_storage& ss) {
+  const socklen_t len = full_len(ss);
   report("sendto NULL", sendto(fd, "X", 1, MSG_NOSIGNAL, nullptr, 0));
-  report("sendto addr", sendto(fd, "X", 1, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len));
+  report("sendto addr",
+         sendto(fd, "X", 1, MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&ss), len));
   iovec iov{const_cast<char*>("X"), 1};
   mmsghdr out{};
   out.msg_hdr.msg_iov = &iov;
@@ -556,12 +523,7 @@ int do_asyncdata(const char* addr, const char* port) {
     report("splice in", splice(pipefd[0], nullptr, fd, nullptr, 4, SPLICE_F_NONBLOCK));
     report("splice out", splice(fd, nullptr, pipefd[1], nullptr, 4, SPLICE_F_NONBLOCK));
   }
-  pollfd p{fd, POLLOUT, 0};
-  report("poll", poll(&p, 1, 10000));
-  int err = -1;
-  socklen_t elen = sizeof err;
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
-  std::printf("SO_ERROR %s\n", errno_name(err));
+  print_outcome(fd, "");
   // Nothing of the above reached the proxy: the first octets the target sees are these.
   const int flags = fcntl(fd, F_GETFL);
   fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -573,20 +535,10 @@ int do_asyncdata(const char* addr, const char* port) {
 // A non-blocking connect through a proxy that never answers; fork; the parent closes its
 // copy and waits: the child, once the outcome is known, must not be able to send into the
 // half-made proxy connection.
-int do_asyncforkclose(const char* addr, const char* port) {
-  sockaddr_storage ss{};
-  if (!parse(addr, port, ss)) return 2;
-  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  report("connect", connect(fd, reinterpret_cast<sockaddr*>(&ss), len));
+int do_asyncforkclose(int fd) {
   const pid_t child = fork();
   if (child == 0) {
-    pollfd p{fd, POLLOUT, 0};
-    report("child poll", poll(&p, 1, 10000));
-    int err = -1;
-    socklen_t elen = sizeof err;
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
-    std::printf("child SO_ERROR %s\n", errno_name(err));
+    print_outcome(fd, "child ");
     report("child send", send(fd, "INTO-THE-HANDSHAKE", 18, MSG_NOSIGNAL));
     std::fflush(stdout);
     _exit(0);
@@ -598,19 +550,24 @@ int do_asyncforkclose(const char* addr, const char* port) {
   return 0;
 }
 
-std::string text_of(const sockaddr_storage& ss) {
-  char host[64] = "?";
-  unsigned port = 0;
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    port = ntohs(in6->sin6_port);
+// A socket listening on LOCAL (any port; through the proxy with --listen proxy), bind and
+// listen reported; non-blocking and registered (level-triggered, for EPOLLIN) with a new
+// epoll instance `ep` when `event_loop`. -1 for an address that does not parse.
+int listening(const char* local, bool event_loop, int& ep) {
+  sockaddr_storage ss{};
+  if (!parse(local, "0", ss)) return -1;
+  const int l =
+      socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (event_loop ? SOCK_NONBLOCK : 0), 0);
+  report("bind", bind(l, reinterpret_cast<sockaddr*>(&ss), full_len(ss)));
+  report("listen", listen(l, 8));
+  if (event_loop) {
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = l;
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
   }
-  return std::string(host) + " " + std::to_string(port);
+  return l;
 }
 
 // A non-blocking listener bound to LOCAL (through the proxy: --listen proxy), registered with
@@ -619,22 +576,14 @@ std::string text_of(const sockaddr_storage& ss) {
 // and the data crosses; then accept4 again gives EAGAIN at once, and the listener is not
 // readable until the next peer.
 int do_bindloop(const char* local, int rounds) {
-  sockaddr_storage ss{};
-  if (!parse(local, "0", ss)) return 2;
-  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  const int l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  report("bind", bind(l, reinterpret_cast<sockaddr*>(&ss), len));
-  report("listen", listen(l, 8));
-  const int ep = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = l;
-  epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  int ep = -1;
+  const int l = listening(local, true, ep);
+  if (l < 0) return 2;
   for (int round = 1; round <= rounds; ++round) {
     sockaddr_storage at{};
     socklen_t alen = sizeof at;
     getsockname(l, reinterpret_cast<sockaddr*>(&at), &alen);
-    std::printf("round %d listening at %s\n", round, text_of(at).c_str());
+    std::printf("round %d listening at %s\n", round, addr_text(at).c_str());
     std::atomic<int> peer{-1};
     std::thread t([&] {
       const int d = socket(at.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -679,17 +628,9 @@ int do_bindloop(const char* local, int rounds) {
 // A listener through a proxy whose BIND ends after its first reply: accept reports an error,
 // and the program's event loop does not spin (the CPU time of 3 s of waiting is printed).
 int do_bindfail(const char* local) {
-  sockaddr_storage ss{};
-  if (!parse(local, "0", ss)) return 2;
-  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  const int l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  report("bind", bind(l, reinterpret_cast<sockaddr*>(&ss), len));
-  report("listen", listen(l, 8));
-  const int ep = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = l;
-  epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  int ep = -1;
+  const int l = listening(local, true, ep);
+  if (l < 0) return 2;
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
   const auto t0 = Clock::now();
@@ -721,12 +662,9 @@ int do_bindfail(const char* local) {
 // going) connects one peer after the other, each to where getsockname() says, and reads each
 // one's greeting from the child that accepted it.
 int do_bindprefork(const char* local, int children) {
-  sockaddr_storage ss{};
-  if (!parse(local, "0", ss)) return 2;
-  const socklen_t len = ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  const int l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  report("bind", bind(l, reinterpret_cast<sockaddr*>(&ss), len));
-  report("listen", listen(l, 8));
+  int ep = -1;
+  const int l = listening(local, false, ep);
+  if (l < 0) return 2;
   std::vector<pid_t> pids;
   for (int k = 0; k < children; ++k) {
     const pid_t pid = fork();
@@ -816,7 +754,7 @@ int do_racename(const char* direct, const char* dport, const char* proxied, cons
   socklen_t dlen = 0, plen = 0;
   const int fd = udp_to(direct, dport, d, dlen);
   parse(proxied, pport, p);
-  plen = p.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  plen = full_len(p);
   report("connect", connect(fd, reinterpret_cast<sockaddr*>(&d), dlen));
   iovec iov{const_cast<char*>("race"), 4};
   constexpr int kBatch = 8;
@@ -878,8 +816,8 @@ int do_racedup(const char* direct, const char* dport, const char* proxied, const
   sockaddr_storage d{}, p{};
   parse(direct, dport, d);
   parse(proxied, pport, p);
-  const socklen_t dlen = d.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  const socklen_t plen = p.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const socklen_t dlen = full_len(d);
+  const socklen_t plen = full_len(p);
   const int tcp = socket(d.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   report("connect", connect(tcp, reinterpret_cast<sockaddr*>(&d), dlen));
   const int udp = socket(p.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -968,8 +906,7 @@ int do_alarmconnect(const char* addr, const char* port) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   alarm(1);
   const auto t0 = Clock::now();
-  const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss),
-                        ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss), full_len(ss));
   const int e = errno;
   std::printf("connect: %s after %ld ms\n", r == 0 ? "ok" : errno_name(e), ms_since(t0));
   return 0;
@@ -998,8 +935,8 @@ int do_stuckmany(const char* tarpit, const char* tport, const char* good, const 
                  int n) {
   sockaddr_storage t{}, g{};
   if (!parse(tarpit, tport, t) || !parse(good, gport, g) || n <= 0) return 2;
-  const socklen_t tlen = t.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  const socklen_t glen = g.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  const socklen_t tlen = full_len(t);
+  const socklen_t glen = full_len(g);
   std::vector<std::thread> stuck;
   for (int i = 0; i < n; ++i) {
     stuck.emplace_back([&] {
@@ -1077,7 +1014,8 @@ int do_udpround(const char* host, const char* port) {
   socklen_t flen = sizeof from;
   ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
   std::printf("recvfrom: %s from %s\n",
-              n == 3 && std::memcmp(buf, "one", 3) == 0 ? "'one'" : "WRONG", text_of(from).c_str());
+              n == 3 && std::memcmp(buf, "one", 3) == 0 ? "'one'" : "WRONG",
+              addr_text(from).c_str());
   // sendmsg / recvmsg
   iovec out_iov{const_cast<char*>("two!"), 4};
   msghdr out{};
@@ -1096,7 +1034,7 @@ int do_udpround(const char* host, const char* port) {
   n = recvmsg(fd, &in, 0);
   std::printf("recvmsg: %s from %s\n",
               n == 4 && std::memcmp(buf, "two!", 4) == 0 ? "'two!'" : "WRONG",
-              text_of(src).c_str());
+              addr_text(src).c_str());
   // sendmmsg / recvmmsg
   iovec mo{const_cast<char*>("three"), 5};
   mmsghdr mm{};
@@ -1124,7 +1062,7 @@ int do_udpround(const char* host, const char* port) {
   sockaddr_storage peer{};
   socklen_t plen = sizeof peer;
   getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen);
-  std::printf("peer %s\n", text_of(peer).c_str());
+  std::printf("peer %s\n", addr_text(peer).c_str());
   close(fd);
   return 0;
 }
@@ -1142,7 +1080,13 @@ int main(int argc, char** argv) {
   }
   if (mode == "stubinject" && argc == 5) return do_stubinject(argv[2], argv[3], argv[4]);
   if (mode == "udpgap" && argc == 4) return do_udpgap(argv[2], argv[3]);
-  if (mode == "asyncdata" && argc == 4) return do_asyncdata(argv[2], argv[3]);
+  if ((mode == "asyncdata" || mode == "asyncforkclose") && argc == 4) {
+    // A non-blocking connect to ADDR:PORT under way, then the attack.
+    sockaddr_storage ss{};
+    const int fd = tcp_nonblocking(argv[2], argv[3], ss);
+    if (fd < 0) return 2;
+    return mode == "asyncdata" ? do_asyncdata(fd, ss) : do_asyncforkclose(fd);
+  }
   if (mode == "bindloop" && argc == 4) return do_bindloop(argv[2], std::atoi(argv[3]));
   if (mode == "bindfail" && argc == 3) return do_bindfail(argv[2]);
   if (mode == "sendmmsg100" && argc == 4) return do_sendmmsg100(argv[2], argv[3]);
@@ -1158,7 +1102,6 @@ int main(int argc, char** argv) {
   if (mode == "dnsask" && argc == 4) return do_dnsask(argv[2], argv[3]);
   if (mode == "udpround" && argc == 4) return do_udpround(argv[2], argv[3]);
   if (mode == "bindprefork" && argc == 4) return do_bindprefork(argv[2], std::atoi(argv[3]));
-  if (mode == "asyncforkclose" && argc == 4) return do_asyncforkclose(argv[2], argv[3]);
   if (mode == "udppeek" && argc == 4) return do_udppeek(argv[2], argv[3]);
   if (mode == "udptimeout" && argc == 4) return do_udptimeout(argv[2], argv[3]);
   if (mode == "udpconnected" && argc == 4) return do_udpconnected(argv[2], argv[3]);

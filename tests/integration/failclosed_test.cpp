@@ -62,10 +62,13 @@ Arrivals since(const Marks& m, const std::string& addr, int port) {
 
 }  // namespace
 
-TEST_CASE("fail closed: addresses are read as the kernel reads them (odd lengths, AF_UNSPEC)",
-          "[shim][lab][probe][failclosed]") {
-  // A rule sends port 7100 through the proxy even on loopback: [::1]:7100 and 127.0.0.1:7100
-  // on the client side are reachable only directly, those on the proxy side only through it.
+namespace {
+
+// Odd address lengths and AF_UNSPEC, by `program` (the preloaded probe, or its static build
+// under the supervisor). A rule sends port 7100 through the proxy even on loopback: [::1]:7100
+// and 127.0.0.1:7100 on the client side are reachable only directly, those on the proxy side
+// only through it.
+void odd_addresses(const std::string& program, bool supervised) {
   const int port = 7100;
   catchers("::1", port);
   catchers("127.0.0.1", port);
@@ -93,48 +96,26 @@ TEST_CASE("fail closed: addresses are read as the kernel reads them (odd lengths
   for (const auto& c : cases) {
     INFO(c.addr << " " << c.args);
     const Marks m = mark(c.addr, port);
-    const std::string out = run_ok(lab().socksify() + via + kAttack + " oddlen " + c.addr + " " +
+    const std::string out = run_ok(lab().socksify() + via + program + " oddlen " + c.addr + " " +
                                    std::to_string(port) + " " + c.args);
     CHECK_THAT(out, Catch::Contains(c.expect));
+    if (supervised) CHECK_THAT(out, !Catch::Contains("warning"));  // the supervisor ran it
     const Arrivals a = since(m, c.addr, port);
     CHECK(a.direct == 0);  // nothing reached the client side's own loopback
     CHECK(a.proxied == (c.arrives ? 1u : 0u));
   }
 }
 
+}  // namespace
+
+TEST_CASE("fail closed: addresses are read as the kernel reads them (odd lengths, AF_UNSPEC)",
+          "[shim][lab][probe][failclosed]") {
+  odd_addresses(kAttack, false);
+}
+
 TEST_CASE("fail closed, supervised: addresses are read as the kernel reads them",
           "[shim][lab][probe][failclosed][supervisor]") {
-  const int port = 7100;
-  catchers("::1", port);
-  catchers("127.0.0.1", port);
-  const std::string via = " -x " + kDanted + " -r \"proxy port 7100\" ";
-  struct Case {
-    const char* addr;
-    const char* args;
-    const char* expect;
-    bool arrives;
-  };
-  const Case cases[] = {
-      {"::1", "tcp 24", "connect: ok 0", true},
-      {"::1", "udp 24", "sendto: ok 3", true},
-      {"127.0.0.1", "tcp 20", "connect: ok 0", true},
-      {"127.0.0.1", "udp 20", "sendto: ok 3", true},
-      {"127.0.0.1", "udpunspec 16", "sendto: ok 3", true},
-      {"::1", "tcp 23", "connect: errno=EINVAL", false},
-      {"::1", "udp 23", "sendto: errno=EINVAL", false},
-      {"127.0.0.1", "tcp 15", "connect: errno=EINVAL", false},
-  };
-  for (const auto& c : cases) {
-    INFO(c.addr << " " << c.args);
-    const Marks m = mark(c.addr, port);
-    const std::string out = run_ok(lab().socksify() + via + kStaticAttack + " oddlen " + c.addr +
-                                   " " + std::to_string(port) + " " + c.args);
-    CHECK_THAT(out, Catch::Contains(c.expect));
-    CHECK_THAT(out, !Catch::Contains("warning"));  // it ran under the supervisor
-    const Arrivals a = since(m, c.addr, port);
-    CHECK(a.direct == 0);
-    CHECK(a.proxied == (c.arrives ? 1u : 0u));
-  }
+  odd_addresses(kStaticAttack, true);
 }
 
 TEST_CASE("fail closed: the DNS stub socket is on loopback and hears only the stub",
@@ -453,8 +434,8 @@ TEST_CASE("supervised: blocking connects to a silent host do not hold up the oth
   lab().start_hostile("tarpit", "192.0.2.1", 1129);
   catchers("127.0.0.1", 7221);
   const std::string out =
-      run_ok(lab().socksify() + " -x " + kDanted + " -r \"direct 192.0.2.1/32\" " +
-             kStaticAttack + " stuckmany 192.0.2.1 1129 127.0.0.1 7221 12");
+      run_ok(lab().socksify() + " -x " + kDanted + " -r \"direct 192.0.2.1/32\" " + kStaticAttack +
+             " stuckmany 192.0.2.1 1129 127.0.0.1 7221 12");
   CHECK_THAT(out, Catch::Contains("inside connect: 12 of 12"));
   CHECK_THAT(out, Catch::Contains("good connect: ok after"));
   CHECK(number_after(out, "good connect: ok after ") < 10000);  // a hang check, not a timing

@@ -154,16 +154,21 @@ def udp_header_size(d):
     return 4 + 1 + d[4] + 2
 
 
+def method_none_request(c):
+    """The greeting, answered with method none, then the request (read and returned)."""
+    head = recv_exact(c, 2)
+    recv_exact(c, head[1])
+    c.sendall(b"\x05\x00")
+    req = recv_exact(c, 4)
+    atyp = req[3]
+    addr = recv_exact(c, {1: 4, 4: 16}.get(atyp, 0) or recv_exact(c, 1)[0])
+    return req + addr + recv_exact(c, 2)
+
+
 def serve_udp(c, addr, logpath, mode):
     """Method none, then UDP ASSOCIATE: a relay on ADDR that echoes what it gets."""
     try:
-        head = recv_exact(c, 2)
-        recv_exact(c, head[1])
-        c.sendall(b"\x05\x00")
-        req = recv_exact(c, 4)
-        atyp = req[3]
-        recv_exact(c, {1: 4, 4: 16}.get(atyp, 0) or recv_exact(c, 1)[0])
-        recv_exact(c, 2)
+        method_none_request(c)
         r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         r.bind((addr, 0))
         port = r.getsockname()[1]
@@ -236,13 +241,7 @@ def serve_bind_eof(c, addr, logpath):
     """Method none, then BIND: the first reply (where it listens), and 0.5 s later an end of
     stream instead of the second reply."""
     try:
-        head = recv_exact(c, 2)
-        recv_exact(c, head[1])
-        c.sendall(b"\x05\x00")
-        req = recv_exact(c, 4)
-        atyp = req[3]
-        recv_exact(c, {1: 4, 4: 16}.get(atyp, 0) or recv_exact(c, 1)[0])
-        recv_exact(c, 2)
+        method_none_request(c)
         c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(addr) + (4999).to_bytes(2, "big"))
         log(logpath, "bind-eof bound")
         time.sleep(0.5)

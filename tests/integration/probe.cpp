@@ -84,33 +84,13 @@
 #include <thread>
 #include <vector>
 
+#include "integration/probe_common.hpp"
+
 namespace {
 
-const char* errno_name(int e) {
-  switch (e) {
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EACCES: return "EACCES";
-    case EISCONN: return "EISCONN";
-    case EALREADY: return "EALREADY";
-    case EINPROGRESS: return "EINPROGRESS";
-    case ECONNRESET: return "ECONNRESET";
-    case EPROTO: return "EPROTO";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EPERM: return "EPERM";
-    case EINTR: return "EINTR";
-    case EINVAL: return "EINVAL";
-    case ENOTCONN: return "ENOTCONN";
-    case EBADF: return "EBADF";
-    case EPIPE: return "EPIPE";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EAGAIN: return "EAGAIN";
-    case EDESTADDRREQ: return "EDESTADDRREQ";
-    default: return "other";
-  }
-}
+using probe_common::addr_text;
+using probe_common::echo;
+using probe_common::errno_name;
 
 int fail(const char* what, int e) {
   std::printf("%s: errno=%s (%s)\n", what, errno_name(e), std::strerror(e));
@@ -141,37 +121,6 @@ bool resolve(const char* host, const char* port, const std::string& fam, sockadd
     len = sizeof m;
   }
   return true;
-}
-
-std::string addr_text(const sockaddr_storage& ss) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  unsigned port = 0;
-  if (ss.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    port = ntohs(in6->sin6_port);
-  }
-  return std::string(host) + " " + std::to_string(port);
-}
-
-// Sends a line and expects it echoed back (the lab's echo servers).
-bool echo(int fd, const char* text) {
-  const std::size_t n = std::strlen(text);
-  if (send(fd, text, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) return false;
-  std::string got;
-  while (got.size() < n) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 5000) != 1) return false;
-    char buf[256];
-    const ssize_t r = recv(fd, buf, sizeof buf, 0);
-    if (r <= 0) return false;
-    got.append(buf, static_cast<std::size_t>(r));
-  }
-  return got == text;
 }
 
 // Waits for a non-blocking connect the way event loops do, then reads SO_ERROR.
