@@ -513,11 +513,68 @@ def via_proxy_count():
 
 
 # --- The seccomp supervisor (--mode supervisor): per-connect time against the preload on the
-# same danted, and 50 goroutines as a multiple of one at an emulated round trip ---------------
+# same danted, idle and with the two cores busy; 50 goroutines as a multiple of one; the
+# wrapper's threads for 1,000 simultaneous Go dials; its memory over 100,000 connects. An
+# older build to compare with in the same run: SOCKSIFY_BENCH_BASELINE_TOOL=/path/to/socksify
+# (its own libsocksify.so beside it, as in a build tree) ------------------------------------
+
+def proc_status(pid):
+    """(threads, VmRSS KiB) of process `pid`, or None once it has gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    t = re.search(r"^Threads:\s+(\d+)", text, re.M)
+    r = re.search(r"^VmRSS:\s+(\d+)", text, re.M)
+    return (int(t.group(1)) if t else 0, int(r.group(1)) if r else 0)
+
+
+def run_sampled(cmd, interval):
+    """Runs `cmd` (argv) and samples its process (the wrapper: `ip netns exec` execs it) every
+    `interval` s: (output, [(seconds since start, threads, rss KiB)])."""
+    out_path = os.path.join(WORK, "sampled.out")
+    with open(out_path, "w") as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        samples = []
+        deadline = t0 + 600  # bounded: a wedged run is killed
+        while p.poll() is None:
+            st = proc_status(p.pid)
+            if st:
+                samples.append((time.monotonic() - t0, st[0], st[1]))
+            if time.monotonic() > deadline:
+                p.kill()
+            time.sleep(interval)
+        p.wait()
+    with open(out_path) as f:
+        return f.read(), samples
+
+
+class Hogs:
+    """Two processes that keep both cores busy (bounded: `timeout` ends them)."""
+    def __enter__(self):
+        self.procs = [subprocess.Popen(["timeout", "900", "yes"], stdout=subprocess.DEVNULL,
+                                       preexec_fn=os.setsid) for _ in range(2)]
+        procs.extend(self.procs)  # cleanup() ends them too, whatever happens
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # timeout and its yes
+            except OSError:
+                pass
+            p.wait()
+
 
 def report_supervisor():
     print("measuring the supervisor (interleaved) ...", file=sys.stderr)
     parallel_setup()
+    # 100,000 connects in a row: TIME_WAIT would use up the ports without reuse.
+    for ns in (C, P):
+        sh(in_ns(ns, "sysctl -q -w net.ipv4.tcp_tw_reuse=1"))
+        sh(in_ns(ns, "sysctl -q -w net.ipv4.ip_local_port_range='1024 65000'"))
     src = os.path.join(ROOT, "bench/connect_loop.c")
     sh("cc -O2 -o %s/connect_loop %s" % (WORK, src))
     sh("cc -O2 -static -o %s/connect_loop_static %s" % (WORK, src))
@@ -525,57 +582,110 @@ def report_supervisor():
         WORK, WORK, WORK)
     sh("cd %s && env %s go build -o %s/dialmany %s/tests/integration/go/dialmany.go" % (
         WORK, go_env, WORK, ROOT))
+    tools = {"": SOCKSIFY}
+    base = os.environ.get("SOCKSIFY_BENCH_BASELINE_TOOL")
+    if base:
+        tools[" (baseline)"] = base
     n = 100 if QUICK else 300
     rounds = 1 if QUICK else 7
-    rows = {
-        "direct (no proxy), static": "%s/connect_loop_static %s 7001 %d" % (WORK, TARGET, n),
-        "preload (dynamic program)": "%s -x socks5://%s:1080 %s/connect_loop %s 7001 %d" % (
-            SOCKSIFY, PROXY, WORK, TARGET, n),
-        "supervisor (static program)": "%s -x socks5://%s:1080 %s/connect_loop_static %s 7001 %d" % (
-            SOCKSIFY, PROXY, WORK, TARGET, n),
-        # A dynamic child of a supervised program: the preload does the handshake, and the
-        # supervisor only connects it to the proxy (the cost of the two layers together).
-        "preload inside the supervisor": "%s --mode supervisor -x socks5://%s:1080 %s/connect_loop"
-                                         " %s 7001 %d" % (SOCKSIFY, PROXY, WORK, TARGET, n),
-    }
-    per = {k: [] for k in rows}
+    rows = {"direct (no proxy), static": "%s/connect_loop_static %s 7001 %d" % (WORK, TARGET, n)}
+    for tag, tool in tools.items():
+        rows["preload" + tag] = "%s -x socks5://%s:1080 %s/connect_loop %s 7001 %d" % (
+            tool, PROXY, WORK, TARGET, n)
+        rows["supervisor" + tag] = "%s -x socks5://%s:1080 %s/connect_loop_static %s 7001 %d" % (
+            tool, PROXY, WORK, TARGET, n)
+    # A dynamic child of a supervised program: the preload does the handshake, and the
+    # supervisor only connects it to the proxy (the cost of the two layers together).
+    rows["preload inside the supervisor"] = (
+        "%s --mode supervisor -x socks5://%s:1080 %s/connect_loop %s 7001 %d" % (
+            SOCKSIFY, PROXY, WORK, TARGET, n))
+
+    def per_connect(loaded):
+        per = {k: [] for k in rows}
+        for _ in range(rounds):
+            for name, cmd in rows.items():
+                ns = P if name.startswith("direct") else C
+                out = sh(in_ns(ns, cmd), capture=True, check=False)
+                m = re.search(r"per_connect_us ([0-9.]+) ok (\d+)", out)
+                if m and int(m.group(2)) == n:
+                    per[name].append(float(m.group(1)))
+                else:
+                    print("  %s%s failed: %s" % (name, " (loaded)" if loaded else "",
+                                                 out.strip()[-200:]), file=sys.stderr)
+        return {k: statistics.median(v) for k, v in per.items() if v}
+
+    idle = per_connect(False)
+    with Hogs():
+        loaded = per_connect(True)
+    conc = {(tag, k): [] for tag in tools for k in (1, 50)}
     for _ in range(rounds):
-        for name, cmd in rows.items():
-            ns = P if name.startswith("direct") else C
-            out = sh(in_ns(ns, cmd), capture=True, check=False)
-            m = re.search(r"per_connect_us ([0-9.]+) ok (\d+)", out)
-            if m and int(m.group(2)) == n:
-                per[name].append(float(m.group(1)))
-            else:
-                print("  %s failed: %s" % (name, out.strip()[-200:]), file=sys.stderr)
-    conc = {1: [], 50: []}
-    for _ in range(rounds):
-        for k in (1, 50):
+        for (tag, k), runs in conc.items():
             out = sh(in_ns(C, "%s -x socks5://%s:1086 %s/dialmany %s:7001 %d" % (
-                SOCKSIFY, PROXY, WORK, TARGET, k)), capture=True, check=False)
+                tools[tag], PROXY, WORK, TARGET, k)), capture=True, check=False)
             m = re.search(r"echoed (\d+) of (\d+) in ([0-9.]+) ms", out)
             if m and m.group(1) == m.group(2):
-                conc[k].append(float(m.group(3)))
+                runs.append(float(m.group(3)))
             else:
-                print("  dialmany %d failed: %s" % (k, out.strip()[-200:]), file=sys.stderr)
+                print("  dialmany%s %d failed: %s" % (tag, k, out.strip()[-200:]), file=sys.stderr)
+    # 1,000 Go dials at once (behind the 20 ms round trip, so they overlap): the wrapper's
+    # threads, sampled every 2 ms.
+    dials = 200 if QUICK else 1000
+    threads = {}
+    for tag, tool in tools.items():
+        out, samples = run_sampled(["ip", "netns", "exec", C, tool, "-x",
+                                    "socks5://%s:1086" % PROXY, "%s/dialmany" % WORK,
+                                    "%s:7001" % TARGET, str(dials)], 0.002)
+        m = re.search(r"echoed (\d+) of (\d+) in ([0-9.]+) ms", out)
+        threads[tag] = (max((s[1] for s in samples), default=0),
+                        m.group(0) if m else "failed: " + out.strip()[-120:])
+    # Memory over 100,000 blocking connects in a row (a static program: every connect
+    # crosses the supervisor), sampled every 50 ms.
+    many = 10000 if QUICK else 100000
+    memory = {}
+    for tag, tool in tools.items():
+        out, samples = run_sampled(["ip", "netns", "exec", C, tool, "-x",
+                                    "socks5://%s:1080" % PROXY, "%s/connect_loop_static" % WORK,
+                                    TARGET, "7001", str(many)], 0.05)
+        m = re.search(r"per_connect_us ([0-9.]+) ok (\d+)", out)
+        live = [s for s in samples if s[2] > 0]
+        if live and m:
+            total = live[-1][0]
+            early = [s[2] for s in live if s[0] <= max(total * 0.02, 0.2)]
+            memory[tag] = (early[-1] if early else live[0][2], max(s[2] for s in live),
+                           live[-1][2], int(m.group(2)))
+        else:
+            print("  memory%s failed: %s" % (tag, out.strip()[-200:]), file=sys.stderr)
     print("\nThe seccomp supervisor: %d blocking connects in a row through danted (no delay); "
-          "medians of %d rounds:" % (n, rounds))
-    print("\n| path | µs per connect |\n|---|---|")
+          "medians of %d rounds, idle and with both cores busy (two `yes` processes):"
+          % (n, rounds))
+    print("\n| path | µs per connect, idle | µs per connect, loaded |\n|---|---|---|")
     for name in rows:
-        if per[name]:
-            print("| %s | %.1f |" % (name, statistics.median(per[name])))
-    if per["preload (dynamic program)"] and per["supervisor (static program)"] and \
-            per["direct (no proxy), static"]:
-        base = statistics.median(per["direct (no proxy), static"])
-        pre = statistics.median(per["preload (dynamic program)"]) - base
-        sup = statistics.median(per["supervisor (static program)"]) - base
-        print("\nAdded over the direct path: preload %.1f µs, supervisor %.1f µs (x%.2f)" % (
-            pre, sup, sup / pre if pre > 0 else float("nan")))
-    if conc[1] and conc[50]:
-        one, fifty = statistics.median(conc[1]), statistics.median(conc[50])
-        print("\nGo (CGO_ENABLED=0), one dial per goroutine, each echoing a line, through danted "
-              "behind a %d ms round trip: 1 goroutine %.1f ms, 50 goroutines %.1f ms (x%.2f)" % (
-                  2 * DELAY_MS, one, fifty, fifty / one))
+        cells = ["%.1f" % d[name] if name in d else "-" for d in (idle, loaded)]
+        print("| %s | %s |" % (name, " | ".join(cells)))
+    direct = "direct (no proxy), static"
+    for tag in tools:
+        for label, d in (("idle", idle), ("loaded", loaded)):
+            if all(k in d for k in (direct, "preload" + tag, "supervisor" + tag)):
+                pre = d["preload" + tag] - d[direct]
+                sup = d["supervisor" + tag] - d[direct]
+                print("\nAdded over the direct path%s, %s: preload %.1f µs, supervisor %.1f µs "
+                      "(x%.2f of the preload's)" % (tag, label, pre, sup,
+                                                     sup / pre if pre > 0 else float("nan")))
+    print("\nGo (CGO_ENABLED=0), one dial per goroutine, each echoing a line, through danted "
+          "behind a %d ms round trip:\n\n| supervisor | 1 goroutine ms | 50 goroutines ms (x of 1) |"
+          "\n|---|---|---|" % (2 * DELAY_MS))
+    for tag in tools:
+        if conc[(tag, 1)] and conc[(tag, 50)]:
+            one, fifty = statistics.median(conc[(tag, 1)]), statistics.median(conc[(tag, 50)])
+            print("| socksify%s | %.1f | %.1f (x%.2f) |" % (tag, one, fifty, fifty / one))
+    print("\n| supervisor | wrapper threads at most, %d Go dials at once | the dials |"
+          "\n|---|---|---|" % dials)
+    for tag, (peak, line) in threads.items():
+        print("| socksify%s | %d | %s |" % (tag, peak, line))
+    print("\n| supervisor | wrapper RSS KiB after 2%% | at most | at the end | connects ok "
+          "(of %d) |\n|---|---|---|---|---|" % many)
+    for tag, (early, peak, last, ok) in memory.items():
+        print("| socksify%s | %d | %d | %d | %d |" % (tag, early, peak, last, ok))
 
 
 # --- The pipelining stall: the first connection to a proxy that drops what is sent with the

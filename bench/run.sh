@@ -6,6 +6,8 @@
 #   bench/run.sh [--quick] [--udp | --gssapi | --parallel [--delay MS] | --supervisor | --stall]
 #   (only the UDP round trips / only GSSAPI / only the parallel connects, with MS of delay each
 #   way / only the seccomp supervisor / only the pipelining stall against microsocks)
+#   SOCKSIFY_BENCH_BASELINE_TOOL=/path/to/other/socksify adds that build's supervisor and
+#   preload rows to --supervisor, measured in the same run.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
