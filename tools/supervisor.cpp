@@ -112,7 +112,7 @@ class Bpf {
   void any_of(const std::array<std::uint32_t, N>& values, Label target) {
     for (const std::uint32_t v : values) jump(BPF_JEQ, v, target);
   }
-  void label(Label l) { at_[l] = code_.size(); }
+  void label(Label l) { at_[static_cast<std::size_t>(l)] = code_.size(); }
   std::vector<sock_filter> done() {
     for (const Jump& j : jumps_) {
       code_[j.at].jt = offset(j.at, j.jt);
@@ -127,7 +127,8 @@ class Bpf {
     Label jt, jf;
   };
   std::uint8_t offset(std::size_t from, Label to) const {
-    return to == kNext ? 0 : static_cast<std::uint8_t>(at_[to] - from - 1);
+    return to == kNext ? 0
+                       : static_cast<std::uint8_t>(at_[static_cast<std::size_t>(to)] - from - 1);
   }
   std::vector<sock_filter> code_;
   std::vector<Jump> jumps_;
