@@ -212,8 +212,8 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
   if (*chain != nullptr && (*chain)->value == "strict") c.chain = socks5::ChainMode::strict;
   // Remote DNS follows the proxy that resolves the destination: the first one in failover,
   // the last hop of a strict chain.
-  c.remote_dns = c.chain == socks5::ChainMode::strict ? c.proxies.back().remote_dns
-                                                      : c.proxies.front().remote_dns;
+  c.remote_dns = c.chain == socks5::ChainMode::strict ? c.proxies.back().remote_dns()
+                                                      : c.proxies.front().remote_dns();
   auto dns = checked("SOCKSIFY_DNS");
   if (!dns) return unexpected(dns.error());
   if (*dns != nullptr) c.remote_dns = (*dns)->value == "remote";

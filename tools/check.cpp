@@ -63,7 +63,7 @@ socks5::Result<socks5::Address> resolve_locally(const socks5::Address& a) {
 // resolved here for socks5://. Prints the failure and returns nullopt when that fails.
 std::optional<socks5::Address> target_for(const socks5::ProxyUri& resolving,
                                           const socks5::Address& target) {
-  if (resolving.remote_dns) return target;
+  if (resolving.remote_dns()) return target;
   auto resolved = resolve_locally(target);
   if (!resolved) {
     failure("target", target.to_string() + " (resolved locally, socks5://)", resolved.error());

@@ -69,49 +69,109 @@ std::string encode(std::string_view s) {
   return out;
 }
 
+struct SchemeInfo {
+  Scheme scheme;
+  std::string_view name;
+  std::string_view protocol;
+  std::uint16_t port;
+};
+
+constexpr SchemeInfo kSchemes[] = {
+    {Scheme::socks5, "socks5", "SOCKS5", 1080},   {Scheme::socks5h, "socks5h", "SOCKS5", 1080},
+    {Scheme::socks4, "socks4", "SOCKS4", 1080},   {Scheme::socks4a, "socks4a", "SOCKS4a", 1080},
+    {Scheme::http, "http", "HTTP CONNECT", 1080}, {Scheme::https, "https", "HTTPS CONNECT", 443},
+};
+
+const SchemeInfo& info(Scheme s) noexcept {
+  for (const auto& i : kSchemes) {
+    if (i.scheme == s) return i;
+  }
+  return kSchemes[0];
+}
+
+constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
+
 }  // namespace
+
+std::string_view scheme_name(Scheme s) noexcept {
+  return info(s).name;
+}
+
+std::string_view protocol_name(Scheme s) noexcept {
+  return info(s).protocol;
+}
+
+std::uint16_t default_port(Scheme s) noexcept {
+  return info(s).port;
+}
+
+bool ProxyUri::remote_dns() const noexcept {
+  return scheme != Scheme::socks5 && scheme != Scheme::socks4;
+}
 
 Result<ProxyUri, UriError> parse_proxy_uri(std::string_view text) {
   ProxyUri uri;
   if (text.empty()) return bad(0, "empty proxy URI");
   const auto sep = text.find("://");
   if (sep == std::string_view::npos) {
-    return bad(0, "missing scheme: write socks5://HOST[:PORT] or socks5h://HOST[:PORT]");
+    return bad(0,
+               "missing scheme: write SCHEME://HOST[:PORT] with socks5, socks5h, socks4, "
+               "socks4a, http or https");
   }
   const std::string scheme = lower(text.substr(0, sep));
-  if (scheme == "socks5") {
-    uri.remote_dns = false;
-  } else if (scheme == "socks5h") {
-    uri.remote_dns = true;
-  } else {
-    return bad(0, "unsupported scheme '" + std::string(text.substr(0, sep)) +
-                      "' (expected socks5 or socks5h)");
+  bool known = false;
+  for (const auto& i : kSchemes) {
+    if (scheme == i.name) {
+      uri.scheme = i.scheme;
+      known = true;
+    }
   }
+  if (!known) {
+    return bad(0, "unsupported scheme '" + std::string(text.substr(0, sep)) +
+                      "' (expected socks5, socks5h, socks4, socks4a, http or https)");
+  }
+  uri.port = default_port(uri.scheme);
   std::size_t pos = sep + 3;
   std::string_view rest = text.substr(pos);
-  // The authority ends at a path, query or fragment; only an empty path "/" is allowed.
+  // The authority ends at a path, query or fragment. Only an empty path "/" is allowed, or
+  // a Unix socket's path after "localhost" (curl's form).
+  std::string_view path;
+  std::size_t path_pos = 0;
   const auto end = rest.find_first_of("/?#");
   if (end != std::string_view::npos) {
+    const auto odd = rest.find_first_of("?#", end);
+    if (odd != std::string_view::npos) {
+      return bad(pos + odd, "unexpected query or fragment after the host");
+    }
     if (rest.substr(end) != "/") {
-      return bad(pos + end, "unexpected path, query or fragment after the host");
+      path = rest.substr(end);
+      path_pos = pos + end;
     }
     rest = rest.substr(0, end);
   }
   const auto at = rest.rfind('@');
   if (at != std::string_view::npos) {
-    const std::string_view info = rest.substr(0, at);
-    const auto colon = info.find(':');
-    const std::string_view user = info.substr(0, colon);
+    const std::string_view info_part = rest.substr(0, at);
+    const auto colon = info_part.find(':');
+    const std::string_view user = info_part.substr(0, colon);
     if (user.empty()) return bad(pos, "empty user name before '@'");
     auto u = decode(user, pos, "user name");
     if (!u) return unexpected(u.error());
-    if (u->size() > 255) return bad(pos, "user name longer than 255 octets (RFC 1929)");
+    if (u->size() > 255) return bad(pos, "user name longer than 255 octets");
+    if (uri.is_socks4() && u->find('\0') != std::string::npos) {
+      return bad(pos, "a SOCKS4 user id cannot contain a NUL octet");
+    }
+    if (uri.is_http() && u->find(':') != std::string::npos) {
+      return bad(pos, "an HTTP user name cannot contain ':' (RFC 7617)");
+    }
     uri.user = std::move(*u);
     if (colon != std::string_view::npos) {
-      auto p = decode(info.substr(colon + 1), pos + colon + 1, "password");
+      if (uri.is_socks4()) {
+        return bad(pos + colon, "SOCKS4 has a user id but no password: write socks4://USERID@HOST");
+      }
+      auto p = decode(info_part.substr(colon + 1), pos + colon + 1, "password");
       if (!p) return unexpected(p.error());
-      if (p->size() > 255)
-        return bad(pos + colon + 1, "password longer than 255 octets (RFC 1929)");
+      if (p->size() > 255) return bad(pos + colon + 1, "password longer than 255 octets");
       uri.password = std::move(*p);
     }
     pos += at + 1;
@@ -168,11 +228,33 @@ Result<ProxyUri, UriError> parse_proxy_uri(std::string_view text) {
     if (value == 0) return bad(pos, "port out of range (1-65535)");
     uri.port = static_cast<std::uint16_t>(value);
   }
+  if (!path.empty()) {
+    if (lower(uri.host) != "localhost") {
+      return bad(path_pos,
+                 "unexpected path after the host (a Unix socket is written "
+                 "socks5h://localhost/PATH)");
+    }
+    if (!uri.is_socks5()) {
+      return bad(path_pos, "a Unix socket path is only for socks5:// and socks5h:// proxies");
+    }
+    if (has_port) return bad(path_pos, "a Unix socket path takes no port");
+    auto p = decode(path, path_pos, "socket path");
+    if (!p) return unexpected(p.error());
+    if (p->find('\0') != std::string::npos) {
+      return bad(path_pos, "a NUL octet in the socket path");
+    }
+    if (p->size() > kMaxUnixPath) {
+      return bad(path_pos, "socket path longer than 107 octets (sun_path)");
+    }
+    uri.unix_path = std::move(*p);
+    uri.host = "localhost";
+  }
   return uri;
 }
 
 std::string ProxyUri::to_string(bool reveal) const {
-  std::string s = remote_dns ? "socks5h://" : "socks5://";
+  std::string s(scheme_name(scheme));
+  s += "://";
   if (user) {
     s += encode(*user);
     if (password) {
@@ -180,6 +262,17 @@ std::string ProxyUri::to_string(bool reveal) const {
       s.append(reveal ? encode(*password) : std::string("***"));
     }
     s += "@";
+  }
+  if (!unix_path.empty()) {
+    s += "localhost";
+    for (char c : unix_path) {
+      if (c == '/') {
+        s.push_back('/');
+      } else {
+        s += encode(std::string_view(&c, 1));
+      }
+    }
+    return s;
   }
   const bool v6 = host.find(':') != std::string::npos;
   if (v6) s.push_back('[');

@@ -55,8 +55,8 @@ TEST_CASE("bad configurations give one precise line", "[shim][config]") {
   };
   const Case cases[] = {
       {{}, "no proxy: set SOCKSIFY_PROXY"},
-      {{{"SOCKSIFY_PROXY", "http://p"}},
-       "SOCKSIFY_PROXY: 'http://p': invalid proxy URI: unsupported scheme"},
+      {{{"SOCKSIFY_PROXY", "ftp://p"}},
+       "SOCKSIFY_PROXY: 'ftp://p': invalid proxy URI: unsupported scheme"},
       {{{"SOCKSIFY_PROXY", "socks5://p"}, {"SOCKSIFY_DNS", "maybe"}},
        "SOCKSIFY_DNS: 'maybe': expected remote or local"},
       {{{"SOCKSIFY_PROXY", "socks5://p"}, {"SOCKSIFY_CHAIN", "random"}},
