@@ -4,11 +4,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -60,39 +62,15 @@ bool local_error(int e) {
   }
 }
 
-// The proxy answered the request with an error: the destination failed, not the proxy.
-bool destination_failure(const std::error_code& ec) {
-  if (ec.category() != socks5_category()) return false;
-  const int v = ec.value();
-  return v >= static_cast<int>(Errc::general_failure) &&
-         v <= static_cast<int>(Errc::unassigned_reply);
-}
-
 socklen_t length_of(const sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET) return sizeof(sockaddr_in);
   if (ss.ss_family == AF_INET6) return sizeof(sockaddr_in6);
-  return 0;
-}
-
-// Method "none" carries no state: one shared object serves every handshake, with no
-// allocation per connection. Made on first use and never destroyed, so no static
-// constructor or exit-time destructor runs (a hook may dial during another library's exit
-// handlers).
-std::span<AuthMethod* const> no_auth_offer() {
-  static AuthMethod* const offer[1] = {new NoAuth};
-  return offer;
-}
-
-std::vector<std::unique_ptr<AuthMethod>> methods_for(const ProxyUri& proxy) {
-  std::vector<std::unique_ptr<AuthMethod>> m;
-  // With credentials, offer only RFC 1929: a single method is what makes pipelining possible,
-  // and a user who gave credentials wants them used.
-  if (proxy.user) {
-    m.push_back(std::make_unique<UserPassAuth>(*proxy.user, proxy.password.value_or("")));
-  } else {
-    m.push_back(std::make_unique<NoAuth>());
+  if (ss.ss_family == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                                  strnlen(un->sun_path, sizeof un->sun_path) + 1);
   }
-  return m;
+  return 0;
 }
 
 }  // namespace
@@ -241,10 +219,8 @@ Dial::Step Dial::on_timeout() {
 }
 
 std::error_code Dial::handshake_timeout() const noexcept {
-  // Silence from the first octet on says more than "timed out": whatever listens there does
-  // not speak SOCKS5 (or is wedged).
-  const bool greeted = negotiation_ && negotiation_->method_selected();
-  return make_error_code(greeted ? Errc::timed_out : Errc::greeting_unanswered);
+  // The hop says what silence means now (no answer at all: not that protocol, or wedged).
+  return make_error_code(hop_state_ ? hop_state_->silence_error() : Errc::timed_out);
 }
 
 Dial::Step Dial::on_error(int err) {
@@ -283,6 +259,24 @@ bool Dial::resolve(std::size_t i) {
   addr_count_ = 0;
   addr_pos_ = 0;
   const ProxyUri& p = plan_.proxies[i];
+  if (!p.unix_path.empty()) {
+    // A Unix-domain socket: only a socket of the dial's own can reach it (the caller's is an
+    // internet socket).
+    if (!owns_fd_) {
+      last_error_ = Errc::no_proxy_address;
+      return false;
+    }
+    sockaddr_storage ss{};
+    auto* un = reinterpret_cast<sockaddr_un*>(&ss);
+    un->sun_family = AF_UNIX;
+    if (p.unix_path.size() >= sizeof un->sun_path) {
+      last_error_ = Errc::invalid_uri;
+      return false;
+    }
+    std::memcpy(un->sun_path, p.unix_path.data(), p.unix_path.size());
+    add_address(ss);
+    return true;
+  }
   if (i < plan_.numeric.size() && plan_.numeric[i].ss_family != AF_UNSPEC) {
     // The usual case: parsed once, fitted straight into place.
     if (fit_family(reinterpret_cast<const sockaddr*>(&plan_.numeric[i]), socket_.family,
@@ -366,17 +360,21 @@ bool Dial::can_reconnect() const noexcept {
 }
 
 void Dial::hop_failed(const std::error_code& ec) {
-  if (ec == Errc::not_socks5) keep_peer_octets();
+  if (ec == Errc::not_socks5 || ec == Errc::not_socks4 || ec == Errc::not_http) {
+    keep_peer_octets();
+  }
   // A retry the server answered (a refusal is an answer too) settles what the stall was.
-  if (unpipelined_retry_ && (ec == Errc::auth_rejected || destination_failure(ec))) {
+  if (unpipelined_retry_ && (ec == Errc::auth_rejected || is_destination_failure(ec))) {
     learn_from_retry();
   }
-  if (negotiation_) {
+  if (hop_state_) {
     stats_.waits += pump_.waits();
-    stats_.method = negotiation_->method();
+    stats_.method = hop_state_->method();
+    stats_.method_text = hop_state_->method_text();
+    detail_ = hop_state_->detail();
   }
   pump_.reset();
-  negotiation_.reset();
+  hop_state_.reset();
   if (ec == Errc::pipelining_stalled) {
     if (can_reconnect() && !deadline_.expired()) {
       // The server seems to have dropped our pipelined octets: same proxy, a new connection,
@@ -409,7 +407,7 @@ void Dial::hop_failed(const std::error_code& ec) {
     fail(ec, DialStage::handshake);
     return;
   }
-  if (destination_failure(ec)) {
+  if (is_destination_failure(ec)) {
     fail(ec, DialStage::handshake);  // the proxy answered: no failover, no cool-down
     return;
   }
@@ -463,16 +461,17 @@ void Dial::hop_done() {
   if (plan_.pipelining == Pipelining::automatic) {
     if (unpipelined_retry_ && (hop_ + 1 >= hops())) {
       learn_from_retry();
-    } else if (negotiation_->pipelined() && verdict_ == PipeliningVerdict::unknown) {
+    } else if (hop_state_->pipelined() && verdict_ == PipeliningVerdict::unknown) {
       learn_pipelining(PipeliningVerdict::works);
     }
   }
   stats_.waits += pump_.waits();
-  stats_.method = negotiation_->method();
+  stats_.method = hop_state_->method();
+  stats_.method_text = hop_state_->method_text();
   if (hop_ + 1 < hops()) {
     // The next hop's handshake would have to travel inside this hop's protection layer,
     // which a chain does not do: only level clear can be chained.
-    if (negotiation_->take_protection()) {
+    if (hop_state_->take_protection()) {
       hop_failed(make_error_code(Errc::invalid_argument));
       return;
     }
@@ -481,12 +480,12 @@ void Dial::hop_done() {
     state_ = State::hop;
     return;
   }
-  if (request_.command) bound_ = negotiation_->reply().bound;
-  protection_ = negotiation_->take_protection();
-  reader_ = std::move(negotiation_->reader());
+  if (request_.command) bound_ = hop_state_->bound();
+  protection_ = hop_state_->take_protection();
+  if (ReplyReader* r = hop_state_->reply_reader()) reader_ = std::move(*r);
   if (plan_.measure) stats_.handshake_time = Clock::now() - t_handshake_;
   pump_.reset();
-  negotiation_.reset();
+  hop_state_.reset();
   state_ = State::done;
 }
 
@@ -513,156 +512,202 @@ Dial::Step Dial::fail(const std::error_code& ec, DialStage stage) {
   stage_ = stage;
   reset_socket();
   pump_.reset();
-  negotiation_.reset();
+  hop_state_.reset();
   state_ = State::failed;
   step_ = Step{Next::failed, 0, {}, 0};
   return step_;
 }
 
+bool Dial::suits(std::size_t i) {
+  // Whether proxy `i`'s protocol can carry what this dial asks of it: in a strict chain every
+  // hop but the last only connects onwards.
+  const bool last = plan_.chain != ChainMode::strict || i + 1 >= plan_.proxies.size();
+  HopRequest r;
+  if (last) {
+    r.command = request_.command;
+    r.target = request_.target;
+  } else {
+    const ProxyUri& next = plan_.proxies[i + 1];
+    if (!next.unix_path.empty()) {
+      last_error_ = Errc::target_not_expressible;  // a Unix socket is not reached through a proxy
+      stage_ = DialStage::protocol;
+      return false;
+    }
+    r.target = Address::from_host(next.host, next.port);
+  }
+  if (!request_.command && last) return true;  // authentication only
+  auto ok = can_carry(plan_.proxies[i], r);
+  if (!ok && (!last_error_ || stage_ == DialStage::protocol)) {
+    // Why no proxy was used, unless an earlier one failed for a reason of its own.
+    last_error_ = ok.error();
+    stage_ = DialStage::protocol;
+  }
+  return static_cast<bool>(ok);
+}
+
+std::optional<Dial::Step> Dial::do_pick() {
+  if (next_ >= order_count_) {
+    return fail(last_error_ ? last_error_ : make_error_code(Errc::invalid_argument), stage_);
+  }
+  current_ = order_count_ > order_inline_.size() ? order_more_[next_] : order_inline_[next_];
+  ++next_;
+  hop_ = 0;
+  if (plan_.chain == ChainMode::strict) {
+    for (std::size_t i = 0; i < plan_.proxies.size(); ++i) {
+      if (!suits(i)) {
+        current_ = i;
+        return fail(last_error_, stage_);
+      }
+    }
+  } else if (!suits(current_)) {
+    // This proxy's protocol cannot do it (UDP ASSOCIATE through an HTTP proxy): the next one
+    // that can, without cooling this one down.
+    return std::nullopt;
+  }
+  if (!resolve(current_)) {
+    proxy_failed(current_, DialStage::resolve, last_error_);
+    return std::nullopt;
+  }
+  // A proxy that drops SYNs must not eat the whole deadline while others wait: each proxy
+  // still to try gets an equal share of what is left for its TCP connect.
+  const std::size_t left = order_count_ - next_ + 1;
+  attempt_until_ = deadline_.at();
+  if (left > 1) {
+    const auto now = Clock::now();
+    if (now < deadline_.at()) {
+      attempt_until_ = now + (deadline_.at() - now) / static_cast<long>(left);
+    }
+  }
+  state_ = State::address;
+  return std::nullopt;
+}
+
+std::optional<Dial::Step> Dial::do_address() {
+  // Time passes only in waits: before the first attempt there is nothing to check.
+  if (last_error_ && deadline_.expired()) {
+    proxy_failed(current_, DialStage::tcp_connect, Errc::timed_out);
+    return std::nullopt;
+  }
+  if (addr_pos_ >= addr_count_) {
+    proxy_failed(current_, DialStage::tcp_connect, last_error_);
+    return std::nullopt;
+  }
+  addr_ = address_at(addr_pos_++);
+  addr_len_ = length_of(addr_);
+  if (owns_fd_) {
+    if (fd_ >= 0) sys().close(fd_);
+    fd_ = sys().socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) {
+      return fail(std::error_code(errno, std::generic_category()), DialStage::tcp_connect);
+    }
+  }
+  dialed_ = true;
+  stage_ = DialStage::tcp_connect;
+  step_ = Step{Next::connect, 0, attempt_until_, 0};
+  return step_;
+}
+
+std::optional<Dial::Step> Dial::do_connecting() {
+  if (!woke_) {
+    return wait_for(POLLOUT, attempt_until_,
+                    attempt_until_ < deadline_.at() ? kTimerAttempt : kTimerDeadline, Clock::now());
+  }
+  woke_ = false;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (sys().getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    tcp_failed(err);
+  } else {
+    connected();
+  }
+  return std::nullopt;
+}
+
+std::optional<Dial::Step> Dial::do_hop() {
+  const std::size_t p = plan_.chain == ChainMode::strict ? hop_ : current_;
+  current_ = p;
+  const ProxyUri& uri = plan_.proxies[p];
+  const bool last = hop_ + 1 >= hops();
+  HopRequest r;
+  // The next hop, as its URI names it (an address, or a name for this hop to resolve), or
+  // the destination.
+  r.target = last ? request_.target
+                  : Address::from_host(plan_.proxies[p + 1].host, plan_.proxies[p + 1].port);
+  r.command = last ? request_.command : wire::Command::connect;
+  r.gssapi = plan_.gssapi;
+  // What is known about this proxy, asked once per hop (a hash and a short scan).
+  verdict_ = plan_.pipelining == Pipelining::automatic ? pipelining_verdict(uri)
+                                                       : PipeliningVerdict::unknown;
+  r.pipelining = plan_.pipelining == Pipelining::on ||
+                 (plan_.pipelining == Pipelining::automatic && !unpipelined_retry_ &&
+                  verdict_ != PipeliningVerdict::drops);
+  auto made = make_hop(uri, std::move(r));
+  if (!made) return fail(made.error(), DialStage::handshake);
+  hop_state_ = std::move(*made);
+  auto s = hop_state_->start();
+  if (!s) {
+    detail_ = hop_state_->detail();
+    return fail(s.error(), DialStage::handshake);
+  }
+  pump_.reset();
+  stats_.pipelined = hop_state_->pipelined();
+  if (stats_.pipelined && plan_.pipelining == Pipelining::automatic) {
+    hop_sent_ = Clock::now();
+    selected_at_ = {};
+  }
+  stage_ = DialStage::handshake;
+  woke_ = false;
+  state_ = State::handshake;
+  return std::nullopt;
+}
+
+std::optional<Dial::Step> Dial::do_handshake() {
+  const bool readable = woke_;
+  woke_ = false;
+  auto want = pump_.run(*hop_state_, fd_, sys(), readable);
+  if (!want) {
+    hop_failed(want.error());
+    return std::nullopt;
+  }
+  if (*want == Pump::Want::done) {
+    hop_done();
+    return std::nullopt;
+  }
+  const auto now = Clock::now();
+  if (now >= deadline_.at()) {  // also bounds a server that trickles
+    hop_failed(handshake_timeout());
+    return std::nullopt;
+  }
+  if (*want == Pump::Want::writable) return wait_for(POLLOUT, deadline_.at(), kTimerDeadline, now);
+  if (plan_.pipelining == Pipelining::automatic && hop_state_->pipelined() &&
+      hop_state_->first_answered()) {
+    if (hop_state_->answered_beyond_first()) {
+      // It answered the credentials sent with the greeting: it reads pipelined octets.
+      if (verdict_ == PipeliningVerdict::unknown) learn_pipelining(PipeliningVerdict::works);
+    } else {
+      // Pipelined octets a server dropped are never answered: silence after the method
+      // selection means a stall, not a slow server.
+      const auto until = stall_at(now);
+      if (until < deadline_.at()) return wait_for(POLLIN, until, kTimerStall, now);
+    }
+  }
+  return wait_for(POLLIN, deadline_.at(), kTimerDeadline, now);
+}
+
 Dial::Step Dial::run() {
   for (;;) {
+    std::optional<Step> s;
     switch (state_) {
-      case State::pick: {
-        if (next_ >= order_count_) {
-          return fail(last_error_ ? last_error_ : make_error_code(Errc::invalid_argument), stage_);
-        }
-        current_ = order_count_ > order_inline_.size() ? order_more_[next_] : order_inline_[next_];
-        ++next_;
-        hop_ = 0;
-        if (!resolve(current_)) {
-          proxy_failed(current_, DialStage::resolve, last_error_);
-          continue;
-        }
-        // A proxy that drops SYNs must not eat the whole deadline while others wait: each
-        // proxy still to try gets an equal share of what is left for its TCP connect.
-        const std::size_t left = order_count_ - next_ + 1;
-        attempt_until_ = deadline_.at();
-        if (left > 1) {
-          const auto now = Clock::now();
-          if (now < deadline_.at()) {
-            attempt_until_ = now + (deadline_.at() - now) / static_cast<long>(left);
-          }
-        }
-        state_ = State::address;
-        continue;
-      }
-      case State::address: {
-        // Time passes only in waits: before the first attempt there is nothing to check.
-        if (last_error_ && deadline_.expired()) {
-          proxy_failed(current_, DialStage::tcp_connect, Errc::timed_out);
-          continue;
-        }
-        if (addr_pos_ >= addr_count_) {
-          proxy_failed(current_, DialStage::tcp_connect, last_error_);
-          continue;
-        }
-        addr_ = address_at(addr_pos_++);
-        addr_len_ = length_of(addr_);
-        if (owns_fd_) {
-          if (fd_ >= 0) sys().close(fd_);
-          fd_ = sys().socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-          if (fd_ < 0) {
-            return fail(std::error_code(errno, std::generic_category()), DialStage::tcp_connect);
-          }
-        }
-        dialed_ = true;
-        stage_ = DialStage::tcp_connect;
-        step_ = Step{Next::connect, 0, attempt_until_, 0};
-        return step_;
-      }
-      case State::connecting: {
-        if (!woke_) {
-          return wait_for(POLLOUT, attempt_until_,
-                          attempt_until_ < deadline_.at() ? kTimerAttempt : kTimerDeadline,
-                          Clock::now());
-        }
-        woke_ = false;
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (sys().getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-        if (err != 0) {
-          tcp_failed(err);
-        } else {
-          connected();
-        }
-        continue;
-      }
-      case State::hop: {
-        const std::size_t p = plan_.chain == ChainMode::strict ? hop_ : current_;
-        current_ = p;
-        const ProxyUri& uri = plan_.proxies[p];
-        const bool last = hop_ + 1 >= hops();
-        // The next hop, as its URI names it (an address, or a name for this hop to resolve),
-        // or the destination.
-        Address target =
-            last ? request_.target
-                 : Address::from_host(plan_.proxies[p + 1].host, plan_.proxies[p + 1].port);
-        // What is known about this proxy, asked once per hop (a hash and a short scan).
-        verdict_ = plan_.pipelining == Pipelining::automatic ? pipelining_verdict(uri)
-                                                             : PipeliningVerdict::unknown;
-        const bool pipelining = plan_.pipelining == Pipelining::on ||
-                                (plan_.pipelining == Pipelining::automatic && !unpipelined_retry_ &&
-                                 verdict_ != PipeliningVerdict::drops);
-        const auto command = last ? request_.command : wire::Command::connect;
-        if (plan_.gssapi != nullptr) {
-          std::vector<std::unique_ptr<AuthMethod>> gss;
-          gss.push_back(std::make_unique<GssapiAuth>(*plan_.gssapi, uri.host));
-          negotiation_.emplace(std::move(gss), command, std::move(target), false);
-        } else if (uri.user) {
-          negotiation_.emplace(methods_for(uri), command, std::move(target), pipelining);
-        } else {
-          negotiation_.emplace(no_auth_offer(), command, std::move(target), pipelining);
-        }
-        auto s = negotiation_->start();
-        if (!s) return fail(s.error(), DialStage::handshake);
-        pump_.reset();
-        stats_.pipelined = negotiation_->pipelined();
-        if (stats_.pipelined && plan_.pipelining == Pipelining::automatic) {
-          hop_sent_ = Clock::now();
-          selected_at_ = {};
-        }
-        stage_ = DialStage::handshake;
-        woke_ = false;
-        state_ = State::handshake;
-        continue;
-      }
-      case State::handshake: {
-        const bool readable = woke_;
-        woke_ = false;
-        auto want = pump_.run(*negotiation_, fd_, sys(), readable);
-        if (!want) {
-          hop_failed(want.error());
-          continue;
-        }
-        if (*want == Pump::Want::done) {
-          hop_done();
-          continue;
-        }
-        const auto now = Clock::now();
-        if (now >= deadline_.at()) {  // also bounds a server that trickles
-          hop_failed(handshake_timeout());
-          continue;
-        }
-        if (*want == Pump::Want::writable) {
-          return wait_for(POLLOUT, deadline_.at(), kTimerDeadline, now);
-        }
-        if (plan_.pipelining == Pipelining::automatic && negotiation_->pipelined() &&
-            negotiation_->method_selected()) {
-          if (negotiation_->answered_beyond_greeting()) {
-            // It answered the credentials sent with the greeting: it reads pipelined octets.
-            if (verdict_ == PipeliningVerdict::unknown) learn_pipelining(PipeliningVerdict::works);
-          } else {
-            // Pipelined octets a server dropped are never answered: silence after the method
-            // selection means a stall, not a slow server.
-            const auto until = stall_at(now);
-            if (until < deadline_.at()) return wait_for(POLLIN, until, kTimerStall, now);
-          }
-        }
-        return wait_for(POLLIN, deadline_.at(), kTimerDeadline, now);
-      }
+      case State::pick: s = do_pick(); break;
+      case State::address: s = do_address(); break;
+      case State::connecting: s = do_connecting(); break;
+      case State::hop: s = do_hop(); break;
+      case State::handshake: s = do_handshake(); break;
       case State::done: step_ = Step{Next::done, 0, {}, 0}; return step_;
       case State::failed: step_ = Step{Next::failed, 0, {}, 0}; return step_;
     }
+    if (s) return *s;
   }
 }
 

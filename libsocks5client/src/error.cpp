@@ -47,6 +47,19 @@ constexpr Entry kTable[] = {
     // port: the proxy is unusable, as if it had refused the connection.
     {Errc::not_socks5, ECONNREFUSED, "not a SOCKS5 server"},
     {Errc::greeting_unanswered, ETIMEDOUT, "no answer to the greeting"},
+    {Errc::not_socks4, ECONNREFUSED, "not a SOCKS4 server"},
+    {Errc::socks4_rejected, ECONNREFUSED, "request rejected or failed (SOCKS4 reply 91)"},
+    {Errc::socks4_identd, EACCES, "the proxy could not confirm the user id with identd"},
+    {Errc::socks4_unassigned_reply, ECONNREFUSED, "unassigned SOCKS4 reply code"},
+    {Errc::not_http, ECONNREFUSED, "not an HTTP proxy"},
+    {Errc::http_bad_reply, EPROTO, "protocol violation: malformed HTTP reply"},
+    {Errc::http_header_too_long, EPROTO, "HTTP reply header too long"},
+    {Errc::http_auth_required, EACCES, "proxy authentication required (HTTP 407)"},
+    {Errc::http_refused, ECONNREFUSED, "the HTTP proxy refused the CONNECT"},
+    {Errc::http_gateway_timeout, ETIMEDOUT, "the HTTP proxy timed out reaching the destination"},
+    {Errc::command_not_offered, EOPNOTSUPP, "the proxy's protocol has no such command"},
+    {Errc::target_not_expressible, EHOSTUNREACH,
+     "the proxy's protocol cannot carry this destination"},
     {Errc::connection_closed, ECONNRESET, "proxy closed the connection mid-message"},
     {Errc::timed_out, ETIMEDOUT, "timed out"},
     {Errc::invalid_argument, EINVAL, "invalid argument"},
@@ -117,8 +130,24 @@ std::error_code reply_error(std::uint8_t rep) noexcept {
   }
 }
 
-std::string describe(const std::error_code& ec) {
-  return ec.message();
+bool is_destination_failure(const std::error_code& ec) noexcept {
+  if (ec.category() != socks5_category()) return false;
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::general_failure:
+    case Errc::not_allowed:
+    case Errc::network_unreachable:
+    case Errc::host_unreachable:
+    case Errc::connection_refused:
+    case Errc::ttl_expired:
+    case Errc::command_not_supported:
+    case Errc::address_type_not_supported:
+    case Errc::unassigned_reply:
+    case Errc::socks4_rejected:
+    case Errc::socks4_unassigned_reply:
+    case Errc::http_refused:
+    case Errc::http_gateway_timeout: return true;
+    default: return false;
+  }
 }
 
 }  // namespace socks5

@@ -90,6 +90,15 @@ Result<void> Negotiation::send_request() {
   return protection_->wrap(plain, out_);
 }
 
+const char* Negotiation::method_text() const noexcept {
+  switch (method_) {
+    case wire::Method::none: return "none";
+    case wire::Method::username_password: return "username/password";
+    case wire::Method::gssapi: return "gssapi";
+    default: return "?";
+  }
+}
+
 Result<std::size_t> Negotiation::receive(ByteView in) {
   std::size_t used = 0;
   while (state_ != State::done) {

@@ -24,6 +24,7 @@
 
 #include "socks5/address.hpp"
 #include "socks5/gssapi.hpp"
+#include "socks5/hop.hpp"
 #include "socks5/negotiation.hpp"
 #include "socks5/stream.hpp"
 #include "socks5/syscalls.hpp"
@@ -48,6 +49,7 @@ enum class PipeliningVerdict : std::uint8_t {
 /// What a handshake did (all hops of a chain together).
 struct HandshakeStats {
   wire::Method method = wire::Method::no_acceptable;  ///< method the (last) server chose
+  const char* method_text = "none";                   ///< its name: "username/password", "Basic"...
   int waits = 0;           ///< times the client waited for a server (TCP connect excluded)
   bool pipelined = false;  ///< greeting, credentials and request went in one write
   bool fell_back = false;  ///< a stalled pipelined attempt was retried without pipelining
@@ -74,7 +76,12 @@ class ProxyHealth {
 };
 
 /// Where a dial was when something happened.
-enum class DialStage : std::uint8_t { resolve, tcp_connect, handshake };
+enum class DialStage : std::uint8_t {
+  protocol,     ///< no proxy's protocol can carry the request (can_carry())
+  resolve,      ///< the proxy's own address
+  tcp_connect,  ///< the TCP (or Unix socket) connect to the proxy
+  handshake,    ///< the proxy's protocol
+};
 
 /// Progress reports (optional; the shim logs from them). Called from inside on_*().
 class DialObserver {
@@ -213,13 +220,17 @@ class Dial {
   const Address& endpoint() const;
   /// The destination asked for.
   const Address& target() const noexcept { return request_.target; }
-  /// What a server that is not SOCKS5 sent instead of a method selection (error not_socks5):
-  /// its first octets, as received.
+  /// The command asked for (nullopt: authentication only).
+  const std::optional<wire::Command>& command() const noexcept { return request_.command; }
+  /// What a server of another protocol sent instead of an answer (errors not_socks5,
+  /// not_socks4, not_http): its first octets, as received.
   const std::string& peer_octets() const noexcept { return peer_octets_; }
+  /// What the failed hop had to say (Hop::detail(): an HTTP status line, a 407's methods).
+  const std::string& detail() const noexcept { return detail_; }
   /// The final reply's BND address (with a command).
   const Address& bound() const noexcept { return bound_; }
   const HandshakeStats& stats() const noexcept { return stats_; }
-  /// After done: the protection layer (GSSAPI) and the reply reader of the last hop.
+  /// After done: the protection layer (GSSAPI) and the reply reader of the last hop (SOCKS5).
   std::unique_ptr<Protection> take_protection() noexcept { return std::move(protection_); }
   ReplyReader& reader() noexcept { return reader_; }
 
@@ -234,6 +245,14 @@ class Dial {
     failed,
   };
   Step run();
+  // One function per state: each returns the step for the driver, or nullopt to go on with
+  // the state it moved to.
+  std::optional<Step> do_pick();
+  std::optional<Step> do_address();
+  std::optional<Step> do_connecting();
+  std::optional<Step> do_hop();
+  std::optional<Step> do_handshake();
+  bool suits(std::size_t i);
   Step wait_for(short events, Clock::time_point until, int timer, Clock::time_point now);
   bool resolve(std::size_t i);
   void add_address(const sockaddr_storage& ss);
@@ -290,6 +309,7 @@ class Dial {
   bool tcp_connected_ = false;  // addr_ is where this dial connected fd_ itself
   Address bound_;
   std::string peer_octets_;
+  std::string detail_;
   // Pipelining in automatic mode: when the hop's first write left and the method selection
   // came, whether the retry after a stall runs, when it started and how long the stall was.
   Clock::time_point hop_sent_{};
@@ -302,7 +322,7 @@ class Dial {
   HandshakeStats stats_;
   Clock::time_point t_connect_{};
   Clock::time_point t_handshake_{};
-  std::optional<Negotiation> negotiation_;
+  std::unique_ptr<Hop> hop_state_;
   Pump pump_;
   std::unique_ptr<Protection> protection_;
   ReplyReader reader_;

@@ -41,6 +41,22 @@ enum class Errc : int {
   pipelining_stalled,   ///< server swallowed pipelined bytes (see Client)
   not_socks5,           ///< the server's first octet is not VER 5: another protocol
   greeting_unanswered,  ///< no answer to the greeting before the deadline
+  // SOCKS4 / SOCKS4a.
+  not_socks4,               ///< the reply's first octet is not VN 0: another protocol
+  socks4_rejected,          ///< CD 91: request rejected or failed
+  socks4_identd,            ///< CD 92/93: the proxy could not confirm the user id with identd
+  socks4_unassigned_reply,  ///< CD other than 90..93
+  // HTTP CONNECT.
+  not_http,              ///< the reply does not start with an HTTP/1.x status line
+  http_bad_reply,        ///< a malformed status line or header field
+  http_header_too_long,  ///< the reply's header exceeds the bound
+  http_auth_required,    ///< 407 (or 401): the proxy wants (other) credentials
+  http_refused,          ///< another non-2xx status: the proxy did not connect onwards
+  http_gateway_timeout,  ///< 504: the proxy timed out reaching the destination
+  // What a proxy's protocol cannot do.
+  command_not_offered,     ///< BIND or UDP ASSOCIATE asked of a proxy without them
+  target_not_expressible,  ///< a name or IPv6 address to a SOCKS4 proxy, or a name HTTP cannot
+                           ///< carry
   // Transport.
   connection_closed,  ///< EOF in the middle of a message
   timed_out,          ///< the deadline passed
@@ -68,11 +84,12 @@ std::error_code make_error_code(Errc e) noexcept;
 /// Generic/system categories pass their value through; unknown categories give EIO.
 int to_errno(const std::error_code& ec) noexcept;
 
+/// True when the proxy answered the request with a refusal: the destination failed (or the
+/// proxy's rules refused it), not the proxy. No other proxy is tried, none is cooled.
+bool is_destination_failure(const std::error_code& ec) noexcept;
+
 /// Maps a REP octet (RFC 1928 §6) to an error; 0x00 (success) is not an error and maps to {}.
 std::error_code reply_error(std::uint8_t rep) noexcept;
-
-/// A short human-readable description (same as ec.message() for our category).
-std::string describe(const std::error_code& ec);
 
 }  // namespace socks5
 

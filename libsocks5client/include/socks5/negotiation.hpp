@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "socks5/auth.hpp"
+#include "socks5/hop.hpp"
 #include "socks5/stream.hpp"
 #include "socks5/wire.hpp"
 
@@ -30,8 +31,8 @@ class ReplyReader {
   std::optional<wire::Reply> reply_;
 };
 
-/// One handshake up to and including the first reply.
-class Negotiation final : public Machine {
+/// One SOCKS5 handshake up to and including the first reply: the SOCKS5 hop.
+class Negotiation final : public Hop {
  public:
   /// `methods` are offered in order of preference. With `pipelining`, a single pipelinable
   /// method lets greeting, credentials and request leave in one write. Without a command the
@@ -47,7 +48,7 @@ class Negotiation final : public Machine {
   ~Negotiation() override;
 
   /// Produces the first output (greeting, and with pipelining credentials and request).
-  Result<void> start();
+  Result<void> start() override;
   /// Octets to write now; the caller writes them all and then calls clear_output().
   const Bytes& output() const noexcept override { return out_; }
   void clear_output() noexcept override { out_.clear(); }
@@ -65,21 +66,31 @@ class Negotiation final : public Machine {
                                                        : Errc::connection_closed;
   }
   /// True when everything was sent in one write.
-  bool pipelined() const noexcept { return pipelined_; }
+  bool pipelined() const noexcept override { return pipelined_; }
   /// True once the server chose a method.
   bool method_selected() const noexcept { return state_ != State::await_method; }
+  bool first_answered() const noexcept override { return method_selected(); }
+  bool answered_beyond_first() const noexcept override { return answered_beyond_greeting(); }
+  /// Silence from the first octet on says more than "timed out": whatever listens there does
+  /// not speak SOCKS5 (or is wedged).
+  Errc silence_error() const noexcept override {
+    return method_selected() ? Errc::timed_out : Errc::greeting_unanswered;
+  }
   /// True once the server answered a message sent after the greeting (the credentials of a
   /// method with a sub-negotiation, or the request).
   bool answered_beyond_greeting() const noexcept {
     return state_ == State::done || (state_ == State::await_reply && method_ != wire::Method::none);
   }
   /// The chosen method (valid once method_selected()).
-  wire::Method method() const noexcept { return method_; }
+  wire::Method method() const noexcept override { return method_; }
+  const char* method_text() const noexcept override;
+  Address bound() const override { return reader_.reply() ? reader_.reply()->bound : Address{}; }
   /// The successful reply (only with a command).
   const wire::Reply& reply() const { return *reader_.reply(); }
   /// Hands over the protection layer (GSSAPI) and the reply reader for later replies.
-  std::unique_ptr<Protection> take_protection() { return std::move(protection_); }
+  std::unique_ptr<Protection> take_protection() override { return std::move(protection_); }
   ReplyReader& reader() noexcept { return reader_; }
+  ReplyReader* reply_reader() noexcept override { return &reader_; }
 
  private:
   enum class State { await_method, auth, await_reply, done };
