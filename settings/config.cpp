@@ -197,6 +197,10 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
         return bad(Setting{std::string(one), list->origin},
                    "invalid proxy URI: " + u.error().message);
       }
+      if (u->scheme == socks5::Scheme::https) {
+        return bad(Setting{std::string(one), list->origin},
+                   "https:// proxies (HTTP CONNECT over TLS) are not supported yet");
+      }
       c.proxies.push_back(std::move(*u));
     }
   }
@@ -291,6 +295,10 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
                                          : socks5::GssLevel::integrity;
     }
     for (const auto& p : c.proxies) {
+      if (p.is_http()) {
+        return unexpected(ConfigError{"proxy " + p.to_string() +
+                                      ": Negotiate toward an HTTP proxy is not supported yet"});
+      }
       if (p.user) {
         return unexpected(ConfigError{"proxy " + p.to_string() + " names user '" + *p.user +
                                       "', but with SOCKSIFY_AUTH=gssapi the user is the one "

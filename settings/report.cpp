@@ -61,6 +61,44 @@ std::string gssapi_failure(const std::error_code& ec, const socks5::GssapiOption
   return {};
 }
 
+// "a SOCKS5 server", "an HTTP CONNECT proxy".
+std::string a_server(const std::string& protocol) {
+  if (protocol.rfind("HTTP", 0) == 0) return "an " + protocol + " proxy";
+  return "a " + protocol + " server";
+}
+
+// Why no proxy could carry the request (DialStage::protocol).
+std::string unsuitable(const socks5::Dial& dial, const std::string& proxy,
+                       const socks5::ProxyUri* uri) {
+  const std::string protocol(uri != nullptr ? socks5::protocol_name(uri->scheme) : "?");
+  const std::error_code& ec = dial.error();
+  if (ec == Errc::command_not_offered) {
+    const auto c = dial.command();
+    const char* what = !c                                           ? "that"
+                       : *c == socks5::wire::Command::bind          ? "BIND (listening)"
+                       : *c == socks5::wire::Command::udp_associate ? "UDP ASSOCIATE (UDP)"
+                                                                    : "that command";
+    return proxy + " speaks " + protocol + ", which has no " + what +
+           ": only a SOCKS5 proxy carries UDP and listening sockets";
+  }
+  if (ec == Errc::target_not_expressible) {
+    const socks5::Address& t = dial.target();
+    if (uri != nullptr && uri->is_socks4()) {
+      if (t.type() == socks5::AddressType::domain) {
+        return proxy + " takes addresses only, and " + t.host() +
+               " is a name: use socks4a:// (or socks5h://) so that the proxy resolves it";
+      }
+      return proxy + " takes IPv4 addresses only, not " + t.to_string();
+    }
+    if (uri != nullptr && uri->is_http()) {
+      return proxy + ": the name '" + printable_prefix(t.host()) +
+             "' cannot be sent in an HTTP request";
+    }
+    return proxy + " cannot reach " + t.to_string() + " (a Unix socket is only a first hop)";
+  }
+  return proxy + ": " + ec.message();
+}
+
 }  // namespace
 
 std::string printable_prefix(const std::string& octets) {
@@ -87,8 +125,13 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
   const std::size_t i = dial.proxy();
   const socks5::ProxyUri* uri = i < config.proxies.size() ? &config.proxies[i] : nullptr;
   if (dial.caller_fault()) return ec.message() + " (the program's own socket or address)";
+  const std::string protocol(uri != nullptr ? socks5::protocol_name(uri->scheme) : "SOCKS5");
   switch (dial.failed_stage()) {
+    case socks5::DialStage::protocol: return unsuitable(dial, proxy, uri);
     case socks5::DialStage::resolve:
+      if (ec == Errc::no_proxy_address && uri != nullptr && !uri->unix_path.empty()) {
+        return proxy + " is a Unix socket, which this socket cannot reach";
+      }
       if (ec == Errc::no_proxy_address) return proxy + " has no address of the socket's family";
       return proxy + ": its host name does not resolve";
     case socks5::DialStage::tcp_connect:
@@ -98,13 +141,25 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
       return proxy + " unreachable: " + ec.message();
     case socks5::DialStage::handshake: break;
   }
-  if (ec == Errc::not_socks5) {
-    return proxy + " is not a SOCKS5 server: it sent '" + printable_prefix(dial.peer_octets()) +
-           "'";
+  if (ec == Errc::not_socks5 || ec == Errc::not_socks4 || ec == Errc::not_http) {
+    return proxy + " is not " + a_server(protocol) + ": it sent '" +
+           printable_prefix(dial.peer_octets()) + "'";
   }
   if (ec == Errc::greeting_unanswered) {
-    return proxy + " is not a SOCKS5 server (or is stuck): no answer to the greeting within " +
-           ms_text(config.timeout);
+    return proxy + " is not " + a_server(protocol) + " (or is stuck): no answer to the " +
+           (protocol == "SOCKS5" ? "greeting" : "request") + " within " + ms_text(config.timeout);
+  }
+  if (ec == Errc::http_auth_required) {
+    const std::string asked = " (it asked for " + dial.detail() + ")";
+    if (uri != nullptr && uri->user) {
+      return proxy + " rejected user '" + *uri->user + "'" + asked +
+             (uri->password ? ": wrong user name or password"
+                            : ": no password was given (set SOCKSIFY_PASSWORD, or socksify "
+                              "--password-file)");
+    }
+    return proxy + " requires authentication" + asked + ": put the user in the proxy URI (" +
+           std::string(uri != nullptr ? socks5::scheme_name(uri->scheme) : "http") +
+           "://USER@HOST:PORT) and the password in SOCKSIFY_PASSWORD";
   }
   if (ec == Errc::timed_out) return proxy + " timed out after " + ms_text(config.timeout);
   if (config.gssapi) {
@@ -135,10 +190,10 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
   if (ec == Errc::connection_closed || ec == std::errc::connection_reset) {
     return proxy + " closed the connection during the handshake";
   }
-  if (ec.category() == socks5::socks5_category() &&
-      ec.value() <= static_cast<int>(Errc::unassigned_reply)) {
+  if (socks5::is_destination_failure(ec)) {
     // The proxy answered the request: it could not (or would not) reach the destination.
-    return proxy + " could not connect to " + dial.target().to_string() + ": " + ec.message();
+    const std::string said = dial.detail().empty() ? ec.message() : "it answered " + dial.detail();
+    return proxy + " could not connect to " + dial.target().to_string() + ": " + said;
   }
   return proxy + ": " + ec.message();
 }

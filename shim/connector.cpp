@@ -121,8 +121,8 @@ void Connector::report(const socks5::Dial& dial, const Verdict& verdict, Clock::
   const auto& st = dial.stats();
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   line(LogLevel::info, pid, "connect %s via %s (%s): method %s, %d wait%s, %.2f ms",
-       dial.target().to_string().c_str(), via.c_str(), why_text(verdict).c_str(),
-       socks5::wire::method_name(st.method).c_str(), st.waits, st.waits == 1 ? "" : "s", ms);
+       dial.target().to_string().c_str(), via.c_str(), why_text(verdict).c_str(), st.method_text,
+       st.waits, st.waits == 1 ? "" : "s", ms);
 }
 
 void Connector::report_direct(const Verdict& verdict, const Destination& d, int pid) const {

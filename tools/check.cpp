@@ -20,15 +20,17 @@ double ms(std::chrono::nanoseconds d) {
   return static_cast<double>(d.count()) / 1e6;
 }
 
-std::string method_label(socks5::wire::Method m) {
+// "none (0x00)" for SOCKS5 (its METHOD octet), "Basic" for HTTP...
+std::string method_label(const socks5::HandshakeStats& s, bool socks5) {
+  if (!socks5) return s.method_text;
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%s (0x%02x)", socks5::wire::method_name(m).c_str(),
-                static_cast<unsigned>(m));
+  std::snprintf(buf, sizeof buf, "%s (0x%02x)", socks5::wire::method_name(s.method).c_str(),
+                static_cast<unsigned>(s.method));
   return buf;
 }
 
-void report_handshake(const socks5::HandshakeStats& s) {
-  std::printf("method:    %s\n", method_label(s.method).c_str());
+void report_handshake(const socks5::HandshakeStats& s, bool socks5) {
+  std::printf("method:    %s\n", method_label(s, socks5).c_str());
   std::printf("handshake: %.3f ms, %d wait%s for the server (%s)\n", ms(s.handshake_time), s.waits,
               s.waits == 1 ? "" : "s",
               s.fell_back   ? "pipelining stalled; retried one message per round trip"
@@ -66,7 +68,10 @@ std::optional<socks5::Address> target_for(const socks5::ProxyUri& resolving,
   if (resolving.remote_dns()) return target;
   auto resolved = resolve_locally(target);
   if (!resolved) {
-    failure("target", target.to_string() + " (resolved locally, socks5://)", resolved.error());
+    failure("target",
+            target.to_string() + " (resolved locally, " +
+                std::string(socks5::scheme_name(resolving.scheme)) + "://)",
+            resolved.error());
     return std::nullopt;
   }
   return *resolved;
@@ -90,11 +95,23 @@ void run_dial(socks5::Dial& dial) {
   socks5::run_blocking(dial);
 }
 
-socks5::DialRequest request_for(const std::optional<socks5::Address>& target) {
+// Without a target a SOCKS5 proxy is checked through authentication; the other protocols
+// have no step without a destination, so only their TCP connect is.
+socks5::DialRequest request_for(const std::optional<socks5::Address>& target,
+                                const socks5::ProxyUri& first) {
   socks5::DialRequest request;
-  if (!target) request.command.reset();
+  if (!target) {
+    request.command.reset();
+    request.tcp_only = !first.is_socks5();
+  }
   if (target) request.target = *target;
   return request;
+}
+
+// Where the TCP (or Unix socket) connection went.
+std::string endpoint_text(const socks5::Dial& dial, const socks5::ProxyUri& first) {
+  if (!first.unix_path.empty()) return first.unix_path;
+  return dial.endpoint().to_string();
 }
 
 // The one line for a failed dial, on standard error.
@@ -109,6 +126,7 @@ int check_proxy(std::size_t index, const settings::Config& config,
                 const std::optional<socks5::Address>& target, const std::string& state_dir) {
   const socks5::ProxyUri& proxy = config.proxies[index];
   std::printf("proxy:     %s\n", proxy.to_string().c_str());
+  std::printf("protocol:  %s\n", std::string(socks5::protocol_name(proxy.scheme)).c_str());
   std::optional<socks5::Address> dst;
   if (target) {
     dst = target_for(proxy, *target);
@@ -120,17 +138,25 @@ int check_proxy(std::size_t index, const settings::Config& config,
   one.chain = socks5::ChainMode::failover;
   shim::Connector connector;
   connector.init(one, state_dir, shim::LineSink{}, nullptr);
-  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst),
+  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst, proxy),
                     socks5::Deadline::after(config.timeout));
   run_dial(dial);
   const bool ok = dial.step().next == socks5::Dial::Next::done;
   if (!ok && dial.failed_stage() != socks5::DialStage::handshake) {
     return report_failure(dial, one);
   }
-  std::printf("tcp:       connected to %s in %.3f ms\n", dial.endpoint().to_string().c_str(),
+  std::printf("tcp:       connected to %s in %.3f ms\n", endpoint_text(dial, proxy).c_str(),
               ms(dial.stats().connect_time));
+  if (!dst && !proxy.is_socks5()) {
+    std::printf(
+        "handshake: none without a target (%s has no request without a destination: "
+        "give HOST:PORT to check it)\n",
+        std::string(socks5::protocol_name(proxy.scheme)).c_str());
+    std::printf("result:    proxy reachable\n");
+    return 0;
+  }
   if (dial.stats().method != socks5::wire::Method::no_acceptable || ok) {
-    report_handshake(dial.stats());
+    report_handshake(dial.stats(), proxy.is_socks5());
   }
   if (config.gssapi && dial.stats().method == socks5::wire::Method::gssapi) {
     std::printf("gssapi:    service '%s', protection %s\n",
@@ -140,8 +166,12 @@ int check_proxy(std::size_t index, const settings::Config& config,
   advise_pipelining(proxy, state_dir);
   if (!ok) return report_failure(dial, one);
   if (dst) {
-    std::printf("target:    %s connected through the proxy (proxy side %s)\n",
-                dst->to_string().c_str(), dial.bound().to_string().c_str());
+    if (proxy.is_http()) {
+      std::printf("target:    %s connected through the proxy\n", dst->to_string().c_str());
+    } else {
+      std::printf("target:    %s connected through the proxy (proxy side %s)\n",
+                  dst->to_string().c_str(), dial.bound().to_string().c_str());
+    }
   }
   std::printf("result:    %s\n", dst ? "OK" : "proxy OK");
   return 0;
@@ -159,16 +189,28 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
   }
   shim::Connector connector;
   connector.init(config, state_dir, shim::LineSink{}, nullptr);
-  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst),
+  socks5::DialRequest request = request_for(dst, config.proxies.back());
+  request.tcp_only = false;
+  settings::Config upto = config;
+  if (!dst && !config.proxies.back().is_socks5()) {
+    // The last hop has no request without a destination: check the chain up to it (a
+    // CONNECT to its address through the hops before it).
+    const auto& last = config.proxies.back();
+    request.command = socks5::wire::Command::connect;
+    request.target = socks5::Address::from_host(last.host, last.port);
+    upto.proxies.pop_back();
+    connector.init(upto, state_dir, shim::LineSink{}, nullptr);
+  }
+  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, std::move(request),
                     socks5::Deadline::after(config.timeout));
   run_dial(dial);
   const bool ok = dial.step().next == socks5::Dial::Next::done;
   if (!ok && dial.failed_stage() != socks5::DialStage::handshake) {
     return report_failure(dial, config);
   }
-  std::printf("tcp:       connected to %s in %.3f ms\n", dial.endpoint().to_string().c_str(),
-              ms(dial.stats().connect_time));
-  report_handshake(dial.stats());
+  std::printf("tcp:       connected to %s in %.3f ms\n",
+              endpoint_text(dial, config.proxies.front()).c_str(), ms(dial.stats().connect_time));
+  report_handshake(dial.stats(), config.proxies.back().is_socks5());
   for (const auto& p : config.proxies) advise_pipelining(p, state_dir);
   if (!ok) return report_failure(dial, config);
   if (dst) {
