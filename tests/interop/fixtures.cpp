@@ -42,6 +42,20 @@ void ensure_test_user() {
 
 }  // namespace
 
+std::unique_ptr<Process> with_proxy_only_name(const TempDir& dir,
+                                              const std::vector<std::string>& argv,
+                                              const std::string& output) {
+  // The server's own view of /etc/hosts adds kProxyOnlyName (a mount namespace of its own).
+  write_file(dir.file("hosts"), read_file("/etc/hosts") + "\n127.0.0.1 " + kProxyOnlyName + "\n");
+  chmod(dir.file("hosts").c_str(), 0644);
+  const std::string unshare = require_program("unshare", "util-linux");
+  std::vector<std::string> cmd{
+      unshare,           "-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && shift && exec \"$@\"",
+      dir.file("hosts"), "--"};
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  return std::make_unique<Process>(cmd, output);
+}
+
 Danted::Danted(bool username_method) : port_(free_port()) {
   const std::string danted = require_program("danted", "dante-server");
   if (username_method) ensure_test_user();
@@ -69,15 +83,8 @@ Danted::Danted(bool username_method) : port_(free_port()) {
                  "  log: error connect\n}\n"
                  "socks pass {\n  from: 0/0 to: 0/0\n  command: bindreply udpreply\n"
                  "  log: error connect\n}\n");
-  // danted's own view of /etc/hosts adds kProxyOnlyName (a mount namespace of its own).
-  write_file(dir_.file("hosts"), read_file("/etc/hosts") + "\n127.0.0.1 " + kProxyOnlyName + "\n");
-  chmod(dir_.file("hosts").c_str(), 0644);
-  const std::string unshare = require_program("unshare", "util-linux");
-  proc_ = std::make_unique<Process>(
-      std::vector<std::string>{unshare, "-m", "sh", "-c",
-                               "mount --bind \"$0\" /etc/hosts && exec \"$1\" -f \"$2\"",
-                               dir_.file("hosts"), danted, dir_.file("danted.conf")},
-      dir_.file("stderr.log"));
+  proc_ =
+      with_proxy_only_name(dir_, {danted, "-f", dir_.file("danted.conf")}, dir_.file("stderr.log"));
   if (!wait_for_port("127.0.0.1", port_)) {
     FAIL("danted did not start: " << read_file(dir_.file("stderr.log")) << log());
   }
@@ -115,6 +122,26 @@ socks5::ProxyUri Microsocks::uri() const {
   return loopback_proxy(port_, auth_);
 }
 
+Tinyproxy::Tinyproxy(bool basic_auth, bool bind_egress) : port_(free_port()) {
+  const std::string tinyproxy = require_program("tinyproxy", "tinyproxy");
+  std::string conf = "User nobody\nGroup nogroup\nPort " + std::to_string(port_) +
+                     "\nListen 127.0.0.1\nTimeout 30\nLogLevel Connect\nMaxClients 100\n"
+                     "Allow 127.0.0.1\n";
+  if (bind_egress) conf += "Bind 127.0.0.4\n";
+  if (basic_auth) conf += std::string("BasicAuth ") + kTestUser + " " + kTestPassword + "\n";
+  write_file(dir_.file("tinyproxy.conf"), conf);
+  // -d: in the foreground, logging to its standard output.
+  proc_ = with_proxy_only_name(dir_, {tinyproxy, "-d", "-c", dir_.file("tinyproxy.conf")},
+                               dir_.file("tinyproxy.log"));
+  if (!wait_for_port("127.0.0.1", port_)) FAIL("tinyproxy did not start: " << log());
+}
+
+socks5::ProxyUri Tinyproxy::uri(bool with_user) const {
+  auto u = loopback_proxy(port_, with_user);
+  u.scheme = socks5::Scheme::http;
+  return u;
+}
+
 SshDynamic::SshDynamic() : sshd_port_(free_port()), socks_port_(free_port()) {
   const std::string sshd = require_program("sshd", "openssh-server");
   const std::string ssh = require_program("ssh", "openssh-client");
@@ -148,10 +175,10 @@ SshDynamic::SshDynamic() : sshd_port_(free_port()), socks_port_(free_port()) {
                                            "UseDNS no\n"
                                            "MaxStartups 100\n"
                                            "LogLevel DEBUG1\n");
-  sshd_ =
-      std::make_unique<Process>(std::vector<std::string>{sshd, "-D", "-f", dir_.file("sshd_config"),
-                                                         "-E", dir_.file("sshd.log")},
-                                dir_.file("sshd.out"));
+  // sshd resolves the names ssh -D is given: it sees kProxyOnlyName too.
+  sshd_ = with_proxy_only_name(
+      dir_, {sshd, "-D", "-f", dir_.file("sshd_config"), "-E", dir_.file("sshd.log")},
+      dir_.file("sshd.out"));
   if (!wait_for_port("127.0.0.1", sshd_port_)) {
     FAIL("sshd did not start: " << read_file(dir_.file("sshd.out")) << sshd_log());
   }
