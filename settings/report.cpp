@@ -145,6 +145,9 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
     return proxy + " is not " + a_server(protocol) + ": it sent '" +
            printable_prefix(dial.peer_octets()) + "'";
   }
+  if (ec == Errc::http_bad_reply) {
+    return proxy + " sent a malformed HTTP reply: '" + printable_prefix(dial.peer_octets()) + "'";
+  }
   if (ec == Errc::greeting_unanswered) {
     return proxy + " is not " + a_server(protocol) + " (or is stuck): no answer to the " +
            (protocol == "SOCKS5" ? "greeting" : "request") + " within " + ms_text(config.timeout);

@@ -360,7 +360,8 @@ bool Dial::can_reconnect() const noexcept {
 }
 
 void Dial::hop_failed(const std::error_code& ec) {
-  if (ec == Errc::not_socks5 || ec == Errc::not_socks4 || ec == Errc::not_http) {
+  if (ec == Errc::not_socks5 || ec == Errc::not_socks4 || ec == Errc::not_http ||
+      ec == Errc::http_bad_reply) {
     keep_peer_octets();
   }
   // A retry the server answered (a refusal is an answer too) settles what the stall was.

@@ -26,6 +26,14 @@ hostile_proxy.py LOG MODE ADDR PORT [ARGS]
                                  then "real" from the destination
   bind-eof                       answers BIND with a first reply, then ends the connection
                                  0.5 s later instead of sending the second
+  http-banner                    an HTTP CONNECT proxy that answers 200 and a server's banner
+                                 ("SSH-2.0-hostile-banner") in one write, then echoes; logs
+                                 "http request LINE"
+  http-badstatus                 answers "HTTP/1.1 2x0 OK"
+  http-endless                   answers a status line, then header lines without end (until
+                                 the client closes: "http-endless closed after N")
+  http-407                       answers 407 asking for Negotiate and Basic
+  http-midclose                  answers half a header, then closes
 Every accepted connection is logged as "MODE accept PEER"; each authentication attempt as
 "auth attempt". Runs until killed.
 """
@@ -143,6 +151,54 @@ def serve_http(c):
     except OSError:
         pass
     c.close()
+
+
+HTTP_ANSWERS = {
+    "http-banner": b"HTTP/1.1 200 Connection established\r\n\r\nSSH-2.0-hostile-banner\r\n",
+    "http-badstatus": b"HTTP/1.1 2x0 OK\r\n\r\n",
+    "http-407": b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                b"Proxy-Authenticate: Negotiate\r\n"
+                b'Proxy-Authenticate: Basic realm="lab"\r\nContent-Length: 0\r\n\r\n',
+    "http-midclose": b"HTTP/1.1 200 OK\r\nVia: hal",
+}
+
+
+def serve_http_proxy(c, logpath, mode):
+    """A CONNECT proxy that misbehaves as its mode says."""
+    try:
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            data = c.recv(4096)
+            if not data:
+                return
+            head += data
+        log(logpath, "http request %s" % head.split(b"\r\n")[0].decode("latin-1"))
+        if mode == "http-endless":
+            sent = len(b"HTTP/1.1 200 OK\r\n")
+            c.sendall(b"HTTP/1.1 200 OK\r\n")
+            deadline = time.monotonic() + 30
+            try:
+                while time.monotonic() < deadline:
+                    c.sendall(b"X-Pad: " + b"a" * 100 + b"\r\n")
+                    sent += 109
+                    time.sleep(0.001)
+            except OSError:
+                pass
+            log(logpath, "http-endless closed after %d" % sent)
+            return
+        c.sendall(HTTP_ANSWERS[mode])
+        if mode == "http-banner":
+            while True:
+                data = c.recv(4096)
+                if not data:
+                    break
+                c.sendall(data)
+        elif mode != "http-midclose":
+            time.sleep(0.5)
+    except OSError:
+        pass
+    finally:
+        c.close()
 
 
 def udp_header_size(d):
@@ -288,6 +344,9 @@ def main():
             threading.Thread(target=serve_bind_eof, args=(c, addr, logpath), daemon=True).start()
         elif mode == "http":
             threading.Thread(target=serve_http, args=(c,), daemon=True).start()
+        elif mode.startswith("http-"):
+            args = (c, logpath, mode)
+            threading.Thread(target=serve_http_proxy, args=args, daemon=True).start()
         elif mode == "reject-auth":
             threading.Thread(target=serve_reject_auth, args=(c, logpath), daemon=True).start()
 

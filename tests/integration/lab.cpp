@@ -141,6 +141,21 @@ Lab::~Lab() {
   std::filesystem::remove_all("/etc/netns/" + client_ns_, ec);
 }
 
+void Lab::start_tinyproxy(int port, bool basic_auth) {
+  const std::string name = "tinyproxy-" + std::to_string(port);
+  if (std::filesystem::exists(dir_.file(name + ".conf"))) return;
+  const std::string tinyproxy = require_program("tinyproxy", "tinyproxy");
+  std::string conf = "User nobody\nGroup nogroup\nPort " + std::to_string(port) +
+                     "\nListen 192.0.2.1\nTimeout 30\nLogLevel Connect\nMaxClients 200\n"
+                     "Allow 192.0.2.0/24\n";
+  if (basic_auth) conf += std::string("BasicAuth ") + kTestUser + " " + kTestPassword + "\n";
+  write_file(dir_.file(name + ".conf"), conf);
+  chmod(dir_.file(name + ".conf").c_str(), 0644);
+  // -d: in the foreground, logging to its standard output.
+  start_on_proxy_side({tinyproxy, "-d", "-c", dir_.file(name + ".conf")}, name + ".log");
+  REQUIRE(wait_in(client_ns_, "192.0.2.1", port));
+}
+
 void Lab::start_on_proxy_side(std::vector<std::string> argv, const std::string& log) {
   std::vector<std::string> full{"/usr/bin/env", "ip", "netns", "exec", proxy_ns_};
   full.insert(full.end(), argv.begin(), argv.end());

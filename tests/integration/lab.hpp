@@ -56,6 +56,12 @@ class Lab {
   void start_hostile(const std::string& mode, const std::string& addr, int port,
                      const std::vector<std::string>& args = {});
   std::string hostile_log() const { return read_file(dir_.file("hostile.log")); }
+  /// tinyproxy (HTTP CONNECT) on the proxy side at 192.0.2.1:PORT, with Basic for
+  /// kTestUser/kTestPassword if asked; started once per port. Its log: tinyproxy_log(PORT).
+  void start_tinyproxy(int port, bool basic_auth);
+  std::string tinyproxy_log(int port) const {
+    return read_file(dir_.file("tinyproxy-" + std::to_string(port) + ".log"));
+  }
 
   /// GSSAPI on the proxy side: an MIT KDC for realm SOCKS.TEST on 192.0.2.1:88 and a
   /// GSSAPI-enabled Dante (built by scripts/build-dante-gssapi.sh) on 192.0.2.1, one port per

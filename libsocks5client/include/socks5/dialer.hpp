@@ -223,7 +223,7 @@ class Dial {
   /// The command asked for (nullopt: authentication only).
   const std::optional<wire::Command>& command() const noexcept { return request_.command; }
   /// What a server of another protocol sent instead of an answer (errors not_socks5,
-  /// not_socks4, not_http): its first octets, as received.
+  /// not_socks4, not_http), or a malformed HTTP reply: its first octets, as received.
   const std::string& peer_octets() const noexcept { return peer_octets_; }
   /// What the failed hop had to say (Hop::detail(): an HTTP status line, a 407's methods).
   const std::string& detail() const noexcept { return detail_; }

@@ -1,0 +1,183 @@
+// Upstream protocols other than SOCKS5, with real programs in the lab (lab.hpp): the client
+// side reaches no target except through a proxy, and only the proxy side resolves the lab's
+// names, so a success proves the traffic crossed the proxy (and the DNS sink, that no name
+// leaked). tinyproxy speaks HTTP CONNECT, danted SOCKS4, ssh -D SOCKS4a; the hostile proxy
+// misbehaves in HTTP.
+#include <catch2/catch.hpp>
+
+#include "integration/lab.hpp"
+#include "integration/lab_cases.hpp"
+#include "interop/fixtures.hpp"
+
+using namespace testing;
+
+namespace {
+
+constexpr const char* kTinyproxy = "http://192.0.2.1:3128";
+
+// A python3 client: connects to HOST PORT, prints "connected" or "error ERRNO-NAME", then
+// (connected) what the server sent first.
+std::string first_words_script() {
+  const std::string path = lab().dir() + "/first_words.py";
+  write_file(path,
+             "import errno, socket, sys\n"
+             "try:\n"
+             "    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 20)\n"
+             "except OSError as e:\n"
+             "    print('error', errno.errorcode.get(e.errno, e.errno), flush=True)\n"
+             "    sys.exit(1)\n"
+             "print('connected', flush=True)\n"
+             "s.settimeout(10)\n"
+             "print('first', s.recv(100))\n"
+             "s.sendall(b'ping')\n"
+             "print('echo', s.recv(100))\n");
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP CONNECT through tinyproxy: curl by name, no lookup leaks", "[shim][lab][http]") {
+  lab().start_tinyproxy(3128, false);
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out = run_ok(lab().socksify() + " -x " + kTinyproxy +
+                                 " -v curl -sS -m 10 http://target.lab:8080/?via=tinyproxy");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("connect target.lab:8080 via http://192.0.2.1:3128"));
+  CHECK_THAT(out, Catch::Contains("method none, 1 wait"));
+  CHECK_THAT(server_log_with("/?via=tinyproxy"), Catch::Contains("/?via=tinyproxy"));
+  CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT target.lab:8080"),
+             Catch::Contains("CONNECT target.lab:8080"));
+  CHECK(leaks_since(mark).empty());
+  // An IPv6 literal goes in brackets.
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + kTinyproxy +
+                    " curl -sS -m 10 -g http://[2001:db8::1]:8080/"),
+             Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT [2001:db8::1]:8080"),
+             Catch::Contains("CONNECT [2001:db8::1]:8080"));
+}
+
+TEST_CASE("HTTP CONNECT with Basic: the password from SOCKSIFY_PASSWORD, a 407 says what it wants",
+          "[shim][lab][http]") {
+  lab().start_tinyproxy(3129, true);
+  const std::string user = std::string("http://") + kTestUser + "@192.0.2.1:3129";
+  const std::string ok =
+      run_ok("SOCKSIFY_PASSWORD=" + std::string(kTestPassword) + " " + lab().socksify() + " -x " +
+             user + " -v curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(ok, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(ok, Catch::Contains("method Basic, 1 wait"));
+  CHECK(ok.find(kTestPassword) == std::string::npos);
+  const std::string none = run_fail(
+      lab().socksify() + " -x http://192.0.2.1:3129 curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(none, Catch::Contains("proxy http://192.0.2.1:3129 requires authentication (it asked "
+                                   "for Basic)"));
+  const std::string wrong = run_fail("SOCKSIFY_PASSWORD=wrong " + lab().socksify() + " -x " + user +
+                                     " curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(wrong, Catch::Contains("rejected user '" + std::string(kTestUser) + "'"));
+}
+
+TEST_CASE("SOCKS4 through danted takes addresses, SOCKS4a through ssh -D takes names",
+          "[shim][lab][socks4]") {
+  const std::string v4 = run_ok(lab().socksify() +
+                                " -x socks4://someone@192.0.2.1:1080 -v curl -sS -m 10 "
+                                "http://198.51.100.1:8080/?via=socks4");
+  CHECK_THAT(v4, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(v4, Catch::Contains("via socks4://someone@192.0.2.1:1080"));
+  CHECK_THAT(server_log_with("/?via=socks4"), Catch::Contains("http 198.51.100.1 /?via=socks4"));
+  // A name behind a fake address cannot go to a SOCKS4 proxy: one line says what to use.
+  const std::string name = run_fail(lab().socksify() +
+                                    " -x socks4://192.0.2.1:1080 --dns remote curl -sS -m 10 "
+                                    "http://target.lab:8080/");
+  CHECK_THAT(name,
+             Catch::Contains("takes addresses only, and target.lab is a name: use socks4a://"));
+  // SOCKS4a: OpenSSH's dynamic forwarding resolves the name.
+  const std::size_t mark = lab().dns_log().size();
+  const std::string key = start_sshd(2224);
+  lab().start_on_proxy_side(
+      {"/bin/sh", "-c",
+       require_program("ssh", "openssh-client") + " -N -D 192.0.2.1:1087 -i " + key + kSshOptions +
+           " -o ExitOnForwardFailure=yes -p 2224 root@198.51.100.1"},
+      "ssh-D-4a.log");
+  REQUIRE(lab().wait_on_proxy_side("192.0.2.1", 1087));
+  const std::string v4a = run_ok(lab().socksify() +
+                                 " -x socks4a://192.0.2.1:1087 -v curl -sS -m 10 "
+                                 "http://target.lab:8080/?via=socks4a");
+  CHECK_THAT(v4a, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(server_log_with("/?via=socks4a"), Catch::Contains("/?via=socks4a"));
+  CHECK(leaks_since(mark).empty());
+}
+
+TEST_CASE("UDP through an HTTP proxy is refused with one line, failover takes a SOCKS5 one",
+          "[shim][lab][http]") {
+  lab().start_tinyproxy(3128, false);
+  const std::string refused =
+      run_fail(lab().socksify() + " -x " + kTinyproxy + " " + probe() + " udp 198.51.100.1 7000");
+  CHECK_THAT(refused, Catch::Contains("sendto: errno=EOPNOTSUPP"));
+  CHECK_THAT(refused, Catch::Contains("speaks HTTP CONNECT, which has no UDP ASSOCIATE"));
+  // Failover: the HTTP proxy first for TCP, danted for what only SOCKS5 carries.
+  const std::string both = run_ok(lab().socksify() + " -x " + kTinyproxy + " -x " + kDanted + " " +
+                                  probe() + " udpecho 198.51.100.1 7000 4 100");
+  CHECK_THAT(both, Catch::Contains("udp echo ok"));
+  // A listening socket through an HTTP proxy: refused too (BIND is SOCKS5's).
+  const std::string bind = run_fail(lab().socksify() + " -x " + kTinyproxy + " " + probe() +
+                                    " bind 198.51.100.1 7000 block");
+  CHECK_THAT(bind, Catch::Contains("which has no BIND"));
+}
+
+TEST_CASE("a mixed strict chain: HTTP CONNECT to danted, then SOCKS5 to the target",
+          "[shim][lab][http]") {
+  lab().start_tinyproxy(3128, false);
+  const std::string out = run_ok(lab().socksify() + " --chain strict -x " + kTinyproxy + " -x " +
+                                 kDanted + " -v curl -sS -m 10 http://target.lab:8080/?via=chain");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(server_log_with("/?via=chain"), Catch::Contains("/?via=chain"));
+  // tinyproxy was asked for danted, and danted for the target.
+  CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT 192.0.2.1:1080"),
+             Catch::Contains("CONNECT 192.0.2.1:1080"));
+}
+
+TEST_CASE("a hostile HTTP proxy: a banner with the 200, bad status, endless header, 407, close",
+          "[shim][lab][http]") {
+  const std::string script = first_words_script();
+  // The server speaks first, and the proxy sends its 200 and the banner in one write: the
+  // banner is the program's.
+  lab().start_hostile("http-banner", "192.0.2.1", 3140);
+  const std::string banner =
+      run_ok(lab().socksify() + " -x http://192.0.2.1:3140 python3 " + script + " target.lab 22");
+  CHECK_THAT(banner, Catch::Contains("first b'SSH-2.0-hostile-banner\\r\\n'"));
+  CHECK_THAT(banner, Catch::Contains("echo b'ping'"));
+  CHECK_THAT(lab().hostile_log(), Catch::Contains("http request CONNECT target.lab:22 HTTP/1.1"));
+
+  struct Case {
+    const char* mode;
+    int port;
+    const char* error;
+    const char* line;
+  };
+  const Case cases[] = {
+      {"http-badstatus", 3141, "EPROTO", "sent a malformed HTTP reply: 'HTTP/1.1 2x0 OK'"},
+      {"http-endless", 3142, "EPROTO", "HTTP reply header too long"},
+      {"http-407", 3143, "EACCES", "requires authentication (it asked for Negotiate, Basic)"},
+      {"http-midclose", 3144, "ECONNRESET", "closed the connection during the handshake"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.mode);
+    lab().start_hostile(c.mode, "192.0.2.1", c.port);
+    const std::string out =
+        run_fail(lab().socksify() + " -x http://192.0.2.1:" + std::to_string(c.port) + " python3 " +
+                 script + " target.lab 22");
+    CHECK_THAT(out, Catch::Contains(std::string("error ") + c.error));
+    CHECK_THAT(out, Catch::Contains(c.line));
+  }
+  // The endless header was cut at the bound, not run to the deadline.
+  CHECK_THAT(wait_for_text([] { return lab().hostile_log(); }, "http-endless closed after"),
+             Catch::Contains("http-endless closed after"));
+}
+
+TEST_CASE("supervisor: a static program through an HTTP proxy", "[shim][lab][http][supervisor]") {
+  lab().start_tinyproxy(3128, false);
+  const std::string out = run_ok(lab().socksify() + " -x " + kTinyproxy + " -v " +
+                                 SOCKSIFY_STATIC_PROBE " connect target.lab 7000 block");
+  CHECK_THAT(out, Catch::Contains("connect target.lab:7000 via http://192.0.2.1:3128"));
+  CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT target.lab:7000"),
+             Catch::Contains("CONNECT target.lab:7000"));
+}
