@@ -136,24 +136,30 @@ socks5::Result<Settings, ConfigError> read_proxychains(const std::string& path,
     const std::string_view key = w[0];
     if (in_list) {
       // TYPE HOST PORT [USER PASS]
-      if (key != "socks5") {
-        return unexpected(
-            at(std::string(key) + " proxies are not supported: socksify speaks SOCKS5 only"));
+      if (key != "socks5" && key != "socks4" && key != "http") {
+        return unexpected(at(std::string(key) +
+                             " proxies are not supported: socksify speaks socks5, socks4 and "
+                             "http"));
       }
       long port = 0;
       if (w.size() != 3 && w.size() != 5) {
-        return unexpected(at("expected: socks5 HOST PORT [USER PASSWORD]"));
+        return unexpected(at("expected: " + std::string(key) + " HOST PORT [USER PASSWORD]"));
       }
       if (!number(w[2], port) || port < 1 || port > 65535) {
         return unexpected(at("invalid port '" + std::string(w[2]) + "'"));
       }
       std::string uri = "://";
-      if (w.size() == 5) uri += uri_escape(w[3]) + ":" + uri_escape(w[4]) + "@";
+      if (w.size() == 5) {
+        // SOCKS4 has a user id and no password: proxychains sends the user name alone.
+        uri += uri_escape(w[3]);
+        if (key != "socks4") uri += ":" + uri_escape(w[4]);
+        uri += "@";
+      }
       const std::string host(w[1]);
       uri += host.find(':') != std::string::npos ? "[" + host + "]" : host;
       uri += ":" + std::to_string(port);
       if (!proxies.empty()) proxies += ' ';
-      proxies += uri;  // the scheme follows proxy_dns, known at the end
+      proxies += std::string(key) + uri;  // the scheme follows proxy_dns, known at the end
       out["SOCKSIFY_PROXY"].origin = origin("[ProxyList]");
       continue;
     }
@@ -199,17 +205,20 @@ socks5::Result<Settings, ConfigError> read_proxychains(const std::string& path,
     }
   }
   if (proxies.empty()) {
-    return unexpected(ConfigError{path + ": no socks5 proxy in its [ProxyList]"});
+    return unexpected(ConfigError{path + ": no proxy in its [ProxyList]"});
   }
-  // proxy_dns: names go to the proxy (socks5h://); without it they are resolved locally.
-  const std::string scheme = remote_dns ? "socks5h" : "socks5";
+  // proxy_dns: names go to the proxy (socks5h://, socks4a://; HTTP CONNECT always carries
+  // names); without it they are resolved locally.
   std::string uris;
   std::size_t pos = 0;
   while (pos < proxies.size()) {
     auto sp = proxies.find(' ', pos);
     if (sp == std::string::npos) sp = proxies.size();
+    std::string one = proxies.substr(pos, sp - pos);
+    if (remote_dns && one.rfind("socks5://", 0) == 0) one.insert(6, "h");
+    if (remote_dns && one.rfind("socks4://", 0) == 0) one.insert(6, "a");
     if (!uris.empty()) uris += ' ';
-    uris += scheme + proxies.substr(pos, sp - pos);
+    uris += one;
     pos = sp + 1;
   }
   out["SOCKSIFY_PROXY"].value = uris;

@@ -200,17 +200,38 @@ TEST_CASE("config file: proxychains4's format is read as it is", "[shim][config]
   CHECK_FALSE(c->remote_dns);
   CHECK(c->chain == socks5::ChainMode::failover);
 
+  // http and socks4 entries, with their user and password (SOCKS4: the user id alone);
+  // proxy_dns makes socks4 socks4a, as socks5 socks5h.
+  for (const bool dns : {false, true}) {
+    testing::write_file(path, std::string(dns ? "proxy_dns\n" : "") +
+                                  "[ProxyList]\n"
+                                  "http 10.0.0.1 3128 bob pw%\n"
+                                  "socks4 10.0.0.2 1080 carol ignored\n"
+                                  "socks4 10.0.0.3 1081\n");
+    c = load({{"SOCKSIFY_CONF", path}});
+    INFO((c ? "" : c.error().message));
+    REQUIRE(c);
+    REQUIRE(c->proxies.size() == 3);
+    CHECK(c->proxies[0].to_string(true) == "http://bob:pw%25@10.0.0.1:3128");
+    CHECK(c->proxies[1].to_string(true) ==
+          std::string(dns ? "socks4a" : "socks4") + "://carol@10.0.0.2:1080");
+    CHECK_FALSE(c->proxies[1].password);
+    CHECK(c->proxies[2].to_string() ==
+          std::string(dns ? "socks4a" : "socks4") + "://10.0.0.3:1081");
+    CHECK(c->remote_dns == dns);
+  }
+
   // What socksify cannot do is named, with the line.
   const std::pair<std::string, std::string> bad[] = {
-      {"[ProxyList]\nsocks4 127.0.0.1 1080\n", ":2: socks4 proxies are not supported"},
-      {"[ProxyList]\nhttp 127.0.0.1 8080\n", ":2: http proxies are not supported"},
+      {"[ProxyList]\nraw 127.0.0.1 1080\n", ":2: raw proxies are not supported"},
+      {"[ProxyList]\nhttp 127.0.0.1\n", ":2: expected: http HOST PORT [USER PASSWORD]"},
       {"random_chain\n[ProxyList]\nsocks5 127.0.0.1 1080\n", ":1: random_chain is not supported"},
       {"localnet 10.0.0.0:80/255.0.0.0\n[ProxyList]\nsocks5 127.0.0.1 1080\n",
        ":1: localnet: a port in localnet is not supported"},
       {"localnet 10.0.0.0/255.0.255.0\n[ProxyList]\nsocks5 127.0.0.1 1080\n", "is not contiguous"},
       {"dnat 1.1.1.1 1.1.1.2\n[ProxyList]\nsocks5 127.0.0.1 1080\n", ":1: dnat is not supported"},
       {"[ProxyList]\nsocks5 127.0.0.1 99999\n", ":2: invalid port '99999'"},
-      {"[ProxyList]\n", "no socks5 proxy in its [ProxyList]"},
+      {"[ProxyList]\n", "no proxy in its [ProxyList]"},
   };
   for (const auto& [text, message] : bad) {
     testing::write_file(path, text);
