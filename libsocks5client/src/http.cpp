@@ -1,5 +1,6 @@
 #include "socks5/http.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace socks5::http {
@@ -67,9 +68,10 @@ void add_schemes(std::string_view value, std::string& out) {
     if (n == 0) continue;
     const std::string_view after = trim(element.substr(n));
     if (!after.empty() && after.front() == '=') continue;  // a parameter, not a scheme
+    // Bounded for the failure line: at most 200 octets, a scheme at most 32.
     if (out.size() > 200) return;
     if (!out.empty()) out += ", ";
-    out.append(element.substr(0, n));
+    out.append(element.substr(0, std::min<std::size_t>(n, 32)));
   }
 }
 
