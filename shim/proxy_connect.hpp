@@ -9,8 +9,8 @@
 // Either way the connection is still under way, as with the kernel: the socket's session is
 // "connecting" and owns the dial. connect() again resumes it (0 when it succeeds, EALREADY if
 // the send timeout passes again, EINTR again); getsockopt(SO_ERROR) finishes it and reports
-// its outcome; close() drops it. Until the event-loop connect (a later issue) a non-blocking
-// connect() runs the whole handshake inside the call, bounded by the deadline (--timeout).
+// its outcome; close() drops it. A non-blocking connect() is the event-loop connect's
+// (async_connect.hpp): EINPROGRESS at once, the handshake in the library's helper thread.
 #include <sys/socket.h>
 
 #include <chrono>

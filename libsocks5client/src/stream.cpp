@@ -139,8 +139,7 @@ Result<Pump::Want> Pump::run(Machine& m, int fd, const Syscalls& sys, bool reada
   }
 }
 
-Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats,
-                   const DriveOptions& options) {
+Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats) {
   Pump pump;
   bool readable = false;
   auto finish = [&](Result<void> r) {
@@ -152,17 +151,11 @@ Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats,
     if (!want) return finish(fail(want.error()));
     if (*want == Pump::Want::done) return finish({});
     readable = false;
-    int timeout = deadline.poll_ms();
+    const int timeout = deadline.poll_ms();
     if (timeout == 0) return finish(fail(Errc::timed_out));  // also bounds a server that trickles
-    bool use_stall = false;
-    if (*want == Pump::Want::readable && options.stall.count() > 0 && options.stall_armed &&
-        options.stall_armed() && options.stall.count() < timeout) {
-      timeout = static_cast<int>(options.stall.count());
-      use_stall = true;
-    }
     pollfd p{s.fd(), static_cast<short>(*want == Pump::Want::readable ? POLLIN : POLLOUT), 0};
     const int n = s.sys().poll(&p, 1, timeout);
-    if (n == 0) return finish(fail(use_stall ? Errc::pipelining_stalled : Errc::timed_out));
+    if (n == 0) return finish(fail(Errc::timed_out));
     if (n < 0) {
       if (errno == EINTR) continue;
       return finish(fail_errno(errno));

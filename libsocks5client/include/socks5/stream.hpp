@@ -4,7 +4,6 @@
 // deadline even on a blocking socket, and never reads past the end of the handshake.
 #include <chrono>
 #include <cstdint>
-#include <functional>
 
 #include "socks5/error.hpp"
 #include "socks5/syscalls.hpp"
@@ -47,14 +46,6 @@ class Machine {
 /// What one drive() did.
 struct DriveStats {
   int waits = 0;  ///< times the client sent something and then had to wait for the server
-};
-
-/// Options for drive().
-struct DriveOptions {
-  /// While this returns true, a silence longer than `stall` ends the drive with
-  /// Errc::pipelining_stalled (detects servers that drop pipelined octets).
-  std::function<bool()> stall_armed;
-  std::chrono::milliseconds stall{0};
 };
 
 /// A connected stream socket plus the syscalls used on it.
@@ -107,7 +98,6 @@ class Pump {
 
 /// Runs `m` over `s` until m.done(), an error, or the deadline. Octets the server sent after the
 /// machine finished stay in the socket for the application.
-Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats = nullptr,
-                   const DriveOptions& options = {});
+Result<void> drive(Stream& s, Machine& m, Deadline deadline, DriveStats* stats = nullptr);
 
 }  // namespace socks5
