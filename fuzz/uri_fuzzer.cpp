@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto again = socks5::parse_proxy_uri(u->to_string(true));
     FUZZ_CHECK(again.has_value());
     FUZZ_CHECK(again->host == u->host && again->port == u->port && again->user == u->user &&
-               again->password == u->password && again->scheme == u->scheme && again->unix_path == u->unix_path);
+               again->password == u->password && again->scheme == u->scheme &&
+               again->unix_path == u->unix_path);
   } else {
     FUZZ_CHECK(!u.error().message.empty());
     FUZZ_CHECK(u.error().position <= size);
