@@ -161,7 +161,7 @@ void Connector::report_refusal(const Verdict& verdict, const Destination& d, con
     std::snprintf(why, sizeof why, "%s", verdict.why);
   }
   line(LogLevel::info, pid, "refused %s to %s port %u (%s): %s", what, addr, d.port, why,
-       socks5::make_error_code(verdict.refusal).message().c_str());
+       refusal_text(verdict.refusal));
 }
 
 int Connector::outcome_errno(const socks5::Dial& dial) {

@@ -1,5 +1,7 @@
 #include "policy.hpp"
 
+#include <cerrno>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -250,10 +252,10 @@ bool matches(const Rule& r, const Destination& dst) {
 }
 
 constexpr Verdict direct(const char* why) {
-  return Verdict{Action::direct, why, -1, Errc::invalid_argument};
+  return Verdict{Action::direct, why, -1, Refusal::none};
 }
 
-constexpr Verdict refuse(Errc why_code, const char* why, int rule = -1) {
+constexpr Verdict refuse(Refusal why_code, const char* why, int rule = -1) {
   return Verdict{Action::reject, why, rule, why_code};
 }
 
@@ -265,12 +267,12 @@ Verdict route(const Config& config, const Destination& dst, const Context& ctx, 
     const Rule& r = config.rules[i];
     if (!matches(r, dst)) continue;
     const int n = static_cast<int>(i + 1);
-    if (r.action == Action::reject) return refuse(Errc::rejected_by_rule, "rule", n);
-    return Verdict{r.action, "rule", n, Errc::invalid_argument};
+    if (r.action == Action::reject) return refuse(Refusal::rejected_by_rule, "rule", n);
+    return Verdict{r.action, "rule", n, Refusal::none};
   }
   // A local stub resolver forwards what it gets: DNS over TCP is never sent direct.
   if (config.remote_dns && tcp && dst.port == 53) {
-    return Verdict{Action::proxy, "dns over tcp", -1, Errc::invalid_argument};
+    return Verdict{Action::proxy, "dns over tcp", -1, Refusal::none};
   }
   if (dst.name.empty() && !ctx.fake && is_loopback(dst.family, dst.ip.data())) {
     return direct("loopback");
@@ -279,8 +281,8 @@ Verdict route(const Config& config, const Destination& dst, const Context& ctx, 
   if (dst.name.empty() && !ctx.fake && is_unspecified(dst.family, dst.ip.data())) {
     return direct("this host (an unspecified address)");
   }
-  if (config.default_action == Action::reject) return refuse(Errc::rejected_by_rule, "default");
-  return Verdict{config.default_action, "default", -1, Errc::invalid_argument};
+  if (config.default_action == Action::reject) return refuse(Refusal::rejected_by_rule, "default");
+  return Verdict{config.default_action, "default", -1, Refusal::none};
 }
 
 // The first domain rule that matches a name (1-based), or 0.
@@ -300,7 +302,7 @@ bool direct_by_rule(const Config& config, std::string_view name, Verdict& v) {
   if (n == 0 || config.rules[static_cast<std::size_t>(n - 1)].action != Action::direct) {
     return false;
   }
-  v = Verdict{Action::direct, "rule", n, Errc::invalid_argument};
+  v = Verdict{Action::direct, "rule", n, Refusal::none};
   return true;
 }
 
@@ -332,7 +334,7 @@ Verdict classify(const Config& config, Operation op, const Destination& dst,
       }
       if (dst.port == 53 && dst.name.empty() && !ctx.fake &&
           is_loopback(dst.family, dst.ip.data())) {
-        v = refuse(Errc::dns_would_leak, "dns over udp to a local stub");
+        v = refuse(Refusal::dns_would_leak, "dns over udp to a local stub");
         break;
       }
       v = route(config, dst, ctx, false);
@@ -344,9 +346,9 @@ Verdict classify(const Config& config, Operation op, const Destination& dst,
         return direct("loopback listening socket");
       }
       if (config.listen == settings::ListenMode::proxy) {
-        v = Verdict{Action::proxy, "listen through the proxy", -1, Errc::invalid_argument};
+        v = Verdict{Action::proxy, "listen through the proxy", -1, Refusal::none};
       } else if (ctx.beside_proxied) {
-        v = Verdict{Action::proxy, "bound beside a proxied connection", -1, Errc::invalid_argument};
+        v = Verdict{Action::proxy, "bound beside a proxied connection", -1, Refusal::none};
       } else {
         return direct("local listening socket");
       }
@@ -354,33 +356,57 @@ Verdict classify(const Config& config, Operation op, const Destination& dst,
     case Operation::resolve: {
       if (!config.remote_dns) return direct("local dns");
       if (is_localhost_name(dst.name)) {
-        return Verdict{Action::loopback, "localhost (RFC 6761)", -1, Errc::invalid_argument};
+        return Verdict{Action::loopback, "localhost (RFC 6761)", -1, Refusal::none};
       }
       if (direct_by_rule(config, dst.name, v)) return v;
       // Names a reject rule matches get a fake address too: the connect is what is refused,
       // with EACCES, which says more than a failed lookup.
-      return Verdict{Action::proxy, "remote dns", -1, Errc::invalid_argument};
+      return Verdict{Action::proxy, "remote dns", -1, Refusal::none};
     }
     case Operation::reverse: {
-      if (ctx.fake) return Verdict{Action::proxy, "a fake address", -1, Errc::invalid_argument};
+      if (ctx.fake) return Verdict{Action::proxy, "a fake address", -1, Refusal::none};
       if (!config.remote_dns) return direct("local dns");
       // Asking the local resolver about an address that goes through the proxy would tell the
       // local DNS where the program is going: only addresses routed direct are looked up.
       const Verdict r = route(config, dst, ctx, true);
       if (r.action == Action::direct) return r;
-      return refuse(Errc::dns_would_leak, "reverse lookup of a proxied address");
+      return refuse(Refusal::dns_would_leak, "reverse lookup of a proxied address");
     }
     case Operation::dns_query:
       if (!config.remote_dns) return direct("local dns");
       if (direct_by_rule(config, dst.name, v)) return v;
-      return refuse(Errc::dns_would_leak, "resolver query in remote-DNS mode");
+      return refuse(Refusal::dns_would_leak, "resolver query in remote-DNS mode");
   }
   // A signal handler that interrupted the shim's own work on this thread: what would need
   // the proxy is refused (never sent direct); the rest is decided as usual.
   if (ctx.nested && v.action == Action::proxy) {
-    return refuse(Errc::reentrant_call, "inside the library (signal handler)", v.rule);
+    return refuse(Refusal::reentrant_call, "inside the library (signal handler)", v.rule);
   }
   return v;
+}
+
+int refusal_errno(Refusal r) noexcept {
+  switch (r) {
+    case Refusal::udp_not_proxied:
+    case Refusal::reentrant_call: return ENETUNREACH;
+    case Refusal::none:
+    case Refusal::rejected_by_rule:
+    case Refusal::dns_would_leak: return EACCES;
+  }
+  return EACCES;
+}
+
+const char* refusal_text(Refusal r) noexcept {
+  switch (r) {
+    case Refusal::none: return "refused";
+    case Refusal::rejected_by_rule: return "rejected by a rule";
+    case Refusal::udp_not_proxied:
+      return "only UDP datagrams go through the proxy (not ICMP or raw ones)";
+    case Refusal::dns_would_leak: return "DNS query refused: it would reach the local resolver";
+    case Refusal::reentrant_call:
+      return "refused: a signal handler interrupted the library's own work on this thread";
+  }
+  return "refused";
 }
 
 }  // namespace socksify::shim

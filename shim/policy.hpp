@@ -2,8 +2,8 @@
 // classify(): the ONE place where the shim decides what happens to an operation. Pure (no
 // system call, no allocation, no lock: a signal handler may reach it); unit-tested without
 // sockets. Hooks gather the facts (the destination, the socket type, the name behind a fake
-// address), call classify(), and act on the Verdict; a refusal's errno comes from the core's
-// one error table (socks5::to_errno of Verdict::refusal).
+// address), call classify(), and act on the Verdict; a refusal is the library's own decision,
+// not a proxy's error: its errno and text come from refusal_errno() and refusal_text().
 #include <sys/socket.h>
 
 #include <array>
@@ -56,11 +56,26 @@ struct Context {
 };
 
 /// The decision, the reason (for -v logs) and, for refusals, what to tell the program.
+/// Why the policy refuses an operation (Action::reject).
+enum class Refusal : std::uint8_t {
+  none,
+  rejected_by_rule,  ///< a `reject` rule matched (or the default is reject)
+  udp_not_proxied,   ///< an ICMP or raw datagram to a destination the policy proxies
+  dns_would_leak,    ///< a DNS query that would reach the local resolver in remote-DNS mode
+  reentrant_call,    ///< a call that needs the proxy, made from inside the library's own work
+                     ///< (a signal handler interrupting it)
+};
+
+/// The errno the refused call fails with: EACCES, ENETUNREACH.
+int refusal_errno(Refusal r) noexcept;
+/// What the refusal means, for the -v line.
+const char* refusal_text(Refusal r) noexcept;
+
 struct Verdict {
   Action action = Action::direct;
   const char* why = "";
-  int rule = -1;                                          ///< 1-based index of the matching rule
-  socks5::Errc refusal = socks5::Errc::invalid_argument;  ///< meaningful for Action::reject
+  int rule = -1;                    ///< 1-based index of the matching rule
+  Refusal refusal = Refusal::none;  ///< meaningful for Action::reject
 };
 
 /// Fills `dst` from an AF_INET/AF_INET6 sockaddr of its full size (v4-mapped IPv6 becomes

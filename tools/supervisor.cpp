@@ -1240,7 +1240,7 @@ int datagram_route(Supervisor& sv, pid_t pid, const shim::SocketFacts& facts, in
   const shim::Verdict v = shim::classify(sv.config, shim::Operation::datagram, d, ctx);
   if (v.action == Action::reject) {
     sv.connector.report_refusal(v, d, "UDP", pid);
-    return socks5::to_errno(v.refusal);
+    return shim::refusal_errno(v.refusal);
   }
   if (v.action == Action::direct || v.action == Action::loopback) return kDirect;
   if (facts.type == SOCK_DGRAM && facts.protocol == IPPROTO_UDP) {
@@ -1249,7 +1249,7 @@ int datagram_route(Supervisor& sv, pid_t pid, const shim::SocketFacts& facts, in
     return kProxy;
   }
   // ICMP ("ping" sockets) and raw sockets: SOCKS carries only UDP. Never sent direct.
-  const shim::Verdict refused{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied};
+  const shim::Verdict refused{Action::reject, v.why, v.rule, shim::Refusal::udp_not_proxied};
   sv.connector.report_refusal(refused, d, "datagram", pid);
   return ENETUNREACH;
 }
@@ -1737,7 +1737,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
       if (e == 0) remember_dns_server(sv, sock, dst, len);  // its local address is known now
     } else if (v.action == Action::reject) {
       sv.connector.report_refusal(v, d, "UDP", pid);
-      e = socks5::to_errno(v.refusal);
+      e = shim::refusal_errno(v.refusal);
     } else if (v.action == Action::direct || v.action == Action::loopback) {
       sv.connector.report_direct(v, d, pid);
       if (connect(sock, reinterpret_cast<sockaddr*>(&dst), len) != 0) e = errno;
@@ -1749,7 +1749,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
       return;
     } else {
       // ICMP ("ping" sockets) and raw sockets: SOCKS carries only UDP. Never sent direct.
-      const shim::Verdict r{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied};
+      const shim::Verdict r{Action::reject, v.why, v.rule, shim::Refusal::udp_not_proxied};
       sv.connector.report_refusal(r, d, "datagram", pid);
       e = ENETUNREACH;
     }
@@ -1785,7 +1785,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
       if (v.action == Action::reject) {
         sv.connector.report_refusal(v, d, "connect", pid);
         close(sock);
-        reply(sv.listener, req.id, socks5::to_errno(v.refusal));
+        reply(sv.listener, req.id, shim::refusal_errno(v.refusal));
         return;
       }
       [[fallthrough]];

@@ -67,13 +67,6 @@ constexpr Entry kTable[] = {
     {Errc::name_resolution_failed, EHOSTUNREACH, "proxy host name did not resolve"},
     {Errc::invalid_uri, EINVAL, "invalid proxy URI"},
     {Errc::no_proxy_address, EAFNOSUPPORT, "the proxy has no address of the socket's family"},
-    // The socksifier's own refusals, decided by its policy before anything is sent.
-    {Errc::rejected_by_rule, EACCES, "rejected by a rule"},
-    {Errc::udp_not_proxied, ENETUNREACH,
-     "only UDP datagrams go through the proxy (not ICMP or raw ones)"},
-    {Errc::dns_would_leak, EACCES, "DNS query refused: it would reach the local resolver"},
-    {Errc::reentrant_call, ENETUNREACH,
-     "refused: a signal handler interrupted the library's own work on this thread"},
 };
 
 const Entry* find(int value) noexcept {

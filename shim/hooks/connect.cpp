@@ -59,7 +59,7 @@ int connect_direct_by_name(int fd, int family, const Destination& d) {
 
 int refuse(const Verdict& v, const Destination& d, const char* what) {
   log_refusal(v, d, what);
-  errno = socks5::to_errno(v.refusal);
+  errno = refusal_errno(v.refusal);
   return -1;
 }
 
@@ -201,7 +201,7 @@ int on_connect(int fd, const sockaddr* addr, socklen_t len, bool* direct_fastope
     }
     if (v.action == Action::proxy) {
       // ICMP and raw sockets: SOCKS carries only UDP.
-      return refuse(Verdict{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied}, d,
+      return refuse(Verdict{Action::reject, v.why, v.rule, Refusal::udp_not_proxied}, d,
                     "datagram");
     }
     if (v.action != Action::direct) return refuse(v, d, "UDP");

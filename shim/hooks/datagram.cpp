@@ -101,13 +101,13 @@ Route datagram_route(int fd, const sockaddr* to, socklen_t len, bool nested, Des
   if (v.action == Action::proxy) {
     if (is_udp(fd, facts.type)) return Route::proxy;
     // ICMP ("ping" sockets) and raw sockets: SOCKS carries only UDP. Never sent direct.
-    const Verdict r{Action::reject, v.why, v.rule, socks5::Errc::udp_not_proxied};
+    const Verdict r{Action::reject, v.why, v.rule, Refusal::udp_not_proxied};
     log_refusal(r, d, "datagram");
-    errno = socks5::to_errno(r.refusal);
+    errno = refusal_errno(r.refusal);
     return Route::refused;
   }
   log_refusal(v, d, "UDP");
-  errno = socks5::to_errno(v.refusal);
+  errno = refusal_errno(v.refusal);
   return Route::refused;
 }
 

@@ -65,8 +65,8 @@ TEST_CASE("policy, connect: first match wins, loopback direct, proxies direct, f
   const Verdict smtp = classify(c, op, v4("192.168.1.9", 25));  // first match
   CHECK(smtp.action == Action::reject);
   CHECK(smtp.rule == 1);
-  CHECK(smtp.refusal == Errc::rejected_by_rule);
-  CHECK(socks5::to_errno(smtp.refusal) == EACCES);
+  CHECK(smtp.refusal == Refusal::rejected_by_rule);
+  CHECK(refusal_errno(smtp.refusal) == EACCES);
   CHECK(act(c, op, v4("203.0.113.5", 443)) == Action::proxy);  // the default
   CHECK(classify(c, op, v4("203.0.113.5", 443)).rule == -1);
   CHECK(act(c, op, named("git.corp.example", 443)) == Action::direct);
@@ -89,7 +89,7 @@ TEST_CASE("policy, connect: first match wins, loopback direct, proxies direct, f
   // `default reject` refuses with the rule errno.
   const Config closed = config({{"SOCKSIFY_PROXY", "socks5h://127.0.0.1:1080"},
                                 {"SOCKSIFY_RULES", "default reject; proxy port 443"}});
-  CHECK(classify(closed, op, v4("203.0.113.5", 80)).refusal == Errc::rejected_by_rule);
+  CHECK(classify(closed, op, v4("203.0.113.5", 80)).refusal == Refusal::rejected_by_rule);
   CHECK(act(closed, op, v4("203.0.113.5", 443)) == Action::proxy);
 }
 
@@ -100,14 +100,14 @@ TEST_CASE("policy, datagrams: through the proxy (UDP ASSOCIATE), DNS never leaks
   const auto op = Operation::datagram;
   const Verdict dns = classify(remote, op, v4("127.0.0.53", 53));
   CHECK(dns.action == Action::reject);
-  CHECK(dns.refusal == Errc::dns_would_leak);
-  CHECK(socks5::to_errno(dns.refusal) == EACCES);
+  CHECK(dns.refusal == Refusal::dns_would_leak);
+  CHECK(refusal_errno(dns.refusal) == EACCES);
   CHECK(act(remote, op, v4("203.0.113.5", 443)) == Action::proxy);
   CHECK(act(remote, op, named("quic.example", 443)) == Action::proxy);
   // A DNS server the program chose is reached through the proxy, never direct.
   CHECK(act(remote, op, v4("203.0.113.53", 53)) == Action::proxy);
   CHECK(act(remote, op, v4("10.0.0.53", 53)) == Action::direct);  // a direct rule says so
-  CHECK(classify(remote, op, v4("203.0.113.5", 9)).refusal == Errc::rejected_by_rule);
+  CHECK(classify(remote, op, v4("203.0.113.5", 9)).refusal == Refusal::rejected_by_rule);
   CHECK(act(remote, op, v4("10.1.2.3", 443)) == Action::direct);
   CHECK(act(remote, op, v4("127.0.0.1", 5353)) == Action::direct);
   // UDP port 53 is not TCP port 53: no "dns over tcp" rule for datagrams to other ports.
@@ -133,7 +133,7 @@ TEST_CASE("policy, names: fake addresses, localhost, direct domains, resolver qu
   CHECK(act(remote, Operation::resolve, name_only("localhost.example")) == Action::proxy);
   CHECK(act(remote, Operation::dns_query, name_only("example.org")) == Action::reject);
   CHECK(classify(remote, Operation::dns_query, name_only("example.org")).refusal ==
-        Errc::dns_would_leak);
+        Refusal::dns_would_leak);
   CHECK(act(remote, Operation::dns_query, name_only("a.corp.example")) == Action::direct);
   // Reverse lookups: fake addresses answer from the table; proxied addresses get no local
   // lookup; direct ones (loopback) do.
@@ -159,11 +159,11 @@ TEST_CASE("policy, nested calls: a signal handler inside the library never bypas
   nested.nested = true;
   const Verdict v = classify(c, Operation::connect, v4("203.0.113.5", 443), nested);
   CHECK(v.action == Action::reject);
-  CHECK(v.refusal == Errc::reentrant_call);
-  CHECK(socks5::to_errno(v.refusal) == ENETUNREACH);
+  CHECK(v.refusal == Refusal::reentrant_call);
+  CHECK(refusal_errno(v.refusal) == ENETUNREACH);
   CHECK(act(c, Operation::connect, v4("127.0.0.1", 8080), nested) == Action::direct);
   CHECK(classify(c, Operation::connect, v4("127.0.0.1", 25), nested).refusal ==
-        Errc::rejected_by_rule);
+        Refusal::rejected_by_rule);
   // The local resolver, asked by the library itself: its own traffic goes as without us.
   Context resolver = nested;
   resolver.in_resolver = true;

@@ -66,12 +66,6 @@ enum class Errc : int {
   name_resolution_failed,  ///< the proxy host name did not resolve locally
   invalid_uri,             ///< see UriError for the precise message
   no_proxy_address,        ///< the proxy has no address of the socket's family
-  // Refusals by the socksifier's policy (not the server's): the errno a hook returns.
-  rejected_by_rule,  ///< a `reject` rule matched
-  udp_not_proxied,   ///< an ICMP or raw datagram to a destination the policy proxies
-  dns_would_leak,    ///< a DNS query that would reach the local resolver in remote-DNS mode
-  reentrant_call,    ///< a call that needs the proxy, made from inside the library's own work
-                     ///< (a signal handler interrupting it)
 };
 
 /// The category of Errc; name() is "socks5".
