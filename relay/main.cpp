@@ -127,10 +127,16 @@ int main() {
   const auto until = Clock::now() + kSetupTime;
   socksify::relay::Setup setup;
   if (!read_setup(setup, until)) return 2;
-  auto protection = socks5::import_gss_protection(setup.context, setup.level);
-  if (!protection) {
-    answer(3);
-    return 3;
+  std::unique_ptr<socks5::Protection> layer;
+  if (setup.kind == socksify::relay::Kind::plain) {
+    layer = std::make_unique<socksify::relay::PlainLayer>();
+  } else {
+    auto protection = socks5::import_gss_protection(setup.context, setup.level);
+    if (!protection) {
+      answer(3);
+      return 3;
+    }
+    layer = std::move(*protection);
   }
   const int program = accept_program(setup.peer_port, until);
   if (program < 0) {
@@ -142,7 +148,7 @@ int main() {
   setsockopt(kProxyFd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   answer(0);
   close(kControlFd);
-  const auto end = socksify::relay::run_relay(program, kProxyFd, **protection, setup.rest);
+  const auto end = socksify::relay::run_relay(program, kProxyFd, *layer, setup.rest);
   close(program);
   close(kProxyFd);
   return end == socksify::relay::End::done ? 0 : 5;

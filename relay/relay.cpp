@@ -26,7 +26,7 @@ std::uint32_t get32(ByteView in, std::size_t at) {
          (std::uint32_t{in[at + 2]} << 8) | std::uint32_t{in[at + 3]};
 }
 
-constexpr std::size_t kHeader = 4 + 1 + 2 + 4 + 4;
+constexpr std::size_t kHeader = 4 + 1 + 2 + 4 + 4 + 1;
 constexpr std::uint32_t kMaxPart = 1u << 20;  // far above any exported context
 
 // Octets read from one side per system call. Large reads amortise the calls; a token holds
@@ -89,12 +89,13 @@ Bytes encode_setup(const Setup& s) {
   Bytes out{'S',
             'R',
             'L',
-            '1',
+            '2',
             static_cast<std::uint8_t>(s.level),
             static_cast<std::uint8_t>(s.peer_port >> 8),
             static_cast<std::uint8_t>(s.peer_port)};
   put32(static_cast<std::uint32_t>(s.context.size()), out);
   put32(static_cast<std::uint32_t>(s.rest.size()), out);
+  out.push_back(static_cast<std::uint8_t>(s.kind));
   out.insert(out.end(), s.context.begin(), s.context.end());
   out.insert(out.end(), s.rest.begin(), s.rest.end());
   return out;
@@ -103,19 +104,34 @@ Bytes encode_setup(const Setup& s) {
 socks5::Result<std::size_t> decode_setup(ByteView in, Setup& out) {
   using socks5::Errc;
   if (in.size() < kHeader) return std::size_t{0};
-  if (std::memcmp(in.data(), "SRL1", 4) != 0) return socks5::fail(Errc::bad_version);
+  if (std::memcmp(in.data(), "SRL2", 4) != 0) return socks5::fail(Errc::bad_version);
   if (in[4] > 2) return socks5::fail(Errc::invalid_argument);
+  if (in[15] != static_cast<std::uint8_t>(Kind::gssapi) &&
+      in[15] != static_cast<std::uint8_t>(Kind::plain)) {
+    return socks5::fail(Errc::invalid_argument);
+  }
   const std::uint32_t ctx = get32(in, 7);
   const std::uint32_t rest = get32(in, 11);
   if (ctx > kMaxPart || rest > kMaxPart) return socks5::fail(Errc::message_too_long);
   const std::size_t total = kHeader + ctx + rest;
   if (in.size() < total) return std::size_t{0};
   out.level = static_cast<socks5::GssLevel>(in[4]);
+  out.kind = static_cast<Kind>(in[15]);
   out.peer_port = static_cast<std::uint16_t>((in[5] << 8) | in[6]);
   out.context.assign(in.begin() + kHeader, in.begin() + static_cast<std::ptrdiff_t>(kHeader + ctx));
   out.rest.assign(in.begin() + static_cast<std::ptrdiff_t>(kHeader + ctx),
                   in.begin() + static_cast<std::ptrdiff_t>(total));
   return total;
+}
+
+socks5::Result<void> PlainLayer::wrap(ByteView plain, Bytes& out) {
+  out.insert(out.end(), plain.begin(), plain.end());
+  return {};
+}
+
+socks5::Result<std::size_t> PlainLayer::unwrap(ByteView in, Bytes& plain) {
+  plain.insert(plain.end(), in.begin(), in.end());
+  return in.size();
 }
 
 End run_relay(int plain, int wrapped, socks5::Protection& protection, ByteView rest) {

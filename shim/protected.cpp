@@ -243,8 +243,13 @@ void close_all(std::initializer_list<int> fds) {
 }  // namespace
 
 bool dials_protected() noexcept {
-  const auto& g = runtime().config.gssapi;
-  return g && g->level != socks5::GssLevel::clear;
+  const auto& config = runtime().config;
+  if (config.gssapi && config.gssapi->level != socks5::GssLevel::clear) return true;
+  // A proxy on a Unix socket: the program's internet socket cannot connect to it.
+  for (const auto& p : config.proxies) {
+    if (!p.unix_path.empty()) return true;
+  }
+  return false;
 }
 
 int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) noexcept {
@@ -262,27 +267,33 @@ int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) 
   return 0;
 }
 
-int relay_parked(int proxy, socks5::Protection& protection, socks5::Bytes rest, Parked& parked,
+// `protection` nullptr: the relay passes octets as they are (the dial's own socket reaches a
+// proxy the program's socket cannot, a Unix socket's).
+int relay_parked(int proxy, socks5::Protection* protection, socks5::Bytes rest, Parked& parked,
                  socks5::Deadline deadline) noexcept {
   const int listener = parked.listener;
   parked.listener = -1;
-  auto* gss = dynamic_cast<socks5::GssProtection*>(&protection);
-  if (gss == nullptr) {
-    close_all({proxy, listener});
-    return EPROTO;
-  }
   relay::Setup setup;
-  setup.level = gss->level();
   setup.rest = std::move(rest);
   setup.peer_port = parked.peer_port;
-  auto exported = gss->export_context();
-  if (!exported) {
-    log_line(LogLevel::error, "GSSAPI: cannot hand the security context to the relay: %s",
-             socks5::gssapi_last_status().c_str());
-    close_all({proxy, listener});
-    return EPROTO;
+  if (protection == nullptr) {
+    setup.kind = relay::Kind::plain;
+  } else {
+    auto* gss = dynamic_cast<socks5::GssProtection*>(protection);
+    if (gss == nullptr) {
+      close_all({proxy, listener});
+      return EPROTO;
+    }
+    setup.level = gss->level();
+    auto exported = gss->export_context();
+    if (!exported) {
+      log_line(LogLevel::error, "GSSAPI: cannot hand the security context to the relay: %s",
+               socks5::gssapi_last_status().c_str());
+      close_all({proxy, listener});
+      return EPROTO;
+    }
+    setup.context = std::move(*exported);
   }
-  setup.context = std::move(*exported);
   const std::string path = relay_path();
   int control[2] = {-1, -1};
   int err = 0;
@@ -291,14 +302,13 @@ int relay_parked(int proxy, socks5::Protection& protection, socks5::Bytes rest, 
     const int fds[3] = {proxy, listener, control[1]};
     err = spawn_relay(path, fds);
     if (err != 0) {
-      log_line(LogLevel::error, "GSSAPI: cannot start the relay %s: %s", path.c_str(),
-               std::strerror(err));
+      log_line(LogLevel::error, "cannot start the relay %s: %s", path.c_str(), std::strerror(err));
     }
   }
   close_all({proxy, listener, control[1]});
   if (err == 0) {
     err = handshake_relay(control[0], setup, deadline);
-    if (err != 0) log_line(LogLevel::error, "GSSAPI: the relay %s did not start", path.c_str());
+    if (err != 0) log_line(LogLevel::error, "the relay %s did not start", path.c_str());
   }
   close_all({control[0]});
   // The context's keys are in the exported token: not left behind in freed memory.
@@ -314,25 +324,25 @@ int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, 
     close_all({proxy});
     return ECONNABORTED;
   }
-  return relay_parked(proxy, protection, std::move(rest), parked, deadline);
+  return relay_parked(proxy, &protection, std::move(rest), parked, deadline);
 }
 
 int start_parked(socks5::Dial& dial, Parked& parked, socks5::Deadline deadline) noexcept {
   std::unique_ptr<socks5::Protection> protection = dial.take_protection();
-  if (!protection) {
-    close_all({parked.listener});
-    parked.listener = -1;
-    return EPROTO;
-  }
   socks5::Bytes rest = dial.reader().take_rest();
-  return relay_parked(dial.release_fd(), *protection, std::move(rest), parked, deadline);
+  return relay_parked(dial.release_fd(), protection.get(), std::move(rest), parked, deadline);
 }
 
 int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept {
   std::unique_ptr<socks5::Protection> protection = dial.take_protection();
-  if (!protection) return EPROTO;
   socks5::Bytes rest = dial.reader().take_rest();
-  return relay_stream(fd, family, dial.release_fd(), *protection, std::move(rest), deadline);
+  Parked parked;
+  const int proxy = dial.release_fd();
+  if (park_program(fd, family, parked, deadline) != 0) {
+    close_all({proxy});
+    return ECONNABORTED;
+  }
+  return relay_parked(proxy, protection.get(), std::move(rest), parked, deadline);
 }
 
 }  // namespace socksify::shim

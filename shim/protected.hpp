@@ -11,9 +11,9 @@
 
 namespace socksify::shim {
 
-/// After a dial that ended with a protection layer on its own socket: hands the proxy
-/// connection and the security context to a new relay process and connects the program's
-/// socket `fd` (of `family`) to it. Returns 0, or the errno for the program's connect().
+/// After a dial on its own socket: hands the proxy connection (and the security context of
+/// its protection layer, if any) to a new relay process and connects the program's socket
+/// `fd` (of `family`) to it. Returns 0, or the errno for the program's connect().
 int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept;
 
 /// The same for a proxy connection of any origin (BIND's accepted connection): hands `proxy`
@@ -35,8 +35,9 @@ int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) 
 /// listener over (closed here in any case).
 int start_parked(socks5::Dial& dial, Parked& parked, socks5::Deadline deadline) noexcept;
 
-/// True if dials of this configuration end with a protection layer (GSSAPI above clear):
-/// they must run on a socket of their own, not on the program's.
+/// True if dials of this configuration must run on a socket of their own, not on the
+/// program's: they end with a protection layer (GSSAPI above clear), or a proxy is on a Unix
+/// socket.
 bool dials_protected() noexcept;
 
 }  // namespace socksify::shim

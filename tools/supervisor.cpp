@@ -2093,6 +2093,17 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
                  argv.empty() ? "the program" : argv.front().c_str());
     return 125;
   }
+  for (const auto& p : config.proxies) {
+    if (!p.unix_path.empty()) {
+      // The supervisor connects the program's own socket, which cannot reach a Unix socket.
+      std::fprintf(stderr,
+                   "socksify: %s needs the supervisor (a static or Go program), which cannot "
+                   "reach the proxy on a Unix socket (%s) yet: use a TCP proxy address, or "
+                   "--mode preload\n",
+                   argv.empty() ? "the program" : argv.front().c_str(), p.to_string().c_str());
+      return 125;
+    }
+  }
   const std::string shim = find_shim();
   int to_parent[2], to_child[2];
   if (pipe2(to_parent, O_CLOEXEC) != 0 || pipe2(to_child, O_CLOEXEC) != 0) return 125;

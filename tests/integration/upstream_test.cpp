@@ -181,3 +181,40 @@ TEST_CASE("supervisor: a static program through an HTTP proxy", "[shim][lab][htt
   CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT target.lab:7000"),
              Catch::Contains("CONNECT target.lab:7000"));
 }
+
+TEST_CASE("a SOCKS5 proxy on a Unix socket (Tor's SocksPort unix:), preloaded programs",
+          "[shim][lab][unix]") {
+  // socat listens on a Unix socket in the lab's directory and passes each connection to
+  // danted: the client side's programs reach the proxy only through that socket.
+  const std::string sock = lab().dir() + "/tor.sock";
+  lab().start_on_proxy_side({require_program("socat", "socat"), "-d", "-d",
+                             "UNIX-LISTEN:" + sock + ",fork,mode=666", "TCP:192.0.2.1:1080"},
+                            "socat.log");
+  REQUIRE_THAT(wait_for_text([] { return read_file(lab().dir() + "/socat.log"); }, "listening on"),
+               Catch::Contains("listening on"));
+  const std::string uri = "socks5h://localhost" + sock;
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out = run_ok(lab().socksify() + " -x " + uri +
+                                 " -v curl -sS -m 10 http://target.lab:8080/?via=unix");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("via " + uri));
+  CHECK_THAT(server_log_with("/?via=unix"), Catch::Contains("http 198.51.100.1 /?via=unix"));
+  CHECK(leaks_since(mark).empty());
+  // socat accepted the connections on its Unix socket.
+  CHECK_THAT(read_file(lab().dir() + "/socat.log"), Catch::Contains("accepting connection"));
+  // An event loop: non-blocking connects through the relay too.
+  CHECK_THAT(run_ok(lab().socksify() + " -x " + uri + " python3 " + asyncio_script(8)),
+             Catch::Contains("echoed 8"));
+  // The probe: the program's socket is still an internet socket, its peer the destination.
+  const std::string probe_out =
+      run_ok(lab().socksify() + " -x " + uri + " " + probe() + " connect target.lab 7000 block");
+  CHECK_THAT(probe_out, Catch::Contains("peer 198.18."));
+  // check reaches the socket and the target.
+  const std::string check = run_ok(lab().socksify() + " -x " + uri + " check target.lab:7000");
+  CHECK_THAT(check, Catch::Contains("tcp:       connected to " + sock));
+  CHECK_THAT(check, Catch::Contains("result:    OK"));
+  // The supervisor cannot reach a Unix socket yet: it says so, and runs nothing.
+  const std::string sv = run_fail(lab().socksify() + " -x " + uri +
+                                  " " SOCKSIFY_STATIC_PROBE " connect target.lab 7000 block");
+  CHECK_THAT(sv, Catch::Contains("cannot reach the proxy on a Unix socket"));
+}

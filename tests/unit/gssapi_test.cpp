@@ -400,6 +400,13 @@ TEST_CASE("relay setup message: round trip and hostile input", "[gssapi]") {
   bad[4] = 9;  // no such level
   CHECK_FALSE(socksify::relay::decode_setup(bad, d));
   bad = enc;
+  bad[15] = 7;  // no such kind
+  CHECK_FALSE(socksify::relay::decode_setup(bad, d));
+  s.kind = socksify::relay::Kind::plain;
+  const Bytes plain = socksify::relay::encode_setup(s);
+  REQUIRE(socksify::relay::decode_setup(plain, d).value() == plain.size());
+  CHECK(d.kind == socksify::relay::Kind::plain);
+  bad = enc;
   bad[7] = 0x7f;  // a context of 2 GiB
   CHECK(socksify::relay::decode_setup(bad, d).error() == Errc::message_too_long);
 }
