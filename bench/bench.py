@@ -67,10 +67,12 @@ def cleanup():
 TURNS_PY = r'''
 import select, socket, sys, threading
 listen = socket.socket(); listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listen.bind(("%s", 1081)); listen.listen(64)
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 1081
+UP = int(sys.argv[3]) if len(sys.argv) > 3 else 1080
+listen.bind(("%s", PORT)); listen.listen(64)
 log = open(sys.argv[1], "a", buffering=1)
 def serve(c):
-    s = socket.create_connection(("%s", 1080))
+    s = socket.create_connection(("%s", UP))
     turns, last, counting = 0, None, True
     while True:
         r, _, _ = select.select([c, s], [], [])
@@ -726,6 +728,91 @@ def report_stall():
           "stall: the verdict is remembered.)")
 
 
+def report_http():
+    """HTTP CONNECT upstreams: client waits for the proxy per connect (a relay in front of the
+    proxy counts them; the TCP connect is one more round trip) and client instructions per
+    connect, socksify against proxychains4 and Dante's client (and curl's own --proxytunnel),
+    through tinyproxy without and with Basic."""
+    tp = shutil.which("tinyproxy")
+    if tp is None:
+        sys.exit("bench: tinyproxy is not installed")
+    for port, auth in ((3128, ""), (3129, "BasicAuth alice secret\n")):
+        conf = os.path.join(WORK, "tinyproxy-%d.conf" % port)
+        with open(conf, "w") as f:
+            f.write("User nobody\nGroup nogroup\nPort %d\nListen %s\nTimeout 30\n"
+                    "LogLevel Connect\nMaxClients 200\nAllow 192.0.2.0/24\n%s"
+                    % (port, PROXY, auth))
+        os.chmod(conf, 0o644)
+        spawn(P, "%s -d -c %s" % (tp, conf), "tinyproxy-%d.log" % port)
+        # The turns relay in front of it, on port + 100.
+        spawn(P, "python3 %s/turns.py %s/turns.log %d %d" % (WORK, WORK, port + 100, port),
+              "turns-%d.out" % port)
+        wait_port(C, PROXY, port)
+        wait_port(C, PROXY, port + 100)
+
+    def confs(port, user):
+        with open(os.path.join(WORK, "pc-http-%d.conf" % port), "w") as f:
+            f.write("strict_chain\nproxy_dns\nquiet_mode\n[ProxyList]\nhttp %s %d%s\n"
+                    % (PROXY, port, " alice secret" if user else ""))
+        with open(os.path.join(WORK, "dante-http-%d.conf" % port), "w") as f:
+            f.write("route {\n from: 0.0.0.0/0 to: 0.0.0.0/0 via: %s port = %d\n"
+                    " proxyprotocol: http_v1.0\n method: none\n}\n" % (PROXY, port))
+
+    def http_variants(port, user):
+        confs(port, user)
+        cred = "alice:secret@" if user else ""
+        v = {
+            "curl --proxytunnel": ("", "--proxytunnel -x http://%s%s:%d" % (cred, PROXY, port),
+                                   True),
+            "proxychains4": ("proxychains4 -q -f %s/pc-http-%d.conf" % (WORK, port), "", True),
+            "socksify": ("env SOCKSIFY_PASSWORD=secret %s -x http://%s%s:%d"
+                         % (SOCKSIFY, "alice@" if user else "", PROXY, port), "", False),
+        }
+        if not user:  # Dante's client speaks HTTP CONNECT without authentication only
+            v["Dante socksify"] = ("env SOCKS_CONF=%s/dante-http-%d.conf /usr/bin/socksify"
+                                   % (WORK, port), "", True)
+        return v
+
+    def connects(port):
+        log = read_text(os.path.join(WORK, "tinyproxy-%d.log" % port))
+        return log.count("Request (file descriptor")
+
+    out = []
+    for port, user, title in ((3128, False, "tinyproxy"), (3129, True, "tinyproxy, Basic")):
+        rows = {}
+        for name, (prefix, extra, anchor) in http_variants(port, user).items():
+            print("measuring %s through %s ..." % (name, title), file=sys.stderr)
+            before = connects(port)
+            sh(curl_cmd(prefix, extra, ["http://%s:8080/s" % TARGET]))
+            time.sleep(0.2)
+            if connects(port) <= before:
+                print("  %s: the request did NOT cross the proxy; row left out" % name,
+                      file=sys.stderr)
+                continue
+            wprefix, wextra, _ = http_variants(port + 100, user)[name]
+            rows[name] = {"anchor": anchor, "instr": per_connection_instructions(prefix, extra),
+                          "waits": waits(wprefix, wextra)}
+        anchors = [v["instr"] for v in rows.values() if v["anchor"]]
+        best = min(anchors) if anchors else float("nan")
+        out.append("\n%s: round trips from connect() to connected (the TCP connect and the "
+                   "proxy's answers the client waited for) and client instructions per "
+                   "connect; ratio against the best other tool\n" % title)
+        out.append("| tool | round trips to connected | client instr/conn | ratio |")
+        out.append("|---|---|---|---|")
+        for name, v in rows.items():
+            out.append("| %s | %s | %.0f | x%.2f |" % (name, "%g" % (1 + v["waits"]), v["instr"],
+                                                       v["instr"] / best))
+    print("\n".join(out))
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
@@ -744,6 +831,9 @@ def main():
         return
     if "--stall" in sys.argv:  # only the pipelining stall
         report_stall()
+        return
+    if "--http" in sys.argv:  # only the HTTP CONNECT upstreams
+        report_http()
         return
     rows = {}
     for name, (prefix, extra, anchor) in variants(1080).items():

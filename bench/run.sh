@@ -3,16 +3,18 @@
 # danted -> target), and measures socksify against proxychains4, Dante's socksify, torsocks,
 # curl's own SOCKS client and the direct path, in ONE run. Prints a table of figures and ratios
 # against the best anchor. Traffic stays inside the namespaces it creates.
-#   bench/run.sh [--quick] [--udp | --gssapi | --parallel [--delay MS] | --supervisor | --stall]
+#   bench/run.sh [--quick] [--udp | --gssapi | --parallel [--delay MS] | --supervisor | --stall |
+#                 --http]
 #   (only the UDP round trips / only GSSAPI / only the parallel connects, with MS of delay each
-#   way / only the seccomp supervisor / only the pipelining stall against microsocks)
+#   way / only the seccomp supervisor / only the pipelining stall against microsocks / only the
+#   HTTP CONNECT upstreams through tinyproxy)
 #   SOCKSIFY_BENCH_BASELINE_TOOL=/path/to/other/socksify adds that build's supervisor and
 #   preload rows to --supervisor, measured in the same run.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 missing=""
-for p in proxychains4 torsocks dante-client valgrind time gcc; do
+for p in proxychains4 torsocks dante-client valgrind time gcc tinyproxy; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
