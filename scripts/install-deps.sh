@@ -4,7 +4,7 @@
 set -eu
 packages="g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev catch2
   libtomlplusplus-dev
-  clang-format dante-server microsocks tinyproxy socat openssh-server openssh-client curl wget git python3 iproute2
+  clang-format dante-server microsocks tinyproxy socat squid openssh-server openssh-client curl wget git python3 iproute2
   passwd procps libcap2-bin golang-go bash-completion zsh man-db dpkg-dev file bind9-dnsutils python3-pyftpdlib
   libkrb5-dev krb5-kdc krb5-user krb5-admin-server faketime
   autoconf automake libtool libtool-bin flex bison make gcc"

@@ -295,10 +295,6 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
                                          : socks5::GssLevel::integrity;
     }
     for (const auto& p : c.proxies) {
-      if (p.is_http()) {
-        return unexpected(ConfigError{"proxy " + p.to_string() +
-                                      ": Negotiate toward an HTTP proxy is not supported yet"});
-      }
       if (p.user) {
         return unexpected(ConfigError{"proxy " + p.to_string() + " names user '" + *p.user +
                                       "', but with SOCKSIFY_AUTH=gssapi the user is the one "

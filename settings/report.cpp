@@ -25,8 +25,12 @@ std::string who(const socks5::Dial& dial, const Config& config) {
 // The GSSAPI failures a user can act on, with what to do (empty for the others).
 std::string gssapi_failure(const std::error_code& ec, const socks5::GssapiOptions& gss,
                            const socks5::ProxyUri* uri) {
-  const std::string name =
-      "'" + socks5::gssapi_target(gss, uri != nullptr ? uri->host : std::string("?")) + "'";
+  const std::string host = uri != nullptr ? uri->host : std::string("?");
+  // An HTTP proxy is asked a ticket for its HTTP service (Negotiate).
+  const std::string name = "'" +
+                           (uri != nullptr && uri->is_http() ? socks5::negotiate_target(gss, host)
+                                                             : socks5::gssapi_target(gss, host)) +
+                           "'";
   const std::string level(socks5::gss_level_name(gss.level));
   const std::string& detail = socks5::gssapi_last_status();
   const std::string words = detail.empty() ? "" : " (" + detail + ")";

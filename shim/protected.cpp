@@ -244,10 +244,11 @@ void close_all(std::initializer_list<int> fds) {
 
 bool dials_protected() noexcept {
   const auto& config = runtime().config;
-  if (config.gssapi && config.gssapi->level != socks5::GssLevel::clear) return true;
-  // A proxy on a Unix socket: the program's internet socket cannot connect to it.
+  const bool layer = config.gssapi && config.gssapi->level != socks5::GssLevel::clear;
   for (const auto& p : config.proxies) {
-    if (!p.unix_path.empty()) return true;
+    // A SOCKS5 proxy's GSSAPI protection layer (HTTP's Negotiate has none), or a proxy on a
+    // Unix socket, which the program's internet socket cannot connect to.
+    if ((layer && p.is_socks5()) || !p.unix_path.empty()) return true;
   }
   return false;
 }

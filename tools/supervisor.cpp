@@ -2084,7 +2084,10 @@ bool use_supervisor(const settings::Config& config, const std::vector<std::strin
 
 int run_supervised(const LaunchRequest& request, const settings::Config& config) {
   const std::vector<std::string>& argv = request.command;
-  if (config.gssapi && config.gssapi->level != socks5::GssLevel::clear) {
+  const bool socks5_layer = config.gssapi && config.gssapi->level != socks5::GssLevel::clear &&
+                            std::any_of(config.proxies.begin(), config.proxies.end(),
+                                        [](const socks5::ProxyUri& p) { return p.is_socks5(); });
+  if (socks5_layer) {
     // A protection layer wraps every octet: the program's own socket cannot carry it.
     std::fprintf(stderr,
                  "socksify: %s needs the supervisor (a static or Go program), which cannot "

@@ -64,9 +64,8 @@ Result<std::unique_ptr<Hop>> make_hop(const ProxyUri& proxy, HopRequest request)
       return std::unique_ptr<Hop>(
           std::make_unique<socks4::Handshake>(proxy, std::move(request.target)));
     case Scheme::http:
-      if (request.gssapi != nullptr) return fail(Errc::gssapi_unavailable);
       return std::unique_ptr<Hop>(
-          std::make_unique<http::Handshake>(proxy, std::move(request.target)));
+          std::make_unique<http::Handshake>(proxy, std::move(request.target), request.gssapi));
     case Scheme::https: return fail(Errc::command_not_offered);
   }
   return fail(Errc::invalid_argument);

@@ -234,8 +234,11 @@ std::error_code reply_error(int status) noexcept {
   return Errc::http_refused;
 }
 
-Handshake::Handshake(const ProxyUri& proxy, Address target)
-    : target_(std::move(target)), basic_(proxy.user.has_value()) {
+Handshake::Handshake(const ProxyUri& proxy, Address target, const GssapiOptions* gssapi)
+    : target_(std::move(target)),
+      basic_(gssapi == nullptr && proxy.user.has_value()),
+      gssapi_(gssapi),
+      host_(proxy.host) {
   if (basic_) authorization_ = basic_authorization(*proxy.user, proxy.password.value_or(""));
 }
 
@@ -244,6 +247,12 @@ Handshake::~Handshake() {
 }
 
 Result<void> Handshake::start() {
+  if (gssapi_ != nullptr) {
+    // Negotiate: the token for the proxy's HTTP service, with the first request.
+    auto token = negotiate_token(*gssapi_, host_);
+    if (!token) return fail(token.error());
+    authorization_ = "Negotiate " + base64(*token);
+  }
   auto r = encode_connect(target_, authorization_, out_);
   wipe(authorization_);
   return r;

@@ -10,6 +10,8 @@
 #   alice@SOCKS.TEST            the user (password in DIR/alice.pw, keys in DIR/alice.keytab)
 #   rcmd/localhost, rcmd/127.0.0.1, rcmd/<the first name of 127.0.0.1 in /etc/hosts> and
 #   rcmd/HOST for each HOST given: the proxy's service, keys in DIR/server.keytab
+#   HTTP/localhost, HTTP/127.0.0.1 and HTTP/HOST for each HOST given: an HTTP proxy's service
+#   (Negotiate), keys in DIR/http.keytab
 #   notinkeytab/localhost       known to the KDC but not in the server's keytab
 #   nokey/localhost is NOT created: the KDC does not know it.
 set -eu
@@ -95,11 +97,17 @@ hostname=$(awk '$1 == "127.0.0.1" { print $2; exit }' /etc/hosts)
     echo "addprinc -randkey rcmd/$hostname@$realm"
     services="$services rcmd/$hostname"
   fi
+  http="HTTP/localhost HTTP/127.0.0.1"
+  echo "addprinc -randkey HTTP/localhost@$realm"
+  echo "addprinc -randkey HTTP/127.0.0.1@$realm"
   for host in "$@"; do
     echo "addprinc -randkey rcmd/$host@$realm"
     services="$services rcmd/$host"
+    echo "addprinc -randkey HTTP/$host@$realm"
+    http="$http HTTP/$host"
   done
   echo "ktadd -k $dir/server.keytab $services"
+  echo "ktadd -k $dir/http.keytab $http"
   echo "ktadd -k $dir/alice.keytab -norandkey alice@$realm"
 } | while read -r q; do
   kadmin.local -r "$realm" -q "$q" >>"$dir/setup.log" 2>&1 || { cat "$dir/setup.log" >&2; exit 1; }

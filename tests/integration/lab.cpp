@@ -278,6 +278,39 @@ std::string Lab::start_gssapi() {
   return gssapi_env_;
 }
 
+void Lab::start_squid_negotiate(int port) {
+  const std::string squid = require_program("squid", "squid");
+  const std::string helper = "/usr/lib/squid/negotiate_kerberos_auth";
+  if (access(helper.c_str(), X_OK) != 0) FAIL("no " << helper << " (Debian's squid has it)");
+  const std::string d = dir_.file("squid");
+  std::filesystem::create_directories(d);
+  // squid runs as the user proxy: its directory and the HTTP key readable by it.
+  sh("chown proxy " + d + " && chmod 0644 " + krb_dir() + "/http.keytab");
+  write_file(d + "/squid.conf", "http_port 192.0.2.1:" + std::to_string(port) +
+                                    "\n"
+                                    "auth_param negotiate program " +
+                                    helper +
+                                    " -s HTTP/192.0.2.1@SOCKS.TEST\n"
+                                    "auth_param negotiate children 3\n"
+                                    "acl authed proxy_auth REQUIRED\n"
+                                    "http_access allow authed\n"
+                                    "http_access deny all\n"
+                                    "cache deny all\n"
+                                    "access_log stdio:" +
+                                    d + "/access.log\ncache_log " + d +
+                                    "/cache.log\npid_filename " + d + "/squid.pid\ncoredump_dir " +
+                                    d + "\nshutdown_lifetime 0 seconds\n");
+  chmod((d + "/squid.conf").c_str(), 0644);
+  start_on_proxy_side(
+      {"/usr/bin/env", "KRB5_CONFIG=" + krb_dir() + "/krb5.conf",
+       "KRB5_KTNAME=FILE:" + krb_dir() + "/http.keytab", squid, "-N", "-f", d + "/squid.conf"},
+      "squid.out");
+  if (!wait_on_proxy_side("192.0.2.1", port)) {
+    FAIL("squid did not start: " << read_file(dir_.file("squid.out"))
+                                 << read_file(d + "/cache.log"));
+  }
+}
+
 std::string wait_for_text(const std::function<std::string()>& read, const std::string& text,
                           std::chrono::milliseconds bound) {
   const auto end = std::chrono::steady_clock::now() + bound;

@@ -70,6 +70,11 @@ class Lab {
   /// a ticket. Returns the client side's Kerberos environment ("KRB5_CONFIG=... KRB5CCNAME=...").
   /// Started once per lab.
   std::string start_gssapi();
+  /// squid on the proxy side at 192.0.2.1:PORT, asking for Negotiate (negotiate_kerberos_auth
+  /// with the realm's HTTP/192.0.2.1 key); start_gssapi() first. Its access log names the
+  /// user of each request: squid_log().
+  void start_squid_negotiate(int port);
+  std::string squid_log() const { return read_file(dir_.file("squid/access.log")); }
   /// The GSSAPI Dante's log ("gssapi/<level>%alice@SOCKS.TEST" on each session).
   std::string sockd_log() const { return read_file(dir_.file("krb/sockd.log")); }
   /// The realm's files (krb5.conf, alice.keytab, ...).

@@ -218,3 +218,40 @@ TEST_CASE("a SOCKS5 proxy on a Unix socket (Tor's SocksPort unix:), preloaded pr
                                   " " SOCKSIFY_STATIC_PROBE " connect target.lab 7000 block");
   CHECK_THAT(sv, Catch::Contains("cannot reach the proxy on a Unix socket"));
 }
+
+TEST_CASE("HTTP CONNECT with Negotiate: squid checks the Kerberos ticket sent with the request",
+          "[shim][lab][http][gssapi]") {
+  const std::string env = lab().start_gssapi();
+  lab().start_squid_negotiate(3130);
+  const std::string gss = "env " + env + " SOCKSIFY_AUTH=gssapi " + lab().socksify();
+  const std::size_t mark = lab().dns_log().size();
+  std::string out;
+  const int rc = lab().client(gss +
+                                  " -x http://192.0.2.1:3130 -v curl -sS -m 10 "
+                                  "http://target.lab:8080/?via=negotiate",
+                              &out);
+  INFO(out << "\nsquid's cache.log:\n" << read_file(lab().dir() + "/squid/cache.log"));
+  REQUIRE(rc == 0);
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  // One wait: the token left with the CONNECT (curl --proxy-negotiate waits for a 407 first).
+  CHECK_THAT(out, Catch::Contains("method Negotiate, 1 wait"));
+  CHECK_THAT(server_log_with("/?via=negotiate"), Catch::Contains("/?via=negotiate"));
+  // squid authenticated alice: its access log names her for the CONNECT.
+  CHECK_THAT(wait_for_text([] { return lab().squid_log(); }, "alice@SOCKS.TEST"),
+             Catch::Contains("CONNECT target.lab:8080 alice@SOCKS.TEST"));
+  CHECK(leaks_since(mark).empty());
+  // Without Negotiate squid asks for it: the line says so.
+  const std::string none = run_fail(
+      lab().socksify() + " -x http://192.0.2.1:3130 curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(none, Catch::Contains("requires authentication (it asked for Negotiate)"));
+  // A service the KDC does not know: the line names it.
+  const std::string unknown = run_fail(gss + " --gssapi-service nosuch -x http://192.0.2.1:3130" +
+                                       " curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(unknown, Catch::Contains("the KDC does not know the service 'nosuch@192.0.2.1'"));
+  // No ticket: run kinit, says the line.
+  const std::string noticket = run_fail("env " + env + " KRB5CCNAME=FILE:/nonexistent/cc " +
+                                        "SOCKSIFY_AUTH=gssapi " + lab().socksify() +
+                                        " -x http://192.0.2.1:3130 curl -sS -m 10 "
+                                        "http://target.lab:8080/");
+  CHECK_THAT(noticket, Catch::Contains("no Kerberos credentials for GSSAPI: run kinit"));
+}

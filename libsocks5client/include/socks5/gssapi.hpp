@@ -46,6 +46,15 @@ struct GssapiOptions {
 /// The name the client asks a ticket for, as configured (see GssapiOptions::service).
 std::string gssapi_target(const GssapiOptions& options, std::string_view proxy_host);
 
+/// The first (and only) token of HTTP Negotiate (RFC 4559) toward `proxy_host`: SPNEGO with
+/// Kerberos, for the service `options.service` ("HTTP@<proxy host>" when empty). The
+/// context is not continued: a proxy answers the CONNECT with its status, and the request
+/// completes in one round trip. KDC traffic happens inside, within `options.library_scope`.
+Result<Bytes> negotiate_token(const GssapiOptions& options, std::string_view proxy_host);
+
+/// The service name an HTTP proxy is asked a ticket for ("HTTP@host" by default).
+std::string negotiate_target(const GssapiOptions& options, std::string_view proxy_host);
+
 /// A protection layer that can also hand its security context to another process.
 class GssProtection : public Protection {
  public:

@@ -60,10 +60,11 @@ class ReplyParser {
 /// The error a complete reply means ({} for 2xx).
 std::error_code reply_error(int status) noexcept;
 
-/// The hop: CONNECT out, reply header in.
+/// The hop: CONNECT out, reply header in. Credentials go with the request: Basic from the
+/// URI's user, or Negotiate (RFC 4559) with `gssapi`.
 class Handshake final : public Hop {
  public:
-  Handshake(const ProxyUri& proxy, Address target);
+  Handshake(const ProxyUri& proxy, Address target, const GssapiOptions* gssapi = nullptr);
   ~Handshake() override;
   Result<void> start() override;
   const Bytes& output() const noexcept override { return out_; }
@@ -71,9 +72,13 @@ class Handshake final : public Hop {
   Result<std::size_t> receive(ByteView in) override;
   bool done() const noexcept override { return done_; }
   wire::Method method() const noexcept override {
-    return basic_ ? wire::Method::username_password : wire::Method::none;
+    return gssapi_ != nullptr ? wire::Method::gssapi
+           : basic_           ? wire::Method::username_password
+                              : wire::Method::none;
   }
-  const char* method_text() const noexcept override { return basic_ ? "Basic" : "none"; }
+  const char* method_text() const noexcept override {
+    return gssapi_ != nullptr ? "Negotiate" : basic_ ? "Basic" : "none";
+  }
   Errc silence_error() const noexcept override {
     return parser_.started() ? Errc::timed_out : Errc::greeting_unanswered;
   }
@@ -83,6 +88,8 @@ class Handshake final : public Hop {
   Address target_;
   std::string authorization_;  // the Proxy-Authorization value, wiped when done with
   bool basic_ = false;
+  const GssapiOptions* gssapi_ = nullptr;
+  std::string host_;  // the proxy's, for Negotiate's service name
   Bytes out_;
   ReplyParser parser_;
   bool done_ = false;
