@@ -30,18 +30,18 @@ const settings::Config& config() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static shim::FakeDns* dns = shim::FakeDns::create(config().fake4, config().fake6);
+  static core::FakeDns* dns = core::FakeDns::create(config().fake4, config().fake6);
   FUZZ_CHECK(dns != nullptr);
   const std::span<const std::uint8_t> query(data, size);
   std::uint8_t out[512 + 64];
-  const shim::StubReply r = shim::answer_stub_query(config(), dns, query, out);
+  const core::StubReply r = core::answer_stub_query(config(), dns, query, out);
   char name[256];
   std::uint16_t qtype = 0, qclass = 0;
-  const bool question = shim::parse_question(query, name, qtype, qclass);
-  if (r.kind == shim::StubReply::Kind::not_query) return 0;
+  const bool question = core::parse_question(query, name, qtype, qclass);
+  if (r.kind == core::StubReply::Kind::not_query) return 0;
   FUZZ_CHECK(question);
   FUZZ_CHECK(std::strlen(r.name) < 256);
-  if (r.kind == shim::StubReply::Kind::pass_on) return 0;
+  if (r.kind == core::StubReply::Kind::pass_on) return 0;
   FUZZ_CHECK(r.length <= sizeof out);
   if (r.length == 0) return 0;
   FUZZ_CHECK(r.length >= 12);
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK((out[2] & 0x80) != 0);                    // a response
   // The same query again: the same answer (the name keeps its fake address).
   std::uint8_t again[sizeof out];
-  const shim::StubReply r2 = shim::answer_stub_query(config(), dns, query, again);
+  const core::StubReply r2 = core::answer_stub_query(config(), dns, query, again);
   FUZZ_CHECK(r2.length == r.length);
   FUZZ_CHECK(std::memcmp(out, again, r.length) == 0);
   return 0;

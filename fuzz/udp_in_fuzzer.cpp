@@ -15,10 +15,10 @@
 #include "socks5/wire.hpp"
 #include "udp_in.hpp"
 
-using socksify::shim::from_peer;
-using socksify::shim::kMaxPayload;
-using socksify::shim::PeerFilter;
-using socksify::shim::Reassembly;
+using socksify::core::from_peer;
+using socksify::core::kMaxPayload;
+using socksify::core::PeerFilter;
+using socksify::core::Reassembly;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   Reassembly r;

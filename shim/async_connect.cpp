@@ -1,4 +1,5 @@
 #include "async_connect.hpp"
+#include "core_names.hpp"
 
 #include <pthread.h>
 #include <signal.h>

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "core_names.hpp"
 #include "policy.hpp"
 #include "runtime.hpp"
 #include "session.hpp"

@@ -1,4 +1,5 @@
 #include "bind.hpp"
+#include "core_names.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>

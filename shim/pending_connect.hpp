@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "core_names.hpp"
 #include "policy.hpp"
 #include "protected.hpp"
 #include "session.hpp"

@@ -1,4 +1,5 @@
 #include "proxy_connect.hpp"
+#include "core_names.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>

@@ -14,6 +14,7 @@
 
 #include "config.hpp"
 #include "connector.hpp"
+#include "core_names.hpp"
 #include "fake_dns.hpp"
 #include "policy.hpp"
 #include "socks5/dialer.hpp"

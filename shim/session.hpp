@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core_names.hpp"
 #include "socks5/address.hpp"
 
 namespace socksify::shim {

@@ -1,4 +1,5 @@
 #include "udp.hpp"
+#include "core_names.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

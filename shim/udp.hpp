@@ -26,6 +26,7 @@
 
 #include <chrono>
 
+#include "core_names.hpp"
 #include "policy.hpp"
 #include "runtime.hpp"
 #include "session.hpp"

@@ -3,7 +3,8 @@ cmake_minimum_required(VERSION 3.25)
 file(GLOB_RECURSE files
   ${ROOT}/libsocks5client/*.cpp ${ROOT}/libsocks5client/*.hpp
   ${ROOT}/tools/*.cpp ${ROOT}/tools/*.hpp ${ROOT}/shim/*.cpp ${ROOT}/shim/*.hpp
-  ${ROOT}/settings/*.cpp ${ROOT}/settings/*.hpp
+  ${ROOT}/settings/*.cpp ${ROOT}/settings/*.hpp ${ROOT}/core/*.cpp ${ROOT}/core/*.hpp
+  ${ROOT}/relay/*.cpp ${ROOT}/relay/*.hpp
   ${ROOT}/tests/*.cpp ${ROOT}/tests/*.hpp ${ROOT}/fuzz/*.cpp ${ROOT}/fuzz/*.hpp
   ${ROOT}/examples/*.cpp ${ROOT}/bench/*.cpp)
 set(bad "")

@@ -136,8 +136,8 @@ int check_proxy(std::size_t index, const settings::Config& config,
   settings::Config one = config;
   one.proxies = {proxy};
   one.chain = socks5::ChainMode::failover;
-  shim::Connector connector;
-  connector.init(one, state_dir, shim::LineSink{}, nullptr);
+  core::Connector connector;
+  connector.init(one, state_dir, core::LineSink{}, nullptr);
   socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst, proxy),
                     socks5::Deadline::after(config.timeout));
   run_dial(dial);
@@ -187,8 +187,8 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
     dst = target_for(config.proxies.back(), *target);
     if (!dst) return 1;
   }
-  shim::Connector connector;
-  connector.init(config, state_dir, shim::LineSink{}, nullptr);
+  core::Connector connector;
+  connector.init(config, state_dir, core::LineSink{}, nullptr);
   socks5::DialRequest request = request_for(dst, config.proxies.back());
   request.tcp_only = false;
   settings::Config upto = config;
@@ -199,7 +199,7 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
     request.command = socks5::wire::Command::connect;
     request.target = socks5::Address::from_host(last.host, last.port);
     upto.proxies.pop_back();
-    connector.init(upto, state_dir, shim::LineSink{}, nullptr);
+    connector.init(upto, state_dir, core::LineSink{}, nullptr);
   }
   socks5::Dial dial(connector.plan(), socks5::DialSocket{}, std::move(request),
                     socks5::Deadline::after(config.timeout));

@@ -288,8 +288,8 @@ bool still_valid(int listener, std::uint64_t id) {
 }
 
 // What the kernel's reading of an address on `sock` depends on (policy.hpp).
-shim::SocketFacts facts_of(int sock) {
-  shim::SocketFacts f;
+core::SocketFacts facts_of(int sock) {
+  core::SocketFacts f;
   socklen_t len = sizeof f.family;
   getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &f.family, &len);
   len = sizeof f.type;
@@ -301,7 +301,7 @@ shim::SocketFacts facts_of(int sock) {
 }
 
 // A v4-mapped destination on an IPV6_V6ONLY socket (the kernel refuses it).
-bool v6only(int sock, const shim::AddressReading& r) {
+bool v6only(int sock, const core::AddressReading& r) {
   if (!r.v4_mapped) return false;
   int only = 0;
   socklen_t len = sizeof only;
@@ -351,7 +351,7 @@ struct DialOp final : LoopItem {
          socks5::Deadline deadline)
       : dial(plan, socket, std::move(request), deadline) {}
   socks5::Dial dial;
-  shim::Verdict verdict;
+  core::Verdict verdict;
   Clock::time_point t0;
   pid_t pid = 0;
   int fd = -1;  // the program's descriptor number (for the peers' sweep)
@@ -378,8 +378,8 @@ struct PeerEntry {
 struct Supervisor {
   int listener = -1;
   settings::Config config;
-  shim::Connector connector;
-  shim::FakeDns* dns = nullptr;  // remote-DNS mode: the fake addresses handed out
+  core::Connector connector;
+  core::FakeDns* dns = nullptr;  // remote-DNS mode: the fake addresses handed out
   // The DNS responder (remote-DNS mode): a program's UDP socket to a name server is connected
   // here instead, and its queries are answered from the fake-address table; a name a direct
   // rule keeps local is asked of the server the program asked.
@@ -538,7 +538,7 @@ void sweep_peers(Supervisor& sv) {
 // A dial ended: its lines, its outcome to every notification that waits for it.
 void finish(Supervisor& sv, DialOp* op) {
   sv.connector.report(op->dial, op->verdict, op->t0, op->pid);
-  const int e = shim::Connector::outcome_errno(op->dial);
+  const int e = core::Connector::outcome_errno(op->dial);
   std::vector<std::uint64_t> ids;
   {
     std::lock_guard<std::mutex> lock(sv.mu);
@@ -560,7 +560,7 @@ void finish(Supervisor& sv, DialOp* op) {
 
 // Runs a dial in the loop from step `s` until it waits or ends.
 void advance(Supervisor& sv, DialOp* op, socks5::Dial::Step s) {
-  shim::Connector::set_line_pid(op->pid);
+  core::Connector::set_line_pid(op->pid);
   for (;;) {
     switch (s.next) {
       case socks5::Dial::Next::connect: {
@@ -571,7 +571,7 @@ void advance(Supervisor& sv, DialOp* op, socks5::Dial::Step s) {
       case socks5::Dial::Next::wait:
         op->until = s.until;
         arm(sv, op, op->dial.fd(), static_cast<std::uint32_t>(s.events), op->registered);
-        shim::Connector::set_line_pid(0);
+        core::Connector::set_line_pid(0);
         return;
       case socks5::Dial::Next::done:
       case socks5::Dial::Next::failed:
@@ -580,7 +580,7 @@ void advance(Supervisor& sv, DialOp* op, socks5::Dial::Step s) {
         finish(sv, op);
         close(op->sock);
         op->done = true;
-        shim::Connector::set_line_pid(0);
+        core::Connector::set_line_pid(0);
         return;
     }
   }
@@ -806,7 +806,7 @@ struct Assoc {
   std::size_t proxy = 0;
   sockaddr_storage relay{};
   socklen_t relay_len = 0;
-  shim::Reassembly reassembly;  // under mu
+  core::Reassembly reassembly;  // under mu
   // The program's socket: its process, number and identity (for the sweep).
   pid_t pid = 0;
   int fd = -1;
@@ -816,9 +816,9 @@ struct Assoc {
   bool connected = false;
   sockaddr_storage peer{};
   socklen_t peer_len = 0;
-  shim::Destination peer_dest;
+  core::Destination peer_dest;
   std::array<char, 256> peer_name{};
-  shim::PeerFilter filter;
+  core::PeerFilter filter;
   int local = -1;
   sockaddr_storage prog_addr{};  // the program's socket's address, as `local` sees it
   socklen_t prog_len = 0;
@@ -836,9 +836,9 @@ struct Assoc {
 constexpr std::size_t kMaxHeader = 4 + 1 + 255 + 2;
 
 // The section 7 header for `d` (a name when it has one).
-socks5::Bytes udp_header(const shim::Destination& d) {
+socks5::Bytes udp_header(const core::Destination& d) {
   socks5::Bytes out;
-  (void)socks5::wire::encode_udp_header(0, shim::target_of(d), out);
+  (void)socks5::wire::encode_udp_header(0, core::target_of(d), out);
   return out;
 }
 
@@ -870,15 +870,15 @@ int associate(Supervisor& sv, pid_t pid, int family, const socks5::Address& from
   socks5::DialRequest request;
   request.command = socks5::wire::Command::udp_associate;
   request.target = from;
-  shim::Connector::set_line_pid(pid);
+  core::Connector::set_line_pid(pid);
   socks5::Dial dial(sv.connector.plan(), socks5::DialSocket{}, std::move(request),
                     socks5::Deadline::after(sv.config.timeout));
   socks5::run_blocking(dial);
-  shim::Connector::set_line_pid(0);
+  core::Connector::set_line_pid(0);
   if (dial.step().next != socks5::Dial::Next::done) {
     sv.connector.line(LogLevel::error, pid, "UDP ASSOCIATE failed: %s",
                       settings::failure_text(dial, sv.config).c_str());
-    return shim::Connector::outcome_errno(dial);
+    return core::Connector::outcome_errno(dial);
   }
   proxy = dial.proxy();
   const socks5::Address relay = socks5::reachable_bound(dial.bound(), dial.endpoint());
@@ -930,7 +930,7 @@ void sweep_assocs(Supervisor& sv) {
 // ASSOCIATE for its own datagrams), made now (blocking: by a worker) when it has none. Null
 // with `error` set when it cannot be made (after one line, the library's).
 std::shared_ptr<Assoc> ensure_assoc(Supervisor& sv, pid_t pid, int fd, int sock,
-                                    const shim::SocketFacts& facts, int& error, bool relay = true) {
+                                    const core::SocketFacts& facts, int& error, bool relay = true) {
   const std::uint64_t cookie = cookie_of(sock);
   std::shared_ptr<Assoc> a;
   {
@@ -988,7 +988,7 @@ int assoc_error(Supervisor& sv, Assoc& a) {
 
 // One datagram for `d` to the relay `relay`: the header and the data, from socket `from`.
 int send_via_relay(const sockaddr_storage& relay, socklen_t relay_len, int from,
-                   const shim::Destination& d, const std::uint8_t* data, std::size_t len, int flags,
+                   const core::Destination& d, const std::uint8_t* data, std::size_t len, int flags,
                    std::uint64_t& sent) {
   const socks5::Bytes header = udp_header(d);
   iovec iov[2] = {{const_cast<std::uint8_t*>(header.data()), header.size()},
@@ -1047,7 +1047,7 @@ bool unwrap(Supervisor& sv, Assoc& a, const std::uint8_t* dg, std::size_t len, b
   if (!h) return false;
   std::lock_guard<std::mutex> lock(a.mu);
   if (h->value.frag == 0) {
-    if (!shim::from_peer(a.filter, h->value.destination)) return false;
+    if (!core::from_peer(a.filter, h->value.destination)) return false;
     payload.assign(dg + h->size, dg + len);
     source = h->value.destination;
     return true;
@@ -1056,7 +1056,7 @@ bool unwrap(Supervisor& sv, Assoc& a, const std::uint8_t* dg, std::size_t len, b
                                          socks5::ByteView(dg + h->size, len - h->size), peek,
                                          Clock::now(), payload, source);
   (void)sv;
-  return outcome == shim::Reassembly::Outcome::complete && shim::from_peer(a.filter, source);
+  return outcome == core::Reassembly::Outcome::complete && core::from_peer(a.filter, source);
 }
 
 // `local`'s UDP ASSOCIATE (a worker's: it blocks for the proxy), then the datagrams that
@@ -1156,8 +1156,8 @@ struct LocalRelay final : LoopItem {
 // socket of the supervisor's that relays (its association is made with the first datagram:
 // connect() sends nothing, as the kernel's does not). Answers the notification.
 void connect_udp_proxied(Supervisor& sv, std::uint64_t id, pid_t pid, int fd, int sock,
-                         const shim::SocketFacts& facts, const sockaddr_storage& dst, socklen_t len,
-                         const shim::Destination& d) {
+                         const core::SocketFacts& facts, const sockaddr_storage& dst, socklen_t len,
+                         const core::Destination& d) {
   int e = 0;
   std::shared_ptr<Assoc> a = ensure_assoc(sv, pid, fd, sock, facts, e, false);
   LocalRelay* relay = nullptr;
@@ -1202,7 +1202,7 @@ void connect_udp_proxied(Supervisor& sv, std::uint64_t id, pid_t pid, int fd, in
       }
       a->peer_dest = d;
       a->peer_dest.name = a->peer_name.data();
-      a->filter = shim::PeerFilter{};
+      a->filter = core::PeerFilter{};
       a->filter.active = true;
       a->filter.family = d.family;
       a->filter.ip = d.ip;
@@ -1225,22 +1225,22 @@ constexpr int kDirect = 0;
 constexpr int kConnected = -1;
 constexpr int kProxy = -2;
 
-int datagram_route(Supervisor& sv, pid_t pid, const shim::SocketFacts& facts, int sock,
-                   const Message& m, shim::Destination& d, std::array<char, 256>& name) {
-  const shim::AddressReading r = shim::read_address(
-      facts, shim::AddressUse::send, reinterpret_cast<const sockaddr*>(&m.name), m.name_len, d);
-  if (r.kind == shim::AddressReading::Kind::refused) return r.error;
-  if (r.kind == shim::AddressReading::Kind::unspecified) return kConnected;
+int datagram_route(Supervisor& sv, pid_t pid, const core::SocketFacts& facts, int sock,
+                   const Message& m, core::Destination& d, std::array<char, 256>& name) {
+  const core::AddressReading r = core::read_address(
+      facts, core::AddressUse::send, reinterpret_cast<const sockaddr*>(&m.name), m.name_len, d);
+  if (r.kind == core::AddressReading::Kind::refused) return r.error;
+  if (r.kind == core::AddressReading::Kind::unspecified) return kConnected;
   if (v6only(sock, r)) return ENETUNREACH;
-  shim::Context ctx;
+  core::Context ctx;
   if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) {
     ctx.fake = true;
     if (sv.dns->name_of(d.family, d.ip.data(), name.data(), name.size())) d.name = name.data();
   }
-  const shim::Verdict v = shim::classify(sv.config, shim::Operation::datagram, d, ctx);
+  const core::Verdict v = core::classify(sv.config, core::Operation::datagram, d, ctx);
   if (v.action == Action::reject) {
     sv.connector.report_refusal(v, d, "UDP", pid);
-    return shim::refusal_errno(v.refusal);
+    return core::refusal_errno(v.refusal);
   }
   if (v.action == Action::direct || v.action == Action::loopback) return kDirect;
   if (facts.type == SOCK_DGRAM && facts.protocol == IPPROTO_UDP) {
@@ -1249,7 +1249,7 @@ int datagram_route(Supervisor& sv, pid_t pid, const shim::SocketFacts& facts, in
     return kProxy;
   }
   // ICMP ("ping" sockets) and raw sockets: SOCKS carries only UDP. Never sent direct.
-  const shim::Verdict refused{Action::reject, v.why, v.rule, shim::Refusal::udp_not_proxied};
+  const core::Verdict refused{Action::reject, v.why, v.rule, core::Refusal::udp_not_proxied};
   sv.connector.report_refusal(refused, d, "datagram", pid);
   return ENETUNREACH;
 }
@@ -1262,7 +1262,7 @@ struct SendJob {
   pid_t pid = 0;
   int fd = -1;
   int sock = -1;
-  shim::SocketFacts facts;
+  core::SocketFacts facts;
   int flags = 0;
   std::vector<Message> msgs;
   std::uint64_t vec = 0;  // sendmmsg: where the program's mmsghdr array is (msg_len back)
@@ -1276,14 +1276,14 @@ int send_one(Supervisor& sv, SendJob& job, Message& m, std::shared_ptr<Assoc>& a
   const int sock = job.sock;
   const auto& facts = job.facts;
   const int flags = job.flags;
-  const bool inet = shim::is_inet(facts);
+  const bool inet = core::is_inet(facts);
   bool with_name = m.has_name;
   if (inet && m.has_name) {
     if (facts.type == SOCK_STREAM) {
       if ((flags & MSG_FASTOPEN) != 0) return EOPNOTSUPP;  // a connect the supervisor would make
       with_name = false;                                   // tcp_sendmsg ignores the address
     } else {
-      shim::Destination d;
+      core::Destination d;
       std::array<char, 256> name{};
       const int route = datagram_route(sv, pid, facts, sock, m, d, name);
       if (route > 0) return route;
@@ -1367,17 +1367,17 @@ void run_job(Supervisor& sv, SendJob& job) {
 // Whether any message of `job` goes through the proxy (then a worker runs it: the association
 // may have to be made).
 bool needs_proxy(Supervisor& sv, SendJob& job) {
-  if (!shim::is_inet(job.facts) || job.facts.type == SOCK_STREAM) return false;
+  if (!core::is_inet(job.facts) || job.facts.type == SOCK_STREAM) return false;
   for (const Message& m : job.msgs) {
     if (!m.has_name) continue;
-    shim::Destination d;
-    shim::Context ctx;
-    const shim::AddressReading r =
-        shim::read_address(job.facts, shim::AddressUse::send,
+    core::Destination d;
+    core::Context ctx;
+    const core::AddressReading r =
+        core::read_address(job.facts, core::AddressUse::send,
                            reinterpret_cast<const sockaddr*>(&m.name), m.name_len, d);
-    if (r.kind != shim::AddressReading::Kind::destination) continue;
+    if (r.kind != core::AddressReading::Kind::destination) continue;
     if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) ctx.fake = true;
-    const shim::Verdict v = shim::classify(sv.config, shim::Operation::datagram, d, ctx);
+    const core::Verdict v = core::classify(sv.config, core::Operation::datagram, d, ctx);
     if (v.action == Action::proxy) return true;
   }
   return false;
@@ -1397,7 +1397,7 @@ void on_send(Supervisor& sv, const seccomp_notif& req) {
   job->facts = facts_of(sock);
   // A UNIX socket of a single-threaded program: sent by the program itself (its credentials,
   // exactly), as for connect.
-  if (!shim::is_inet(job->facts) && threads_of(pid) == 1) {
+  if (!core::is_inet(job->facts) && threads_of(pid) == 1) {
     close(sock);
     reply_continue(sv.listener, req.id);
     return;
@@ -1672,7 +1672,7 @@ void end_connected(Supervisor& sv, int sock) {
   if (!a) return;
   std::lock_guard<std::mutex> lock(a->mu);
   a->connected = false;
-  a->filter = shim::PeerFilter{};
+  a->filter = core::PeerFilter{};
   if (a->local >= 0) close(a->local);  // (the loop's relay ends at its next event)
   if (a->lcontrol >= 0) close(a->lcontrol);
   a->local = a->lcontrol = -1;
@@ -1693,19 +1693,19 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   }
   const int sock = take_checked(sv, req, pid, fd);
   if (sock < 0) return;
-  const shim::SocketFacts facts = facts_of(sock);
-  if (!shim::is_inet(facts)) {
+  const core::SocketFacts facts = facts_of(sock);
+  if (!core::is_inet(facts)) {
     connect_other(sv, req, pid, sock, dst, len);
     return;
   }
   // The address as the kernel reads it on this socket: anything but a destination is refused
   // or dissolves the association, never connected "as asked".
-  shim::Destination d;
-  const shim::AddressReading reading = shim::read_address(
-      facts, shim::AddressUse::connect, reinterpret_cast<sockaddr*>(&dst), len, d);
-  if (reading.kind != shim::AddressReading::Kind::destination || v6only(sock, reading)) {
-    int e = reading.kind == shim::AddressReading::Kind::refused ? reading.error : ENETUNREACH;
-    if (reading.kind == shim::AddressReading::Kind::unspecified) {
+  core::Destination d;
+  const core::AddressReading reading = core::read_address(
+      facts, core::AddressUse::connect, reinterpret_cast<sockaddr*>(&dst), len, d);
+  if (reading.kind != core::AddressReading::Kind::destination || v6only(sock, reading)) {
+    int e = reading.kind == core::AddressReading::Kind::refused ? reading.error : ENETUNREACH;
+    if (reading.kind == core::AddressReading::Kind::unspecified) {
       e = connect(sock, reinterpret_cast<sockaddr*>(&dst), len) == 0 ? 0 : errno;
       end_connected(sv, sock);
     }
@@ -1714,14 +1714,14 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
     return;
   }
   char name[256] = {};
-  shim::Context ctx;
+  core::Context ctx;
   if (sv.dns != nullptr && sv.dns->in_range(d.family, d.ip.data())) {
     ctx.fake = true;
     if (sv.dns->name_of(d.family, d.ip.data(), name, sizeof name)) d.name = name;
   }
   const bool stream = facts.type == SOCK_STREAM;
-  const shim::Verdict v = shim::classify(
-      sv.config, stream ? shim::Operation::connect : shim::Operation::datagram, d, ctx);
+  const core::Verdict v = core::classify(
+      sv.config, stream ? core::Operation::connect : core::Operation::datagram, d, ctx);
   if (!stream) {
     // In remote-DNS mode a name server is never asked from here (the policy refuses raw DNS
     // to it, as the preload does): a resolver of the program's own (Go's, static glibc's) is
@@ -1737,7 +1737,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
       if (e == 0) remember_dns_server(sv, sock, dst, len);  // its local address is known now
     } else if (v.action == Action::reject) {
       sv.connector.report_refusal(v, d, "UDP", pid);
-      e = shim::refusal_errno(v.refusal);
+      e = core::refusal_errno(v.refusal);
     } else if (v.action == Action::direct || v.action == Action::loopback) {
       sv.connector.report_direct(v, d, pid);
       if (connect(sock, reinterpret_cast<sockaddr*>(&dst), len) != 0) e = errno;
@@ -1749,7 +1749,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
       return;
     } else {
       // ICMP ("ping" sockets) and raw sockets: SOCKS carries only UDP. Never sent direct.
-      const shim::Verdict r{Action::reject, v.why, v.rule, shim::Refusal::udp_not_proxied};
+      const core::Verdict r{Action::reject, v.why, v.rule, core::Refusal::udp_not_proxied};
       sv.connector.report_refusal(r, d, "datagram", pid);
       e = ENETUNREACH;
     }
@@ -1785,7 +1785,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
       if (v.action == Action::reject) {
         sv.connector.report_refusal(v, d, "connect", pid);
         close(sock);
-        reply(sv.listener, req.id, shim::refusal_errno(v.refusal));
+        reply(sv.listener, req.id, core::refusal_errno(v.refusal));
         return;
       }
       [[fallthrough]];
@@ -1799,7 +1799,7 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   ds.fd = sock;
   ds.family = facts.family;
   socks5::DialRequest request;
-  request.target = shim::target_of(d);
+  request.target = core::target_of(d);
   auto* op = new DialOp(sv.connector.plan(), ds, std::move(request),
                         socks5::Deadline::after(sv.config.timeout));
   op->verdict = v;
@@ -1818,9 +1818,9 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   if (blocking(sock)) {
     // A blocking socket's dial blocks (its connect waits for the proxy): a worker's.
     post(sv, [&sv, op] {
-      shim::Connector::set_line_pid(op->pid);
+      core::Connector::set_line_pid(op->pid);
       socks5::run_blocking(op->dial);  // non-blocking steps with poll: O_NONBLOCK untouched
-      shim::Connector::set_line_pid(0);
+      core::Connector::set_line_pid(0);
       finish(sv, op);
       close(op->sock);
       delete op;
@@ -1929,14 +1929,14 @@ void respond(Supervisor& sv) {
     const ssize_t n = recvfrom(sv.responder, q, sizeof q, MSG_DONTWAIT,
                                reinterpret_cast<sockaddr*>(&from), &flen);
     if (n <= 0) return;
-    const shim::StubReply r = shim::answer_stub_query(
+    const core::StubReply r = core::answer_stub_query(
         sv.config, sv.dns, std::span<const std::uint8_t>(q, static_cast<std::size_t>(n)),
         std::span<std::uint8_t>(out));
-    if (r.kind == shim::StubReply::Kind::answered && r.length > 0) {
+    if (r.kind == core::StubReply::Kind::answered && r.length > 0) {
       sendto(sv.responder, out, r.length, 0, reinterpret_cast<sockaddr*>(&from), flen);
       continue;
     }
-    if (r.kind != shim::StubReply::Kind::pass_on) continue;
+    if (r.kind != core::StubReply::Kind::pass_on) continue;
     // A name a direct rule keeps local: asked of the server the program asked, at once.
     std::pair<sockaddr_storage, socklen_t> server{};
     {
@@ -2160,7 +2160,7 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   sv.config = config;
   g_level = config.log_level;
   g_log_file = config.log_file;
-  shim::LineSink sink;
+  core::LineSink sink;
   sink.enabled = line_enabled;
   sink.write = line_write;
   std::string state_dir;
@@ -2183,7 +2183,7 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   };
   watch_tag(sv.wake, kWakeTag);
   if (config.remote_dns) {
-    sv.dns = shim::FakeDns::create(config.fake4, config.fake6);
+    sv.dns = core::FakeDns::create(config.fake4, config.fake6);
     sv.responder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     auto* a = reinterpret_cast<sockaddr_in*>(&sv.responder_addr);
     a->sin_family = AF_INET;

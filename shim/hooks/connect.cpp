@@ -1,5 +1,6 @@
 // connect(): gathers the facts (socket type, destination, the name behind a fake address),
 // asks the policy, and acts: direct, refused, or through the proxies (proxy_connect.hpp).
+#include "core_names.hpp"
 #include "hooks/hooks.hpp"
 
 #include <arpa/inet.h>

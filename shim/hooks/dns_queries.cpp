@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core_names.hpp"
 #include "guard.hpp"
 #include "log.hpp"
 #include "policy.hpp"

@@ -3,13 +3,17 @@
 #include <sys/socket.h>
 #include <time.h>
 
-namespace socksify::shim {
-
+namespace socksify::core {
 struct Destination;
 struct Verdict;
-struct Runtime;
 struct SocketFacts;
 struct AddressReading;
+}  // namespace socksify::core
+
+namespace socksify::shim {
+
+using namespace socksify::core;  // NOLINT(google-build-using-namespace): see core_names.hpp
+struct Runtime;
 
 /// One log line for a refusal: "refused WHAT to DEST port N (why): what it means".
 void log_refusal(const Verdict& v, const Destination& d, const char* what) noexcept;

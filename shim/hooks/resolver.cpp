@@ -18,6 +18,7 @@
 #include <cstring>
 #include <new>
 
+#include "core_names.hpp"
 #include "direct_names.hpp"
 #include "fake_dns.hpp"
 #include "guard.hpp"

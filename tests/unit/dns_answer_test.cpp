@@ -5,9 +5,9 @@
 
 #include "dns_answer.hpp"
 
-using socksify::shim::build_answer;
-using socksify::shim::parse_question;
-using socksify::shim::StubAnswer;
+using socksify::core::build_answer;
+using socksify::core::parse_question;
+using socksify::core::StubAnswer;
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "config.hpp"
 #include "fake_dns.hpp"
 
-using namespace socksify::shim;
+using namespace socksify::core;
 using socksify::settings::parse_cidr;
 
 namespace {

@@ -9,7 +9,7 @@
 #include "policy.hpp"
 #include "socks5/error.hpp"
 
-using namespace socksify::shim;
+using namespace socksify::core;
 using socks5::Errc;
 using socksify::settings::parse_config;
 

@@ -7,7 +7,7 @@
 
 #include "udp_in.hpp"
 
-using namespace socksify::shim;
+using namespace socksify::core;
 
 namespace {
 

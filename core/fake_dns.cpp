@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace socksify::shim {
+namespace socksify::core {
 
 namespace {
 constexpr std::uint32_t kCapacity = 1u << 21;           // names
@@ -206,4 +206,4 @@ std::uint32_t FakeDns::size() const noexcept {
   return header_->count;
 }
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

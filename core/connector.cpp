@@ -11,7 +11,7 @@
 #include "socks5/error.hpp"
 #include "state.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 
 using settings::LogLevel;
 
@@ -203,4 +203,4 @@ void Connector::Observer::pipelining_learned(std::size_t i, socks5::PipeliningVe
           settings::pipelining_advice().c_str());
 }
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

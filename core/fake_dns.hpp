@@ -18,7 +18,7 @@
 
 #include "config.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 
 using settings::Cidr;
 
@@ -60,4 +60,4 @@ class FakeDns {
   std::uint32_t span4_ = 0;  // usable IPv4 addresses
 };
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

@@ -4,11 +4,11 @@
 // lock-free, per process (forked children inherit a copy).
 #include <cstdint>
 
-namespace socksify::shim {
+namespace socksify::core {
 
 /// Remembers that `ip` (4 or 16 octets of `family`) came from a direct-by-name lookup.
 void remember_direct(int family, const std::uint8_t* ip) noexcept;
 /// True if `ip` was remembered (false positives are impossible, old entries may be evicted).
 bool is_direct_by_name(int family, const std::uint8_t* ip) noexcept;
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

@@ -15,7 +15,7 @@
 #include "socks5/address.hpp"
 #include "socks5/error.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 
 using settings::Action;
 using settings::Config;
@@ -161,4 +161,4 @@ bool domain_matches(std::string_view name, std::string_view suffix) noexcept;
 /// without the final dot).
 bool is_localhost_name(std::string_view name) noexcept;
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

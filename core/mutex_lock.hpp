@@ -1,11 +1,11 @@
 #pragma once
-// A pthread mutex held for a scope (the shim avoids std::mutex: no static objects, and
+// A pthread mutex held for a scope (the library avoids std::mutex: no static objects, and
 // process-shared memory needs pthread's attributes).
 #include <pthread.h>
 
 #include <cerrno>
 
-namespace socksify::shim {
+namespace socksify::core {
 
 /// Locks `m` for the scope. A robust mutex whose owner died holding it ("owner dead") is
 /// marked consistent and held: the callers' data is published last, so it is whole.
@@ -22,4 +22,4 @@ class MutexLock {
   pthread_mutex_t* m_;
 };
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

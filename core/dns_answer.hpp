@@ -10,7 +10,7 @@
 
 #include "config.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 
 class FakeDns;
 
@@ -55,4 +55,4 @@ StubReply answer_stub_query(const settings::Config& config, FakeDns* dns,
                             std::span<const std::uint8_t> query,
                             std::span<std::uint8_t> out) noexcept;
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

@@ -5,7 +5,7 @@
 #include "fake_dns.hpp"
 #include "policy.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 namespace {
 
 constexpr std::uint16_t kTypeA = 1;
@@ -138,4 +138,4 @@ StubReply answer_stub_query(const settings::Config& config, FakeDns* dns,
   return r;
 }
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

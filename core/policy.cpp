@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstring>
 
-namespace socksify::shim {
+namespace socksify::core {
 
 using settings::Rule;
 using socks5::Errc;
@@ -409,4 +409,4 @@ const char* refusal_text(Refusal r) noexcept {
   return "refused";
 }
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

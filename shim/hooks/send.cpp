@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "async_connect.hpp"
+#include "core_names.hpp"
 #include "fake_dns.hpp"
 #include "guard.hpp"
 #include "hooks/hooks.hpp"

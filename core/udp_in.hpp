@@ -12,7 +12,7 @@
 #include "socks5/address.hpp"
 #include "socks5/wire.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 
 /// The largest UDP payload (IPv6 without jumbograms; IPv4's is smaller): nothing reassembled
 /// or received is larger.
@@ -71,4 +71,4 @@ struct PeerFilter {
 /// first datagram that names its port.
 bool from_peer(PeerFilter& peer, const socks5::Address& source) noexcept;
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

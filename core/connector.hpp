@@ -18,7 +18,7 @@
 #include "policy.hpp"
 #include "socks5/dialer.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 
 /// Where a connector's lines go. `write` gets one line without its prefix; `pid` is the
 /// process the line is about (0: this one).
@@ -116,4 +116,4 @@ class Connector {
   socks5::DialPlan plan_;
 };
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <cstring>
 
-namespace socksify::shim {
+namespace socksify::core {
 namespace {
 
 // Each slot holds a whole IPv4 address or a 64-bit digest of an IPv6 one, tagged by family in
@@ -42,4 +42,4 @@ bool is_direct_by_name(int family, const std::uint8_t* ip) noexcept {
   return false;
 }
 
-}  // namespace socksify::shim
+}  // namespace socksify::core

@@ -7,7 +7,7 @@
 
 #include "policy.hpp"
 
-namespace socksify::shim {
+namespace socksify::core {
 
 void Reassembly::abandon() noexcept {
   data_.clear();
@@ -88,4 +88,4 @@ bool from_peer(PeerFilter& peer, const socks5::Address& source) noexcept {
   return peer.seen == source;
 }
 
-}  // namespace socksify::shim
+}  // namespace socksify::core
