@@ -866,7 +866,15 @@ ssize_t udp_receive(int fd, Session& s, msghdr* msg, int flags,
     // relay unless its peer is through the proxy), the program's as it is; but a socket
     // connected through the proxy hears only the relay (the association may still be in the
     // making, the socket not yet connected to it).
-    const bool made = !a->making.load(std::memory_order_acquire);
+    bool made = !a->making.load(std::memory_order_acquire);
+    if (!made) {
+      // The driver may be sending the queued datagrams right now: it holds `mu` from the
+      // first one until `making` clears, and a reply can arrive before that. Wait for it to
+      // finish, then look again (before the driver took `mu`, nothing had gone to the relay:
+      // the datagram is a direct peer's).
+      MutexLock lock(&a->mu);
+      made = !a->making.load(std::memory_order_acquire);
+    }
     if (!made || !same_address(a->relay, a->relay_len, &src, in.msg_namelen)) {
       bool proxied_peer = false;
       {
