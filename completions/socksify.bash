@@ -28,7 +28,7 @@ _socksify() {
         --password-file | --log-file | -c | --config)
             COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
         -x | --proxy)
-            COMPREPLY=($(compgen -W "socks5:// socks5h://" -- "$cur")); compopt -o nospace 2>/dev/null
+            COMPREPLY=($(compgen -W "socks5:// socks5h:// socks4:// socks4a:// http://" -- "$cur")); compopt -o nospace 2>/dev/null
             return ;;
         -r | --rule)
             COMPREPLY=($(compgen -W "direct proxy reject default" -- "$cur")); return ;;

@@ -27,6 +27,7 @@ expect "on off" socksify --pipelining o
 expect "remote" socksify --dns r
 expect "--quiet" socksify --qu
 expect "check" socksify -x socks5h://a:1 ch
+expect "socks4:// socks4a:// http://" socksify -x ""
 expect "env" socksify -v en
 expect "--timeout" socksify -v check --tim
 expect "alpha" socksify -x socks5h://a:1 -r "direct 10.0.0.0/8" fakeprog al
