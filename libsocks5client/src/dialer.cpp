@@ -185,6 +185,10 @@ Dial::Step Dial::on_connect(int err) {
   if (state_ != State::address) return step_;
   if (err == 0) {
     connected();
+  } else if (addr_.ss_family == AF_UNIX) {
+    // A blocking Unix connect ended without a connection (EAGAIN: its SO_SNDTIMEO passed
+    // with no room in the listener's backlog).
+    tcp_failed(err == EAGAIN ? ETIMEDOUT : err);
   } else if (err == EINPROGRESS || err == EALREADY || err == EINTR || err == EAGAIN) {
     state_ = State::connecting;
     woke_ = false;
@@ -597,9 +601,23 @@ std::optional<Dial::Step> Dial::do_address() {
   addr_len_ = length_of(addr_);
   if (owns_fd_) {
     if (fd_ >= 0) sys().close(fd_);
-    fd_ = sys().socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    // A Unix socket has no connect in progress: a non-blocking one whose listener's backlog is
+    // full fails with EAGAIN at once. A blocking one waits for room (local, and bounded by
+    // SO_SNDTIMEO to this attempt's share); its octets move with MSG_DONTWAIT anyway.
+    const bool local = addr_.ss_family == AF_UNIX;
+    fd_ =
+        sys().socket(addr_.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (local ? 0 : SOCK_NONBLOCK), 0);
     if (fd_ < 0) {
       return fail(std::error_code(errno, std::generic_category()), DialStage::tcp_connect);
+    }
+    if (local) {
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(attempt_until_ - Clock::now())
+                    .count();
+      if (us < 1000) us = 1000;  // zero would mean no limit
+      timeval tv{};
+      tv.tv_sec = static_cast<time_t>(us / 1000000);
+      tv.tv_usec = static_cast<suseconds_t>(us % 1000000);
+      sys().setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
   }
   dialed_ = true;

@@ -748,6 +748,31 @@ int do_sendmmsg100(const char* addr, const char* port) {
 // with sendmsg (or sendmmsg of 8), msg_name NULL, while another thread points msg_name at the
 // proxied PROXIED:PPORT and back. `connect`: TCP connects (non-blocking, closed at once) to
 // an address another thread flips between DIRECT and PROXIED.
+// The deliberate races of racename: another thread's stores that the library must not
+// trust. Not instrumented (and no memcpy, which ThreadSanitizer intercepts), so that a
+// ThreadSanitizer build reports the library's own races, not the one this program makes on
+// purpose. Through volatile: the compiler must not fold the stores away.
+__attribute__((no_sanitize("thread"))) __attribute__((noinline)) void flip_address(
+    sockaddr_storage* target, const sockaddr_storage* a, socklen_t alen, const sockaddr_storage* b,
+    socklen_t blen) {
+  auto* t = reinterpret_cast<volatile unsigned char*>(target);
+  const auto* pa = reinterpret_cast<const unsigned char*>(a);
+  const auto* pb = reinterpret_cast<const unsigned char*>(b);
+  for (socklen_t i = 0; i < alen; ++i) t[i] = pa[i];
+  for (socklen_t i = 0; i < blen; ++i) t[i] = pb[i];
+}
+
+__attribute__((no_sanitize("thread"))) __attribute__((noinline)) void flip_names(
+    mmsghdr* vec, int n, sockaddr_storage* name, socklen_t len) {
+  for (int i = 0; i < n; ++i) {
+    volatile msghdr* vm = &vec[i].msg_hdr;
+    vm->msg_namelen = len;
+    vm->msg_name = name;
+    vm->msg_name = nullptr;
+    vm->msg_namelen = 0;
+  }
+}
+
 int do_racename(const char* direct, const char* dport, const char* proxied, const char* pport,
                 const std::string& how) {
   sockaddr_storage d{}, p{};
@@ -766,21 +791,14 @@ int do_racename(const char* direct, const char* dport, const char* proxied, cons
   msghdr& m = vec[0].msg_hdr;
   sockaddr_storage target = d;  // for `connect`: flipped between d and p
   std::atomic<bool> stop{false};
+  const bool flip_target = how == "connect";
+  const int headers = how == "mmsg" ? kBatch : 1;
   std::thread flipper([&] {
     while (!stop.load(std::memory_order_relaxed)) {
-      // Through volatile: the compiler must not fold the stores away.
-      if (how == "connect") {
-        volatile sockaddr_storage* vt = &target;
-        std::memcpy(const_cast<sockaddr_storage*>(vt), &p, plen);
-        std::memcpy(const_cast<sockaddr_storage*>(vt), &d, dlen);
-        continue;
-      }
-      for (int i = 0; i < (how == "mmsg" ? kBatch : 1); ++i) {
-        volatile msghdr* vm = &vec[i].msg_hdr;
-        vm->msg_namelen = plen;
-        vm->msg_name = &p;
-        vm->msg_name = nullptr;
-        vm->msg_namelen = 0;
+      if (flip_target) {
+        flip_address(&target, &p, plen, &d, dlen);
+      } else {
+        flip_names(vec, headers, &p, plen);
       }
     }
   });
