@@ -367,8 +367,11 @@ TEST_CASE("fail closed, supervised: sendmmsg, a racing msg_name, a descriptor sw
   CHECK_THAT(rd, Catch::Contains("racedup: "));
   const Arrivals leaked = since(m2, "127.0.0.1", 7202);
   CHECK(leaked.direct == 0);
-  // The races ran: the direct destination got the datagrams that were meant for it.
-  CHECK(since(m1, "127.0.0.1", 7201).direct > 100);
+  // The races ran: the probes sent, and the direct destination got datagrams meant for it
+  // (a count, not a share: a busy catcher's receive buffer drops most of 200,000 datagrams).
+  CHECK(number_after(rn, "calls, ") > 100);
+  CHECK(number_after(rd, "racedup: ") > 100);
+  CHECK(since(m1, "127.0.0.1", 7201).direct > 0);
 }
 
 TEST_CASE("fail closed, preloaded: an address another thread changes is read once",
@@ -388,8 +391,10 @@ TEST_CASE("fail closed, preloaded: an address another thread changes is read onc
         run_ok(via + kAttack + " racename 127.0.0.1 7211 127.0.0.1 7212 " + how);
     CHECK_THAT(out, Catch::Contains("racename: "));
     CHECK(since(m2, "127.0.0.1", 7212).direct == 0);
-    // The race ran: the direct destination got what was meant for it.
-    CHECK(since(m1, "127.0.0.1", 7211).direct > 100);
+    // The race ran: the probe's calls went out, and the direct destination got some of them
+    // (not a share: under load its catcher's receive buffer drops most datagrams).
+    CHECK(number_after(out, "calls, ") > 100);
+    CHECK(since(m1, "127.0.0.1", 7211).direct > 0);
   }
 }
 
