@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "socks5/error.hpp"
 
@@ -125,6 +126,7 @@ Dial& Dial::operator=(Dial&&) noexcept = default;
 
 Dial::~Dial() {
   if (owns_fd_ && fd_ >= 0) sys().close(fd_);
+  if (control_ >= 0) sys().close(control_);
 }
 
 const Address& Dial::endpoint() const {
@@ -156,7 +158,7 @@ Dial::Step Dial::start() {
   if (socket_.connected) {
     // Adopted: already connected to the first proxy.
     t_handshake_ = t_connect_;
-    state_ = request_.tcp_only ? State::done : State::hop;
+    state_ = after_reaching(0);
     return run();
   }
   // Failover: healthy proxies first, in order, then those cooling down; each at most once.
@@ -212,6 +214,8 @@ Dial::Step Dial::on_timeout() {
     } else {
       tcp_failed(ETIMEDOUT);  // this attempt's share is used up: the next address or proxy
     }
+  } else if (state_ == State::layer_wait) {
+    proxy_failed(current_, DialStage::transport, Errc::timed_out);
   } else if (state_ == State::handshake) {
     if (deadline_passed || timer_ != kTimerStall) {
       hop_failed(handshake_timeout());
@@ -325,9 +329,16 @@ void Dial::connected() {
     stats_.connect_time = t_handshake_ - t_connect_;
   }
   tcp_connected_ = true;
-  state_ = request_.tcp_only ? State::done : State::hop;
   hop_ = 0;
   if (plan_.chain == ChainMode::strict) current_ = 0;
+  state_ = after_reaching(current_);
+}
+
+Dial::State Dial::after_reaching(std::size_t i) const noexcept {
+  // Reaching an https proxy means reaching it through TLS (`check` without a destination
+  // too); then its hop, if one is asked for.
+  if (i < plan_.proxies.size() && needs_transport(plan_.proxies[i])) return State::transport;
+  return request_.tcp_only ? State::done : State::hop;
 }
 
 void Dial::tcp_failed(int err) {
@@ -482,7 +493,7 @@ void Dial::hop_done() {
     }
     ++hop_;
     current_ = hop_;
-    state_ = State::hop;
+    state_ = after_reaching(hop_);
     return;
   }
   if (request_.command) bound_ = hop_state_->bound();
@@ -495,6 +506,7 @@ void Dial::hop_done() {
 }
 
 void Dial::reset_socket() noexcept {
+  if (control_ >= 0) sys().close(std::exchange(control_, -1));
   if (fd_ < 0 || !dialed_) return;
   dialed_ = false;
   if (owns_fd_) {
@@ -643,6 +655,62 @@ std::optional<Dial::Step> Dial::do_connecting() {
   return std::nullopt;
 }
 
+std::optional<Dial::Step> Dial::do_transport() {
+  stage_ = DialStage::transport;
+  // Only a socket of the dial's own can be handed to the layer: the caller's stays theirs.
+  if (plan_.transport == nullptr || !owns_fd_) {
+    proxy_failed(current_, DialStage::transport, Errc::tls_unavailable);
+    return std::nullopt;
+  }
+  const int stream = std::exchange(fd_, -1);
+  auto started = plan_.transport->start(stream, plan_.proxies[current_], deadline_);
+  if (!started) {
+    dialed_ = false;
+    proxy_failed(current_, DialStage::transport, started.error());
+    return std::nullopt;
+  }
+  fd_ = started->plain;
+  if (control_ >= 0) sys().close(control_);  // an earlier hop's layer lives on without it
+  control_ = started->control;
+  dialed_ = true;
+  report_len_ = 0;
+  woke_ = false;
+  state_ = State::layer_wait;
+  return std::nullopt;
+}
+
+std::optional<Dial::Step> Dial::do_layer_wait() {
+  if (!woke_) return wait_for(POLLIN, deadline_.at(), kTimerDeadline, Clock::now());
+  woke_ = false;
+  // Exactly the report: its two octets, then the text its length names.
+  for (;;) {
+    const std::size_t need = report_len_ < 2 ? 2 : 2 + std::size_t{report_[1]};
+    if (report_len_ >= need) break;
+    const ssize_t n =
+        sys().recv(fd_, report_.data() + report_len_, need - report_len_, MSG_DONTWAIT);
+    if (n > 0) {
+      report_len_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return wait_for(POLLIN, deadline_.at(), kTimerDeadline, Clock::now());
+    }
+    detail_ = "the TLS layer ended without a word";
+    proxy_failed(current_, DialStage::transport, Errc::tls_handshake_failed);
+    return std::nullopt;
+  }
+  const std::error_code ec = transport_error(report_[0]);
+  if (ec) {
+    detail_.assign(report_.begin() + 2, report_.begin() + 2 + report_[1]);
+    proxy_failed(current_, DialStage::transport, ec);
+    return std::nullopt;
+  }
+  detail_.clear();
+  state_ = request_.tcp_only ? State::done : State::hop;
+  return std::nullopt;
+}
+
 std::optional<Dial::Step> Dial::do_hop() {
   const std::size_t p = plan_.chain == ChainMode::strict ? hop_ : current_;
   current_ = p;
@@ -721,6 +789,8 @@ Dial::Step Dial::run() {
       case State::pick: s = do_pick(); break;
       case State::address: s = do_address(); break;
       case State::connecting: s = do_connecting(); break;
+      case State::transport: s = do_transport(); break;
+      case State::layer_wait: s = do_layer_wait(); break;
       case State::hop: s = do_hop(); break;
       case State::handshake: s = do_handshake(); break;
       case State::done: step_ = Step{Next::done, 0, {}, 0}; return step_;

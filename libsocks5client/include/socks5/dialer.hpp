@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "socks5/address.hpp"
@@ -28,6 +29,7 @@
 #include "socks5/negotiation.hpp"
 #include "socks5/stream.hpp"
 #include "socks5/syscalls.hpp"
+#include "socks5/transport.hpp"
 #include "socks5/uri.hpp"
 
 namespace socks5 {
@@ -80,6 +82,7 @@ enum class DialStage : std::uint8_t {
   protocol,     ///< no proxy's protocol can carry the request (can_carry())
   resolve,      ///< the proxy's own address
   tcp_connect,  ///< the TCP (or Unix socket) connect to the proxy
+  transport,    ///< the layer under the hop (TLS toward an https proxy)
   handshake,    ///< the proxy's protocol
 };
 
@@ -128,6 +131,9 @@ struct DialPlan {
   /// Time the TCP connect and the handshakes (HandshakeStats); off saves clock reads.
   bool measure = true;
   const Syscalls* syscalls = nullptr;  ///< nullptr = Syscalls::libc()
+  /// The layer an https:// proxy needs (TLS), used on the dial's own sockets only; nullptr:
+  /// such a proxy fails with tls_unavailable.
+  Transport* transport = nullptr;
 };
 
 /// The socket a dial works on.
@@ -233,12 +239,17 @@ class Dial {
   /// After done: the protection layer (GSSAPI) and the reply reader of the last hop (SOCKS5).
   std::unique_ptr<Protection> take_protection() noexcept { return std::move(protection_); }
   ReplyReader& reader() noexcept { return reader_; }
+  /// After done: the control descriptor of the last transport started (TransportStart), now
+  /// the caller's; -1 if none.
+  int release_transport_control() noexcept { return std::exchange(control_, -1); }
 
  private:
   enum class State : std::uint8_t {
     pick,        // choose the next proxy
     address,     // try the current proxy's next address
     connecting,  // waiting for the TCP connect to complete
+    transport,   // start the layer under the hop (TLS)
+    layer_wait,  // waiting for the layer's report
     hop,         // start the handshake with the current hop
     handshake,   // moving the hop's octets
     done,
@@ -250,6 +261,9 @@ class Dial {
   std::optional<Step> do_pick();
   std::optional<Step> do_address();
   std::optional<Step> do_connecting();
+  std::optional<Step> do_transport();
+  std::optional<Step> do_layer_wait();
+  State after_reaching(std::size_t i) const noexcept;
   std::optional<Step> do_hop();
   std::optional<Step> do_handshake();
   bool suits(std::size_t i);
@@ -323,6 +337,10 @@ class Dial {
   Clock::time_point t_connect_{};
   Clock::time_point t_handshake_{};
   std::unique_ptr<Hop> hop_state_;
+  // The transport's report, read exactly (status, length, text).
+  std::array<std::uint8_t, 257> report_{};
+  std::size_t report_len_ = 0;
+  int control_ = -1;  // the last transport's control descriptor
   Pump pump_;
   std::unique_ptr<Protection> protection_;
   ReplyReader reader_;

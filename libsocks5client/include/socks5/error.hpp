@@ -57,6 +57,10 @@ enum class Errc : int {
   command_not_offered,     ///< BIND or UDP ASSOCIATE asked of a proxy without them
   target_not_expressible,  ///< a name or IPv6 address to a SOCKS4 proxy, or a name HTTP cannot
                            ///< carry
+  // TLS toward an https:// proxy (transport.hpp).
+  tls_unavailable,           ///< no TLS transport (no libssl.so.3, or none given to the dial)
+  tls_handshake_failed,      ///< the TLS handshake with the proxy failed
+  tls_certificate_rejected,  ///< the proxy's certificate did not verify
   // Transport.
   connection_closed,  ///< EOF in the middle of a message
   timed_out,          ///< the deadline passed
