@@ -7,11 +7,11 @@ _socksify() {
     prev=""
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
-    local flags="-x --proxy --chain --password-file --auth --gssapi-service --gssapi-protection
+    local flags="-x --proxy --proxy-cacert --chain --password-file --auth --gssapi-service --gssapi-protection
         --dns -r --rule --fake-net4 --fake-net6
         -v --verbose -q --quiet --log-file --timeout --pipelining --listen --mode -c --config
         --strict -h --help --version"
-    local with_value="-x --proxy --chain --password-file --auth --gssapi-service
+    local with_value="-x --proxy --proxy-cacert --chain --password-file --auth --gssapi-service
         --gssapi-protection --dns -r --rule --fake-net4
         --fake-net6 --log-file --timeout --pipelining --listen --mode -c --config"
 
@@ -25,10 +25,10 @@ _socksify() {
         --pipelining) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return ;;
         --listen) COMPREPLY=($(compgen -W "auto proxy local" -- "$cur")); return ;;
         --mode) COMPREPLY=($(compgen -W "auto preload supervisor" -- "$cur")); return ;;
-        --password-file | --log-file | -c | --config)
+        --password-file | --proxy-cacert | --log-file | -c | --config)
             COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
         -x | --proxy)
-            COMPREPLY=($(compgen -W "socks5:// socks5h:// socks4:// socks4a:// http://" -- "$cur")); compopt -o nospace 2>/dev/null
+            COMPREPLY=($(compgen -W "socks5:// socks5h:// socks4:// socks4a:// http:// https://" -- "$cur")); compopt -o nospace 2>/dev/null
             return ;;
         -r | --rule)
             COMPREPLY=($(compgen -W "direct proxy reject default" -- "$cur")); return ;;

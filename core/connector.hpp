@@ -60,6 +60,8 @@ class Connector {
             const socks5::Syscalls* syscalls);
 
   const socks5::DialPlan& plan() const noexcept { return plan_; }
+  /// The layer https proxies need (TLS), for every dial of the plan.
+  void set_transport(socks5::Transport* t) noexcept { plan_.transport = t; }
   const settings::Config& config() const noexcept { return *config_; }
   const std::string& state_dir() const noexcept { return state_dir_; }
   const LineSink& sink() const noexcept { return sink_; }

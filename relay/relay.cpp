@@ -106,8 +106,8 @@ socks5::Result<std::size_t> decode_setup(ByteView in, Setup& out) {
   if (in.size() < kHeader) return std::size_t{0};
   if (std::memcmp(in.data(), "SRL2", 4) != 0) return socks5::fail(Errc::bad_version);
   if (in[4] > 2) return socks5::fail(Errc::invalid_argument);
-  if (in[15] != static_cast<std::uint8_t>(Kind::gssapi) &&
-      in[15] != static_cast<std::uint8_t>(Kind::plain)) {
+  if (in[15] < static_cast<std::uint8_t>(Kind::gssapi) ||
+      in[15] > static_cast<std::uint8_t>(Kind::tls)) {
     return socks5::fail(Errc::invalid_argument);
   }
   const std::uint32_t ctx = get32(in, 7);

@@ -29,6 +29,7 @@ inline constexpr int kControlFd = 5;  ///< setup in, status out (AF_UNIX stream)
 enum class Kind : std::uint8_t {
   gssapi = 1,  ///< wraps and unwraps with the exported GSSAPI context (RFC 1961 §5)
   plain = 2,   ///< passes them as they are (the proxy is on a socket the program cannot hold)
+  tls = 3,     ///< TLS toward an https proxy: the hand-over after the dial (relay/tls.hpp)
 };
 
 /// What the shim tells the relay.

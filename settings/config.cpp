@@ -197,10 +197,6 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
         return bad(Setting{std::string(one), list->origin},
                    "invalid proxy URI: " + u.error().message);
       }
-      if (u->scheme == socks5::Scheme::https) {
-        return bad(Setting{std::string(one), list->origin},
-                   "https:// proxies (HTTP CONNECT over TLS) are not supported yet");
-      }
       c.proxies.push_back(std::move(*u));
     }
   }
@@ -260,6 +256,7 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
     }
   }
   if (const Setting* f = get("SOCKSIFY_LOG_FILE")) c.log_file = f->value;
+  if (const Setting* f = get("SOCKSIFY_PROXY_CACERT")) c.proxy_cacert = f->value;
   auto timeout = checked("SOCKSIFY_TIMEOUT");
   if (!timeout) return unexpected(timeout.error());
   if (*timeout != nullptr)

@@ -79,6 +79,8 @@ struct Config {
   /// Refuse to start programs the library cannot reach (static, setuid, Go...).
   bool strict = false;
   std::string log_file;  ///< empty = standard error
+  /// An extra CA (PEM file) for https:// proxies, besides the system store; empty: none.
+  std::string proxy_cacert;
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds cooldown{30000};  ///< a failed proxy is tried last this long
   socks5::Pipelining pipelining = socks5::Pipelining::automatic;

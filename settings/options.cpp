@@ -8,8 +8,11 @@ namespace {
 // clang-format off
 constexpr Option kOptions[] = {
     {"proxy", "SOCKSIFY_PROXY", "proxy", "proxies", "-x,--proxy", ValueKind::list, "", 0, 0, ' ',
-     "URI", "proxy URI, socks5[h]://[user@]host[:port]; repeat for several (failover, or the hops "
-     "of a strict chain)"},
+     "URI", "proxy URI, socks5[h]://, socks4[a]://, http:// or https://[user@]host[:port], or "
+     "socks5h://localhost/PATH (a Unix socket); repeat for several (failover, or a strict chain)"},
+    {"proxy_cacert", "SOCKSIFY_PROXY_CACERT", "proxy_cacert", "", "--proxy-cacert",
+     ValueKind::path, "", 0, 0, ' ', "FILE", "a CA (PEM) to trust for https:// proxies, besides "
+     "the system's"},
     {"chain", "SOCKSIFY_CHAIN", "chain", "", "--chain", ValueKind::choice, "failover|strict", 0, 0,
      ' ', "MODE", "failover: try the proxies in order; strict: through each of them in turn"},
     {"password", "SOCKSIFY_PASSWORD", "password_file", "", "--password-file", ValueKind::secret, "",

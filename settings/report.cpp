@@ -103,13 +103,33 @@ std::string unsuitable(const socks5::Dial& dial, const std::string& proxy,
   return proxy + ": " + ec.message();
 }
 
+// Why TLS toward an https proxy failed (DialStage::transport), with OpenSSL's words.
+std::string tls_failure(const socks5::Dial& dial, const std::string& proxy, const Config& config) {
+  const std::error_code& ec = dial.error();
+  const std::string words =
+      dial.detail().empty() ? "" : " (" + printable_prefix(dial.detail(), 200) + ")";
+  if (ec == Errc::tls_certificate_rejected) {
+    return proxy + ": its TLS certificate was not accepted" + words +
+           ": if a private CA signed it, pass that CA with --proxy-cacert FILE "
+           "(SOCKSIFY_PROXY_CACERT, key proxy_cacert)";
+  }
+  if (ec == Errc::tls_unavailable) {
+    return proxy + " is an https proxy, but TLS is not available here" + words +
+           " (Debian: apt-get install libssl3)";
+  }
+  if (ec == Errc::timed_out || ec == std::errc::timed_out) {
+    return proxy + ": no TLS handshake within " + ms_text(config.timeout);
+  }
+  return proxy + ": the TLS handshake failed" + words + ": is it an https proxy?";
+}
+
 }  // namespace
 
-std::string printable_prefix(const std::string& octets) {
+std::string printable_prefix(const std::string& octets, std::size_t most) {
   std::string out;
   for (char c : octets) {
     if (c == '\r' || c == '\n') break;
-    if (out.size() >= 40) {
+    if (out.size() >= most) {
       out += "...";
       break;
     }
@@ -143,6 +163,7 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
         return proxy + " unreachable: no TCP connection within " + ms_text(config.timeout);
       }
       return proxy + " unreachable: " + ec.message();
+    case socks5::DialStage::transport: return tls_failure(dial, proxy, config);
     case socks5::DialStage::handshake: break;
   }
   if (ec == Errc::not_socks5 || ec == Errc::not_socks4 || ec == Errc::not_http) {

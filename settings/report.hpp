@@ -13,9 +13,9 @@ namespace socksify::settings {
 /// "proxy socks5://127.0.0.1:1080 rejected user 'alice': wrong user name or password".
 std::string failure_text(const socks5::Dial& dial, const Config& config);
 
-/// What a server that is not SOCKS5 sent, as printable text: its first line, at most 40
-/// characters, other octets as '.'.
-std::string printable_prefix(const std::string& octets);
+/// What a server that is not SOCKS5 sent (or a TLS library's words), as printable text: its
+/// first line, at most `most` characters, other octets as '.'.
+std::string printable_prefix(const std::string& octets, std::size_t most = 40);
 
 /// The advice for a proxy that drops pipelined messages (names the setting that avoids it).
 std::string pipelining_advice();

@@ -18,6 +18,7 @@
 #include "relay.hpp"
 #include "runtime.hpp"
 #include "socks5/gssapi.hpp"
+#include "socks5/transport.hpp"
 
 extern char** environ;
 
@@ -105,10 +106,11 @@ SOCKSIFY_NO_SANITIZE int spawn_child(void* arg) {
   exit_now(a->exec_errno != 0 ? 127 : 0);
 }
 
-// Starts the relay program with `fds` as 3, 4, 5 and waits for the intermediate process
-// (spawn_child). clone() with no exit signal, and no execve in that child: the program gets no
-// SIGCHLD for a child it never made, and its waitpid(-1) never reaps ours.
-int spawn_relay(const std::string& path, const int (&fds)[3]) {
+// Starts the relay program with `fds` as 3, 4, 5 (and `args` after its name) and waits for the
+// intermediate process (spawn_child). clone() with no exit signal, and no execve in that child:
+// the program gets no SIGCHLD for a child it never made, and its waitpid(-1) never reaps ours.
+int spawn_relay(const std::string& path, const int (&fds)[3],
+                std::initializer_list<const char*> extra = {}) {
   // The environment minus LD_PRELOAD: the relay is ours and needs no shim.
   std::size_t n = 0;
   while (environ != nullptr && environ[n] != nullptr) ++n;
@@ -119,7 +121,12 @@ int spawn_relay(const std::string& path, const int (&fds)[3]) {
     if (std::strncmp(environ[i], "LD_PRELOAD=", 11) != 0) envp[k++] = environ[i];
   }
   envp[k] = nullptr;
-  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+  char* argv[8] = {const_cast<char*>(path.c_str())};
+  std::size_t argc = 1;
+  for (const char* a : extra) {
+    if (argc + 1 < std::size(argv)) argv[argc++] = const_cast<char*>(a);
+  }
+  argv[argc] = nullptr;
   // Two stacks: the intermediate's and the relay's first process's.
   constexpr std::size_t kStack = 64 * 1024;
   void* stack = mmap(nullptr, 2 * kStack, PROT_READ | PROT_WRITE,
@@ -207,10 +214,32 @@ std::uint16_t local_port(int fd) {
   return 0;
 }
 
-// Hands the setup over and waits for the relay's status octet.
-int handshake_relay(int control, const relay::Setup& setup, socks5::Deadline d) {
+// Hands the setup over (with `fds`, if any, attached to its first octets: SCM_RIGHTS) and
+// waits for the relay's status octet.
+int handshake_relay(int control, const relay::Setup& setup, socks5::Deadline d,
+                    std::initializer_list<int> fds = {}) {
   const socks5::Bytes msg = relay::encode_setup(setup);
   std::size_t off = 0;
+  if (fds.size() > 0) {
+    alignas(cmsghdr) char ctrl[CMSG_SPACE(2 * sizeof(int))] = {};
+    iovec iov{const_cast<std::uint8_t*>(msg.data()), msg.size()};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctrl;
+    m.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.begin(), fds.size() * sizeof(int));
+    ssize_t n;
+    do {
+      n = real().sendmsg(control, &m, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return EIO;
+    off = static_cast<std::size_t>(n);
+  }
   while (off < msg.size()) {
     const ssize_t n = real().send(control, msg.data() + off, msg.size() - off, MSG_NOSIGNAL);
     if (n > 0) {
@@ -246,11 +275,51 @@ bool dials_protected() noexcept {
   const auto& config = runtime().config;
   const bool layer = config.gssapi && config.gssapi->level != socks5::GssLevel::clear;
   for (const auto& p : config.proxies) {
-    // A SOCKS5 proxy's GSSAPI protection layer (HTTP's Negotiate has none), or a proxy on a
-    // Unix socket, which the program's internet socket cannot connect to.
-    if ((layer && p.is_socks5()) || !p.unix_path.empty()) return true;
+    // A SOCKS5 proxy's GSSAPI protection layer (HTTP's Negotiate has none), a proxy on a
+    // Unix socket, which the program's internet socket cannot connect to, or TLS toward an
+    // https proxy, which only the relay speaks.
+    if ((layer && p.is_socks5()) || !p.unix_path.empty() || socks5::needs_transport(p)) {
+      return true;
+    }
   }
   return false;
+}
+
+namespace {
+
+// TLS toward https proxies, in a relay process (relay/tls.hpp): the program never loads a
+// TLS library. The relay gets the proxy stream, reports on the dial's plaintext socket, and
+// carries the dial's octets; hand_over() later gives it the program's connection.
+class RelayTls final : public socks5::Transport {
+ public:
+  socks5::Result<socks5::TransportStart> start(int stream, const socks5::ProxyUri& proxy,
+                                               socks5::Deadline deadline) noexcept override {
+    int plain[2] = {-1, -1}, control[2] = {-1, -1};
+    if (real().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, plain) != 0 ||
+        real().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) {
+      close_all({stream, plain[0], plain[1], control[0]});
+      return socks5::fail(socks5::Errc::tls_unavailable);
+    }
+    const std::string path = relay_path();
+    const std::string ms = std::to_string(deadline.poll_ms());
+    const int fds[3] = {stream, plain[0], control[1]};
+    const int err = spawn_relay(
+        path, fds, {"tls", proxy.host.c_str(), runtime().config.proxy_cacert.c_str(), ms.c_str()});
+    close_all({stream, plain[0], control[1]});
+    if (err != 0) {
+      log_line(LogLevel::error, "cannot start the relay %s: %s", path.c_str(), std::strerror(err));
+      close_all({plain[1], control[0]});
+      return socks5::fail(socks5::Errc::tls_unavailable);
+    }
+    return socks5::TransportStart{plain[1], control[0]};
+  }
+};
+
+}  // namespace
+
+socks5::Transport* relay_transport() noexcept {
+  static RelayTls tls;  // no state: constant-initialised, nothing runs at load time
+  return &tls;
 }
 
 int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) noexcept {
@@ -331,19 +400,27 @@ int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, 
 int start_parked(socks5::Dial& dial, Parked& parked, socks5::Deadline deadline) noexcept {
   std::unique_ptr<socks5::Protection> protection = dial.take_protection();
   socks5::Bytes rest = dial.reader().take_rest();
+  if (const int control = dial.release_transport_control(); control >= 0) {
+    // The TLS relay is there already: it takes the listener and the dial's socket (whose
+    // unread octets are the program's) and carries the program's connection.
+    const int plain = dial.release_fd();
+    relay::Setup setup;
+    setup.kind = relay::Kind::tls;
+    setup.peer_port = parked.peer_port;
+    setup.rest = std::move(rest);
+    const int err = handshake_relay(control, setup, deadline, {parked.listener, plain});
+    close_all({control, plain, parked.listener});
+    parked.listener = -1;
+    if (err != 0) log_line(LogLevel::error, "the TLS relay did not take the connection over");
+    return err == 0 ? 0 : ECONNABORTED;
+  }
   return relay_parked(dial.release_fd(), protection.get(), std::move(rest), parked, deadline);
 }
 
 int start_protected(int fd, int family, socks5::Dial& dial, socks5::Deadline deadline) noexcept {
-  std::unique_ptr<socks5::Protection> protection = dial.take_protection();
-  socks5::Bytes rest = dial.reader().take_rest();
   Parked parked;
-  const int proxy = dial.release_fd();
-  if (park_program(fd, family, parked, deadline) != 0) {
-    close_all({proxy});
-    return ECONNABORTED;
-  }
-  return relay_parked(proxy, protection.get(), std::move(rest), parked, deadline);
+  if (park_program(fd, family, parked, deadline) != 0) return ECONNABORTED;
+  return start_parked(dial, parked, deadline);
 }
 
 }  // namespace socksify::shim

@@ -40,4 +40,7 @@ int start_parked(socks5::Dial& dial, Parked& parked, socks5::Deadline deadline) 
 /// socket.
 bool dials_protected() noexcept;
 
+/// TLS toward https proxies (DialPlan::transport): a relay process per connection.
+socks5::Transport* relay_transport() noexcept;
+
 }  // namespace socksify::shim

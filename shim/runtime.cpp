@@ -12,6 +12,7 @@
 #include "config_file.hpp"
 #include "guard.hpp"
 #include "log.hpp"
+#include "protected.hpp"
 #include "proxy_connect.hpp"
 #include "real_libc.hpp"
 #include "state.hpp"
@@ -55,6 +56,7 @@ void init() {
   sink.enabled = log_enabled;
   sink.write = [](LogLevel level, int, const char* text) noexcept { log_line(level, "%s", text); };
   rt.connector.init(rt.config, std::move(state_dir), sink, &real_syscalls());
+  rt.connector.set_transport(relay_transport());
   if (rt.config.remote_dns) rt.dns = FakeDns::create(rt.config.fake4, rt.config.fake6);
   g_release_pending = release_pending_connect;
   g_ready.store(true, std::memory_order_release);

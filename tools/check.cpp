@@ -10,6 +10,7 @@
 #include "socks5/dialer.hpp"
 #include "socks5/error.hpp"
 #include "state.hpp"
+#include "tls_transport.hpp"
 
 #include <cstdlib>
 
@@ -114,6 +115,14 @@ std::string endpoint_text(const socks5::Dial& dial, const socks5::ProxyUri& firs
   return dial.endpoint().to_string();
 }
 
+// An https proxy's TLS, once the dial got past it.
+void report_tls(const socks5::ProxyUri& proxy, const settings::Config& config) {
+  if (!socks5::needs_transport(proxy)) return;
+  std::printf("tls:       certificate verified for %s (the system CA store%s%s)\n",
+              proxy.host.c_str(), config.proxy_cacert.empty() ? "" : " and ",
+              config.proxy_cacert.c_str());
+}
+
 // The one line for a failed dial, on standard error.
 int report_failure(const socks5::Dial& dial, const settings::Config& config) {
   std::fflush(stdout);  // after the report so far, also when both go to one pipe
@@ -138,6 +147,8 @@ int check_proxy(std::size_t index, const settings::Config& config,
   one.chain = socks5::ChainMode::failover;
   core::Connector connector;
   connector.init(one, state_dir, core::LineSink{}, nullptr);
+  SpawnedTls tls(find_relay(), config.proxy_cacert);
+  connector.set_transport(&tls);
   socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst, proxy),
                     socks5::Deadline::after(config.timeout));
   run_dial(dial);
@@ -147,6 +158,7 @@ int check_proxy(std::size_t index, const settings::Config& config,
   }
   std::printf("tcp:       connected to %s in %.3f ms\n", endpoint_text(dial, proxy).c_str(),
               ms(dial.stats().connect_time));
+  report_tls(proxy, config);
   if (!dst && !proxy.is_socks5()) {
     std::printf(
         "handshake: none without a target (%s has no request without a destination: "
@@ -189,6 +201,7 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
   }
   core::Connector connector;
   connector.init(config, state_dir, core::LineSink{}, nullptr);
+  SpawnedTls tls(find_relay(), config.proxy_cacert);
   socks5::DialRequest request = request_for(dst, config.proxies.back());
   request.tcp_only = false;
   settings::Config upto = config;
@@ -201,6 +214,7 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
     upto.proxies.pop_back();
     connector.init(upto, state_dir, core::LineSink{}, nullptr);
   }
+  connector.set_transport(&tls);
   socks5::Dial dial(connector.plan(), socks5::DialSocket{}, std::move(request),
                     socks5::Deadline::after(config.timeout));
   run_dial(dial);
@@ -210,6 +224,7 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
   }
   std::printf("tcp:       connected to %s in %.3f ms\n",
               endpoint_text(dial, config.proxies.front()).c_str(), ms(dial.stats().connect_time));
+  for (const auto& p : upto.proxies) report_tls(p, config);
   report_handshake(dial.stats(), config.proxies.back().is_socks5());
   for (const auto& p : config.proxies) advise_pipelining(p, state_dir);
   if (!ok) return report_failure(dial, config);

@@ -1993,6 +1993,15 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
                    argv.empty() ? "the program" : argv.front().c_str(), p.to_string().c_str());
       return 125;
     }
+    if (socks5::needs_transport(p)) {
+      // TLS runs in a relay process, which the program's own socket would have to reach.
+      std::fprintf(stderr,
+                   "socksify: %s needs the supervisor (a static or Go program), which cannot "
+                   "speak TLS to an https proxy (%s) yet: use an http:// or SOCKS proxy for it, "
+                   "or --mode preload\n",
+                   argv.empty() ? "the program" : argv.front().c_str(), p.to_string().c_str());
+      return 125;
+    }
   }
   const std::string shim = find_shim();
   int to_parent[2], to_child[2];

@@ -156,6 +156,51 @@ void Lab::start_tinyproxy(int port, bool basic_auth) {
   REQUIRE(wait_in(client_ns_, "192.0.2.1", port));
 }
 
+std::string Lab::test_ca() {
+  const std::string d = dir_.file("tls");
+  if (!std::filesystem::exists(d + "/ca.pem")) {
+    const std::string openssl = require_program("openssl", "openssl");
+    std::filesystem::create_directories(d);
+    // A CA, another CA, and two server certificates signed by the first: one for the proxy's
+    // address and name, one for another name only.
+    const std::string req = openssl + " req -x509 -newkey rsa:2048 -nodes -days 30 ";
+    const std::string leaf = openssl + " req -newkey rsa:2048 -nodes ";
+    const std::string sign =
+        openssl + " x509 -req -days 30 -CA ca.pem -CAkey ca.key -CAcreateserial ";
+    sh("cd " + d + " && " + req + "-keyout ca.key -out ca.pem -subj /CN=socksify-lab-CA" +
+       " 2>/dev/null && " + req + "-keyout other.key -out other.pem -subj /CN=other-CA" +
+       " 2>/dev/null && " + leaf + "-keyout good.key -out good.csr -subj /CN=192.0.2.1" +
+       " 2>/dev/null && printf 'subjectAltName=IP:192.0.2.1,DNS:proxy.socksify.test\n' > good.ext" +
+       " && " + sign + "-in good.csr -out good.pem -extfile good.ext 2>/dev/null && " + leaf +
+       "-keyout elsewhere.key -out elsewhere.csr -subj /CN=elsewhere.test 2>/dev/null" +
+       " && printf 'subjectAltName=DNS:elsewhere.test\n' > elsewhere.ext && " + sign +
+       "-in elsewhere.csr -out elsewhere.pem -extfile elsewhere.ext 2>/dev/null" +
+       " && chmod 0644 *.pem *.key");
+  }
+  return d + "/ca.pem";
+}
+
+std::string Lab::other_ca() {
+  test_ca();
+  return dir_.file("tls/other.pem");
+}
+
+void Lab::start_stunnel(int port, int backend_port, const std::string& cert) {
+  const std::string name = "stunnel-" + std::to_string(port);
+  if (std::filesystem::exists(dir_.file(name + ".conf"))) return;
+  const std::string stunnel = require_program("stunnel4", "stunnel4");
+  test_ca();
+  const std::string tls = dir_.file("tls");
+  write_file(dir_.file(name + ".conf"),
+             "foreground = yes\npid =\nsyslog = no\ndebug = notice\n[https]\naccept = 192.0.2.1:" +
+                 std::to_string(port) + "\nconnect = 192.0.2.1:" + std::to_string(backend_port) +
+                 "\ncert = " + tls + "/" + cert + ".pem\nkey = " + tls + "/" + cert + ".key\n");
+  start_on_proxy_side({stunnel, dir_.file(name + ".conf")}, name + ".log");
+  if (!wait_on_proxy_side("192.0.2.1", port)) {
+    FAIL("stunnel did not start: " << read_file(dir_.file(name + ".log")));
+  }
+}
+
 void Lab::start_on_proxy_side(std::vector<std::string> argv, const std::string& log) {
   std::vector<std::string> full{"/usr/bin/env", "ip", "netns", "exec", proxy_ns_};
   full.insert(full.end(), argv.begin(), argv.end());

@@ -63,6 +63,19 @@ class Lab {
     return read_file(dir_.file("tinyproxy-" + std::to_string(port) + ".log"));
   }
 
+  /// An https proxy: stunnel on the proxy side at 192.0.2.1:PORT (TLS), passing each
+  /// connection to BACKEND_PORT on 192.0.2.1 (tinyproxy, or the hostile proxy). `cert`:
+  /// "good" (the lab CA's certificate for IP 192.0.2.1 and proxy.socksify.test) or "elsewhere"
+  /// (the lab CA's, for another name only). Started once per port; its log: stunnel_log(PORT).
+  void start_stunnel(int port, int backend_port, const std::string& cert = "good");
+  std::string stunnel_log(int port) const {
+    return read_file(dir_.file("stunnel-" + std::to_string(port) + ".log"));
+  }
+  /// The lab CA (PEM), made on first use with openssl(1), and another CA that signed nothing
+  /// the lab serves.
+  std::string test_ca();
+  std::string other_ca();
+
   /// GSSAPI on the proxy side: an MIT KDC for realm SOCKS.TEST on 192.0.2.1:88 and a
   /// GSSAPI-enabled Dante (built by scripts/build-dante-gssapi.sh) on 192.0.2.1, one port per
   /// server policy: 1190 Dante's default (integrity, confidentiality), 1191 clear only, 1192

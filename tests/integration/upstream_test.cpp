@@ -1,8 +1,8 @@
 // Upstream protocols other than SOCKS5, with real programs in the lab (lab.hpp): the client
 // side reaches no target except through a proxy, and only the proxy side resolves the lab's
 // names, so a success proves the traffic crossed the proxy (and the DNS sink, that no name
-// leaked). tinyproxy speaks HTTP CONNECT, danted SOCKS4, ssh -D SOCKS4a; the hostile proxy
-// misbehaves in HTTP.
+// leaked). tinyproxy speaks HTTP CONNECT, danted SOCKS4, ssh -D SOCKS4a; stunnel in front of
+// tinyproxy makes an https proxy; the hostile proxy misbehaves in HTTP.
 #include <catch2/catch.hpp>
 
 #include "integration/lab.hpp"
@@ -255,4 +255,98 @@ TEST_CASE("HTTP CONNECT with Negotiate: squid checks the Kerberos ticket sent wi
                                         " -x http://192.0.2.1:3130 curl -sS -m 10 "
                                         "http://target.lab:8080/");
   CHECK_THAT(noticket, Catch::Contains("no Kerberos credentials for GSSAPI: run kinit"));
+}
+
+TEST_CASE("an https proxy: stunnel in front of tinyproxy, verified with the lab's CA",
+          "[shim][lab][http][tls]") {
+  lab().start_tinyproxy(3128, false);
+  lab().start_stunnel(3443, 3128);
+  const std::string ca = lab().test_ca();
+  const std::string https = " -x https://192.0.2.1:3443 ";
+  const std::size_t mark = lab().dns_log().size();
+  // curl (a non-blocking connect) by name: TLS to stunnel, the CONNECT inside it.
+  const std::string out = run_ok(lab().socksify() + https + "--proxy-cacert " + ca +
+                                 " -v curl -sS -m 10 http://target.lab:8080/?via=https");
+  CHECK_THAT(out, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(out, Catch::Contains("connect target.lab:8080 via https://192.0.2.1:3443"));
+  CHECK_THAT(server_log_with("/?via=https"), Catch::Contains("/?via=https"));
+  CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT target.lab:8080"),
+             Catch::Contains("CONNECT target.lab:8080"));
+  CHECK_THAT(wait_for_text([] { return lab().stunnel_log(3443); }, "accepted connection from"),
+             Catch::Contains("accepted connection from 192.0.2.2"));
+  CHECK(leaks_since(mark).empty());
+  // 4 MiB, whole: the program's octets after the hand-over from the dial to the relay.
+  lab().proxy_side("head -c 4194304 /dev/urandom > " + lab().dir() + "/www/big.bin && chmod 0644 " +
+                   lab().dir() + "/www/big.bin");
+  const std::string sums = run_ok(
+      "cd " + lab().dir() + " && SOCKSIFY_PROXY_CACERT=" + ca + " " + lab().socksify() + https +
+      "curl -sS -m 30 -o got.bin http://target.lab:8080/big.bin && sha256sum www/big.bin got.bin "
+      "| cut -c1-64 | uniq | wc -l");
+  CHECK_THAT(sums, Catch::Contains("1"));
+  CHECK_THAT(sums, !Catch::Contains("2"));
+  // The key proxy_cacert in a configuration file, and a blocking connect (the probe).
+  const std::string conf = lab().dir() + "/https.conf";
+  write_file(conf, "proxy = \"https://192.0.2.1:3443\"\nproxy_cacert = \"" + ca + "\"\n");
+  const std::string probe_out =
+      run_ok(lab().socksify() + " -c " + conf + " " + probe() + " connect target.lab 7000 block");
+  CHECK_THAT(probe_out, Catch::Contains("peer 198.18."));
+  CHECK_THAT(probe_out, Catch::Contains("echo ok"));
+  // An event loop: 20 connects at once, each its own TLS relay.
+  CHECK_THAT(run_ok(lab().socksify() + " -c " + conf + " python3 " + asyncio_script(20)),
+             Catch::Contains("echoed 20"));
+  // check does the TLS handshake, and the CONNECT.
+  const std::string check = run_ok(lab().socksify() + " -c " + conf + " check target.lab:7000");
+  CHECK_THAT(check, Catch::Contains("protocol:  HTTPS CONNECT"));
+  CHECK_THAT(check, Catch::Contains("result:    OK"));
+}
+
+TEST_CASE("an https proxy that cannot be trusted is not used: unknown CA, wrong name, not TLS",
+          "[shim][lab][http][tls]") {
+  lab().start_tinyproxy(3128, false);
+  lab().start_stunnel(3443, 3128);
+  lab().start_stunnel(3444, 3128, "elsewhere");
+  const std::string curl = " curl -sS -m 10 http://target.lab:8080/";
+  const std::size_t before = count_of(lab().tinyproxy_log(3128), "CONNECT target.lab");
+  // The system store does not know the lab's CA, nor does another CA.
+  for (const std::string& extra : {std::string(), " --proxy-cacert " + lab().other_ca()}) {
+    const std::string no_ca =
+        run_fail(lab().socksify() + " -x https://192.0.2.1:3443" + extra + curl);
+    CHECK_THAT(no_ca, Catch::Contains("proxy https://192.0.2.1:3443: its TLS certificate was not "
+                                      "accepted (certificate verify failed: unable to get local "
+                                      "issuer certificate)"));
+    CHECK_THAT(no_ca, Catch::Contains("--proxy-cacert FILE"));
+  }
+  // Signed by the trusted CA, but for another name.
+  const std::string wrong = run_fail(
+      lab().socksify() + " -x https://192.0.2.1:3444 --proxy-cacert " + lab().test_ca() + curl);
+  CHECK_THAT(wrong, Catch::Contains("certificate verify failed: IP address mismatch"));
+  // Not TLS at all: danted, which closes on the ClientHello, and tinyproxy, which waits for
+  // the end of a request line that never comes.
+  const std::string plain = run_fail(lab().socksify() + " -x https://192.0.2.1:1080" + curl);
+  CHECK_THAT(plain, Catch::Contains("proxy https://192.0.2.1:1080: the TLS handshake failed ("));
+  CHECK_THAT(plain, Catch::Contains("is it an https proxy?"));
+  const std::string mute =
+      run_fail(lab().socksify() + " --timeout 2000 -x https://192.0.2.1:3128" + curl);
+  CHECK_THAT(mute,
+             Catch::Contains("proxy https://192.0.2.1:3128: no TLS handshake within 2000 ms"));
+  // None of them carried a CONNECT: nothing left unverified.
+  CHECK(count_of(lab().tinyproxy_log(3128), "CONNECT target.lab") == before);
+  // A CA file that cannot be read is a failure too, never "the system store only".
+  const std::string missing = run_fail(
+      lab().socksify() + " -x https://192.0.2.1:3443 --proxy-cacert /nonexistent/ca.pem" + curl);
+  CHECK_THAT(missing, Catch::Contains("cannot read the CA file /nonexistent/ca.pem"));
+}
+
+TEST_CASE("an https proxy that sends the server's first words with its 200",
+          "[shim][lab][http][tls]") {
+  // stunnel in front of the hostile proxy's http-banner mode: the banner comes in the same
+  // TLS record as the 200, and is the program's (the relay hands what the dial did not read
+  // to the program first).
+  lab().start_hostile("http-banner", "192.0.2.1", 3140);
+  lab().start_stunnel(3445, 3140);
+  const std::string banner =
+      run_ok(lab().socksify() + " -x https://192.0.2.1:3445 --proxy-cacert " + lab().test_ca() +
+             " python3 " + first_words_script() + " target.lab 22");
+  CHECK_THAT(banner, Catch::Contains("first b'SSH-2.0-hostile-banner\\r\\n'"));
+  CHECK_THAT(banner, Catch::Contains("echo b'ping'"));
 }
