@@ -69,6 +69,9 @@ import select, socket, sys, threading
 listen = socket.socket(); listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 1081
 UP = int(sys.argv[3]) if len(sys.argv) > 3 else 1080
+# "tls": the proxy speaks TLS, so no GET can be seen; every turn counts, and the one the
+# request's own answer makes (curl fetches one small file per connection) is taken off.
+TLS = len(sys.argv) > 4 and sys.argv[4] == "tls"
 listen.bind(("%s", PORT)); listen.listen(64)
 log = open(sys.argv[1], "a", buffering=1)
 def serve(c):
@@ -79,10 +82,10 @@ def serve(c):
         for x in r:
             data = x.recv(65536)
             if not data:
-                if counting: log.write("turns %%d\n" %% turns)
+                if counting: log.write("turns %%d\n" %% (turns - 1 if TLS else turns))
                 c.close(); s.close(); return
             if x is c:
-                if counting and last == "s" and data[:4] in (b"GET ", b"HEAD"):
+                if counting and not TLS and last == "s" and data[:4] in (b"GET ", b"HEAD"):
                     log.write("turns %%d\n" %% turns); counting = False
                 last = "c"; s.sendall(data)
             else:
@@ -160,10 +163,11 @@ def curl_cmd(prefix, extra, urls):
                                           " ".join("-o /dev/null " + u for u in urls)))
 
 
-def instructions(prefix, extra, n):
+def instructions(prefix, extra, n, children=False):
     urls = ["http://%s:8080/s" % TARGET] * n
-    cmd = in_ns(C, "%s valgrind --tool=callgrind --callgrind-out-file=/dev/null curl -s %s %s"
-                % (prefix, extra, " ".join("-o /dev/null " + u for u in urls)))
+    cmd = in_ns(C, "%s valgrind --tool=callgrind --callgrind-out-file=/dev/null %s curl -s %s %s"
+                % (prefix, "--trace-children=yes" if children else "", extra,
+                   " ".join("-o /dev/null " + u for u in urls)))
     out = sh(cmd, capture=True, check=False)
     m = re.findall(r"Collected : (\d+)", out)
     if not m:
@@ -172,9 +176,10 @@ def instructions(prefix, extra, n):
     return sum(int(x) for x in m)
 
 
-def per_connection_instructions(prefix, extra):
+def per_connection_instructions(prefix, extra, children=False):
     n = 5 if QUICK else 20
-    return (instructions(prefix, extra, n + 1) - instructions(prefix, extra, 1)) / n
+    return (instructions(prefix, extra, n + 1, children) -
+            instructions(prefix, extra, 1, children)) / n
 
 
 def waits(prefix, extra):
@@ -802,7 +807,117 @@ def report_http():
         for name, v in rows.items():
             out.append("| %s | %s | %.0f | x%.2f |" % (name, "%g" % (1 + v["waits"]), v["instr"],
                                                        v["instr"] / best))
+    out += report_squid_basic()
+    out += report_https()
     print("\n".join(out))
+
+
+def table(title, rows, note):
+    anchors = [v["instr"] for v in rows.values() if v["anchor"]]
+    best = min(anchors) if anchors else float("nan")
+    out = ["\n%s: %s; ratio against the best other tool\n" % (title, note),
+           "| tool | round trips to connected | client instr/conn | ratio |", "|---|---|---|---|"]
+    for name, v in rows.items():
+        out.append("| %s | %s | %.0f | x%.2f |" % (name, "%g" % (1 + v["waits"]), v["instr"],
+                                                   v["instr"] / best))
+    return out
+
+
+def measure_rows(variants, turns_variants, crossed, children=False):
+    """Per tool: a request that must cross the proxy (else the row is left out), then client
+    instructions per connect and the waits counted by the turns relay."""
+    rows = {}
+    for name, (prefix, extra, anchor) in variants.items():
+        print("measuring %s ..." % name, file=sys.stderr)
+        before = crossed()
+        sh(curl_cmd(prefix, extra, ["http://%s:8080/s" % TARGET]))
+        time.sleep(0.3)
+        if crossed() <= before:
+            print("  %s: the request did NOT cross the proxy; row left out" % name,
+                  file=sys.stderr)
+            continue
+        wprefix, wextra, _ = turns_variants[name]
+        rows[name] = {"anchor": anchor,
+                      "instr": per_connection_instructions(prefix, extra, children),
+                      "waits": waits(wprefix, wextra)}
+    return rows
+
+
+def report_squid_basic():
+    """squid asking for Basic (basic_ncsa_auth): socksify against curl and proxychains4."""
+    squid = shutil.which("squid") or "/usr/sbin/squid"
+    d = os.path.join(WORK, "squid")
+    os.makedirs(d, exist_ok=True)
+    hashed = sh("openssl passwd -apr1 secret", capture=True).strip()
+    with open(os.path.join(d, "passwd"), "w") as f:
+        f.write("alice:%s\n" % hashed)
+    with open(os.path.join(d, "squid.conf"), "w") as f:
+        f.write("http_port %s:3131\nauth_param basic program /usr/lib/squid/basic_ncsa_auth %s\n"
+                "auth_param basic children 3\nacl authed proxy_auth REQUIRED\n"
+                "http_access allow authed\nhttp_access deny all\ncache deny all\n"
+                "access_log stdio:%s/access.log\ncache_log %s/cache.log\n"
+                "pid_filename %s/squid.pid\ncoredump_dir %s\nshutdown_lifetime 0 seconds\n"
+                % (PROXY, os.path.join(d, "passwd"), d, d, d, d))
+    sh("chown -R proxy %s && chmod 0644 %s/squid.conf %s/passwd" % (d, d, d))
+    spawn(P, "%s -N -f %s/squid.conf" % (squid, d), "squid.out")
+    spawn(P, "python3 %s/turns.py %s/turns.log 3231 3131" % (WORK, WORK), "turns-3131.out")
+    wait_port(C, PROXY, 3131)
+    wait_port(C, PROXY, 3231)
+
+    def variants(port):
+        with open(os.path.join(WORK, "pc-squid-%d.conf" % port), "w") as f:
+            f.write("strict_chain\nproxy_dns\nquiet_mode\n[ProxyList]\nhttp %s %d alice secret\n"
+                    % (PROXY, port))
+        return {
+            "curl --proxytunnel": ("", "--proxytunnel -x http://alice:secret@%s:%d" % (PROXY, port),
+                                   True),
+            "proxychains4": ("proxychains4 -q -f %s/pc-squid-%d.conf" % (WORK, port), "", True),
+            "socksify": ("env SOCKSIFY_PASSWORD=secret %s -x http://alice@%s:%d"
+                         % (SOCKSIFY, PROXY, port), "", False),
+        }
+
+    rows = measure_rows(variants(3131), variants(3231),
+                        lambda: read_text(os.path.join(d, "access.log")).count("CONNECT"))
+    return table("squid, Basic", rows, "round trips from connect() to connected and client "
+                 "instructions per connect")
+
+
+def report_https():
+    """An HTTPS proxy (stunnel in front of tinyproxy): socksify (curl plus its relay process)
+    against curl's own HTTPS-proxy client. proxychains4 and Dante's client have none."""
+    d = os.path.join(WORK, "tls")
+    os.makedirs(d, exist_ok=True)
+    sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout ca.key -out ca.pem "
+       "-subj /CN=bench-CA 2>/dev/null && openssl req -newkey rsa:2048 -nodes -keyout p.key "
+       "-out p.csr -subj /CN=%s 2>/dev/null && printf 'subjectAltName=IP:%s\\n' > p.ext && "
+       "openssl x509 -req -days 2 -in p.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out p.pem "
+       "-extfile p.ext 2>/dev/null" % (d, PROXY, PROXY))
+    with open(os.path.join(d, "stunnel.conf"), "w") as f:
+        f.write("foreground = yes\npid =\nsyslog = no\n[https]\naccept = %s:3443\n"
+                "connect = %s:3128\ncert = %s/p.pem\nkey = %s/p.key\n" % (PROXY, PROXY, d, d))
+    spawn(P, "stunnel4 %s/stunnel.conf" % d, "stunnel.out")
+    # The turns relay in front of stunnel, counting TLS flights.
+    spawn(P, "python3 %s/turns.py %s/turns.log 3543 3443 tls" % (WORK, WORK), "turns-3443.out")
+    wait_port(C, PROXY, 3443)
+    wait_port(C, PROXY, 3543)
+    ca = os.path.join(d, "ca.pem")
+
+    def variants(port):
+        return {
+            "curl (its own HTTPS proxy client)": (
+                "", "--proxytunnel -x https://%s:%d --proxy-cacert %s" % (PROXY, port, ca), True),
+            "socksify": ("%s -q --mode preload -x https://%s:%d --proxy-cacert %s"
+                         % (SOCKSIFY, PROXY, port, ca), "", False),
+        }
+
+    def crossed():
+        return read_text(os.path.join(WORK, "tinyproxy-3128.log")).count("Request (file descriptor")
+
+    rows = measure_rows(variants(3443), variants(3543), crossed, children=True)
+    return table("HTTPS proxy (stunnel, TLS 1.3, in front of tinyproxy)", rows,
+                 "round trips from connect() to connected (TCP, TLS, CONNECT) and client "
+                 "instructions per connect, every process of the client counted (socksify's "
+                 "relay too)")
 
 
 def read_text(path):
@@ -832,7 +947,7 @@ def main():
     if "--stall" in sys.argv:  # only the pipelining stall
         report_stall()
         return
-    if "--http" in sys.argv:  # only the HTTP CONNECT upstreams
+    if "--http" in sys.argv:  # only the HTTP CONNECT upstreams (and squid, and HTTPS)
         report_http()
         return
     rows = {}

@@ -7,14 +7,15 @@
 #                 --http]
 #   (only the UDP round trips / only GSSAPI / only the parallel connects, with MS of delay each
 #   way / only the seccomp supervisor / only the pipelining stall against microsocks / only the
-#   HTTP CONNECT upstreams through tinyproxy)
+#   HTTP CONNECT upstreams: tinyproxy without and with Basic, squid with Basic, and an HTTPS
+#   proxy made of stunnel in front of tinyproxy)
 #   SOCKSIFY_BENCH_BASELINE_TOOL=/path/to/other/socksify adds that build's supervisor and
 #   preload rows to --supervisor, measured in the same run.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 missing=""
-for p in proxychains4 torsocks dante-client valgrind time gcc tinyproxy; do
+for p in proxychains4 torsocks dante-client valgrind time gcc tinyproxy squid stunnel4 openssl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
