@@ -162,105 +162,12 @@ int spawn_relay(const std::string& path, const int (&fds)[3],
   return 0;
 }
 
-// A loopback listener of the program socket's family, for the program's socket to connect to.
-int loopback_listener(int family, sockaddr_storage& addr, socklen_t& len) {
-  const int fd = real().socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  std::memset(&addr, 0, sizeof addr);
-  if (family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
-    a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof *a;
-  }
-  if (real().bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || real().listen(fd, 1) != 0 ||
-      real().getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int e = errno;
-    real().close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
-}
-
-// Connects the program's socket to the listener, whatever its O_NONBLOCK (never touched).
-int connect_program(int fd, const sockaddr_storage& addr, socklen_t len, socks5::Deadline d) {
-  if (real().connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0) return 0;
-  if (errno != EINPROGRESS && errno != EINTR) return errno;
-  for (;;) {
-    pollfd p{fd, POLLOUT, 0};
-    const int n = real().poll(&p, 1, d.poll_ms());
-    if (n > 0) break;
-    if (n == 0) return ETIMEDOUT;
-    if (errno != EINTR) return errno;
-  }
-  int err = 0;
-  socklen_t elen = sizeof err;
-  if (real().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return errno;
-  return err;
-}
-
-std::uint16_t local_port(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (real().getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return 0;
-}
-
-// Hands the setup over (with `fds`, if any, attached to its first octets: SCM_RIGHTS) and
-// waits for the relay's status octet.
-int handshake_relay(int control, const relay::Setup& setup, socks5::Deadline d,
-                    std::initializer_list<int> fds = {}) {
-  const socks5::Bytes msg = relay::encode_setup(setup);
-  std::size_t off = 0;
-  if (fds.size() > 0) {
-    alignas(cmsghdr) char ctrl[CMSG_SPACE(2 * sizeof(int))] = {};
-    iovec iov{const_cast<std::uint8_t*>(msg.data()), msg.size()};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctrl;
-    m.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds.begin(), fds.size() * sizeof(int));
-    ssize_t n;
-    do {
-      n = real().sendmsg(control, &m, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) return EIO;
-    off = static_cast<std::size_t>(n);
-  }
-  while (off < msg.size()) {
-    const ssize_t n = real().send(control, msg.data() + off, msg.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno != EINTR) {
-      return EIO;
-    }
-  }
-  for (;;) {
-    pollfd p{control, POLLIN, 0};
-    const int n = real().poll(&p, 1, d.poll_ms());
-    if (n == 0) return ETIMEDOUT;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    std::uint8_t status = 0xff;
-    const ssize_t got = real().recv(control, &status, 1, 0);
-    if (got < 0 && errno == EINTR) continue;
-    return got == 1 && status == 0 ? 0 : EIO;
-  }
+// The hand-over's system calls: the real C library's, which the hooks do not see.
+const relay::Calls& calls() noexcept {
+  static const relay::Calls c{real().socket,  real().bind, real().listen,     real().getsockname,
+                              real().connect, real().poll, real().getsockopt, real().sendmsg,
+                              real().send,    real().recv, real().close};
+  return c;
 }
 
 void close_all(std::initializer_list<int> fds) {
@@ -323,18 +230,7 @@ socks5::Transport* relay_transport() noexcept {
 }
 
 int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) noexcept {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  parked.listener = loopback_listener(family, addr, len);
-  if (parked.listener < 0) return errno;
-  const int err = connect_program(fd, addr, len, deadline);
-  if (err != 0) {
-    close_all({parked.listener});
-    parked.listener = -1;
-    return err;
-  }
-  parked.peer_port = local_port(fd);
-  return 0;
+  return relay::park(fd, family, parked, deadline, calls());
 }
 
 // `protection` nullptr: the relay passes octets as they are (the dial's own socket reaches a
@@ -377,7 +273,7 @@ int relay_parked(int proxy, socks5::Protection* protection, socks5::Bytes rest, 
   }
   close_all({proxy, listener, control[1]});
   if (err == 0) {
-    err = handshake_relay(control[0], setup, deadline);
+    err = relay::send_setup(control[0], setup, deadline, calls());
     if (err != 0) log_line(LogLevel::error, "the relay %s did not start", path.c_str());
   }
   close_all({control[0]});
@@ -408,7 +304,7 @@ int start_parked(socks5::Dial& dial, Parked& parked, socks5::Deadline deadline) 
     setup.kind = relay::Kind::tls;
     setup.peer_port = parked.peer_port;
     setup.rest = std::move(rest);
-    const int err = handshake_relay(control, setup, deadline, {parked.listener, plain});
+    const int err = relay::send_setup(control, setup, deadline, calls(), {parked.listener, plain});
     close_all({control, plain, parked.listener});
     parked.listener = -1;
     if (err != 0) log_line(LogLevel::error, "the TLS relay did not take the connection over");

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "handover.hpp"
 #include "socks5/dialer.hpp"
 
 namespace socksify::shim {
@@ -25,10 +26,7 @@ int relay_stream(int fd, int family, int proxy, socks5::Protection& protection, 
 /// The program's socket connected to a listener of the library's own (loopback), where the
 /// relay will pick it up: so that it is a connected stream while its dial is under way
 /// (an unconnected socket reports EPOLLHUP, which no held registration can hide).
-struct Parked {
-  int listener = -1;
-  std::uint16_t peer_port = 0;  ///< the program socket's local port (the relay checks it)
-};
+using Parked = relay::Parked;
 /// Connects `fd` to a new listener of the library's. Returns 0 or the errno.
 int park_program(int fd, int family, Parked& parked, socks5::Deadline deadline) noexcept;
 /// start_protected() for a program socket parked before the dial: the relay takes the

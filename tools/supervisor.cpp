@@ -261,9 +261,9 @@ void sweep_peers(Supervisor& sv) {
 }
 
 // A dial ended: its lines, its outcome to every notification that waits for it.
-void finish(Supervisor& sv, DialOp* op) {
+void finish(Supervisor& sv, DialOp* op, int handover) {
   sv.connector.report(op->dial, op->verdict, op->t0, op->pid);
-  const int e = core::Connector::outcome_errno(op->dial);
+  const int e = handover != 0 ? handover : core::Connector::outcome_errno(op->dial);
   std::vector<std::uint64_t> ids;
   {
     std::lock_guard<std::mutex> lock(sv.mu);
@@ -457,26 +457,6 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
                  argv.empty() ? "the program" : argv.front().c_str());
     return 125;
   }
-  for (const auto& p : config.proxies) {
-    if (!p.unix_path.empty()) {
-      // The supervisor connects the program's own socket, which cannot reach a Unix socket.
-      std::fprintf(stderr,
-                   "socksify: %s needs the supervisor (a static or Go program), which cannot "
-                   "reach the proxy on a Unix socket (%s) yet: use a TCP proxy address, or "
-                   "--mode preload\n",
-                   argv.empty() ? "the program" : argv.front().c_str(), p.to_string().c_str());
-      return 125;
-    }
-    if (socks5::needs_transport(p)) {
-      // TLS runs in a relay process, which the program's own socket would have to reach.
-      std::fprintf(stderr,
-                   "socksify: %s needs the supervisor (a static or Go program), which cannot "
-                   "speak TLS to an https proxy (%s) yet: use an http:// or SOCKS proxy for it, "
-                   "or --mode preload\n",
-                   argv.empty() ? "the program" : argv.front().c_str(), p.to_string().c_str());
-      return 125;
-    }
-  }
   const std::string shim = find_shim();
   int to_parent[2], to_child[2];
   if (pipe2(to_parent, O_CLOEXEC) != 0 || pipe2(to_child, O_CLOEXEC) != 0) return 125;
@@ -538,6 +518,12 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
     state_dir = settings::state_dir([](const char* name) { return std::getenv(name); });
   }
   sv.connector.init(sv.config, std::move(state_dir), sink, nullptr);
+  sv.relay = find_relay();
+  sv.tls = std::make_unique<SpawnedTls>(sv.relay, sv.config.proxy_cacert);
+  sv.connector.set_transport(sv.tls.get());
+  sv.own_socket_dials =
+      std::any_of(sv.config.proxies.begin(), sv.config.proxies.end(),
+                  [](const auto& p) { return !p.unix_path.empty() || socks5::needs_transport(p); });
   sv.ep = epoll_create1(EPOLL_CLOEXEC);
   sv.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (sv.ep < 0 || sv.wake < 0) {

@@ -248,8 +248,10 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
     case Action::proxy: break;
   }
   socks5::DialSocket ds;
-  ds.fd = sock;
-  ds.family = facts.family;
+  if (!sv.own_socket_dials) {
+    ds.fd = sock;
+    ds.family = facts.family;
+  }
   socks5::DialRequest request;
   request.target = core::target_of(d);
   auto* op = new DialOp(sv.connector.plan(), ds, std::move(request),
@@ -262,18 +264,31 @@ void on_connect(Supervisor& sv, const seccomp_notif& req) {
   op->ino = have_ino ? st.st_ino : 0;
   op->dst = dst;
   op->dst_len = len;
+  op->family = facts.family;
   op->ids.push_back(req.id);
   if (have_ino) {
     std::lock_guard<std::mutex> lock(sv.mu);
     sv.flights[op->ino] = op;
   }
-  if (blocking(sock)) {
-    // A blocking socket's dial blocks (its connect waits for the proxy): a worker's.
+  if (sv.own_socket_dials || blocking(sock)) {
+    // A blocking socket's dial blocks (its connect waits for the proxy): a worker's. So does
+    // one on a socket of the supervisor's own (a Unix socket connects blocking, and the
+    // hand-over waits for the relay).
     post(sv, [&sv, op] {
       core::Connector::set_line_pid(op->pid);
       socks5::run_blocking(op->dial);  // non-blocking steps with poll: O_NONBLOCK untouched
+      int handover = 0;
+      if (sv.own_socket_dials && op->dial.step().next == socks5::Dial::Next::done) {
+        handover = hand_over(op->dial, op->sock, op->family, op->deadline, sv.relay);
+        if (handover != 0) {
+          if (sv.connector.sink().enabled(LogLevel::error)) {
+            sv.connector.sink().write(LogLevel::error, op->pid,
+                                      "the relay did not take the connection over");
+          }
+        }
+      }
       core::Connector::set_line_pid(0);
-      finish(sv, op);
+      finish(sv, op, handover);
       close(op->sock);
       delete op;
     });

@@ -61,6 +61,7 @@
 #include "socks5/wire.hpp"
 #include "state.hpp"
 #include "supervisor_filter.hpp"
+#include "tls_transport.hpp"
 #include "udp_in.hpp"
 
 namespace socksify::tool::supervised {
@@ -91,9 +92,11 @@ struct LoopItem {
 // outcome.
 struct DialOp final : LoopItem {
   DialOp(const socks5::DialPlan& plan, socks5::DialSocket socket, socks5::DialRequest request,
-         socks5::Deadline deadline)
-      : dial(plan, socket, std::move(request), deadline) {}
+         socks5::Deadline limit)
+      : dial(plan, socket, std::move(request), limit), deadline(limit) {}
   socks5::Dial dial;
+  socks5::Deadline deadline;
+  int family = AF_INET;  // the program's socket's (for the hand-over of an own-socket dial)
   core::Verdict verdict;
   Clock::time_point t0;
   pid_t pid = 0;
@@ -120,6 +123,12 @@ struct PeerEntry {
 
 struct Supervisor {
   int listener = -1;
+  // The relay program, and TLS toward https proxies through it. With an https proxy or one on a
+  // Unix socket, dials run on sockets of the supervisor's own and are handed over to a relay
+  // that the program's socket is connected to (tls_transport.hpp), as in the library.
+  std::string relay;
+  std::unique_ptr<SpawnedTls> tls;
+  bool own_socket_dials = false;
   settings::Config config;
   core::Connector connector;
   core::FakeDns* dns = nullptr;  // remote-DNS mode: the fake addresses handed out
@@ -235,7 +244,7 @@ int take_fd(pid_t pid, int fd);
 int take_checked(Supervisor& sv, const seccomp_notif& req, pid_t pid, int fd);
 void post(Supervisor& sv, std::function<void()> task);
 void arm(Supervisor& sv, LoopItem* item, int fd, std::uint32_t events, bool& registered);
-void finish(Supervisor& sv, DialOp* op);
+void finish(Supervisor& sv, DialOp* op, int handover = 0);
 void advance(Supervisor& sv, DialOp* op, socks5::Dial::Step s);
 bool unix_in_program(pid_t pid, const sockaddr_storage& in, socklen_t len, sockaddr_un& out,
                      socklen_t& out_len);

@@ -187,3 +187,20 @@ TEST_CASE("supervisor: datagrams through the proxy (UDP ASSOCIATE), and direct b
   CHECK(wait_for_count([log] { return read_file(log); }, "got 192.0.2.2 4", 2) == 2);
   CHECK(count_of(lab().synced_log(false, "192.0.2.1", 7777), "got 192.0.2.2") == 2);
 }
+
+TEST_CASE("supervisor: a pure Go program through an https proxy (TLS in a relay)",
+          "[shim][lab][supervisor][tls]") {
+  lab().start_tinyproxy(3128, false);
+  lab().start_stunnel(3443, 3128);
+  const std::string dial = go_build("dial", false);
+  const std::size_t mark = lab().dns_log().size();
+  const std::string out = run_ok(lab().socksify() + " -x https://192.0.2.1:3443 --proxy-cacert " +
+                                 lab().test_ca() + " -v " + dial + " target.lab:7000");
+  CHECK_THAT(out, Catch::Contains("echo hello from go"));
+  CHECK_THAT(out, Catch::Contains("connect target.lab:7000 via https://192.0.2.1:3443"));
+  CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT target.lab:7000"),
+             Catch::Contains("CONNECT target.lab:7000"));
+  CHECK_THAT(wait_for_text([] { return lab().stunnel_log(3443); }, "accepted connection from"),
+             Catch::Contains("accepted connection from 192.0.2.2"));
+  CHECK(leaks_since(mark).empty());
+}

@@ -123,7 +123,7 @@ TEST_CASE("UDP through an HTTP proxy is refused with one line, failover takes a 
   CHECK_THAT(bind, Catch::Contains("which has no BIND"));
 }
 
-TEST_CASE("a mixed strict chain: HTTP CONNECT to danted, then SOCKS5 to the target",
+TEST_CASE("mixed strict chains: HTTP CONNECT to danted, then SOCKS5; HTTP, then an https hop",
           "[shim][lab][http]") {
   lab().start_tinyproxy(3128, false);
   const std::string out = run_ok(lab().socksify() + " --chain strict -x " + kTinyproxy + " -x " +
@@ -133,6 +133,17 @@ TEST_CASE("a mixed strict chain: HTTP CONNECT to danted, then SOCKS5 to the targ
   // tinyproxy was asked for danted, and danted for the target.
   CHECK_THAT(wait_for_text([] { return lab().tinyproxy_log(3128); }, "CONNECT 192.0.2.1:1080"),
              Catch::Contains("CONNECT 192.0.2.1:1080"));
+  // An https hop second: tinyproxy is asked for stunnel, TLS runs inside that tunnel, and
+  // tinyproxy (behind stunnel) is asked for the target.
+  lab().start_stunnel(3443, 3128);
+  const std::size_t before = count_of(lab().tinyproxy_log(3128), "CONNECT 192.0.2.1:3443");
+  const std::string tls = run_ok(lab().socksify() + " --chain strict -x " + kTinyproxy +
+                                 " -x https://192.0.2.1:3443 --proxy-cacert " + lab().test_ca() +
+                                 " curl -sS -m 10 http://target.lab:8080/?via=tlschain");
+  CHECK_THAT(tls, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(server_log_with("/?via=tlschain"), Catch::Contains("/?via=tlschain"));
+  CHECK(wait_for_count([] { return lab().tinyproxy_log(3128); }, "CONNECT 192.0.2.1:3443",
+                       before + 1) == before + 1);
 }
 
 TEST_CASE("a hostile HTTP proxy: a banner with the 200, bad status, endless header, 407, close",
@@ -182,7 +193,7 @@ TEST_CASE("supervisor: a static program through an HTTP proxy", "[shim][lab][htt
              Catch::Contains("CONNECT target.lab:7000"));
 }
 
-TEST_CASE("a SOCKS5 proxy on a Unix socket (Tor's SocksPort unix:), preloaded programs",
+TEST_CASE("a SOCKS5 proxy on a Unix socket (Tor's SocksPort unix:), preloaded and supervised",
           "[shim][lab][unix]") {
   // socat listens on a Unix socket in the lab's directory and passes each connection to
   // danted: the client side's programs reach the proxy only through that socket.
@@ -214,10 +225,15 @@ TEST_CASE("a SOCKS5 proxy on a Unix socket (Tor's SocksPort unix:), preloaded pr
   const std::string check = run_ok(lab().socksify() + " -x " + uri + " check target.lab:7000");
   CHECK_THAT(check, Catch::Contains("tcp:       connected to " + sock));
   CHECK_THAT(check, Catch::Contains("result:    OK"));
-  // The supervisor cannot reach a Unix socket yet: it says so, and runs nothing.
-  const std::string sv = run_fail(lab().socksify() + " -x " + uri +
-                                  " " SOCKSIFY_STATIC_PROBE " connect target.lab 7000 block");
-  CHECK_THAT(sv, Catch::Contains("cannot reach the proxy on a Unix socket"));
+  // The supervisor (a static program): its dial runs on a socket of the supervisor's own, and
+  // a relay carries the program's socket, blocking and non-blocking.
+  for (const char* how : {" block", ""}) {
+    const std::string sv = run_ok(lab().socksify() + " -x " + uri +
+                                  " -v " SOCKSIFY_STATIC_PROBE " connect target.lab 7000" + how);
+    CHECK_THAT(sv, Catch::Contains("peer 198.18."));
+    CHECK_THAT(sv, Catch::Contains("echo ok"));
+    CHECK_THAT(sv, Catch::Contains("connect target.lab:7000 via " + uri));
+  }
 }
 
 TEST_CASE("HTTP CONNECT with Negotiate: squid checks the Kerberos ticket sent with the request",
@@ -294,6 +310,17 @@ TEST_CASE("an https proxy: stunnel in front of tinyproxy, verified with the lab'
   // An event loop: 20 connects at once, each its own TLS relay.
   CHECK_THAT(run_ok(lab().socksify() + " -c " + conf + " python3 " + asyncio_script(20)),
              Catch::Contains("echoed 20"));
+  // The supervisor (a static program), blocking and non-blocking: TLS in a relay of its own.
+  for (const char* how : {" block", ""}) {
+    const std::size_t before = count_of(lab().tinyproxy_log(3128), "CONNECT target.lab:7000");
+    const std::string sv = run_ok(lab().socksify() + " -c " + conf +
+                                  " -v " SOCKSIFY_STATIC_PROBE " connect target.lab 7000" + how);
+    CHECK_THAT(sv, Catch::Contains("peer 198.18."));
+    CHECK_THAT(sv, Catch::Contains("echo ok"));
+    CHECK_THAT(sv, Catch::Contains("connect target.lab:7000 via https://192.0.2.1:3443"));
+    CHECK(wait_for_count([] { return lab().tinyproxy_log(3128); }, "CONNECT target.lab:7000",
+                         before + 1) == before + 1);
+  }
   // check does the TLS handshake, and the CONNECT.
   const std::string check = run_ok(lab().socksify() + " -c " + conf + " check target.lab:7000");
   CHECK_THAT(check, Catch::Contains("protocol:  HTTPS CONNECT"));
@@ -331,6 +358,11 @@ TEST_CASE("an https proxy that cannot be trusted is not used: unknown CA, wrong 
              Catch::Contains("proxy https://192.0.2.1:3128: no TLS handshake within 2000 ms"));
   // None of them carried a CONNECT: nothing left unverified.
   CHECK(count_of(lab().tinyproxy_log(3128), "CONNECT target.lab") == before);
+  // The supervisor refuses an unknown CA with the same line.
+  const std::string sv = run_fail(lab().socksify() + " -x https://192.0.2.1:3443 " +
+                                  SOCKSIFY_STATIC_PROBE " connect target.lab 7000 block");
+  CHECK_THAT(sv, Catch::Contains("its TLS certificate was not accepted (certificate verify "
+                                 "failed: unable to get local issuer certificate)"));
   // A CA file that cannot be read is a failure too, never "the system store only".
   const std::string missing = run_fail(
       lab().socksify() + " -x https://192.0.2.1:3443 --proxy-cacert /nonexistent/ca.pem" + curl);
