@@ -6,6 +6,7 @@
 #  - AddressSanitizer + UBSan build, and ThreadSanitizer build: the same suite, with the shim
 #    lab limited to the cases that run only our own (sanitized) programs
 #  - the libFuzzer targets (clang): built, each run once over its seed corpus
+#  - libsocks5client alone: configured from its own directory, built and installed
 #  - the Debian package: built from the tree, installed with apt-get, used, removed
 #  - the GSSAPI tests use a Dante server rebuilt from Debian's source with GSSAPI (cached)
 set -eu
@@ -28,5 +29,12 @@ for fuzzer in build/fuzz/fuzz/*_fuzzer; do
   "$fuzzer" -runs=0 "fuzz/corpus/$name" >"build/fuzz/$name.log" 2>&1 ||
     { cat "build/fuzz/$name.log"; echo "fuzzer $name failed over its corpus" >&2; exit 1; }
 done
+echo "=== libsocks5client on its own (its directory as the top of a CMake tree) ==="
+rm -rf build/lib-only
+cmake -S libsocks5client -B build/lib-only -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="-Wall -Wextra -Werror" >/dev/null
+cmake --build build/lib-only >/dev/null
+DESTDIR="$PWD/build/lib-only/root" cmake --install build/lib-only --prefix /usr >/dev/null
+test -f build/lib-only/root/usr/include/socks5/dialer.hpp
 echo "=== the Debian package ==="
 scripts/package-test.sh
