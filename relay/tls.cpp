@@ -28,6 +28,7 @@ struct Ssl {
   decltype(&SSL_CTX_load_verify_locations) load_locations;
   decltype(&SSL_CTX_set_verify) set_verify;
   decltype(&SSL_CTX_ctrl) ctx_ctrl;
+  decltype(&SSL_CTX_set_options) ctx_options;
   decltype(&SSL_new) ssl_new;
   decltype(&SSL_free) ssl_free;
   decltype(&SSL_set_fd) set_fd;
@@ -65,9 +66,11 @@ const Ssl* load() {
         resolve(lib, "SSL_CTX_set_default_verify_file", s->default_file) &&
         resolve(lib, "SSL_CTX_load_verify_locations", s->load_locations) &&
         resolve(lib, "SSL_CTX_set_verify", s->set_verify) &&
-        resolve(lib, "SSL_CTX_ctrl", s->ctx_ctrl) && resolve(lib, "SSL_new", s->ssl_new) &&
-        resolve(lib, "SSL_free", s->ssl_free) && resolve(lib, "SSL_set_fd", s->set_fd) &&
-        resolve(lib, "SSL_ctrl", s->ctrl) && resolve(lib, "SSL_set1_host", s->set1_host) &&
+        resolve(lib, "SSL_CTX_ctrl", s->ctx_ctrl) &&
+        resolve(lib, "SSL_CTX_set_options", s->ctx_options) &&
+        resolve(lib, "SSL_new", s->ssl_new) && resolve(lib, "SSL_free", s->ssl_free) &&
+        resolve(lib, "SSL_set_fd", s->set_fd) && resolve(lib, "SSL_ctrl", s->ctrl) &&
+        resolve(lib, "SSL_set1_host", s->set1_host) &&
         resolve(lib, "SSL_get0_param", s->get0_param) &&
         resolve(lib, "X509_VERIFY_PARAM_set1_ip_asc", s->set1_ip) &&
         resolve(lib, "SSL_connect", s->connect) && resolve(lib, "SSL_get_error", s->get_error) &&
@@ -128,6 +131,10 @@ struct TlsClient::State {
   bool tls_eof = false;
   bool sent_close = false;
   bool heard = false;  // the local side has sent something (hold_down)
+  // The TLS connection failed (a reset, a record that does not verify): what was already
+  // received and verified still goes to the local side, which is then reset, so that it never
+  // takes a corrupted stream for a complete one.
+  bool broken = false;
 };
 
 TlsClient::TlsClient() : s_(new State) {}
@@ -155,6 +162,11 @@ TlsResult TlsClient::handshake(int fd, const TlsOptions& options, int deadline_m
     return TlsResult::unavailable;
   }
   ssl->ctx_ctrl(s_->ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);
+  // A proxy that closes its TCP connection without close_notify (many do) ends the stream as
+  // a FIN would, after everything it sent: the program's own protocol (HTTP's lengths, TLS
+  // inside the tunnel) judges whether that was complete, as through a plain proxy. A reset
+  // instead would make the kernel drop what the program had not read yet.
+  ssl->ctx_options(s_->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   // The system store as a hashed directory (Debian's /etc/ssl/certs): certificates are read
   // when a chain asks for them. Loading the whole bundle file instead costs about 60 ms per
   // connection.
@@ -245,7 +257,7 @@ TlsStop TlsClient::relay(int plain, int control, bool hold_down, bool tunnel) {
     bool moved = false;
     bool write_wants_read = false, read_wants_write = false;
     // Local side -> proxy.
-    if (!st.up.empty()) {
+    if (!st.up.empty() && !st.broken) {
       const int n =
           ssl.write(st.conn, st.up.data.data() + st.up.off, static_cast<int>(st.up.size()));
       if (n > 0) {
@@ -253,11 +265,15 @@ TlsStop TlsClient::relay(int plain, int control, bool hold_down, bool tunnel) {
         moved = true;
       } else {
         const int e = ssl.get_error(st.conn, n);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return TlsStop::broken;
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+          st.broken = st.tls_eof = true;
+          st.up.data.clear();
+          st.up.off = 0;
+        }
         write_wants_read = e == SSL_ERROR_WANT_READ;
       }
     }
-    if (st.up.empty() && st.plain_eof && !st.sent_close) {
+    if (st.up.empty() && st.plain_eof && !st.sent_close && !st.broken) {
       ssl.shutdown(st.conn);  // close_notify: the local side's end of stream
       st.sent_close = true;
     }
@@ -276,7 +292,8 @@ TlsStop TlsClient::relay(int plain, int control, bool hold_down, bool tunnel) {
         } else if (e == SSL_ERROR_WANT_WRITE) {
           read_wants_write = true;
         } else if (e != SSL_ERROR_WANT_READ) {
-          return TlsStop::broken;
+          st.broken = st.tls_eof = true;
+          moved = true;
         }
       }
     }
@@ -290,8 +307,15 @@ TlsStop TlsClient::relay(int plain, int control, bool hold_down, bool tunnel) {
         return TlsStop::broken;
       }
     }
+    // (While the dial is under way, a hand-over may still come: then the program gets what
+    // was received, and the reset.)
+    if (st.down.empty() && st.broken && control < 0) {
+      linger l{1, 0};  // a reset, not a FIN: the local side sees ECONNRESET
+      setsockopt(plain, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      return TlsStop::broken;
+    }
     if (st.down.empty() && st.tls_eof) shutdown(plain, SHUT_WR);
-    if (!st.plain_eof && st.up.size() < kMaxPending) {
+    if (!st.plain_eof && !st.broken && st.up.size() < kMaxPending) {
       const ssize_t n = recv(plain, buf, sizeof buf, MSG_DONTWAIT);
       if (n > 0) {
         st.up.data.insert(st.up.data.end(), buf, buf + n);
@@ -311,12 +335,12 @@ TlsStop TlsClient::relay(int plain, int control, bool hold_down, bool tunnel) {
     if (tunnel && st.plain_eof && st.up.empty() && st.sent_close) return TlsStop::done;
     if (moved || (may_read && ssl.pending(st.conn) > 0 && st.down.size() < kMaxPending)) continue;
     pollfd p[3] = {{plain, 0, 0}, {st.fd, 0, 0}, {control, POLLIN, 0}};
-    if (!st.plain_eof && st.up.size() < kMaxPending) p[0].events |= POLLIN;
+    if (!st.plain_eof && !st.broken && st.up.size() < kMaxPending) p[0].events |= POLLIN;
     if (!st.down.empty()) p[0].events |= POLLOUT;
     if ((may_read && !st.tls_eof && st.down.size() < kMaxPending) || write_wants_read) {
       p[1].events |= POLLIN;
     }
-    if (!st.up.empty() || read_wants_write) p[1].events |= POLLOUT;
+    if ((!st.up.empty() || read_wants_write) && !st.broken) p[1].events |= POLLOUT;
     // A side with nothing to wait for is left out: its hang-up alone must not wake the loop.
     for (auto& q : p) {
       if (q.events == 0) q.fd = -1;

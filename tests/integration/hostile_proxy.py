@@ -34,6 +34,9 @@ hostile_proxy.py LOG MODE ADDR PORT [ARGS]
                                  the client closes: "http-endless closed after N")
   http-407                       answers 407 asking for Negotiate and Basic
   http-midclose                  answers half a header, then closes
+  https-flood CERT KEY           an HTTPS proxy (TLS with CERT and KEY): answers CONNECT with
+                                 200, sends 8 MiB, then closes the TCP connection without TLS's
+                                 close_notify; logs "https-flood sent N"
 Every accepted connection is logged as "MODE accept PEER"; each authentication attempt as
 "auth attempt". Runs until killed.
 """
@@ -307,6 +310,32 @@ def serve_bind_eof(c, addr, logpath):
     log(logpath, "bind-eof closed")
 
 
+def serve_https_flood(c, logpath, cert, key):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    sent = 0
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            data = t.recv(4096)
+            if not data:
+                return
+            head += data
+        t.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        chunk = bytes(range(256)) * 256
+        for _ in range(128):
+            t.sendall(chunk)
+            sent += len(chunk)
+        log(logpath, "https-flood sent %d" % sent)
+        # The TCP connection ends, with no close_notify (no unwrap()).
+        t.close()
+    except (OSError, ValueError) as e:
+        log(logpath, "https-flood failed after %d: %s" % (sent, e))
+        c.close()
+
+
 def main():
     logpath, mode, addr, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -344,6 +373,9 @@ def main():
             threading.Thread(target=serve_bind_eof, args=(c, addr, logpath), daemon=True).start()
         elif mode == "http":
             threading.Thread(target=serve_http, args=(c,), daemon=True).start()
+        elif mode == "https-flood":
+            args = (c, logpath, sys.argv[5], sys.argv[6])
+            threading.Thread(target=serve_https_flood, args=args, daemon=True).start()
         elif mode.startswith("http-"):
             args = (c, logpath, mode)
             threading.Thread(target=serve_http_proxy, args=args, daemon=True).start()

@@ -382,3 +382,33 @@ TEST_CASE("an https proxy that sends the server's first words with its 200",
   CHECK_THAT(banner, Catch::Contains("first b'SSH-2.0-hostile-banner\\r\\n'"));
   CHECK_THAT(banner, Catch::Contains("echo b'ping'"));
 }
+
+TEST_CASE("an https proxy that ends without close_notify: every octet it sent, then the end",
+          "[shim][lab][http][tls]") {
+  // 8 MiB after the 200, then the TCP connection closes with no close_notify (as many proxies
+  // do): the program reads all of it, slowly (the relay holds at most 1 MiB and waits), then
+  // an end of stream, never a reset that would make its kernel drop what it had not read.
+  const std::string tls = lab().dir() + "/tls/";
+  lab().test_ca();
+  lab().start_hostile("https-flood", "192.0.2.1", 3446, {tls + "good.pem", tls + "good.key"});
+  const std::string reader = lab().dir() + "/slow_reader.py";
+  write_file(reader,
+             "import socket, sys, time\n"
+             "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 20)\n"
+             "time.sleep(1)\n"
+             "n = 0\n"
+             "try:\n"
+             "    while True:\n"
+             "        d = s.recv(65536)\n"
+             "        if not d:\n"
+             "            break\n"
+             "        n += len(d)\n"
+             "    print('got', n, 'then the end', flush=True)\n"
+             "except OSError as e:\n"
+             "    print('got', n, 'then', e, flush=True)\n");
+  const std::string out = run_ok(lab().socksify() + " -x https://192.0.2.1:3446 --proxy-cacert " +
+                                 lab().test_ca() + " python3 " + reader + " target.lab 80");
+  CHECK_THAT(out, Catch::Contains("got 8388608 then the end"));
+  CHECK_THAT(wait_for_text([] { return lab().hostile_log(); }, "https-flood sent"),
+             Catch::Contains("https-flood sent 8388608"));
+}
