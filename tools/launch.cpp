@@ -143,6 +143,24 @@ bool is_shim_entry(std::string_view entry) {
 
 }  // namespace
 
+// The lines that make the shell itself socksified (POSIX sh: bash, zsh, dash...). A shell
+// that evaluates `socksify env` was started without the library, so its own exec of a static
+// or Go program would go unseen: an interactive one restarts itself once (the same program,
+// a login shell again if it was one; its environment, with the library preloaded now, and
+// its rc files run again); a script gets a warning. A shell that cannot load the library
+// (setuid, or the library missing) is restarted once only.
+constexpr const char* kRestartShell = R"sh(if grep -qs /libsocksify.so /proc/$$/maps; then :
+elif [ "${SOCKSIFY_RESTARTED-}" = "$$" ]; then
+  echo "socksify: warning: this shell cannot load libsocksify.so: static and Go programs it starts itself go direct" >&2
+else
+  case $- in
+    *i*) export SOCKSIFY_RESTARTED=$$
+      case $0 in -*) exec "$(readlink /proc/$$/exe)" -l ;; *) exec "$(readlink /proc/$$/exe)" ;; esac ;;
+    *) [ "${SOCKSIFY_LOG-}" = quiet ] || echo "socksify: warning: this shell itself is not socksified (socksify env in a script): static and Go programs it starts itself go direct; run the script as socksify ... sh SCRIPT instead" >&2 ;;
+  esac
+fi
+)sh";
+
 int print_activation(const settings::Settings& cli) {
   const std::string shim_path = find_shim();
   if (shim_path.empty()) {
@@ -157,6 +175,11 @@ int print_activation(const settings::Settings& cli) {
   for (const auto& [name, s] : cli) {
     std::printf("export %s=%s\n", name.c_str(), shell_quote(s.value).c_str());
   }
+  // Static and Go programs go to the supervisor, run by this command (as the wrapper does).
+  if (const std::string self = self_path(); !self.empty()) {
+    std::printf("export SOCKSIFY_WRAPPER=%s\n", shell_quote(self).c_str());
+  }
+  std::printf("unset SOCKSIFY_OFF\n%s", kRestartShell);
   return 0;
 }
 
@@ -185,7 +208,10 @@ int print_deactivation() {
     names += " ";
     names.append(o.env);
   }
-  std::printf("unset%s SOCKSIFY_INHERIT\n", names.c_str());
+  std::printf("unset%s SOCKSIFY_INHERIT SOCKSIFY_WRAPPER SOCKSIFY_RESTARTED\n", names.c_str());
+  // The shell may have the library loaded (it was restarted with it): what it starts from now
+  // on is not socksified, static and Go programs included, and gets no warning.
+  std::printf("export SOCKSIFY_OFF=1\n");
   return 0;
 }
 
@@ -209,6 +235,7 @@ int launch(const LaunchRequest& request) {
     std::fprintf(stderr, "socksify: warning: %s %s\n", program.c_str(), why.c_str());
   }
   for (const auto& [name, s] : request.settings) setenv(name.c_str(), s.value.c_str(), 1);
+  unsetenv("SOCKSIFY_OFF");  // (left by `socksify off` in the shell this runs from)
   setenv("LD_PRELOAD", preload_list(shim_path, std::getenv("LD_PRELOAD")).c_str(), 1);
   // So that the library can run a static or Go program the socksified one starts under the
   // supervisor (this command, --mode supervisor).

@@ -107,7 +107,28 @@ const char* supervising_wrapper(const Runtime* rt) {
   return wrapper;
 }
 
-ExecWay exec_way(const char* path) {
+// The value of the variable `name_eq` ("NAME=") in `envp`, or null.
+const char* env_value(char* const* envp, const char* name_eq) {
+  const std::size_t n = std::strlen(name_eq);
+  for (char* const* p = envp; p != nullptr && *p != nullptr; ++p) {
+    if (std::strncmp(*p, name_eq, n) == 0) return *p + n;
+  }
+  return nullptr;
+}
+
+// `socksify off` in the shell this runs in (a shell restarted with the library by `socksify
+// env`): the new program's environment says so and no longer preloads the library. It starts
+// as asked, static or not, without a word. (Both conditions: a program that only clears its
+// environment turns nothing off.)
+bool switched_off(char* const* envp) {
+  const char* off = env_value(envp, "SOCKSIFY_OFF=");
+  if (off == nullptr || std::strcmp(off, "1") != 0) return false;
+  const char* preload = env_value(envp, "LD_PRELOAD=");
+  return preload == nullptr || std::strstr(preload, "libsocksify.so") == nullptr;
+}
+
+ExecWay exec_way(const char* path, char* const* envp) {
+  if (switched_off(envp)) return ExecWay::as_asked;
   const auto* rt = runtime_if_ready();
   const settings::Reach r = settings::program_reach(path);
   if (r == settings::Reach::preloadable) return ExecWay::as_asked;
@@ -165,7 +186,7 @@ bool exec_allowed(const char* path) {
 // The hooks' work, by the real function each ends in: the forwarding hooks (execv, execl...)
 // call these, never another hook by name.
 int exec_path(const char* path, char* const argv[], char* const envp[]) {
-  const ExecWay way = exec_way(path);
+  const ExecWay way = exec_way(path, envp);
   if (way == ExecWay::refused) return -1;
   ExecEnv e;
   if (way == ExecWay::supervised) {
@@ -189,7 +210,7 @@ int spawn_supervised(pid_t* pid, const char* path, const posix_spawn_file_action
 int exec_search(const char* file, char* const argv[], char* const envp[]) {
   char found[PATH_MAX];
   if (search_path(file, found)) {
-    const ExecWay way = exec_way(found);
+    const ExecWay way = exec_way(found, envp);
     if (way == ExecWay::refused) return -1;
     if (way == ExecWay::supervised) return exec_path(found, argv, envp);
   }
@@ -274,7 +295,7 @@ SOCKSIFY_EXPORT int posix_spawn(pid_t* pid, const char* path,
                                 const posix_spawn_file_actions_t* actions,
                                 const posix_spawnattr_t* attr, char* const argv[],
                                 char* const envp[]) {
-  const sh::ExecWay way = sh::exec_way(path);
+  const sh::ExecWay way = sh::exec_way(path, envp);
   if (way == sh::ExecWay::refused) return EACCES;
   sh::ExecEnv e;
   if (way == sh::ExecWay::supervised) {
@@ -289,7 +310,7 @@ SOCKSIFY_EXPORT int posix_spawnp(pid_t* pid, const char* file,
                                  char* const envp[]) {
   char found[PATH_MAX];
   if (sh::search_path(file, found)) {
-    const sh::ExecWay way = sh::exec_way(found);
+    const sh::ExecWay way = sh::exec_way(found, envp);
     if (way == sh::ExecWay::refused) return EACCES;
     if (way == sh::ExecWay::supervised) {
       return sh::spawn_supervised(pid, found, actions, attr, argv, envp);

@@ -92,4 +92,18 @@ std::string start_sshd(int port) {
   return d + "/id";
 }
 
+// A Go program from tests/integration/go, built once per lab with cgo on or off.
+std::string go_build(const std::string& source, bool cgo) {
+  const std::string go = require_program("go", "golang-go");
+  const std::string out = lab().dir() + "/" + source + (cgo ? "-cgo" : "-static");
+  const std::string env = "HOME=" + lab().dir() + " GOCACHE=" + lab().dir() +
+                          "/go-cache GO111MODULE=off GOPATH=" + lab().dir() + "/gopath";
+  if (run_command("test -x " + out) != 0) {
+    REQUIRE(run_command("cd " + lab().dir() + " && env " + env +
+                        (cgo ? " CGO_ENABLED=1 " : " CGO_ENABLED=0 ") + go + " build -o " + out +
+                        " " SOCKSIFY_SOURCE_DIR "/tests/integration/go/" + source + ".go") == 0);
+  }
+  return out;
+}
+
 }  // namespace testing

@@ -31,6 +31,10 @@ std::string server_log_with(const std::string& text);
 /// target.lab:7000 at once, each echoing a line, and prints "echoed K". Returns its path.
 std::string asyncio_script(int n);
 
+/// A Go program from tests/integration/go (SOURCE.go), built once per lab with cgo on or off;
+/// returns its path.
+std::string go_build(const std::string& source, bool cgo);
+
 /// Runs a command in the client namespace; REQUIREs exit status 0 / not 0.
 std::string run_ok(const std::string& command);
 std::string run_fail(const std::string& command);

@@ -11,24 +11,6 @@
 
 using namespace testing;
 
-namespace {
-
-// A Go program from tests/integration/go, built once per lab with cgo on or off.
-std::string go_build(const std::string& source, bool cgo) {
-  const std::string go = require_program("go", "golang-go");
-  const std::string out = lab().dir() + "/" + source + (cgo ? "-cgo" : "-static");
-  const std::string env = "HOME=" + lab().dir() + " GOCACHE=" + lab().dir() +
-                          "/go-cache GO111MODULE=off GOPATH=" + lab().dir() + "/gopath";
-  if (run_command("test -x " + out) != 0) {
-    REQUIRE(run_command("cd " + lab().dir() + " && env " + env +
-                        (cgo ? " CGO_ENABLED=1 " : " CGO_ENABLED=0 ") + go + " build -o " + out +
-                        " " SOCKSIFY_SOURCE_DIR "/tests/integration/go/" + source + ".go") == 0);
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("supervisor: a static C program, blocking and non-blocking connects through danted",
           "[shim][lab][probe][supervisor]") {
   for (const char* how : {"block", "poll", "epoll-before"}) {

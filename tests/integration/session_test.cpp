@@ -1,0 +1,100 @@
+// A whole shell session through the proxy: `eval "$(socksify ... env)"` in interactive bash,
+// zsh and dash on a pseudo-terminal (script(1)), in the lab's client namespace. The shell
+// restarts itself with the library, so what it starts itself is reached too: a static program
+// and a pure Go program (under the supervisor) and a dynamic one (preloaded). Against a dead
+// proxy each fails with the line; against danted each goes through (the target is reachable
+// only through the proxy). `socksify off` undoes it: a static program then goes direct,
+// without a word.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "integration/lab_cases.hpp"
+
+using namespace testing;
+
+namespace {
+
+// Runs `lines`, then exit, in an interactive SHELL on a pseudo-terminal in the client
+// namespace, with a home of empty rc files; returns what the terminal showed.
+std::string in_shell(const std::string& shell, const std::vector<std::string>& lines) {
+  const std::string home = lab().dir() + "/home-" + shell;
+  lab().proxy_side("mkdir -p " + home + " && : > " + home + "/.zshrc && : > " + home + "/.bashrc");
+  std::string input;
+  for (const auto& l : lines) input += l + "\n";
+  input += "exit\n";
+  write_file(home + "/input", input);
+  std::string out;
+  lab().client("cd " + home + " && HOME=" + home + " TERM=dumb script -qfec \"" + shell +
+                   " -i\" /dev/null < input",
+               &out);
+  return out;
+}
+
+// The commands: a static program, a pure Go one and a dynamic one, each followed by its exit
+// status as NAME=STATUS.
+std::vector<std::string> programs(const std::string& go) {
+  return {SOCKSIFY_STATIC_PROBE " connect target.lab 7000 block; echo static=$?",
+          go + " target.lab:7000; echo go=$?",
+          probe() + " connect target.lab 7000 block; echo dynamic=$?"};
+}
+
+}  // namespace
+
+TEST_CASE("a socksified shell reaches static, Go and dynamic programs, and off undoes it",
+          "[shim][lab][session]") {
+  require_program("script", "bsdutils");
+  require_program("zsh", "zsh");
+  require_program("dash", "dash");
+  const std::string go = go_build("dial", false);
+  const std::string env = "eval \"$(" + lab().socksify() + " -x ";
+  for (const std::string shell : {"bash", "zsh", "dash"}) {
+    INFO(shell);
+    // A dead proxy: each fails, with the line.
+    std::vector<std::string> dead{env + "socks5h://192.0.2.1:1 env)\""};
+    for (const auto& p : programs(go)) dead.push_back(p);
+    const std::string d = in_shell(shell, dead);
+    INFO(d);
+    // (At least one line each: Go tries each address the name has.)
+    CHECK(count_of(d, "failed: proxy socks5h://192.0.2.1:1 unreachable") >= 3);
+    CHECK(count_of(d, "connect: errno=ECONNREFUSED") == 2);
+    CHECK_THAT(d, Catch::Contains("dial failed"));
+    CHECK_THAT(d, Catch::Contains("static=1"));
+    CHECK_THAT(d, Catch::Contains("go=1"));
+    CHECK_THAT(d, Catch::Contains("dynamic=1"));
+    CHECK_THAT(d, !Catch::Contains("warning"));
+    // danted: each goes through (only the proxy side reaches the target).
+    const std::size_t before = count_of(lab().server_log(), "echo 198.51.100.1");
+    std::vector<std::string> live{env + kDanted + " env)\""};
+    for (const auto& p : programs(go)) live.push_back(p);
+    const std::string l = in_shell(shell, live);
+    INFO(l);
+    CHECK_THAT(l, Catch::Contains("static=0"));
+    CHECK_THAT(l, Catch::Contains("go=0"));
+    CHECK_THAT(l, Catch::Contains("dynamic=0"));
+    CHECK_THAT(l, Catch::Contains("echo hello from go"));
+    CHECK(wait_for_count([] { return lab().server_log(); }, "echo 198.51.100.1", before + 3) >=
+          before + 3);
+    // Off: a static program goes direct (to the proxy host, which the client side reaches),
+    // with no warning and no line.
+    const std::string o =
+        in_shell(shell, {env + kDanted + " env)\"", "eval \"$(" + lab().socksify() + " off)\"",
+                         SOCKSIFY_STATIC_PROBE " connect 192.0.2.1 1080 block; echo off=$?"});
+    INFO(o);
+    CHECK_THAT(o, Catch::Contains("peer 192.0.2.1 1080"));
+    CHECK_THAT(o, !Catch::Contains("socksify["));
+    CHECK_THAT(o, !Catch::Contains("warning"));
+  }
+}
+
+TEST_CASE("socksify env in a script: a warning that the script's own shell is not reached",
+          "[shim][lab][session]") {
+  // A script cannot be restarted: it says so, once, and the dynamic programs it starts are
+  // still socksified.
+  const std::string script = lab().dir() + "/session.sh";
+  write_file(script, "eval \"$(" + lab().socksify() + " -x " + kDanted + " env)\"\n" + probe() +
+                         " connect target.lab 7000 block\n");
+  const std::string out = run_ok("sh " + script + " 2>&1");
+  CHECK_THAT(out, Catch::Contains("socksify: warning: this shell itself is not socksified"));
+  CHECK_THAT(out, Catch::Contains("peer 198.18."));
+}
