@@ -188,12 +188,24 @@ bool associate_request(int fd, const Runtime& rt, socks5::DialRequest& request, 
   return true;
 }
 
+// The proxies (by index; the last bit for the rest) whose UDP ASSOCIATE failure this process
+// has reported: a program that opens many UDP sockets (a browser opened 15 for one page)
+// gets one line per proxy, not one per socket. Each socket still fails.
+constinit std::atomic<std::uint64_t> g_udp_failures_said{0};
+
+void say_udp_failure(const Runtime& rt, const socks5::Dial& dial) {
+  const std::size_t i = dial.proxy();
+  const std::uint64_t bit = std::uint64_t{1} << (i < 63 ? i : 63);
+  if ((g_udp_failures_said.fetch_or(bit, std::memory_order_relaxed) & bit) != 0) return;
+  log_line(LogLevel::error, "UDP ASSOCIATE failed: %s (said once per proxy in this process)",
+           settings::failure_text(dial, rt.config).c_str());
+}
+
 // Fills `a` from its finished UDP ASSOCIATE: the relay, the control connection, the
-// protection. 0, or the errno it failed with (after one log line).
+// protection. 0, or the errno it failed with (after its line, once per proxy).
 int settle(Association& a, const Runtime& rt, socks5::Dial& dial) {
   if (dial.step().next != socks5::Dial::Next::done) {
-    log_line(LogLevel::error, "UDP ASSOCIATE failed: %s",
-             settings::failure_text(dial, rt.config).c_str());
+    say_udp_failure(rt, dial);
     const int e = socks5::to_errno(dial.error());
     return e != 0 ? e : ECONNREFUSED;
   }
@@ -241,8 +253,7 @@ bool association_made(PendingConnect& p, int e, bool forked_child) {
   if (e == 0) {
     e = settle(*a, rt, p.dial);
   } else {
-    log_line(LogLevel::error, "UDP ASSOCIATE failed: %s",
-             settings::failure_text(p.dial, rt.config).c_str());
+    say_udp_failure(rt, p.dial);
   }
   MutexLock lock(&a->mu);
   if (e == 0) {

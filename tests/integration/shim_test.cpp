@@ -391,6 +391,30 @@ TEST_CASE("UDP through a proxy without UDP ASSOCIATE (microsocks, ssh -D) fails 
   CHECK_THAT(out, Catch::Contains("sendto: errno=EOPNOTSUPP"));
   CHECK_THAT(out, Catch::Contains("UDP ASSOCIATE failed"));
   CHECK_THAT(out, Catch::Contains("command not supported"));
+  // Fifteen UDP sockets (as a browser opens for one page), blocking and non-blocking: each
+  // fails, and the line comes once for the proxy.
+  const std::string many = lab().dir() + "/udp_many.py";
+  write_file(many,
+             "import socket, time\n"
+             "failed = 0\n"
+             "for i in range(15):\n"
+             "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             "    s.setblocking(i % 2 == 0)\n"
+             "    # A non-blocking socket's first datagram waits for the association; a later\n"
+             "    # send reports its failure (bounded: 10 s).\n"
+             "    end = time.monotonic() + 10\n"
+             "    while time.monotonic() < end:\n"
+             "        try:\n"
+             "            s.sendto(b'x', ('198.51.100.1', 9999))\n"
+             "        except OSError:\n"
+             "            failed += 1\n"
+             "            break\n"
+             "        time.sleep(0.05)\n"
+             "print('failed', failed, flush=True)\n");
+  const std::string lines =
+      run_ok(lab().socksify() + " -x socks5h://192.0.2.1:1082 python3 " + many + " 2>&1");
+  CHECK_THAT(lines, Catch::Contains("failed 15"));
+  CHECK(count_of(lines, "UDP ASSOCIATE failed") == 1);
   // OpenSSH's dynamic forwarding: no UDP either. The socket fails, nothing goes direct.
   const std::string key = start_sshd(2223);
   lab().start_on_proxy_side(
