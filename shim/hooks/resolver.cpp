@@ -5,6 +5,7 @@
 // and names a `direct` domain rule matches go to the real resolver, exactly as without the
 // shim. The policy (classify, Operation::resolve and ::reverse) decides which is which.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -17,11 +18,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 
 #include "core_names.hpp"
 #include "direct_names.hpp"
 #include "fake_dns.hpp"
 #include "guard.hpp"
+#include "hosts_file.hpp"
 #include "log.hpp"
 #include "policy.hpp"
 #include "real_libc.hpp"
@@ -40,9 +43,31 @@ bool is_numeric(const char* node) {
 }
 
 // How a name is answered.
-enum class Way : unsigned char { local, fake, loopback };
+// How a name is answered: by the local resolver, with a fake address (remote DNS), with
+// loopback, or with the hosts file's addresses.
+enum class Way : unsigned char { local, fake, loopback, hosts };
 
-Way way_for(const char* node, int* rule = nullptr) {
+// The hosts file's answer for `name` (core/hosts_file.hpp), read at each lookup (a few system
+// calls; an edit counts at once). Only the file: never a query.
+bool listed_in_hosts(const char* name, HostsAnswer& out) {
+  const int fd = real().open("/etc/hosts", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = real().read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || text.size() > (1u << 20)) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  real().close(fd);
+  return hosts_lookup(text, name, out);
+}
+
+// In remote-DNS mode a name the policy sends through the proxy gets a fake address, unless
+// the hosts file lists it: then its listed addresses (one rule for preloaded and supervised
+// programs, which read the file themselves).
+Way way_for(const char* node, HostsAnswer& hosts, int* rule = nullptr) {
   if (node == nullptr || *node == '\0' || is_numeric(node)) return Way::local;
   const Runtime& rt = runtime();
   Destination d;
@@ -50,7 +75,9 @@ Way way_for(const char* node, int* rule = nullptr) {
   const Verdict v = classify(rt.config, Operation::resolve, d);
   if (rule != nullptr) *rule = v.rule;
   if (v.action == Action::loopback) return Way::loopback;
-  if (v.action == Action::proxy && rt.dns != nullptr) return Way::fake;
+  if (v.action == Action::proxy && rt.dns != nullptr) {
+    return listed_in_hosts(node, hosts) ? Way::hosts : Way::fake;
+  }
   return Way::local;
 }
 
@@ -150,7 +177,8 @@ int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
   const int flags = hints != nullptr ? hints->ai_flags : 0;
   const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
   int rule = -1;
-  const Way way = (flags & AI_NUMERICHOST) != 0 ? Way::local : way_for(node, &rule);
+  HostsAnswer hosts;
+  const Way way = (flags & AI_NUMERICHOST) != 0 ? Way::local : way_for(node, hosts, &rule);
   if (way == Way::local || (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)) {
     int r = 0;
     {
@@ -172,6 +200,22 @@ int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
     if (family != AF_INET && !append_nodes(head, tail, AF_INET6, kLoopback6, port, hints)) {
       return EAI_MEMORY;
     }
+  } else if (way == Way::hosts) {
+    // The hosts file's addresses, IPv4 first, of the families asked for.
+    if (family != AF_INET6) {
+      for (std::size_t i = 0; i < hosts.count4; ++i) {
+        if (!append_nodes(head, tail, AF_INET, hosts.v4[i].data(), port, hints)) return EAI_MEMORY;
+      }
+    }
+    if (family != AF_INET) {
+      for (std::size_t i = 0; i < hosts.count6; ++i) {
+        if (!append_nodes(head, tail, AF_INET6, hosts.v6[i].data(), port, hints)) {
+          return EAI_MEMORY;
+        }
+      }
+    }
+    if (head == nullptr) return EAI_NONAME;
+    log_line(LogLevel::debug, "resolved %s from the hosts file", node);
   } else {
     FakeDns& dns = *runtime().dns;
     const auto fake = dns.lookup_or_add(node);
@@ -226,13 +270,21 @@ void point_hostent(hostent* h, HostBuffer* b, int af) {
   h->h_addr_list = b->addrs;
 }
 
-// Fills `h` with the one address of `af` that `name` gets here (`way`: fake or loopback),
-// using storage `b`. False with `herr` set when there is none.
-bool fill_hostent(const char* name, Way way, int af, hostent* h, HostBuffer* b, int& herr) {
+// Fills `h` with the one address of `af` that `name` gets here (`way`: fake, loopback or
+// the hosts file's first), using storage `b`. False with `herr` set when there is none.
+bool fill_hostent(const char* name, Way way, const HostsAnswer& hosts, int af, hostent* h,
+                  HostBuffer* b, int& herr) {
   herr = HOST_NOT_FOUND;
   if (af != AF_INET && af != AF_INET6) return false;
   if (way == Way::loopback) {
     std::memcpy(b->addr, af == AF_INET ? kLoopback4 : kLoopback6, af == AF_INET ? 4 : 16);
+  } else if (way == Way::hosts) {
+    if (af == AF_INET ? hosts.count4 == 0 : hosts.count6 == 0) return false;
+    if (af == AF_INET) {
+      std::memcpy(b->addr, hosts.v4[0].data(), 4);
+    } else {
+      std::memcpy(b->addr, hosts.v6[0].data(), 16);
+    }
   } else {
     FakeDns& dns = *runtime().dns;
     const auto fake = dns.lookup_or_add(name);
@@ -263,11 +315,12 @@ thread_local HostBuffer t_host_buf __attribute__((tls_model("initial-exec")));
 // `handled` says the name is answered here: then the answer (or the failure, with h_errno
 // set) is final, and the local resolver must not be asked.
 hostent* static_hostent(const char* name, int af, bool& handled) {
-  const Way way = way_for(name);
+  HostsAnswer hosts;
+  const Way way = way_for(name, hosts);
   handled = way != Way::local;
   if (!handled) return nullptr;
   int herr = 0;
-  if (!fill_hostent(name, way, af, &t_host, &t_host_buf, herr)) {
+  if (!fill_hostent(name, way, hosts, af, &t_host, &t_host_buf, herr)) {
     h_errno = herr;
     return nullptr;
   }
@@ -291,13 +344,14 @@ int reentrant_result(hostent* found, hostent** result, int* h_errnop, int herr, 
 
 int reentrant_hostent(const char* name, int af, hostent* ret, char* buf, size_t buflen,
                       hostent** result, int* h_errnop, bool& handled) {
-  const Way way = way_for(name);
+  HostsAnswer hosts;
+  const Way way = way_for(name, hosts);
   handled = way != Way::local;
   if (!handled) return 0;
   HostBuffer* b = host_buffer_in(buf, buflen);
   if (b == nullptr) return reentrant_result(nullptr, result, h_errnop, NETDB_INTERNAL, ERANGE);
   int herr = 0;
-  if (!fill_hostent(name, way, af, ret, b, herr)) {
+  if (!fill_hostent(name, way, hosts, af, ret, b, herr)) {
     return reentrant_result(nullptr, result, h_errnop, herr, 0);
   }
   return reentrant_result(ret, result, h_errnop, 0, 0);
@@ -400,7 +454,8 @@ SOCKSIFY_EXPORT int getaddrinfo_a(int mode, gaicb* list[], int nitems, sigevent*
   if (!sh::inside() && list != nullptr && nitems > 0) {
     sh::Guard guard;
     for (int i = 0; i < nitems; ++i) {
-      if (list[i] != nullptr && sh::way_for(list[i]->ar_name) != sh::Way::local) {
+      sh::HostsAnswer hosts;
+      if (list[i] != nullptr && sh::way_for(list[i]->ar_name, hosts) != sh::Way::local) {
         return sh::answer_gai_list(mode, list, nitems, sevp);
       }
     }

@@ -98,3 +98,34 @@ TEST_CASE("socksify env in a script: a warning that the script's own shell is no
   CHECK_THAT(out, Catch::Contains("socksify: warning: this shell itself is not socksified"));
   CHECK_THAT(out, Catch::Contains("peer 198.18."));
 }
+
+TEST_CASE("one hosts-file rule: a listed name gets its listed address, preloaded or supervised",
+          "[shim][lab][session]") {
+  // The client side's /etc/hosts (a mount namespace of the command's own) lists
+  // hosts-only.test as the target's address, which the client side cannot reach itself: curl
+  // (preloaded), the static probe and a pure Go program (supervised) all connect to that
+  // address through danted, and no DNS query leaves.
+  const std::string hosts = lab().dir() + "/hosts";
+  write_file(hosts, read_file("/etc/hosts") + "\n198.51.100.1 hosts-only.test\n");
+  const std::string ns =
+      "unshare -m sh -c \"mount --bind " + hosts + " /etc/hosts && exec \\\"\\$@\\\"\" -- ";
+  const std::string go = go_build("dial", false);
+  const std::size_t mark = lab().dns_log().size();
+  const std::string via = ns + lab().socksify() + " -x " + kDanted + " -v ";
+  const std::string curl =
+      run_ok(via + "curl -sS -m 10 http://hosts-only.test:8080/?via=hostsfile");
+  CHECK_THAT(curl, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(curl, Catch::Contains("connect 198.51.100.1:8080 via " + kDanted));
+  CHECK_THAT(server_log_with("/?via=hostsfile"),
+             Catch::Contains("http 198.51.100.1 /?via=hostsfile"));
+  const std::string st = run_ok(via + SOCKSIFY_STATIC_PROBE " connect hosts-only.test 7000 block");
+  CHECK_THAT(st, Catch::Contains("peer 198.51.100.1 7000"));
+  CHECK_THAT(st, Catch::Contains("connect 198.51.100.1:7000 via " + kDanted));
+  const std::string g = run_ok(via + go + " hosts-only.test:7000");
+  CHECK_THAT(g, Catch::Contains("echo hello from go"));
+  CHECK_THAT(g, Catch::Contains("connect 198.51.100.1:7000 via " + kDanted));
+  // A name the file does not list still goes to the proxy by name.
+  const std::string other = run_ok(via + "curl -sS -m 10 http://target.lab:8080/");
+  CHECK_THAT(other, Catch::Contains("connect target.lab:8080 via " + kDanted));
+  CHECK(leaks_since(mark).empty());
+}
