@@ -123,7 +123,7 @@ TEST_CASE("UDP through an HTTP proxy is refused with one line, failover takes a 
   CHECK_THAT(bind, Catch::Contains("which has no BIND"));
 }
 
-TEST_CASE("mixed strict chains: HTTP CONNECT to danted, then SOCKS5; HTTP, then an https hop",
+TEST_CASE("mixed strict chains: HTTP CONNECT to danted then SOCKS5, and HTTP then an https hop",
           "[shim][lab][http]") {
   lab().start_tinyproxy(3128, false);
   const std::string out = run_ok(lab().socksify() + " --chain strict -x " + kTinyproxy + " -x " +
