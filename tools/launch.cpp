@@ -155,7 +155,12 @@ elif [ "${SOCKSIFY_RESTARTED-}" = "$$" ]; then
 else
   case $- in
     *i*) export SOCKSIFY_RESTARTED=$$
-      case $0 in -*) exec "$(readlink /proc/$$/exe)" -l ;; *) exec "$(readlink /proc/$$/exe)" ;; esac ;;
+      socksify_shell=$(readlink /proc/$$/exe)
+      if [ -x "$socksify_shell" ]; then
+        case $0 in -*) exec "$socksify_shell" -l ;; *) exec "$socksify_shell" ;; esac
+      fi
+      echo "socksify: warning: cannot restart this shell ($socksify_shell): static and Go programs it starts itself go direct" >&2
+      unset socksify_shell ;;
     *) [ "${SOCKSIFY_LOG-}" = quiet ] || echo "socksify: warning: this shell itself is not socksified (socksify env in a script): static and Go programs it starts itself go direct; run the script as socksify ... sh SCRIPT instead" >&2 ;;
   esac
 fi
