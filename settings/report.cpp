@@ -66,8 +66,9 @@ std::string gssapi_failure(const std::error_code& ec, const socks5::GssapiOption
 }
 
 // "a SOCKS5 server", "an HTTP CONNECT proxy".
-std::string a_server(const std::string& protocol) {
-  if (protocol.rfind("HTTP", 0) == 0) return "an " + protocol + " proxy";
+std::string a_server(const socks5::ProxyUri* uri) {
+  const std::string protocol(uri != nullptr ? socks5::protocol_name(uri->scheme) : "SOCKS5");
+  if (uri != nullptr && uri->is_http()) return "an " + protocol + " proxy";
   return "a " + protocol + " server";
 }
 
@@ -167,14 +168,14 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
     case socks5::DialStage::handshake: break;
   }
   if (ec == Errc::not_socks5 || ec == Errc::not_socks4 || ec == Errc::not_http) {
-    return proxy + " is not " + a_server(protocol) + ": it sent '" +
+    return proxy + " is not " + a_server(uri) + ": it sent '" +
            printable_prefix(dial.peer_octets()) + "'";
   }
   if (ec == Errc::http_bad_reply) {
     return proxy + " sent a malformed HTTP reply: '" + printable_prefix(dial.peer_octets()) + "'";
   }
   if (ec == Errc::greeting_unanswered) {
-    return proxy + " is not " + a_server(protocol) + " (or is stuck): no answer to the " +
+    return proxy + " is not " + a_server(uri) + " (or is stuck): no answer to the " +
            (protocol == "SOCKS5" ? "greeting" : "request") + " within " + ms_text(config.timeout);
   }
   if (ec == Errc::http_auth_required) {
