@@ -73,13 +73,17 @@ class PassThrough final : public Transport {
     }
     int control[2];
     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control);
-    threads_.emplace_back([this, stream, layer = sv[0], peer = control[1]] {
-      if (!silent) {
-        for (std::uint8_t o : encode_transport_status(status, words)) {
+    // What this layer does is fixed now: the test changes the settings for later dials while
+    // this thread may still run.
+    const Bytes report = encode_transport_status(status, words);
+    threads_.emplace_back([stream, layer = sv[0], peer = control[1], report,
+                           up = status == TransportStatus::up, mute = silent] {
+      if (!mute) {
+        for (std::uint8_t o : report) {
           send(layer, &o, 1, MSG_NOSIGNAL);
           std::this_thread::sleep_for(1ms);
         }
-        if (status == TransportStatus::up) pass(layer, stream);
+        if (up) pass(layer, stream);
       } else {
         pollfd p{layer, POLLIN, 0};
         poll(&p, 1, 10000);  // until the dial closes its end
