@@ -57,6 +57,7 @@ def cleanup():
     sh("ip netns del %s 2>/dev/null" % P, check=False)
     sh("ip netns del %s 2>/dev/null" % C, check=False)
     shutil.rmtree("/etc/netns/" + C, ignore_errors=True)
+    shutil.rmtree("/etc/netns/" + P, ignore_errors=True)
     try:
         os.rmdir(CGROUP)
     except OSError:
@@ -125,6 +126,11 @@ def setup():
                 "socks pass {\n from: 0/0 to: 0/0\n command: udpreply\n}\n" % (WORK, PROXY, TARGET))
     with open(os.path.join(WORK, "turns.py"), "w") as f:
         f.write(TURNS_PY)
+    # A name only the proxy side resolves (for the connects by name through fake DNS).
+    os.makedirs("/etc/netns/" + P, exist_ok=True)
+    with open("/etc/netns/%s/hosts" % P, "w") as f:
+        f.write("127.0.0.1 localhost\n%s target.bench\n" % TARGET)
+    os.chmod("/etc/netns/%s/hosts" % P, 0o644)
     spawn(P, "danted -f %s/danted.conf" % WORK, "danted.out")
     spawn(P, "python3 %s/turns.py %s/turns.log" % (WORK, WORK), "turns.out")
     spawn(P, "python3 -m http.server --bind %s --directory %s 8080" % (TARGET, www), "http.out")
@@ -920,6 +926,98 @@ def report_https():
                  "relay too)")
 
 
+def report_fakedns():
+    """The fake-DNS table shared by a user's socksified processes (a file in the runtime
+    directory) against the build given by SOCKSIFY_BENCH_BASELINE_TOOL (an older socksify,
+    whose table is private to each process tree), in the same run: client instructions per
+    connect (by address, and by a name the proxy resolves: each connect maps the fake address
+    back to its name), and the cost of one lookup (a new name, a known name, an address back
+    to its name) in instructions and nanoseconds."""
+    sh("cc -O2 -o %s/fakedns_lookups %s/bench/fakedns_lookups.c" % (WORK, ROOT))
+    tools = {"socksify": SOCKSIFY}
+    base = os.environ.get("SOCKSIFY_BENCH_BASELINE_TOOL")
+    if base:
+        tools["socksify (baseline)"] = base
+    fresh = [0]
+
+    def runtime_dir():
+        # A new, empty runtime directory per measured run: the shared table starts empty,
+        # as the baseline's private one does.
+        fresh[0] += 1
+        d = os.path.join(WORK, "run-%d" % fresh[0])
+        os.makedirs(d, mode=0o700)
+        return d
+
+    def prefix(tool):
+        return "env XDG_RUNTIME_DIR=%s %s -q -x socks5h://%s:1080" % (runtime_dir(), tool, PROXY)
+
+    def lookups_instr(tool, add, again, reverse):
+        out = sh(in_ns(C, "%s valgrind --tool=callgrind --callgrind-out-file=/dev/null "
+                          "%s/fakedns_lookups %d %d %d" % (prefix(tool), WORK, add, again,
+                                                           reverse)),
+                 capture=True, check=False)
+        m = re.findall(r"Collected : (\d+)", out)
+        if not m:
+            raise RuntimeError("callgrind failed:\n" + out[-2000:])
+        return int(m[-1])
+
+    n = 200 if QUICK else 1000
+    rows = {}
+    for name, tool in tools.items():
+        print("measuring %s ..." % name, file=sys.stderr)
+        r = {}
+        for label, host in (("by address", TARGET), ("by name", "target.bench")):
+            urls = lambda k: " ".join("-o /dev/null http://%s:8080/s" % host for _ in range(k))
+            counts = []
+            for k in (1, 21):
+                out = sh(in_ns(C, "%s valgrind --tool=callgrind --callgrind-out-file=/dev/null "
+                                  "curl -s %s" % (prefix(tool), urls(k))),
+                         capture=True, check=False)
+                m = re.findall(r"Collected : (\d+)", out)
+                if not m:
+                    raise RuntimeError("callgrind failed:\n" + out[-2000:])
+                counts.append(int(m[-1]))
+            r[label] = (counts[1] - counts[0]) / 20
+        r["first lookup"] = lookups_instr(tool, 1, 0, 0) - lookups_instr(tool, 0, 0, 0)
+        r["new name"] = (lookups_instr(tool, 2 * n, 0, 0) - lookups_instr(tool, n, 0, 0)) / n
+        r["known name"] = (lookups_instr(tool, n, 2 * n, 0) - lookups_instr(tool, n, n, 0)) / n
+        r["address to name"] = (lookups_instr(tool, n, 0, 2 * n) -
+                                lookups_instr(tool, n, 0, n)) / n
+        # Wall clock, 5 runs interleaved below; the median.
+        r["ns"] = []
+        rows[name] = r
+    rounds = 2 if QUICK else 5
+    big = 20000 if QUICK else 100000
+    for _ in range(rounds):
+        for name, tool in tools.items():
+            out = sh(in_ns(C, "%s %s/fakedns_lookups %d %d %d" % (prefix(tool), WORK, big, big,
+                                                                  big)),
+                     capture=True, check=False)
+            m = re.search(r"add_ns ([0-9.]+) again_ns ([0-9.]+) reverse_ns ([0-9.]+)", out)
+            if not m:
+                raise RuntimeError("fakedns_lookups failed: " + out[-500:])
+            rows[name]["ns"].append(tuple(float(x) for x in m.groups()))
+    print("\nfake DNS: one table for the user's processes (instructions counted by callgrind; "
+          "time: median of %d runs of %d calls each)" % (rounds, big))
+    print("%-22s %12s %12s %12s %12s %12s %12s" % ("", "conn/addr", "conn/name", "1st lookup",
+                                                  "new name", "known name", "addr->name"))
+    keys = ("by address", "by name", "first lookup", "new name", "known name", "address to name")
+    for name, r in rows.items():
+        print("%-22s " % name + " ".join("%12.0f" % r[k] for k in keys))
+    for name, r in rows.items():
+        med = [statistics.median(x[i] for x in r["ns"]) for i in range(3)]
+        print("%-22s ns per call: new name %.0f, known name %.0f, address to name %.0f" % (
+            name, med[0], med[1], med[2]))
+    if base:
+        a, b = rows["socksify"], rows["socksify (baseline)"]
+        print("ratios against the baseline (instructions): " + ", ".join(
+            "%s x%.3f" % (k, a[k] / b[k]) for k in keys))
+        na = [statistics.median(x[i] for x in a["ns"]) for i in range(3)]
+        nb = [statistics.median(x[i] for x in b["ns"]) for i in range(3)]
+        print("ratios against the baseline (time): new name x%.2f, known name x%.2f, "
+              "address to name x%.2f" % tuple(na[i] / nb[i] for i in range(3)))
+
+
 def read_text(path):
     try:
         with open(path, errors="replace") as f:
@@ -946,6 +1044,9 @@ def main():
         return
     if "--stall" in sys.argv:  # only the pipelining stall
         report_stall()
+        return
+    if "--fakedns" in sys.argv:  # only the fake-DNS table
+        report_fakedns()
         return
     if "--http" in sys.argv:  # only the HTTP CONNECT upstreams (and squid, and HTTPS)
         report_http()

@@ -29,7 +29,10 @@ const char* verdict_word(socks5::PipeliningVerdict v) {
 
 std::string state_dir(const EnvLookup& env) {
   if (const char* x = env("XDG_RUNTIME_DIR"); x != nullptr && *x == '/') {
-    return std::string(x) + "/socksify";
+    // Another user's runtime directory (sudo -u keeps the caller's variable) is not ours:
+    // then the fallback, as without one.
+    struct stat st {};
+    if (stat(x, &st) != 0 || st.st_uid == getuid()) return std::string(x) + "/socksify";
   }
   return "/tmp/socksify-" + std::to_string(getuid());
 }

@@ -48,16 +48,25 @@ void init() {
   if (rt.config.gssapi) rt.config.gssapi->library_scope = kerberos_scope;
   // What earlier processes learned about the proxies' pipelining is kept in the state
   // directory (only needed when it is learned).
+  // The fake-DNS table shared by the user's socksified processes lives there too.
   std::string state_dir;
-  if (rt.config.pipelining == socks5::Pipelining::automatic) {
+  if (rt.config.pipelining == socks5::Pipelining::automatic || rt.config.remote_dns) {
     state_dir = settings::state_dir([](const char* name) { return secure_getenv(name); });
   }
   LineSink sink;
   sink.enabled = log_enabled;
   sink.write = [](LogLevel level, int, const char* text) noexcept { log_line(level, "%s", text); };
-  rt.connector.init(rt.config, std::move(state_dir), sink, &real_syscalls());
+  static constinit FileCalls file_calls{};
+  file_calls = FileCalls{real().open, real().close, real().fstat};
+  // (Nothing is mapped here: the table is mapped by the first lookup that needs it.)
+  if (rt.config.remote_dns) {
+    rt.dns = FakeDns::create(rt.config.fake4, rt.config.fake6, state_dir, &file_calls);
+  }
+  rt.connector.init(
+      rt.config,
+      rt.config.pipelining == socks5::Pipelining::automatic ? std::move(state_dir) : std::string(),
+      sink, &real_syscalls());
   rt.connector.set_transport(relay_transport());
-  if (rt.config.remote_dns) rt.dns = FakeDns::create(rt.config.fake4, rt.config.fake6);
   g_release_pending = release_pending_connect;
   g_ready.store(true, std::memory_order_release);
 }
@@ -67,6 +76,7 @@ void init() {
 // child execs and starts afresh.
 void before_fork() {
   pthread_once(&g_once, init);
+  if (g_runtime != nullptr && g_runtime->dns != nullptr) g_runtime->dns->before_fork();
   async_before_fork();
 }
 

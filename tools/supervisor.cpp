@@ -539,7 +539,12 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
   };
   watch_tag(sv.wake, kWakeTag);
   if (config.remote_dns) {
-    sv.dns = core::FakeDns::create(config.fake4, config.fake6);
+    // The user's shared table (as the preloaded library's): a name resolved here is known
+    // to every socksified process, and the other way round.
+    static const core::FileCalls file_calls{::open, ::close, ::fstat};
+    sv.dns = core::FakeDns::create(
+        config.fake4, config.fake6,
+        settings::state_dir([](const char* name) { return std::getenv(name); }), &file_calls);
     sv.responder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     auto* a = reinterpret_cast<sockaddr_in*>(&sv.responder_addr);
     a->sin_family = AF_INET;

@@ -91,6 +91,18 @@ void remember_all(const addrinfo* list) {
 const std::uint8_t kLoopback4[4] = {127, 0, 0, 1};
 const std::uint8_t kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 
+// One line per process when the fake-DNS table is this program's own instead of the user's
+// shared one (no private runtime directory, or a file refused): names it resolves are then
+// unknown to other socksified processes.
+void note_private_table(const FakeDns& dns) {
+  static std::atomic<bool> said{false};
+  if (dns.where() != FakeDns::Where::private_ || said.exchange(true)) return;
+  log_error(
+      "remote DNS: %s%s%s: the names this program resolves are known to it and its "
+      "children only",
+      dns.why_private(), dns.path()[0] != '\0' ? " at " : "", dns.path());
+}
+
 // One log line the first time the IPv4 fake range runs out (per process).
 void note_v4_exhausted(const FakeDns& dns, bool refused) {
   static std::atomic<bool> said{false};
@@ -219,6 +231,7 @@ int on_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
   } else {
     FakeDns& dns = *runtime().dns;
     const auto fake = dns.lookup_or_add(node);
+    note_private_table(dns);
     // A name SOCKS cannot carry (over 255 octets) does not exist as far as the proxy goes; it
     // must not fall back to the local resolver either.
     if (!fake) {
@@ -288,6 +301,7 @@ bool fill_hostent(const char* name, Way way, const HostsAnswer& hosts, int af, h
   } else {
     FakeDns& dns = *runtime().dns;
     const auto fake = dns.lookup_or_add(name);
+    note_private_table(dns);
     if (!fake) {
       if (std::strlen(name) <= 255) herr = NO_RECOVERY;  // the table is full
       return false;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "integration/lab_cases.hpp"
+#include "interop/fixtures.hpp"
 
 using namespace testing;
 
@@ -128,4 +129,60 @@ TEST_CASE("one hosts-file rule: a listed name gets its listed address, preloaded
   const std::string other = run_ok(via + "curl -sS -m 10 http://target.lab:8080/");
   CHECK_THAT(other, Catch::Contains("connect target.lab:8080 via " + kDanted));
   CHECK(leaks_since(mark).empty());
+}
+
+TEST_CASE("one fake-DNS view: a name resolved in one process is connected to from another",
+          "[shim][lab][session]") {
+  // The user's table (a file in the lab's runtime directory) is every process's: the static
+  // probe, under the supervisor, resolves target.lab through the supervisor's DNS responder;
+  // getent, preloaded, gets the same fake address; curl and the static probe again, each a
+  // process of its own, connect to that address and each sends the NAME through danted.
+  const std::string via = lab().socksify() + " -x " + kDanted + " ";
+  const std::size_t mark = lab().dns_log().size();
+  const std::string first =
+      run_ok(via + "-v " SOCKSIFY_STATIC_PROBE " connect target.lab 7000 block");
+  const auto at = first.find("peer 198.18.");
+  REQUIRE(at != std::string::npos);
+  const std::string addr = first.substr(at + 5, first.find(' ', at + 5) - (at + 5));
+  const std::string ip = run_ok(via + "getent ahostsv4 target.lab");
+  CHECK_THAT(ip, Catch::StartsWith(addr + " "));
+  const std::string curl = run_ok(via + "-v curl -sS -m 10 http://" + addr + ":8080/?via=shared");
+  CHECK_THAT(curl, Catch::Contains("hello from the proxy side"));
+  CHECK_THAT(curl, Catch::Contains("connect target.lab:8080 via " + kDanted));
+  const std::string st =
+      run_ok(via + "-v " SOCKSIFY_STATIC_PROBE " connect " + addr + " 7000 block");
+  CHECK_THAT(st, Catch::Contains("connect target.lab:7000 via " + kDanted));
+  CHECK_THAT(st, Catch::Contains("echo ok"));
+  CHECK(leaks_since(mark).empty());
+  // The table: the user's, private.
+  const std::string ls = run_ok("ls -l " + lab().dir() + "/socksify/");
+  CHECK_THAT(ls, Catch::Contains("-rw------- "));
+  CHECK_THAT(ls, Catch::Contains("fakedns-v1-198.18.0.0_15-"));
+}
+
+TEST_CASE("one fake-DNS view per user: another user can neither read nor poison the table",
+          "[shim][lab][session]") {
+  // root's processes share root's table; the test user (unprivileged), even pointed at root's
+  // runtime directory, gets a table of its own: the same first address means another name
+  // there, and root's address keeps its name.
+  ensure_test_user();
+  const std::string via = lab().socksify() + " -x " + kDanted + " ";
+  const std::string mine = run_ok(via + "getent ahostsv4 target.lab");
+  const std::string addr = mine.substr(0, mine.find(' '));
+  REQUIRE_THAT(addr, Catch::StartsWith("198.18."));
+  const std::string other =
+      run_ok("setpriv --reuid=" + std::string(kTestUser) + " --regid=" + kTestUser +
+             " --clear-groups env XDG_RUNTIME_DIR=" + lab().dir() + " " + via +
+             "sh -c \"getent ahostsv4 poison.target.lab; getent ahostsv4 target.lab\" 2>&1");
+  INFO(other);
+  // A table of its own (root's runtime directory is not its: its own fallback directory),
+  // shared by its two processes: the second name got the second address, and no line.
+  CHECK_THAT(other, Catch::StartsWith(addr + " "));
+  CHECK_THAT(other, Catch::Contains("poison.target.lab"));
+  CHECK_THAT(other, !Catch::Contains("socksify["));
+  CHECK_THAT(other, !Catch::Contains(addr + "      STREAM target.lab"));
+  // root's address still names root's name.
+  const std::string back = run_ok(via + "-v curl -sS -m 10 http://" + addr + ":8080/?via=peruser");
+  CHECK_THAT(back, Catch::Contains("connect target.lab:8080 via " + kDanted));
+  CHECK_THAT(back, Catch::Contains("hello from the proxy side"));
 }

@@ -21,8 +21,6 @@ int run_command(const std::string& command, std::string* out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-namespace {
-
 void ensure_test_user() {
   if (geteuid() != 0) {
     FAIL("danted's username method checks system accounts: run the interop tests as root");
@@ -39,8 +37,6 @@ void ensure_test_user() {
                           "' | chpasswd -c SHA512 -s 1000",
                       &out) == 0);
 }
-
-}  // namespace
 
 std::unique_ptr<Process> with_proxy_only_name(const TempDir& dir,
                                               const std::vector<std::string>& argv,

@@ -13,6 +13,9 @@ namespace testing {
 inline constexpr const char* kTestUser = "socksify-test";
 inline constexpr const char* kTestPassword = "s0cks-pw";
 
+/// Makes kTestUser (a system account without a home) with kTestPassword, once; needs root.
+void ensure_test_user();
+
 /// socks5://127.0.0.1:PORT, with the test account's credentials if asked.
 socks5::ProxyUri loopback_proxy(std::uint16_t port, bool with_user);
 

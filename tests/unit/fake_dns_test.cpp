@@ -1,11 +1,19 @@
 // Fake DNS: ranges, reverse lookups, a million names, sharing with forked children.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config.hpp"
@@ -163,4 +171,206 @@ TEST_CASE("fake DNS: a small IPv4 range runs out, then names are IPv6 only", "[s
   dns->address6(names[299], v6);
   REQUIRE(dns->name_of(AF_INET6, v6, name, sizeof name));
   CHECK(std::string(name) == "n299.small.test");
+}
+
+namespace {
+
+const FileCalls kLibc{::open, ::close, ::fstat};
+
+// A private state directory for one test.
+struct StateDir {
+  std::string path;
+  StateDir() {
+    char t[] = "/tmp/socksify-fakedns-XXXXXX";
+    REQUIRE(mkdtemp(t) != nullptr);
+    path = t;
+  }
+  ~StateDir() {
+    if (!path.empty()) (void)!system(("rm -rf " + path).c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fake DNS: one table in a file for every process with the same ranges",
+          "[shim][dns][shared]") {
+  StateDir dir;
+  const auto net4 = *parse_cidr("198.18.0.0/15");
+  const auto net6 = *parse_cidr("fd5f:636b:7366::/48");
+  // Two tables over one file: what two processes see (each maps it on its own).
+  FakeDns* a = FakeDns::create(net4, net6, dir.path, &kLibc);
+  FakeDns* b = FakeDns::create(net4, net6, dir.path, &kLibc);
+  REQUIRE(a != nullptr);
+  REQUIRE(b != nullptr);
+  // Nothing is mapped, or made, before the first lookup.
+  CHECK(a->where() == FakeDns::Where::unmapped);
+  CHECK(a->in_range(AF_INET, reinterpret_cast<const std::uint8_t*>("\xc6\x12\x00\x01")));
+  CHECK(a->where() == FakeDns::Where::unmapped);
+  CHECK(access(a->path(), F_OK) != 0);
+  const auto n = a->lookup_or_add("made-in-a.test");
+  REQUIRE(n);
+  CHECK(a->where() == FakeDns::Where::shared);
+  struct stat st {};
+  REQUIRE(stat(a->path(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(st.st_blocks * 512 < 1 << 20);  // sparse: a few pages, not the 200 MiB it spans
+  // b sees a's name, by name and by address, without adding it; and a sees b's.
+  const auto seen = b->lookup("made-in-a.test");
+  REQUIRE(seen);
+  CHECK(seen->index == n->index);
+  std::uint8_t v4[4];
+  a->address4(*n, v4);
+  char name[256] = {};
+  REQUIRE(b->name_of(AF_INET, v4, name, sizeof name));
+  CHECK(std::string(name) == "made-in-a.test");
+  const auto m = b->lookup_or_add("made-in-b.test");
+  REQUIRE(m);
+  std::uint8_t v6[16];
+  b->address6(*m, v6);
+  REQUIRE(a->name_of(AF_INET6, v6, name, sizeof name));
+  CHECK(std::string(name) == "made-in-b.test");
+  CHECK(a->size() == 2);
+  // Other ranges: another file, another table.
+  FakeDns* c = FakeDns::create(*parse_cidr("10.99.0.0/16"), net6, dir.path, &kLibc);
+  REQUIRE(c != nullptr);
+  CHECK_FALSE(c->lookup("made-in-a.test"));
+  CHECK(c->where() == FakeDns::Where::shared);
+  CHECK(std::string(c->path()) != a->path());
+}
+
+TEST_CASE("fake DNS: a shared file that is not private is refused for a table of one's own",
+          "[shim][dns][shared]") {
+  StateDir dir;
+  const auto net4 = *parse_cidr("198.18.0.0/15");
+  const auto net6 = *parse_cidr("fd5f:636b:7366::/48");
+  FakeDns* first = FakeDns::create(net4, net6, dir.path, &kLibc);
+  REQUIRE(first->lookup_or_add("planted.test"));
+  REQUIRE(first->where() == FakeDns::Where::shared);
+  // Readable by others: refused.
+  REQUIRE(chmod(first->path(), 0644) == 0);
+  FakeDns* loose = FakeDns::create(net4, net6, dir.path, &kLibc);
+  CHECK_FALSE(loose->lookup("planted.test"));
+  CHECK(loose->where() == FakeDns::Where::private_);
+  CHECK(std::string(loose->why_private()) == "the shared table's mode is not 0600");
+  // A symbolic link in its place: refused (O_NOFOLLOW), never followed.
+  REQUIRE(chmod(first->path(), 0600) == 0);
+  const std::string moved = std::string(first->path()) + ".real";
+  REQUIRE(rename(first->path(), moved.c_str()) == 0);
+  REQUIRE(symlink(moved.c_str(), first->path()) == 0);
+  FakeDns* linked = FakeDns::create(net4, net6, dir.path, &kLibc);
+  CHECK_FALSE(linked->lookup("planted.test"));
+  CHECK(linked->where() == FakeDns::Where::private_);
+  // A directory others may write to (another user's in /tmp, say): not used, even with a
+  // good file in it, since the file could be swapped under the process.
+  REQUIRE(unlink(first->path()) == 0);
+  REQUIRE(rename(moved.c_str(), first->path()) == 0);
+  REQUIRE(chmod(dir.path.c_str(), 0777) == 0);
+  FakeDns* open_dir = FakeDns::create(net4, net6, dir.path, &kLibc);
+  CHECK_FALSE(open_dir->lookup("planted.test"));
+  CHECK(open_dir->where() == FakeDns::Where::private_);
+  CHECK(std::string(open_dir->why_private()) ==
+        "the state directory is not private (this user's, mode 0700)");
+  REQUIRE(chmod(dir.path.c_str(), 0700) == 0);
+  FakeDns* good_again = FakeDns::create(net4, net6, dir.path, &kLibc);
+  CHECK(good_again->lookup("planted.test"));
+  CHECK(good_again->where() == FakeDns::Where::shared);
+  // No directory at all: this process's own table, and it still works.
+  FakeDns* none = FakeDns::create(net4, net6, {}, &kLibc);
+  REQUIRE(none->lookup_or_add("private.test"));
+  CHECK(none->where() == FakeDns::Where::private_);
+  CHECK(std::string(none->why_private()) == "no private runtime directory");
+}
+
+TEST_CASE("fake DNS: processes killed at any instant leave no torn entry and no lock held",
+          "[shim][dns][shared]") {
+  StateDir dir;
+  const auto net4 = *parse_cidr("198.18.0.0/15");
+  const auto net6 = *parse_cidr("fd5f:636b:7366::/48");
+  FakeDns* dns = FakeDns::create(net4, net6, dir.path, &kLibc);
+  REQUIRE(dns->lookup_or_add("first.test"));
+  // Writers that map the file afresh, as other processes do, each adding names as fast as
+  // it can, killed after a random moment (bounded: 40 rounds, 20 s).
+  int kills = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int round = 0;
+       round < 40 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20); ++round) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      FakeDns* own = FakeDns::create(net4, net6, dir.path, &kLibc);
+      for (int i = 0; i < 200000; ++i) {
+        char name[64];
+        std::snprintf(name, sizeof name, "r%d-%d.test", round, i);
+        if (!own->lookup_or_add(name)) _exit(3);
+      }
+      _exit(0);
+    }
+    usleep(static_cast<useconds_t>(200 + (round * 7919) % 5000));  // fault injection, not sync
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) ++kills;
+  }
+  CHECK(kills > 0);
+  // No lock is left held: a new name goes in at once.
+  REQUIRE(dns->lookup_or_add("after-the-kills.test"));
+  // Every entry is whole: its name maps back from its address, and every name that can be
+  // found is the entry at its index. Entries a killed writer allocated but never linked may
+  // exist (at most one per kill); nobody was given their addresses.
+  const std::uint32_t size = dns->size();
+  CHECK(size > 1000);
+  int unlinked = 0;
+  for (std::uint32_t i = 0; i < size; ++i) {
+    std::uint8_t v6[16];
+    dns->address6(FakeName{i, 0}, v6);
+    char name[256] = {};
+    REQUIRE(dns->name_of(AF_INET6, v6, name, sizeof name));
+    const std::string n(name);
+    const bool shaped = n == "first.test" || n == "after-the-kills.test" ||
+                        (n.front() == 'r' && n.find(".test") != std::string::npos);
+    if (!shaped) FAIL("a torn name at index " << i << ": '" << n << "'");
+    const auto found = dns->lookup(n);
+    if (!found) {
+      ++unlinked;
+    } else {
+      CHECK(found->index == i);
+    }
+  }
+  CHECK(unlinked <= kills);
+}
+
+TEST_CASE("fake DNS: threads adding and looking up at once (lookups take no lock)",
+          "[shim][dns][shared]") {
+  StateDir dir;
+  FakeDns* dns = FakeDns::create(*parse_cidr("198.18.0.0/15"), *parse_cidr("fd5f:636b:7366::/48"),
+                                 dir.path, &kLibc);
+  constexpr int kThreads = 4, kNames = 5000;
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kNames; ++i) {
+        char name[64];
+        std::snprintf(name, sizeof name, "t%d-%d.test", t, i);
+        const auto n = dns->lookup_or_add(name);
+        if (!n) {
+          ++wrong;
+          continue;
+        }
+        // Another thread's name, added earlier or not yet: when found, it is whole.
+        std::snprintf(name, sizeof name, "t%d-%d.test", (t + 1) % kThreads, i);
+        if (const auto other = dns->lookup(name)) {
+          std::uint8_t v6[16];
+          dns->address6(*other, v6);
+          char back[256] = {};
+          if (!dns->name_of(AF_INET6, v6, back, sizeof back) || std::string(back) != name) {
+            ++wrong;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(wrong == 0);
+  CHECK(dns->size() == kThreads * kNames);
 }
