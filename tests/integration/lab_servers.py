@@ -17,6 +17,14 @@ lab_servers.py --udp-log LOG ADDR PORT
                                     logs every datagram to ADDR:PORT as "got <peer> <len>"
                                     and echoes it; accepts TCP on ADDR:PORT too, logs
                                     "conn <peer>" and echoes ("ready" first).
+lab_servers.py --https-altsvc LOG ADDR CERT KEY
+                                    HTTPS (HTTP/1.0, one request per connection) on ADDR:443
+                                    whose answers offer HTTP/3 there (Alt-Svc); "/" is a page
+                                    that loads /second.js, which writes "second loaded"; each
+                                    request is logged as "https <peer> <path>", each datagram
+                                    to UDP ADDR:443 as "quic <peer> <length>" (no QUIC server:
+                                    a browser's attempt fails and it goes on over TCP), and a
+                                    datagram "sync-..." as "sync sync-...".
 Runs until killed.
 """
 import functools
@@ -186,7 +194,10 @@ def udp_logger(logpath, addr, port):
             log(logpath, "sync %s" % data.decode().strip())
         else:
             log(logpath, "got %s %d" % (peer[0], len(data)))
-            s.sendto(data, peer)
+            try:
+                s.sendto(data, peer)
+            except OSError:
+                pass  # a source this side has no route back to (it was logged)
 
 
 def sync(addr, port, marker):
@@ -200,7 +211,57 @@ def sync(addr, port, marker):
     u.sendto(marker.encode() + b"-udp", (addr, port))
 
 
+def https_altsvc(logpath, addr, cert, key):
+    """A browser that honours the Alt-Svc tries QUIC for the second request (a new
+    connection: HTTP/1.0 closes each one)."""
+    import ssl
+
+    def quic():
+        u = socket.socket(family_of(addr), socket.SOCK_DGRAM)
+        u.bind((addr, 443))
+        while True:
+            data, peer = u.recvfrom(65535)
+            if data.startswith(b"sync-"):
+                log(logpath, "sync %s" % data.decode().strip())
+            else:
+                log(logpath, "quic %s %d" % (peer[0], len(data)))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            log(logpath, "https %s %s" % (self.client_address[0], self.path))
+            if self.path == "/second.js":
+                body, kind = b"document.body.textContent = 'second loaded';", "text/javascript"
+            else:
+                body, kind = (b"<html><body>first<script src=/second.js></script></body></html>",
+                              "text/html")
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Alt-Svc", 'h3=":443"; ma=600')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt, *args):
+            pass
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        address_family = family_of(addr)
+
+    srv = Server((addr, 443), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=quic, daemon=True).start()
+    log(logpath, "ready")
+    srv.serve_forever()
+
+
 def main():
+    if sys.argv[1] == "--https-altsvc":
+        https_altsvc(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+        return
     if sys.argv[1] == "--sync":
         sync(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
