@@ -5,6 +5,8 @@
 // proxy each fails with the line; against danted each goes through (the target is reachable
 // only through the proxy). `socksify off` undoes it: a static program then goes direct,
 // without a word.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -86,6 +88,38 @@ TEST_CASE("a socksified shell reaches static, Go and dynamic programs, and off u
     CHECK_THAT(o, !Catch::Contains("socksify["));
     CHECK_THAT(o, !Catch::Contains("warning"));
   }
+}
+
+TEST_CASE(
+    "a socksified shell with --strict refuses a setuid program with its line, and still "
+    "reaches a static one",
+    "[shim][lab][session]") {
+  // As the test user (for root a setuid-root program keeps LD_PRELOAD): a setuid-root copy of
+  // the probe cannot be preloaded, so under --strict the shell's own execve of it is refused.
+  require_program("script", "bsdutils");
+  ensure_test_user();
+  static TempDir dir;  // the lab directory is root's alone
+  chmod(dir.path().c_str(), 0755);
+  const std::string home = dir.file("home");
+  const std::string suid = dir.file("suid-probe");
+  run_ok("mkdir -p " + home + " && : > " + home + "/.bashrc && chown -R " + kTestUser + ": " +
+         home + " && cp " + probe() + " " + suid + " && chmod 4755 " + suid);
+  write_file(home + "/input",
+             "eval \"$(" + lab().socksify() + " --strict -x " + kDanted + " env)\"\n" + suid +
+                 " connect target.lab 7000 block; echo suid=$?\n" SOCKSIFY_STATIC_PROBE
+                 " connect target.lab 7000 block; echo static=$?\nexit\n");
+  chmod((home + "/input").c_str(), 0644);
+  std::string out;
+  lab().client("cd " + home + " && setpriv --reuid=" + kTestUser + " --regid=" + kTestUser +
+                   " --clear-groups env HOME=" + home +
+                   " TERM=dumb script -qfec \"bash -i\" /dev/null < input",
+               &out);
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("refusing to run " + suid +
+                                  " (--strict, SOCKSIFY_STRICT): it is setuid"));
+  CHECK_THAT(out, Catch::Contains("suid=126"));
+  CHECK_THAT(out, Catch::Contains("static=0"));
+  CHECK_THAT(out, Catch::Contains("echo ok"));
 }
 
 TEST_CASE("socksify env in a script: a warning that the script's own shell is not reached",
