@@ -7,7 +7,7 @@ packages="g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev catch2
   clang-format dante-server microsocks tinyproxy socat squid openssh-server openssh-client curl wget git python3 iproute2
   passwd procps libcap2-bin golang-go bash-completion zsh man-db dpkg-dev file bind9-dnsutils python3-pyftpdlib
   libkrb5-dev krb5-kdc krb5-user krb5-admin-server faketime
-  libssl-dev openssl stunnel4 chromium firefox-esr groff mandoc
+  libssl-dev openssl stunnel4 chromium firefox-esr groff mandoc tmux
   autoconf automake libtool libtool-bin flex bison make gcc"
 missing=""
 for p in $packages; do
