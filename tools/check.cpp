@@ -39,10 +39,16 @@ void report_handshake(const socks5::HandshakeStats& s, bool socks5) {
                             : "not pipelined");
 }
 
+// Every check ends with a result line, a failure's reason included (on standard output, in
+// order with the rest of the report).
+int failed(const std::string& reason) {
+  std::printf("result:    FAILED: %s\n", reason.c_str());
+  return 1;
+}
+
 // Where in the sequence a failure happened, to tell the user what to fix.
 int failure(const char* stage, const std::string& what, const std::error_code& ec) {
-  std::fprintf(stderr, "socksify: %s %s: %s\n", stage, what.c_str(), ec.message().c_str());
-  return 1;
+  return failed(std::string(stage) + " " + what + ": " + ec.message());
 }
 
 // socks5:// means names are resolved here; socks5h:// sends them to the proxy.
@@ -123,11 +129,19 @@ void report_tls(const socks5::ProxyUri& proxy, const settings::Config& config) {
               config.proxy_cacert.c_str());
 }
 
-// The one line for a failed dial, on standard error.
+// The result line of a failed dial: the same words as a socksified program's failure line.
 int report_failure(const socks5::Dial& dial, const settings::Config& config) {
-  std::fflush(stdout);  // after the report so far, also when both go to one pipe
-  std::fprintf(stderr, "socksify: %s\n", settings::failure_text(dial, config).c_str());
-  return 1;
+  return failed(settings::failure_text(dial, config));
+}
+
+// The handshake: its figures when it completed; when it failed, only the method the proxy
+// chose (if it chose one) — the result line says what went wrong.
+void report_handshake_of(const socks5::Dial& dial, bool ok, bool socks5) {
+  if (ok) {
+    report_handshake(dial.stats(), socks5);
+  } else if (dial.stats().method != socks5::wire::Method::no_acceptable) {
+    std::printf("method:    %s\n", method_label(dial.stats(), socks5).c_str());
+  }
 }
 
 // One proxy on its own (failover mode checks each in turn).
@@ -167,9 +181,7 @@ int check_proxy(std::size_t index, const settings::Config& config,
     std::printf("result:    proxy reachable\n");
     return 0;
   }
-  if (dial.stats().method != socks5::wire::Method::no_acceptable || ok) {
-    report_handshake(dial.stats(), proxy.is_socks5());
-  }
+  report_handshake_of(dial, ok, proxy.is_socks5());
   if (config.gssapi && dial.stats().method == socks5::wire::Method::gssapi) {
     std::printf("gssapi:    service '%s', protection %s\n",
                 socks5::gssapi_target(*config.gssapi, proxy.host).c_str(),
@@ -225,7 +237,7 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
   std::printf("tcp:       connected to %s in %.3f ms\n",
               endpoint_text(dial, config.proxies.front()).c_str(), ms(dial.stats().connect_time));
   for (const auto& p : upto.proxies) report_tls(p, config);
-  report_handshake(dial.stats(), config.proxies.back().is_socks5());
+  report_handshake_of(dial, ok, config.proxies.back().is_socks5());
   for (const auto& p : config.proxies) advise_pipelining(p, state_dir);
   if (!ok) return report_failure(dial, config);
   if (dst) {
@@ -258,14 +270,29 @@ int run_check(const CheckRequest& request) {
     std::fflush(stdout);
     return rc;
   }
-  int rc = 0;
+  std::size_t bad = 0;
   for (std::size_t i = 0; i < config.proxies.size(); ++i) {
     if (i > 0) std::printf("\n");
     std::fflush(stdout);
-    if (check_proxy(i, config, target, state_dir) != 0) rc = 1;
+    if (check_proxy(i, config, target, state_dir) != 0) ++bad;
     std::fflush(stdout);
   }
-  return rc;
+  // Several proxies (failover): a last line for all of them, matching the exit status.
+  const std::size_t n = config.proxies.size();
+  if (n > 1) {
+    if (bad == 0) {
+      std::printf("\noverall:   all %zu proxies OK\n", n);
+    } else if (bad < n) {
+      std::printf(
+          "\noverall:   FAILED: %zu of %zu proxies failed (connections fail over to the "
+          "others)\n",
+          bad, n);
+    } else {
+      std::printf("\noverall:   FAILED: all %zu proxies failed\n", n);
+    }
+  }
+  std::fflush(stdout);
+  return bad == 0 ? 0 : 1;
 }
 
 }  // namespace socksify::tool

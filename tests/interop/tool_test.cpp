@@ -32,16 +32,35 @@ TEST_CASE("socksify check through danted", "[tool][danted]") {
   CHECK(run_command(tool + " check -x " + uri + ":nope 127.0.0.1:1", &out) != 0);
   CHECK_THAT(out, Catch::Contains("invalid proxy URI"));
 
+  // Every failure ends with its result line (the reason in it), and a failed handshake shows
+  // no figures.
   CHECK(run_command("SOCKSIFY_PASSWORD=wrong " + tool + " check -x " + uri + " 127.0.0.1:1",
                     &out) == 1);
-  CHECK_THAT(out, Catch::Contains("rejected user '" + std::string(kTestUser) +
-                                  "': wrong user name or password"));
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("\nresult:    FAILED: proxy socks5://"));
+  CHECK_THAT(out, Catch::EndsWith(" rejected user '" + std::string(kTestUser) +
+                                  "': wrong user name or password\n"));
+  CHECK_THAT(out, !Catch::Contains("handshake:"));
+  CHECK_THAT(out, Catch::Contains("method:    username/password (0x02)"));
 
   CHECK(run_command(tool + " check -x socks5://127.0.0.1:1 127.0.0.1:80", &out) == 1);
-  CHECK_THAT(out, Catch::Contains("unreachable: Connection refused"));
+  CHECK_THAT(out, Catch::EndsWith("result:    FAILED: proxy socks5://127.0.0.1:1 unreachable: "
+                                  "Connection refused\n"));
 
   CHECK(run_command(env + tool + " check -x " + uri + " 127.0.0.1:1", &out) == 1);
-  CHECK_THAT(out, Catch::Contains("connection refused"));
+  CHECK_THAT(out, !Catch::Contains("handshake:"));
+  CHECK_THAT(out, Catch::EndsWith("could not connect to 127.0.0.1:1: connection refused\n"));
+  CHECK_THAT(out, Catch::Contains("result:    FAILED: "));
+
+  // A dead proxy and a live one: each has its result, and the last line matches the exit
+  // status.
+  CHECK(run_command(env + tool + " check -x socks5://127.0.0.1:1 -x " + uri, &out) == 1);
+  CHECK_THAT(out, Catch::Contains("result:    FAILED: proxy socks5://127.0.0.1:1 unreachable"));
+  CHECK_THAT(out, Catch::Contains("result:    proxy OK"));
+  CHECK_THAT(out, Catch::EndsWith("overall:   FAILED: 1 of 2 proxies failed (connections fail "
+                                  "over to the others)\n"));
+  CHECK(run_command(env + tool + " check -x " + uri + " -x " + uri, &out) == 0);
+  CHECK_THAT(out, Catch::EndsWith("overall:   all 2 proxies OK\n"));
 
   CHECK(run_command(tool + " --version", &out) == 0);
   CHECK_THAT(out, Catch::StartsWith("socksify "));
