@@ -140,6 +140,12 @@ void Connector::report_direct(const Verdict& verdict, const Destination& d, int 
   }
   if (verdict.rule > 0) {
     line(LogLevel::info, pid, "connect %s:%u direct (rule %d)", addr, d.port, verdict.rule);
+  } else if (std::strcmp(verdict.why, "loopback") == 0) {
+    // The default that surprises: say how to change it.
+    line(LogLevel::info, pid,
+         "connect %s:%u direct (loopback, by default; a rule such as -r 'proxy %s' sends it "
+         "through the proxy)",
+         addr, d.port, d.family == AF_INET6 ? "::1/128" : "127.0.0.0/8");
   } else {
     line(LogLevel::info, pid, "connect %s:%u direct (%s)", addr, d.port, verdict.why);
   }

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 namespace socksify::settings {
@@ -143,6 +144,18 @@ socks5::Result<void, ConfigError> parse_rules(std::string_view text, Config& con
   return {};
 }
 
+bool read_first_line(const std::string& path, std::string& out) {
+  std::FILE* f = std::fopen(path.c_str(), "re");
+  if (f == nullptr) return false;
+  char buf[4096];
+  const bool got = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  if (!got) return false;
+  out = buf;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return true;
+}
+
 Settings from_environment(const EnvLookup& env) {
   Settings out;
   for (const Option& o : options()) {
@@ -150,6 +163,15 @@ Settings from_environment(const EnvLookup& env) {
     const std::string name(o.env);
     const char* v = env(name.c_str());
     if (v != nullptr && *v != '\0') out[name] = Setting{v, name};
+  }
+  // The password by the path of a file (what the wrapper hands its children for
+  // --password-file): the secret itself stays out of every environment. It wins over
+  // SOCKSIFY_PASSWORD. (Unreadable: no password, and the proxy's refusal says so.)
+  if (const char* file = env("SOCKSIFY_PASSWORD_FILE"); file != nullptr && *file != '\0') {
+    std::string line;
+    if (read_first_line(file, line)) {
+      out["SOCKSIFY_PASSWORD"] = Setting{line, std::string("SOCKSIFY_PASSWORD_FILE ") + file};
+    }
   }
   return out;
 }
@@ -194,14 +216,18 @@ socks5::Result<Config, ConfigError> parse_config(const Settings& settings) {
       if (one.empty()) continue;
       auto u = socks5::parse_proxy_uri(one);
       if (!u) {
-        return bad(Setting{std::string(one), list->origin},
-                   "invalid proxy URI: " + u.error().message);
+        return bad(Setting{std::string(one), list->origin}, "invalid proxy URI at offset " +
+                                                                std::to_string(u.error().position) +
+                                                                ": " + u.error().message);
       }
       c.proxies.push_back(std::move(*u));
     }
   }
   if (c.proxies.empty())
-    return unexpected(err("no proxy: set SOCKSIFY_PROXY (or socksify -x URI)"));
+    return unexpected(
+        err("no proxy: give one with socksify -x URI, SOCKSIFY_PROXY=URI, or proxy = \"URI\" in "
+            "a configuration file (-c FILE, SOCKSIFY_CONF, ~/.config/socksify/socksify.conf or "
+            "/etc/socksify.conf)"));
   if (const Setting* pw = get("SOCKSIFY_PASSWORD")) {
     for (auto& p : c.proxies) {
       if (p.user && !p.password) p.password = pw->value;

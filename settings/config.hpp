@@ -111,6 +111,14 @@ using Settings = std::map<std::string, Setting, std::less<>>;
 /// The table's variables that `env` has set to a non-empty value.
 Settings from_environment(const EnvLookup& env);
 
+/// The first line of a file, without its line end (a password file). False if unreadable.
+bool read_first_line(const std::string& path, std::string& out);
+
+/// The variable that hands a password file's path to socksified programs, and the origin
+/// prefix the wrapper gives a password read from --password-file.
+inline constexpr const char* kPasswordFileEnv = "SOCKSIFY_PASSWORD_FILE";
+inline constexpr const char* kPasswordFileFlag = "--password-file ";
+
 /// Puts every setting of `top` over `bottom`.
 void overlay(Settings& bottom, const Settings& top);
 

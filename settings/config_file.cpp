@@ -5,7 +5,9 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 // Header-only, without exceptions: nothing extra to load into the host process, and errors
 // come back as values.
@@ -25,6 +27,7 @@ using socks5::unexpected;
 // (static constructors, relocations) into every socksified process, and stdio closes its
 // descriptor with the C library's internal close, so the preloaded library's close hook is
 // not involved.
+// Reads a whole file; on failure errno says why.
 bool slurp(const std::string& path, std::string& out) {
   std::FILE* f = std::fopen(path.c_str(), "re");
   if (f == nullptr) return false;
@@ -32,7 +35,9 @@ bool slurp(const std::string& path, std::string& out) {
   std::size_t n = 0;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
   const bool ok = std::ferror(f) == 0;
+  const int saved = errno;
   std::fclose(f);
+  errno = ok ? 0 : (saved != 0 ? saved : EIO);
   return ok;
 }
 
@@ -69,7 +74,8 @@ std::optional<std::string> find_config_file(const EnvLookup& env, const Settings
 socks5::Result<Settings, ConfigError> read_config_file(const std::string& path) {
   std::string text;
   if (!slurp(path, text)) {
-    return unexpected(ConfigError{path + ": cannot read the configuration file"});
+    return unexpected(
+        ConfigError{path + ": cannot read the configuration file: " + std::strerror(errno)});
   }
   // A user coming from proxychains4 points -c at its file: read that format too.
   if (looks_like_proxychains(text)) return read_proxychains(path, text);
@@ -120,6 +126,16 @@ socks5::Result<Settings, ConfigError> read_config_file(const std::string& path) 
       value = s->get();
     }
     const std::string origin = path + ":" + std::to_string(node.source().begin.line) + ": " + key;
+    // One setting under two keys (proxy and proxies): an error naming both lines, never one
+    // of them silently.
+    if (const auto seen = out.find(std::string(spec->env)); seen != out.end()) {
+      const std::string other = seen->second.origin.substr(path.size() + 1);  // "LINE: key"
+      const std::size_t colon = other.find(": ");
+      return unexpected(at(path, node.source(),
+                           "'" + key + "' and '" + other.substr(colon + 2) + "' (line " +
+                               other.substr(0, colon) + ") are both set: keep one ('" +
+                               std::string(spec->list_key) + "' takes a list)"));
+    }
     if (spec->kind == ValueKind::secret) {
       // The key names a file whose first line is the secret: the secret itself never sits in
       // the configuration file.

@@ -191,6 +191,10 @@ std::string failure_text(const socks5::Dial& dial, const Config& config) {
            "://USER@HOST:PORT) and the password in SOCKSIFY_PASSWORD";
   }
   if (ec == Errc::timed_out) return proxy + " timed out after " + ms_text(config.timeout);
+  if (ec == Errc::command_not_supported && dial.command() == socks5::wire::Command::udp_associate) {
+    return proxy + " does not support UDP (it answered \"command not supported\" to UDP " +
+           "ASSOCIATE): datagrams through it are refused; TCP is not affected";
+  }
   if (config.gssapi) {
     if (ec == Errc::invalid_argument && config.chain == socks5::ChainMode::strict &&
         config.proxies.size() > 1) {

@@ -1,6 +1,8 @@
 #include "launch.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,6 +111,47 @@ std::string usable(const settings::Config& config) {
   return "";
 }
 
+std::vector<std::pair<std::string, std::string>> exported(const settings::Settings& cli) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, s] : cli) {
+    if (name == "SOCKSIFY_PASSWORD" && s.origin.rfind(settings::kPasswordFileFlag, 0) == 0) {
+      // --password-file: the path, never the password.
+      out.emplace_back(settings::kPasswordFileEnv,
+                       s.origin.substr(std::string_view(settings::kPasswordFileFlag).size()));
+    } else {
+      out.emplace_back(name, s.value);
+    }
+  }
+  return out;
+}
+
+std::string proxies_resolve(const settings::Config& config) {
+  for (const auto& p : config.proxies) {
+    if (!p.unix_path.empty()) continue;
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, p.host.c_str(), buf) == 1 ||
+        inet_pton(AF_INET6, p.host.c_str(), buf) == 1) {
+      continue;
+    }
+    // Only a definite "no such name" stops the program: a resolver that is down for now
+    // (EAI_AGAIN) may be back by the time the program connects.
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = getaddrinfo(p.host.c_str(), nullptr, &hints, &res);
+    if (res != nullptr) freeaddrinfo(res);
+    if (rc == EAI_NONAME
+#ifdef EAI_NODATA
+        || rc == EAI_NODATA
+#endif
+    ) {
+      return "proxy " + p.to_string() + ": its host name '" + p.host + "' does not resolve (" +
+             gai_strerror(rc) + ")";
+    }
+  }
+  return "";
+}
+
 void warn_about(const settings::Config& config) {
   if (config.log_level == settings::LogLevel::quiet) return;
   for (const auto& p : config.proxies) {
@@ -177,8 +220,8 @@ int print_activation(const settings::Settings& cli) {
       "eval \"$(socksify off)\" undoes it\n");
   std::printf("export LD_PRELOAD=%s\n",
               shell_quote(preload_list(shim_path, std::getenv("LD_PRELOAD"))).c_str());
-  for (const auto& [name, s] : cli) {
-    std::printf("export %s=%s\n", name.c_str(), shell_quote(s.value).c_str());
+  for (const auto& [name, value] : exported(cli)) {
+    std::printf("export %s=%s\n", name.c_str(), shell_quote(value).c_str());
   }
   // Static and Go programs go to the supervisor, run by this command (as the wrapper does).
   if (const std::string self = self_path(); !self.empty()) {
@@ -239,7 +282,9 @@ int launch(const LaunchRequest& request) {
     }
     std::fprintf(stderr, "socksify: warning: %s %s\n", program.c_str(), why.c_str());
   }
-  for (const auto& [name, s] : request.settings) setenv(name.c_str(), s.value.c_str(), 1);
+  for (const auto& [name, value] : exported(request.settings)) {
+    setenv(name.c_str(), value.c_str(), 1);
+  }
   unsetenv("SOCKSIFY_OFF");  // (left by `socksify off` in the shell this runs from)
   setenv("LD_PRELOAD", preload_list(shim_path, std::getenv("LD_PRELOAD")).c_str(), 1);
   // So that the library can run a static or Go program the socksified one starts under the

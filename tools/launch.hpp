@@ -37,6 +37,16 @@ int launch(const LaunchRequest& request);
 
 /// What makes a valid configuration unusable here (an unwritable log file), or "".
 std::string usable(const settings::Config& config);
+
+/// A proxy whose host name certainly does not resolve (the resolver says there is no such
+/// name), as a line; or "". Run before a program starts, so that a typo fails here (exit 2),
+/// not in the program's first connect.
+std::string proxies_resolve(const settings::Config& config);
+
+/// The environment variables that carry the command line's settings to a program (and what
+/// `socksify env` prints): each SOCKSIFY_* setting as given, except a password read from
+/// --password-file, which goes as SOCKSIFY_PASSWORD_FILE=PATH.
+std::vector<std::pair<std::string, std::string>> exported(const settings::Settings& cli);
 /// Warnings about a configuration that will probably fail (a user without a password).
 void warn_about(const settings::Config& config);
 

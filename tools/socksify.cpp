@@ -42,18 +42,6 @@ struct CommandLine {
 };
 
 // First line of a file, without its newline: passwords stay out of argv and out of `ps`.
-bool read_first_line(const std::string& path, std::string& out) {
-  std::FILE* f = std::fopen(path.c_str(), "re");
-  if (f == nullptr) return false;
-  char buf[4096];
-  const bool got = std::fgets(buf, sizeof buf, f) != nullptr;
-  std::fclose(f);
-  if (!got) return false;
-  out = buf;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return true;
-}
-
 // Absolute, so that children that change directory still find it.
 std::string absolute(const std::string& path) {
   if (path.empty() || path.front() == '/') return path;
@@ -86,9 +74,13 @@ std::string take(const Option& o, std::string_view flag, const std::string& valu
       return "";
     }
     case ValueKind::secret: {
+      // Read here to check the configuration (and for the supervisor); the children get the
+      // file's path (SOCKSIFY_PASSWORD_FILE), never the password.
       std::string line;
-      if (!read_first_line(value, line)) return "cannot read password file " + value;
-      cl.settings[env] = {line, origin + " " + value};
+      if (!socksify::settings::read_first_line(value, line)) {
+        return "cannot read password file " + value;
+      }
+      cl.settings[env] = {line, socksify::settings::kPasswordFileFlag + absolute(value)};
       return "";
     }
     case ValueKind::path: cl.settings[env] = {absolute(value), origin}; return "";
@@ -178,8 +170,11 @@ std::string parse(int argc, char** argv, CommandLine& cl) {
         }
         const Option* o = socksify::settings::option_by_flag(flag);
         if (o == nullptr) {
-          return "unknown option '" + flag + "'" + (a.size() > 2 ? " in '" + a + "'" : "") +
-                 " (see socksify --help)";
+          // proxychains4's habit: -f FILE names its configuration file.
+          const std::string hint = flag == "-f" ? " (for a configuration file, proxychains4's "
+                                                  "included, use -c FILE; see socksify --help)"
+                                                : " (see socksify --help)";
+          return "unknown option '" + flag + "'" + (a.size() > 2 ? " in '" + a + "'" : "") + hint;
         }
         const bool takes_value = o->kind != ValueKind::count && o->kind != ValueKind::flag &&
                                  o->kind != ValueKind::preset;
@@ -308,6 +303,10 @@ int main(int argc, char** argv) {
   }
   socksify::tool::warn_about(*config);
   if (cl.check) return socksify::tool::run_check({std::move(*config), cl.target});
+  if (const std::string e = socksify::tool::proxies_resolve(*config); !e.empty()) {
+    std::fprintf(stderr, "socksify: %s\n", e.c_str());
+    return 2;
+  }
   if (cl.activate) return socksify::tool::print_activation(cl.settings);
   // The seccomp supervisor: asked for, or (auto) for a program the preload cannot reach
   // because it makes its own system calls (static, Go). setuid and setcap programs are

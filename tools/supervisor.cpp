@@ -477,7 +477,9 @@ int run_supervised(const LaunchRequest& request, const settings::Config& config)
     char ack;
     (void)!read(to_child[0], &ack, 1);
     close(listener);
-    for (const auto& [name, s] : request.settings) setenv(name.c_str(), s.value.c_str(), 1);
+    for (const auto& [name, value] : exported(request.settings)) {
+      setenv(name.c_str(), value.c_str(), 1);
+    }
     if (!shim.empty()) {
       setenv("LD_PRELOAD", preload_list(shim, std::getenv("LD_PRELOAD")).c_str(), 1);
     }

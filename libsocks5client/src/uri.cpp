@@ -114,6 +114,17 @@ Result<ProxyUri, UriError> parse_proxy_uri(std::string_view text) {
   if (text.empty()) return bad(0, "empty proxy URI");
   const auto sep = text.find("://");
   if (sep == std::string_view::npos) {
+    // A known scheme with a colon but not both slashes ("socks5h:/host", "http:host").
+    const auto colon = text.find(':');
+    if (colon != std::string_view::npos) {
+      const std::string named = lower(text.substr(0, colon));
+      for (const auto& i : kSchemes) {
+        if (named == i.name) {
+          return bad(colon + 1, "expected '//' after '" + std::string(text.substr(0, colon + 1)) +
+                                    "': write " + named + "://HOST[:PORT]");
+        }
+      }
+    }
     return bad(0,
                "missing scheme: write SCHEME://HOST[:PORT] with socks5, socks5h, socks4, "
                "socks4a, http or https");

@@ -6,7 +6,8 @@ lab_servers.py LOG WWWDIR ADDR...   TCP and UDP echo on port 7000 and HTTP on po
                                     is 198.51.100.1); every accepted connection, datagram and
                                     query is logged as "<kind> <peer> ...".
 lab_servers.py --dns-sink LOG       a DNS sink on 127.0.0.1:53 (UDP and TCP) that logs every
-                                    query ("query <name>") and answers SERVFAIL; run on the
+                                    query ("query <name>") and answers SERVFAIL (NXDOMAIN
+                                    for names under nxdomain.lab); run on the
                                     CLIENT side, any line in its log is a leak.
 lab_servers.py --query NAME         sends the sink one query for NAME (the tests' marker) and
                                     waits up to 2 s for its answer.
@@ -117,7 +118,9 @@ def qname(msg):
 
 
 def servfail(msg):
-    return msg[:2] + bytes([0x81, 0x82]) + msg[4:6] + b"\0\0\0\0\0\0" + msg[12:]
+    """SERVFAIL; but NXDOMAIN (no such name) for names under nxdomain.lab, the tests' typos."""
+    rcode = 0x83 if qname(msg).endswith(".nxdomain.lab") else 0x82
+    return msg[:2] + bytes([0x81, rcode]) + msg[4:6] + b"\0\0\0\0\0\0" + msg[12:]
 
 
 def dns_sink(logpath):

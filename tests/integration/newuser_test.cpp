@@ -69,6 +69,11 @@ TEST_CASE("a failed proxied connect says why by default, -q silences it, -v adds
   out = run_ok(lab().socksify() + " -v -x " + kDanted + " -r \"direct 192.0.2.1/32\" " + probe() +
                " connect 192.0.2.1 7000");
   CHECK_THAT(out, Catch::Contains("connect 192.0.2.1:7000 direct (rule 1)"));
+  // Loopback goes direct by default, and -v says so with the rule that changes it.
+  out = run_fail(lab().socksify() + " -v -x " + kDanted + " " + probe() + " connect 127.0.0.1 9");
+  CHECK_THAT(out, Catch::Contains("connect 127.0.0.1:9 direct (loopback, by default; a rule such "
+                                  "as -r 'proxy 127.0.0.0/8' sends it through the proxy)"));
+  CHECK_THAT(out, Catch::Contains("errno=ECONNREFUSED"));
   // Preloaded by hand with a log file that cannot be written: said once, then standard error.
   out = run_fail("env LD_PRELOAD=" SOCKSIFY_SHIM
                  " SOCKSIFY_PROXY=socks5h://192.0.2.1:1 SOCKSIFY_LOG_FILE=/nonexistent/dir/log" +
@@ -199,6 +204,28 @@ TEST_CASE("command-line errors: the socksify: prefix, exit 2, the flag the user 
   CHECK_THAT(out, Catch::Contains("via " + kDanted));
   CHECK(lab().client(lab().socksify() + " -vZ true", &out) == 2);
   CHECK_THAT(out, Catch::StartsWith("socksify: unknown option '-Z' in '-vZ'"));
+  // proxychains4's -f FILE: the hint names -c.
+  CHECK(lab().client(lab().socksify() + " -f /etc/proxychains4.conf true", &out) == 2);
+  CHECK_THAT(out, Catch::StartsWith("socksify: unknown option '-f' (for a configuration file, "
+                                    "proxychains4's included, use -c FILE"));
+  // One slash after the scheme: said as such, with where.
+  CHECK(lab().client(lab().socksify() + " -x socks5h:/127.0.0.1:1080 true", &out) == 2);
+  CHECK_THAT(out, Catch::Contains("'socks5h:/127.0.0.1:1080': invalid proxy URI at offset 8: "
+                                  "expected '//' after 'socks5h:'"));
+  // A configuration file that cannot be read: the reason.
+  CHECK(lab().client(lab().socksify() + " -c /nonexistent.conf true", &out) == 2);
+  CHECK_THAT(out, Catch::Contains("/nonexistent.conf: cannot read the configuration file: No "
+                                  "such file or directory"));
+  // A proxy host name that does not exist: caught before the program runs (exit 2, not the
+  // program's own failure later).
+  CHECK(lab().client(lab().socksify() + " -x socks5h://typo.nxdomain.lab:1080 true", &out) == 2);
+  CHECK_THAT(out, Catch::StartsWith("socksify: proxy socks5h://typo.nxdomain.lab:1080: its host "
+                                    "name 'typo.nxdomain.lab' does not resolve"));
+  // No proxy at all: every way to give one, the configuration file's places included.
+  CHECK(lab().client("env -u SOCKSIFY_PROXY HOME=/nonexistent " + lab().socksify() + " true",
+                     &out) == 2);
+  CHECK_THAT(out, Catch::Contains("no proxy: give one with socksify -x URI, SOCKSIFY_PROXY=URI, "
+                                  "or proxy = \"URI\" in a configuration file"));
   CHECK(lab().client(lab().socksify(), &out) == 2);
   CHECK_THAT(out, Catch::Contains("usage: socksify [OPTIONS] COMMAND"));
   CHECK(lab().client(lab().socksify() + " --help", &out) == 0);

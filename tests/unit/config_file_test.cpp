@@ -117,11 +117,14 @@ TEST_CASE("config file: errors name the file, the line and the problem", "[shim]
       {"proxy = \"socks5h://p\"\ndns = [1\n", ":2:"},
       {"proxy = \"socks5h://p\"\nlog = \"loud\"\n", ":2: log: 'loud': expected quiet"},
       {"proxies = [\"ftp://p\"]\n",
-       ":1: proxies: 'ftp://p': invalid proxy URI: unsupported scheme"},
+       ":1: proxies: 'ftp://p': invalid proxy URI at offset 0: unsupported scheme"},
       {"proxy = \"socks5h://p\"\nchain = \"loop\"\n",
        ":2: chain: 'loop': expected failover or strict"},
       {"proxy = \"socks5h://p\"\npassword_file = \"/nonexistent/pw\"\n",
        "cannot read password_file"},
+      // Both spellings of the proxy setting: an error naming both lines, not one ignored.
+      {"proxy = \"socks5h://a\"\nproxies = [\"socks5h://b\"]\n",
+       ":1:9: 'proxy' and 'proxies' (line 2) are both set: keep one ('proxies' takes a list)"},
   };
   for (const auto& c : cases) {
     testing::write_file(dir.file("bad.conf"), c.text);
@@ -133,7 +136,9 @@ TEST_CASE("config file: errors name the file, the line and the problem", "[shim]
   }
   auto missing = load({{"SOCKSIFY_CONF", dir.file("nope.conf")}});
   REQUIRE_FALSE(missing);
-  CHECK_THAT(missing.error().message, Catch::Contains("cannot read the configuration file"));
+  CHECK_THAT(missing.error().message,
+             Catch::EndsWith("nope.conf: cannot read the configuration file: No such file or "
+                             "directory"));
 }
 
 TEST_CASE("config file: the command line wins over the environment and the file",
@@ -199,6 +204,17 @@ TEST_CASE("config file: proxychains4's format is read as it is", "[shim][config]
   CHECK(c->proxies[0].to_string() == "socks5://127.0.0.1:1080");
   CHECK_FALSE(c->remote_dns);
   CHECK(c->chain == socks5::ChainMode::failover);
+
+  // proxychains-ng's other two ways of resolving through the proxy (a helper program, a
+  // daemon at an address) both mean what proxy_dns means here: the proxy gets the name.
+  for (const char* other : {"proxy_dns_old\n", "proxy_dns_daemon 127.0.0.1:1053\n"}) {
+    INFO(other);
+    testing::write_file(path, std::string(other) + "[ProxyList]\nsocks5 127.0.0.1 1080\n");
+    c = load({{"SOCKSIFY_CONF", path}});
+    REQUIRE(c);
+    CHECK(c->proxies[0].to_string() == "socks5h://127.0.0.1:1080");
+    CHECK(c->remote_dns);
+  }
 
   // http and socks4 entries, with their user and password (SOCKS4: the user id alone);
   // proxy_dns makes socks4 socks4a, as socks5 socks5h.

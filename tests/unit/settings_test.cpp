@@ -54,9 +54,11 @@ TEST_CASE("bad configurations give one precise line", "[shim][config]") {
     const char* message;
   };
   const Case cases[] = {
-      {{}, "no proxy: set SOCKSIFY_PROXY"},
+      {{},
+       "no proxy: give one with socksify -x URI, SOCKSIFY_PROXY=URI, or proxy = \"URI\" in a "
+       "configuration file (-c FILE"},
       {{{"SOCKSIFY_PROXY", "ftp://p"}},
-       "SOCKSIFY_PROXY: 'ftp://p': invalid proxy URI: unsupported scheme"},
+       "SOCKSIFY_PROXY: 'ftp://p': invalid proxy URI at offset 0: unsupported scheme"},
       {{{"SOCKSIFY_PROXY", "socks5://p"}, {"SOCKSIFY_DNS", "maybe"}},
        "SOCKSIFY_DNS: 'maybe': expected remote or local"},
       {{{"SOCKSIFY_PROXY", "socks5://p"}, {"SOCKSIFY_CHAIN", "random"}},

@@ -53,6 +53,9 @@ TEST_CASE("malformed proxy URIs get precise messages", "[uri]") {
   const Case cases[] = {
       {"", "empty proxy URI", 0},
       {"proxy:1080", "missing scheme", 0},
+      // One slash, or none, after a known scheme: said as such, not "missing scheme".
+      {"socks5h:/127.0.0.1:1080", "expected '//' after 'socks5h:': write socks5h://HOST[:PORT]", 8},
+      {"HTTP:proxy:3128", "expected '//' after 'HTTP:': write http://HOST[:PORT]", 5},
       {"ftp://proxy:8080", "unsupported scheme 'ftp'", 0},
       {"socks6://proxy", "unsupported scheme 'socks6'", 0},
       {"socks5://", "missing host", 9},
