@@ -380,7 +380,7 @@ TEST_CASE("fail closed, preloaded: an address another thread changes is read onc
   // The library reads a call's address once and hands the kernel that copy: a thread that
   // flips msg_name (sendmsg, sendmmsg) or the connect address between a direct and a proxied
   // destination cannot make the kernel send to the proxied one directly. (A descriptor
-  // swapped by dup2 during the call is beyond a preloaded library: README, "races".)
+  // swapped by dup2 during the call is beyond a preloaded library: doc/design.md, "races".)
   catchers("127.0.0.1", 7211);
   catchers("127.0.0.1", 7212);
   const std::string via = lab().socksify() + " -x " + kDanted + " -r \"proxy port 7212\" ";

@@ -179,7 +179,7 @@ TEST_CASE("chaining: CONNECT through danted to microsocks, then microsocks' hand
   REQUIRE(a);
   REQUIRE(a->connect(socks5::Address::ipv4({127, 0, 0, 1}, second.port())));
   socks5::ClientOptions o;
-  o.pipelining = Pipelining::off;  // microsocks mishandles pipelining (see README)
+  o.pipelining = Pipelining::off;  // microsocks mishandles pipelining (see doc/benchmarks.md)
   auto b = socks5::Client::adopt(a->release(), second.uri(), o);
   REQUIRE(b.connect(t.v4_addr()));
   CHECK(echo_roundtrip(b.fd(), "chained") == "chained");
