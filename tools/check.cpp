@@ -115,6 +115,14 @@ socks5::DialRequest request_for(const std::optional<socks5::Address>& target,
   return request;
 }
 
+// The connector's plan, timed: check reports the times even though its lines are off (the
+// connector measures only for its -v lines).
+socks5::DialPlan timed(const core::Connector& connector) {
+  socks5::DialPlan plan = connector.plan();
+  plan.measure = true;
+  return plan;
+}
+
 // Where the TCP (or Unix socket) connection went.
 std::string endpoint_text(const socks5::Dial& dial, const socks5::ProxyUri& first) {
   if (!first.unix_path.empty()) return first.unix_path;
@@ -163,7 +171,7 @@ int check_proxy(std::size_t index, const settings::Config& config,
   connector.init(one, state_dir, core::LineSink{}, nullptr);
   SpawnedTls tls(find_relay(), config.proxy_cacert);
   connector.set_transport(&tls);
-  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, request_for(dst, proxy),
+  socks5::Dial dial(timed(connector), socks5::DialSocket{}, request_for(dst, proxy),
                     socks5::Deadline::after(config.timeout));
   run_dial(dial);
   const bool ok = dial.step().next == socks5::Dial::Next::done;
@@ -227,7 +235,7 @@ int check_chain(const settings::Config& config, const std::optional<socks5::Addr
     connector.init(upto, state_dir, core::LineSink{}, nullptr);
   }
   connector.set_transport(&tls);
-  socks5::Dial dial(connector.plan(), socks5::DialSocket{}, std::move(request),
+  socks5::Dial dial(timed(connector), socks5::DialSocket{}, std::move(request),
                     socks5::Deadline::after(config.timeout));
   run_dial(dial);
   const bool ok = dial.step().next == socks5::Dial::Next::done;
