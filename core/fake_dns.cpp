@@ -149,6 +149,12 @@ FakeDns::Header* FakeDns::table() const noexcept {
   return h;
 }
 
+FakeDns::~FakeDns() {
+  if (Header* h = header_.load(std::memory_order_acquire); h != nullptr) {
+    munmap(h, layout(span4_).total);
+  }
+}
+
 bool FakeDns::private_dir(const char* dir) const noexcept {
   const int d = calls_->open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (d < 0) return false;

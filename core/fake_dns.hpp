@@ -60,6 +60,12 @@ class FakeDns {
     none,      ///< nothing could be mapped: lookups fail
   };
 
+  /// Unmaps the table (this process's mapping; a shared file stays). The library keeps its
+  /// table for the life of the process; tests and tools that make several delete them.
+  ~FakeDns();
+  FakeDns(const FakeDns&) = delete;
+  FakeDns& operator=(const FakeDns&) = delete;
+
   /// A table for these ranges; `dir` is the state directory for the shared file (empty: the
   /// private table), reached with `calls`. Maps nothing. nullptr on allocation failure.
   static FakeDns* create(const Cidr& net4, const Cidr& net6, std::string_view dir = {},
