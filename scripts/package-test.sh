@@ -47,7 +47,7 @@ socksify --version | grep -q '^socksify ' || fail "socksify --version"
 
 # man socksify opens (and finds the page in the Debian location).
 [ "$(man -w socksify)" = /usr/share/man/man1/socksify.1.gz ] || fail "man -w socksify: $(man -w socksify)"
-man -P cat socksify 2>/dev/null | grep -q 'run programs through a SOCKS5 proxy' || fail "man socksify"
+man -P cat socksify 2>/dev/null | grep -q 'run programs through a proxy' || fail "man socksify"
 man -P cat 5 socksify.conf 2>/dev/null | grep -q 'proxychains' || fail "man 5 socksify.conf"
 
 # The bash completion loads on demand and completes.
