@@ -52,7 +52,8 @@ man -P cat 5 socksify.conf 2>/dev/null | grep -q 'proxychains' || fail "man 5 so
 
 # The bash completion loads on demand and completes.
 bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader socksify;
-  COMP_WORDS=(socksify --pipel); COMP_CWORD=1; _socksify; [ "${COMPREPLY[*]}" = --pipelining ]' ||
+  COMP_WORDS=(socksify --pipel); COMP_CWORD=1; COMP_LINE="socksify --pipel";
+  COMP_POINT=${#COMP_LINE}; _socksify; [ "${COMPREPLY[*]}" = --pipelining ]' ||
   fail "bash completion"
 
 # socksify env points at the installed library.
